@@ -1,0 +1,1 @@
+"""The catalogue: pgSTAC access (only :mod:`catalog.pgstac` calls pgSTAC)."""

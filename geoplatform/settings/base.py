@@ -1,0 +1,212 @@
+"""Settings shared by every environment. Production differs only by environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import env
+from .env import BASE_DIR
+
+SECRET_KEY = env.get_str("SECRET_KEY")
+DEBUG = env.get_bool("DEBUG", False)
+ALLOWED_HOSTS = env.get_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.get_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.gis",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_dramatiq",
+    "guardian",
+    "geoplatform.apps.GeoPlatformConfig",
+    "ingest",
+    "catalog",
+]
+
+MIDDLEWARE = [
+    "geoplatform.middleware.RequestContextMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "geoplatform.urls"
+WSGI_APPLICATION = "geoplatform.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.database_from_url(
+        env.get_str("DATABASE_URL", "postgresql://root@127.0.0.1:5432/geoplatform")
+    ),
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = env.get_str("STATIC_ROOT", str(BASE_DIR / "var" / "staticfiles"))
+
+# Django 5.2 warns (gis.W001) that Debian 12's GDAL 3.6 is older than 3.9; GeoDjango's own
+# GDAL bindings are only used for geometry fields, the heavy lifting uses rasterio/pyogrio.
+SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
+# --- API -------------------------------------------------------------------------------
+# Read-only endpoints of the data APIs are public unless GEOPLATFORM_PUBLIC_READ=false;
+# every write needs an authenticated account with the right permission.
+GEOPLATFORM_PUBLIC_READ = env.get_bool("PUBLIC_READ", True)
+
+REST_FRAMEWORK: dict[str, Any] = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["geoplatform.permissions.ReadPublicWriteAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "geoplatform.errors.api_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "GeoPlatform API",
+    "DESCRIPTION": "Files in, standard geospatial web APIs out: jobs, storage uploads, health.",
+    "VERSION": "0.1.0",
+    # ogctests and several OGC clients reject OpenAPI 3.1.
+    "OAS_VERSION": "3.0.3",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+}
+
+# --- Storage zones -----------------------------------------------------------------------
+GEOPLATFORM_STORAGE_BACKEND = env.get_str("STORAGE_BACKEND", "local")
+GEOPLATFORM_STORAGE_ROOT = env.get_str("STORAGE_ROOT", str(BASE_DIR / "var" / "storage"))
+GEOPLATFORM_AZURE_CONNECTION_STRING = env.get_optional("AZURE_CONNECTION_STRING")
+GEOPLATFORM_ZONES = {
+    "bronze": env.get_str("BRONZE_CONTAINER", "bronze"),
+    "silver": env.get_str("SILVER_CONTAINER", "silver"),
+    "external": env.get_str("EXTERNAL_CONTAINER", "external"),
+}
+# Containers that clients may upload raw files into (all belong to the bronze zone).
+GEOPLATFORM_UPLOAD_CONTAINERS = env.get_list("UPLOAD_CONTAINERS", [GEOPLATFORM_ZONES["bronze"]])
+GEOPLATFORM_UPLOAD_MAX_BYTES = env.get_int("UPLOAD_MAX_BYTES", 2 * 1024**3)
+# Uploads larger than this stream to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024**2
+DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024**2
+
+# --- Jobs and workers --------------------------------------------------------------------
+GEOPLATFORM_BROKER_URL = env.get_str("BROKER_URL", "redis://127.0.0.1:6379/0")
+GEOPLATFORM_TASK_MAX_RETRIES = env.get_int("TASK_MAX_RETRIES", 3)
+GEOPLATFORM_RETRY_BASE_SECONDS = env.get_float("RETRY_BASE_SECONDS", 30.0)
+GEOPLATFORM_RETRY_CAP_SECONDS = env.get_float("RETRY_CAP_SECONDS", 600.0)
+GEOPLATFORM_TASK_TIME_LIMIT_SECONDS = env.get_int("TASK_TIME_LIMIT_SECONDS", 600)
+GEOPLATFORM_LONG_TASK_TIME_LIMIT_SECONDS = env.get_int("LONG_TASK_TIME_LIMIT_SECONDS", 4 * 3600)
+GEOPLATFORM_HEARTBEAT_SECONDS = env.get_float("HEARTBEAT_SECONDS", 10.0)
+# A running task whose heartbeat is older than this is taken as orphaned by the janitor.
+GEOPLATFORM_TASK_STALE_SECONDS = env.get_float("TASK_STALE_SECONDS", 120.0)
+GEOPLATFORM_JANITOR_INTERVAL_SECONDS = env.get_float("JANITOR_INTERVAL_SECONDS", 30.0)
+GEOPLATFORM_CALLBACK_ALLOWED_HOSTS = env.get_list("CALLBACK_ALLOWED_HOSTS", [])
+GEOPLATFORM_CALLBACK_MAX_ATTEMPTS = env.get_int("CALLBACK_MAX_ATTEMPTS", 5)
+GEOPLATFORM_CALLBACK_TIMEOUT_SECONDS = env.get_float("CALLBACK_TIMEOUT_SECONDS", 10.0)
+
+
+def dramatiq_broker(url: str) -> dict[str, Any]:
+    """Redis or RabbitMQ, chosen by the URL scheme."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        broker = "dramatiq.brokers.redis.RedisBroker"
+    elif url.startswith(("amqp://", "amqps://")):
+        broker = "dramatiq.brokers.rabbitmq.RabbitmqBroker"
+    else:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("GEOPLATFORM_BROKER_URL must start with redis:// or amqp://")
+    return {
+        "BROKER": broker,
+        "OPTIONS": {"url": url},
+        "MIDDLEWARE": [
+            "dramatiq.middleware.AgeLimit",
+            "dramatiq.middleware.TimeLimit",
+            "dramatiq.middleware.Callbacks",
+            "dramatiq.middleware.Pipelines",
+            "dramatiq.middleware.Retries",
+            "dramatiq.middleware.CurrentMessage",
+            "django_dramatiq.middleware.DbConnectionsMiddleware",
+            "ingest.workers.WorkerHeartbeatMiddleware",
+        ],
+    }
+
+
+DRAMATIQ_BROKER = dramatiq_broker(GEOPLATFORM_BROKER_URL)
+DRAMATIQ_AUTODISCOVER_MODULES = ["actors"]
+
+# --- Logging ------------------------------------------------------------------------------
+GEOPLATFORM_LOG_LEVEL = env.get_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "geoplatform.logging.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "geoplatform.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": env.get_str("LOG_FORMAT", "json"),
+            "filters": ["context"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": GEOPLATFORM_LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "dramatiq": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,20 @@
+"""Test settings: the same real services, with short retry timings.
+
+The secret key is random per process when none is given: nothing signed in tests
+outlives the run.
+"""
+
+import os
+import secrets
+
+os.environ.setdefault("GEOPLATFORM_SECRET_KEY", secrets.token_urlsafe(50))
+
+from . import env  # noqa: E402
+from .base import *  # noqa: E402,F401,F403
+
+GEOPLATFORM_RETRY_BASE_SECONDS = env.get_float("RETRY_BASE_SECONDS", 0.05)
+GEOPLATFORM_RETRY_CAP_SECONDS = env.get_float("RETRY_CAP_SECONDS", 0.5)
+GEOPLATFORM_HEARTBEAT_SECONDS = env.get_float("HEARTBEAT_SECONDS", 0.5)
+GEOPLATFORM_TASK_STALE_SECONDS = env.get_float("TASK_STALE_SECONDS", 5.0)
+GEOPLATFORM_CALLBACK_ALLOWED_HOSTS = env.get_list("CALLBACK_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

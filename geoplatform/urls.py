@@ -1,0 +1,24 @@
+"""URL root: mounts every app's API, the admin and the OpenAPI documents."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import TemplateView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from .api import HealthApi
+from .errors import json_error_view
+
+urlpatterns = [
+    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("admin/", admin.site.urls),
+    path("api/health", HealthApi.as_view(), name="health"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/", include("ingest.urls")),
+]
+
+handler400 = json_error_view(400, "bad_request", "Bad request.")
+handler403 = json_error_view(403, "forbidden", "Forbidden.")
+handler404 = json_error_view(404, "not_found", "No such API route or resource.")
+handler500 = json_error_view(500, "server_error", "Internal error; it has been logged.")

@@ -1,0 +1,55 @@
+"""Dramatiq actors: ids in, one service call, nothing else.
+
+Retries are the engine's own (state in the database), so Dramatiq's are off.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+from django.conf import settings
+
+from . import callbacks, services
+
+QUEUES = ("default", "etl", "long")
+
+
+def _time_limit_ms(queue: str) -> int:
+    if queue == "long":
+        return int(settings.GEOPLATFORM_LONG_TASK_TIME_LIMIT_SECONDS) * 1000
+    return int(settings.GEOPLATFORM_TASK_TIME_LIMIT_SECONDS) * 1000
+
+
+def _run_task(task_id: str) -> None:
+    services.task_execute(task_id=task_id)
+
+
+_task_actors = {
+    queue: dramatiq.actor(
+        _run_task,
+        actor_name=f"ingest.run_task.{queue}",
+        queue_name=queue,
+        max_retries=0,
+        time_limit=_time_limit_ms(queue),
+    )
+    for queue in QUEUES
+}
+
+
+def task_actor(queue: str) -> dramatiq.Actor:  # type: ignore[type-arg]
+    try:
+        return _task_actors[queue]
+    except KeyError:
+        raise ValueError(f"unknown queue {queue!r}; queues are {QUEUES}") from None
+
+
+@dramatiq.actor(actor_name="ingest.job_cleanup", queue_name="default", max_retries=3, time_limit=3_600_000)
+def job_cleanup_actor(job_id: str, round_: int) -> None:
+    if not services.job_cleanup(job_id=job_id, round_=round_):
+        job_cleanup_actor.send_with_options(args=(job_id, round_ + 1), delay=2000)
+
+
+@dramatiq.actor(actor_name="ingest.callback", queue_name="webhooks", max_retries=0, time_limit=120_000)
+def callback_actor(job_id: str, event: str, attempt: int, delivery_id: str) -> None:
+    delay = callbacks.callback_deliver(job_id=job_id, event=event, attempt=attempt, delivery_id=delivery_id)
+    if delay is not None:
+        callback_actor.send_with_options(args=(job_id, event, attempt + 1, delivery_id), delay=int(delay * 1000))

@@ -1,0 +1,242 @@
+"""Jobs and uploads over HTTP. Thin: permission, parse, one service/selector, serialise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from geoplatform.api import StrictSerializer, error_responses
+from geoplatform.permissions import Authenticated, has_perm
+
+from . import registry, selectors, services, uploads
+from .models import Job, JobStatus
+
+
+class JobSubmitInput(StrictSerializer):
+    parameters = serializers.DictField(required=False, default=dict, help_text="Job parameters (see /api/jobs/types).")
+    callback_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=2000)
+    force = serializers.BooleanField(required=False, default=False, help_text="Re-run even if completed.")
+
+
+class JobSubmitOutput(serializers.Serializer):  # type: ignore[type-arg]
+    job_id = serializers.CharField()
+    job_type = serializers.CharField()
+    status = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=["created", "existing", "in_progress", "restarted"])
+    status_url = serializers.CharField()
+    result = serializers.JSONField(allow_null=True)
+
+
+class StageProgress(serializers.Serializer):  # type: ignore[type-arg]
+    index = serializers.IntegerField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    tasks_total = serializers.IntegerField()
+    tasks = serializers.DictField(child=serializers.IntegerField())
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class Progress(serializers.Serializer):  # type: ignore[type-arg]
+    stage = serializers.CharField(allow_null=True)
+    stage_index = serializers.IntegerField()
+    stage_count = serializers.IntegerField()
+    tasks_total = serializers.IntegerField()
+    tasks_done = serializers.IntegerField()
+    percent_complete = serializers.FloatField()
+    stages = StageProgress(many=True)
+
+
+class JobStatusOutput(serializers.Serializer):  # type: ignore[type-arg]
+    job_id = serializers.CharField()
+    job_type = serializers.CharField()
+    status = serializers.ChoiceField(choices=JobStatus.choices)
+    parameters = serializers.JSONField()
+    progress = Progress()
+    result = serializers.JSONField(allow_null=True)
+    error = serializers.JSONField(allow_null=True)
+    error_history = serializers.JSONField()
+    warnings = serializers.JSONField()
+    runs = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class JobListItem(serializers.ModelSerializer):  # type: ignore[type-arg]
+    job_id = serializers.CharField(source="id")
+
+    class Meta:
+        model = Job
+        fields = ["job_id", "job_type", "status", "stage_index", "stage_count", "runs", "created_at", "finished_at"]
+
+
+class JobEventOutput(serializers.Serializer):  # type: ignore[type-arg]
+    kind = serializers.CharField()
+    message = serializers.CharField()
+    task_id = serializers.CharField(allow_null=True)
+    data = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+
+
+def _status_url(request: Request, job_id: str) -> str:
+    return request.build_absolute_uri(f"/api/jobs/status/{job_id}")
+
+
+class JobTypesApi(APIView):
+    permission_classes = [Authenticated]
+
+    @extend_schema(operation_id="jobs_types", responses={200: serializers.DictField(), **error_responses(401)})
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                name: {"description": jt.description, "parameters": jt.params_schema(), "stages": [s.name for s in jt.stages]}
+                for name, jt in sorted(registry.all_types().items())
+            }
+        )
+
+
+class JobSubmitApi(APIView):
+    permission_classes = [has_perm("ingest.submit_job")]
+
+    @extend_schema(
+        operation_id="jobs_submit",
+        request=JobSubmitInput,
+        responses={200: JobSubmitOutput, 202: JobSubmitOutput, **error_responses(400, 401, 403)},
+        description=(
+            "Submit a job. The job id is SHA-256 of the type and parameters: resubmitting returns the "
+            "completed job (200), the running one (202), or re-runs a failed one (202). `force` re-runs a "
+            "completed job. Unknown job type -> 400 listing the valid ones; pre-flight failures -> 400 with "
+            "each problem."
+        ),
+    )
+    def post(self, request: Request, job_type: str) -> Response:
+        data = JobSubmitInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = services.job_submit(job_type=job_type, user=request.user, **data.validated_data)
+        job = outcome.job
+        body = {
+            "job_id": job.id,
+            "job_type": job.job_type,
+            "status": job.status,
+            "outcome": outcome.outcome,
+            "status_url": _status_url(request, job.id),
+            "result": job.result,
+        }
+        return Response(body, status=200 if outcome.outcome == "existing" else 202)
+
+
+class JobStatusApi(APIView):
+    permission_classes = [Authenticated]
+
+    @extend_schema(operation_id="jobs_status", responses={200: JobStatusOutput, **error_responses(401, 404)})
+    def get(self, request: Request, job_id: str) -> Response:
+        return Response(JobStatusOutput(selectors.job_status(job_id=job_id)).data)
+
+
+class JobListApi(APIView):
+    permission_classes = [Authenticated]
+
+    class Filters(StrictSerializer):
+        status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
+        job_type = serializers.CharField(required=False)
+        created_after = serializers.DateTimeField(required=False)
+        created_before = serializers.DateTimeField(required=False)
+        limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+        offset = serializers.IntegerField(required=False, min_value=0, default=0)
+
+    @extend_schema(
+        operation_id="jobs_list",
+        parameters=[Filters],
+        responses={
+            200: serializers.Serializer,
+            **error_responses(400, 401),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.Filters(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        f: dict[str, Any] = filters.validated_data
+        qs = selectors.job_list(filters=f)
+        total = qs.count()
+        page = qs[f["offset"] : f["offset"] + f["limit"]]
+        return Response(
+            {
+                "count": total,
+                "limit": f["limit"],
+                "offset": f["offset"],
+                "has_more": f["offset"] + f["limit"] < total,
+                "results": JobListItem(page, many=True).data,
+            }
+        )
+
+
+class JobEventsApi(APIView):
+    permission_classes = [Authenticated]
+
+    @extend_schema(operation_id="jobs_events", responses={200: JobEventOutput(many=True), **error_responses(401, 404)})
+    def get(self, request: Request, job_id: str) -> Response:
+        return Response(JobEventOutput(selectors.job_events(job_id=job_id), many=True).data)
+
+
+class JobRetryApi(APIView):
+    permission_classes = [has_perm("ingest.operate_job")]
+
+    @extend_schema(operation_id="jobs_retry", request=None, responses={202: JobSubmitOutput, **error_responses(401, 403, 404, 409)})
+    def post(self, request: Request, job_id: str) -> Response:
+        job = services.job_retry(job_id=job_id, user=request.user)
+        return Response(
+            {"job_id": job.id, "job_type": job.job_type, "status": job.status, "outcome": "restarted",
+             "status_url": _status_url(request, job.id), "result": None},
+            status=202,
+        )
+
+
+class JobCancelApi(APIView):
+    permission_classes = [has_perm("ingest.operate_job")]
+
+    @extend_schema(operation_id="jobs_cancel", request=None, responses={200: JobStatusOutput, **error_responses(401, 403, 404, 409)})
+    def post(self, request: Request, job_id: str) -> Response:
+        job = services.job_cancel(job_id=job_id, user=request.user)
+        return Response(JobStatusOutput(selectors.job_status_of(job)).data)
+
+
+class UploadOutput(serializers.Serializer):  # type: ignore[type-arg]
+    container = serializers.CharField()
+    name = serializers.CharField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+
+
+class StorageUploadApi(APIView):
+    permission_classes = [has_perm("ingest.upload_file")]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="storage_upload",
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "name": {"type": "string", "description": "Target name (default: the uploaded file's name)."},
+                },
+                "required": ["file"],
+            }
+        },
+        responses={201: UploadOutput, **error_responses(400, 401, 403, 404, 413)},
+        description=f"Store a raw file in a bronze container. Size limit: GEOPLATFORM_UPLOAD_MAX_BYTES "
+        f"(default {settings.GEOPLATFORM_UPLOAD_MAX_BYTES} bytes).",
+    )
+    def post(self, request: Request, container: str) -> Response:
+        stored = uploads.upload_store(
+            container=container, upload=request.FILES.get("file"), name=request.data.get("name") or None
+        )
+        return Response(UploadOutput(stored).data, status=201)

@@ -1,0 +1,144 @@
+"""Signed callbacks to clients when their job ends.
+
+The body is JSON; ``X-GeoPlatform-Signature: sha256=<hex>`` is HMAC-SHA256 of the exact
+body bytes with the submitting client's webhook secret (printed by
+``manage.py createserviceaccount``). Deliveries run on the ``webhooks`` queue, are retried
+with backoff, and every attempt is stored (admin, and the job's events).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.utils import timezone
+
+from geoplatform.errors import InvalidInput
+
+from .models import ApiClient, CallbackDelivery, Job
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-GeoPlatform-Signature"
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def host_allowed(host: str) -> bool:
+    patterns = settings.GEOPLATFORM_CALLBACK_ALLOWED_HOSTS
+    return any(fnmatch.fnmatch(host.lower(), pattern.lower()) for pattern in patterns)
+
+
+def callback_url_check(url: str, user: AbstractBaseUser | None) -> None:
+    parsed = urlparse(url)
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        raise InvalidInput(f"callback_url {url!r} must be an absolute http(s) URL.", code="invalid_callback_url")
+    if not host_allowed(parsed.hostname):
+        raise InvalidInput(
+            f"callback_url host {parsed.hostname!r} is not in the allow-list.",
+            code="callback_host_not_allowed",
+            remediation="Ask an operator to add the host to GEOPLATFORM_CALLBACK_ALLOWED_HOSTS.",
+        )
+    if user is None or not user.is_authenticated or not ApiClient.objects.filter(user=user).exists():
+        raise InvalidInput(
+            "callback_url needs a service account with a webhook secret to sign callbacks.",
+            code="callback_needs_client",
+            remediation="Submit with a token from `manage.py createserviceaccount`.",
+        )
+
+
+def client_secret_new() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def callback_schedule(*, job_id: str, event: str) -> None:
+    from .actors import callback_actor
+
+    callback_actor.send(job_id, event, 1, secrets.token_hex(16))
+
+
+def callback_payload(job: Job, event: str, delivery_id: str) -> dict[str, Any]:
+    return {
+        "event": event,
+        "delivery_id": delivery_id,
+        "job_id": job.id,
+        "job_type": job.job_type,
+        "status": job.status,
+        "result": job.result,
+        "error": job.error,
+        "warnings": job.warnings,
+        "timestamp": timezone.now().isoformat(),
+    }
+
+
+def callback_deliver(*, job_id: str, event: str, attempt: int, delivery_id: str) -> float | None:
+    """POST one attempt; returns the delay in seconds before the next attempt, or None."""
+    from . import services
+
+    job = Job.objects.select_related("submitted_by").get(pk=job_id)
+    client = ApiClient.objects.filter(user=job.submitted_by).first() if job.submitted_by else None
+    body = json.dumps(callback_payload(job, event, delivery_id), separators=(",", ":"), default=str).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GeoPlatform-Event": event,
+        "X-GeoPlatform-Delivery": delivery_id,
+        "User-Agent": "GeoPlatform-Callbacks/1",
+    }
+    if client is not None:
+        headers[SIGNATURE_HEADER] = sign(client.webhook_secret, body)
+    status_code: int | None = None
+    error = ""
+    ok = False
+    parsed = urlparse(job.callback_url)
+    if not host_allowed(parsed.hostname or ""):
+        error = "host no longer in the allow-list"
+    elif client is None:
+        error = "the submitting account has no webhook secret"
+    else:
+        try:
+            response = requests.post(
+                job.callback_url,
+                data=body,
+                headers=headers,
+                timeout=settings.GEOPLATFORM_CALLBACK_TIMEOUT_SECONDS,
+                allow_redirects=False,
+            )
+            status_code = response.status_code
+            ok = 200 <= response.status_code < 300
+            if not ok:
+                error = f"HTTP {response.status_code}"
+        except requests.RequestException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+    CallbackDelivery.objects.create(
+        job=job,
+        event=event,
+        url=job.callback_url,
+        attempt=attempt,
+        delivery_id=delivery_id,
+        status_code=status_code,
+        ok=ok,
+        error=error[:2000],
+    )
+    services.event_record(
+        job.id,
+        "callback",
+        f"{event} -> {job.callback_url}: {'delivered' if ok else error} (attempt {attempt})",
+        delivery_id=delivery_id,
+        attempt=attempt,
+        status_code=status_code,
+        ok=ok,
+    )
+    if ok or attempt >= settings.GEOPLATFORM_CALLBACK_MAX_ATTEMPTS or client is None:
+        return None
+    return services.retry_delay_seconds(attempt)

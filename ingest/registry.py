@@ -1,0 +1,200 @@
+"""Job types, declared once by the app that owns the work.
+
+A job type has a parameter schema (validated at submit, unknown names rejected),
+pre-flight validators, ordered stages and a finaliser::
+
+    registry.register(JobType(
+        name="process_vector",
+        params=[Param("file_name", str, required=True), Param("chunks", int, default=4, min=1, max=64)],
+        validators=[check_file_exists],
+        stages=[
+            Stage("validate", handler=validate, tasks=single()),
+            Stage("load", handler=load_chunk, tasks=from_previous(lambda results, p: results[0]["chunks"])),
+            Stage("finalise", handler=finalise, tasks=single()),
+        ],
+        finalize=lambda ctx: {"table": ...},
+    ))
+
+A handler gets a :class:`TaskContext` and returns a JSON-safe dict (its result).
+Handlers must be idempotent: a task may run again after a retry or a lost worker.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from geoplatform.errors import InvalidInput
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: type
+    required: bool = False
+    default: Any = None
+    min: float | None = None
+    max: float | None = None
+    choices: Sequence[Any] | None = None
+    help: str = ""
+
+    def clean(self, value: Any) -> Any:
+        expected = self.type
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if expected is int and isinstance(value, bool) or not isinstance(value, expected):
+            raise InvalidInput(f"Parameter {self.name!r} must be of type {expected.__name__}.")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInput(f"Parameter {self.name!r} must be a finite number.")
+        if self.min is not None and isinstance(value, (int, float)) and value < self.min:
+            raise InvalidInput(f"Parameter {self.name!r} must be at least {self.min}.")
+        if self.max is not None and isinstance(value, (int, float)) and value > self.max:
+            raise InvalidInput(f"Parameter {self.name!r} must be at most {self.max}.")
+        if self.choices is not None and value not in self.choices:
+            allowed = ", ".join(repr(c) for c in self.choices)
+            raise InvalidInput(f"Parameter {self.name!r} must be one of {allowed}.")
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        json_type = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
+        out: dict[str, Any] = {"type": json_type.get(self.type, "string")}
+        if self.required:
+            out["required"] = True
+        if self.default is not None:
+            out["default"] = self.default
+        if self.min is not None:
+            out["minimum"] = self.min
+        if self.max is not None:
+            out["maximum"] = self.max
+        if self.choices is not None:
+            out["enum"] = list(self.choices)
+        if self.help:
+            out["description"] = self.help
+        return out
+
+
+TaskMaker = Callable[[dict[str, Any], list[dict[str, Any]]], list[dict[str, Any]]]
+
+
+def single() -> TaskMaker:
+    """One task with no parameters of its own."""
+    return lambda params, previous: [{}]
+
+
+def count_from(param: str) -> TaskMaker:
+    """N tasks, N taken from a job parameter; each task gets ``{"index": i}``."""
+    return lambda params, previous: [{"index": i} for i in range(int(params[param]))]
+
+
+def from_previous(expand: Callable[[list[dict[str, Any]], dict[str, Any]], list[dict[str, Any]]]) -> TaskMaker:
+    """Fan out from the previous stage's results: ``expand(results, params)`` -> task params."""
+    return lambda params, previous: expand(previous, params)
+
+
+@dataclass
+class TaskContext:
+    """What a handler sees: its job's parameters, its own parameters, earlier results."""
+
+    job_id: str
+    task_id: str
+    stage_index: int
+    stage_name: str
+    params: dict[str, Any]
+    task_params: dict[str, Any]
+    previous_results: list[dict[str, Any]]
+    attempt: int
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        """Record a warning that ends up in the job's ``warnings``."""
+        self.warnings.append(message)
+
+
+@dataclass
+class FinalizeContext:
+    job_id: str
+    params: dict[str, Any]
+    stage_results: list[list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    handler: Callable[[TaskContext], dict[str, Any] | None]
+    tasks: TaskMaker = field(default_factory=single)
+    queue: str = "default"
+
+
+Validator = Callable[[dict[str, Any]], list[str]]
+
+
+@dataclass(frozen=True)
+class JobType:
+    name: str
+    stages: Sequence[Stage]
+    params: Sequence[Param] = ()
+    validators: Sequence[Validator] = ()
+    finalize: Callable[[FinalizeContext], dict[str, Any]] | None = None
+    # Called when a job fails for good, to remove what its tasks wrote (idempotent).
+    cleanup: Callable[[str, dict[str, Any]], None] | None = None
+    description: str = ""
+
+    def clean_params(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Apply defaults and limits; unknown names are an error, listed together."""
+        if not isinstance(raw, dict):
+            raise InvalidInput("'parameters' must be a JSON object.")
+        known = {p.name: p for p in self.params}
+        unknown = sorted(set(raw) - set(known))
+        problems: list[str] = [f"Unknown parameter {name!r}." for name in unknown]
+        cleaned: dict[str, Any] = {}
+        for param in self.params:
+            value = raw.get(param.name, _MISSING)
+            if value is _MISSING or value is None:
+                if param.required:
+                    problems.append(f"Parameter {param.name!r} is required.")
+                elif param.default is not None:
+                    cleaned[param.name] = param.default
+                continue
+            try:
+                cleaned[param.name] = param.clean(value)
+            except InvalidInput as exc:
+                problems.append(exc.message)
+        if problems:
+            raise InvalidInput(
+                f"Invalid parameters for job type {self.name!r}.",
+                code="invalid_parameters",
+                details={"problems": problems, "parameters": self.params_schema()},
+            )
+        return cleaned
+
+    def params_schema(self) -> dict[str, Any]:
+        return {p.name: p.schema() for p in self.params}
+
+
+_registry: dict[str, JobType] = {}
+
+
+def register(job_type: JobType) -> JobType:
+    if not job_type.stages:
+        raise ValueError(f"job type {job_type.name} has no stages")
+    _registry[job_type.name] = job_type
+    return job_type
+
+
+def get(name: str) -> JobType:
+    try:
+        return _registry[name]
+    except KeyError:
+        raise InvalidInput(
+            f"Unknown job type {name!r}.",
+            code="unknown_job_type",
+            details={"valid_job_types": sorted(_registry)},
+        ) from None
+
+
+def all_types() -> dict[str, JobType]:
+    return dict(_registry)

@@ -1,0 +1,123 @@
+"""Reads of job state: progress, lists, events, worker liveness."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, QuerySet
+from django.utils import timezone
+
+from .errors import JobNotFound
+from .models import CallbackDelivery, Job, JobEvent, JobStatus, Stage, Task, TaskStatus, WorkerHeartbeat
+
+
+def job_get(*, job_id: str) -> Job:
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        raise JobNotFound(f"No job {job_id!r}.", remediation="Check the job id returned by the submit call.")
+    return job
+
+
+def job_list(*, filters: dict[str, Any] | None = None) -> QuerySet[Job]:
+    qs = Job.objects.all().order_by("-created_at")
+    filters = filters or {}
+    if filters.get("status"):
+        qs = qs.filter(status=filters["status"])
+    if filters.get("job_type"):
+        qs = qs.filter(job_type=filters["job_type"])
+    if filters.get("created_after"):
+        qs = qs.filter(created_at__gte=filters["created_after"])
+    if filters.get("created_before"):
+        qs = qs.filter(created_at__lt=filters["created_before"])
+    return qs
+
+
+def job_progress(*, job: Job) -> dict[str, Any]:
+    """Per-stage task counts and percent complete, from two queries."""
+    stages = list(Stage.objects.filter(job=job).order_by("index"))
+    counts: dict[int, dict[str, int]] = {}
+    for row in Task.objects.filter(job=job).values("stage_id", "status").annotate(n=Count("id")):
+        counts.setdefault(row["stage_id"], {})[row["status"]] = row["n"]
+    stage_rows = []
+    fraction = 0.0
+    tasks_total = tasks_done = 0
+    for stage in stages:
+        c = counts.get(stage.pk, {})
+        done = c.get(TaskStatus.COMPLETED, 0)
+        tasks_total += stage.tasks_total
+        tasks_done += done
+        if stage.status == JobStatus.COMPLETED:
+            fraction += 1.0
+        elif stage.tasks_total:
+            fraction += done / stage.tasks_total
+        stage_rows.append(
+            {
+                "index": stage.index,
+                "name": stage.name,
+                "status": stage.status,
+                "tasks_total": stage.tasks_total,
+                "tasks": {status: c.get(status, 0) for status in TaskStatus.values},
+                "started_at": stage.started_at,
+                "finished_at": stage.finished_at,
+            }
+        )
+    percent = 100.0 if job.status == JobStatus.COMPLETED else round(100.0 * fraction / max(job.stage_count, 1), 1)
+    current = stages[-1].name if stages else None
+    return {
+        "stage": current,
+        "stage_index": job.stage_index,
+        "stage_count": job.stage_count,
+        "tasks_total": tasks_total,
+        "tasks_done": tasks_done,
+        "percent_complete": percent,
+        "stages": stage_rows,
+    }
+
+
+def job_status(*, job_id: str) -> dict[str, Any]:
+    job = job_get(job_id=job_id)
+    return job_status_of(job)
+
+
+def job_status_of(job: Job) -> dict[str, Any]:
+    return {
+        "job_id": job.id,
+        "job_type": job.job_type,
+        "status": job.status,
+        "parameters": job.parameters,
+        "progress": job_progress(job=job),
+        "result": job.result,
+        "error": job.error,
+        "error_history": job.error_history,
+        "warnings": job.warnings,
+        "runs": job.runs,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+
+
+def job_events(*, job_id: str) -> QuerySet[JobEvent]:
+    job_get(job_id=job_id)
+    return JobEvent.objects.filter(job_id=job_id).order_by("created_at", "id")
+
+
+def callback_deliveries(*, job_id: str) -> QuerySet[CallbackDelivery]:
+    return CallbackDelivery.objects.filter(job_id=job_id).order_by("created_at", "id")
+
+
+def workers_live() -> QuerySet[WorkerHeartbeat]:
+    horizon = timezone.now() - dt.timedelta(seconds=3 * float(settings.GEOPLATFORM_HEARTBEAT_SECONDS) + 5)
+    return WorkerHeartbeat.objects.filter(last_seen__gte=horizon).order_by("worker_id")
+
+
+def workers_health() -> dict[str, Any]:
+    from geoplatform.health import Unhealthy
+
+    live = list(workers_live().values("worker_id", "queues", "last_seen"))
+    if not live:
+        raise Unhealthy("no live worker (start one with `manage.py rundramatiq`)")
+    queued = Task.objects.filter(status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]).count()
+    return {"live": len(live), "workers": live, "tasks_waiting": queued}

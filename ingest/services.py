@@ -1,0 +1,516 @@
+"""Every change to job state: submit, run a task, fan-in, retry, fail, cancel, janitor.
+
+The API, the admin, management commands and actors all call these functions.
+
+Fan-in ("the last task turns out the lights"): a task's completion and the decrement
+of its stage's ``tasks_remaining`` happen in one transaction holding the stage row
+lock, so exactly one task sees zero and advances the job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import random
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from geoplatform.errors import InvalidInput
+from geoplatform.logging import log_context
+
+from . import registry
+from .errors import JobNotFound, JobNotRunnable, classify
+from .models import Job, JobEvent, JobStatus, Stage, Task, TaskStatus
+
+logger = logging.getLogger(__name__)
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+_ACTIVE_TASK = {TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.RETRYING}
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def job_id_for(job_type: str, parameters: dict[str, Any]) -> str:
+    """SHA-256 of the job type and the canonical (defaults applied) parameters."""
+    return hashlib.sha256(canonical_json({"job_type": job_type, "parameters": parameters}).encode()).hexdigest()
+
+
+def task_id_for(job_id: str, stage_index: int, unit: int) -> str:
+    return hashlib.sha256(f"{job_id}:{stage_index}:{unit}".encode()).hexdigest()
+
+
+@dataclass
+class SubmitOutcome:
+    job: Job
+    outcome: str  # created | existing | in_progress | restarted
+
+    @property
+    def created(self) -> bool:
+        return self.outcome in {"created", "restarted"}
+
+
+def event_record(job_id: str, kind: str, message: str = "", *, task_id: str | None = None, **data: Any) -> None:
+    JobEvent.objects.create(job_id=job_id, task_id=task_id, kind=kind, message=message, data=data)
+
+
+# --- submit ------------------------------------------------------------------------------
+
+
+def job_submit(
+    *,
+    job_type: str,
+    parameters: dict[str, Any],
+    user: AbstractBaseUser | None = None,
+    callback_url: str = "",
+    force: bool = False,
+) -> SubmitOutcome:
+    """Validate and start a job, or return the existing one with the same id."""
+    from .callbacks import callback_url_check
+
+    jt = registry.get(job_type)
+    params = jt.clean_params(parameters)
+    if callback_url:
+        callback_url_check(callback_url, user)
+    job_id = job_id_for(job_type, params)
+
+    existing = Job.objects.filter(pk=job_id).first()
+    if existing is not None:
+        if existing.status == JobStatus.COMPLETED and not force:
+            return SubmitOutcome(existing, "existing")
+        if existing.status in {JobStatus.QUEUED, JobStatus.RUNNING}:
+            return SubmitOutcome(existing, "in_progress")
+
+    problems: list[str] = []
+    for validator in jt.validators:
+        problems.extend(validator(params))
+    if problems:
+        raise InvalidInput(
+            f"Pre-flight checks failed for {job_type!r}.",
+            code="preflight_failed",
+            details={"problems": problems},
+            remediation="Fix each problem listed and submit again.",
+        )
+
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None:
+            job = Job.objects.create(
+                id=job_id,
+                job_type=job_type,
+                parameters=params,
+                stage_count=len(jt.stages),
+                callback_url=callback_url,
+                submitted_by=user if user is not None and user.is_authenticated else None,
+            )
+            event_record(job_id, "submitted", f"{job_type} submitted")
+            _stage_start(job, jt, 0, [])
+            return SubmitOutcome(job, "created")
+        # Another submit may have won the race while we validated.
+        if job.status == JobStatus.COMPLETED and not force:
+            return SubmitOutcome(job, "existing")
+        if job.status in {JobStatus.QUEUED, JobStatus.RUNNING}:
+            return SubmitOutcome(job, "in_progress")
+        if callback_url:
+            job.callback_url = callback_url
+        _job_restart(job, jt, reason="forced re-run" if job.status == JobStatus.COMPLETED else "resubmitted")
+        return SubmitOutcome(job, "restarted")
+
+
+def _job_restart(job: Job, jt: registry.JobType, *, reason: str) -> None:
+    """Reset a finished job (row locked by the caller) and run it from the first stage."""
+    if job.error:
+        job.error_history = [*job.error_history, {**job.error, "run": job.runs}]
+    Task.objects.filter(job=job).delete()
+    Stage.objects.filter(job=job).delete()
+    job.status = JobStatus.QUEUED
+    job.result = None
+    job.error = None
+    job.warnings = []
+    job.runs += 1
+    job.stage_index = 0
+    job.stage_count = len(jt.stages)
+    job.started_at = None
+    job.finished_at = None
+    job.save()
+    event_record(job.id, "restarted", f"run {job.runs}: {reason}")
+    _stage_start(job, jt, 0, [])
+
+
+def _stage_start(job: Job, jt: registry.JobType, index: int, previous: list[dict[str, Any]]) -> None:
+    """Create stage ``index`` and its tasks; enqueue them once the transaction commits."""
+    spec = jt.stages[index]
+    task_params = spec.tasks(job.parameters, previous)
+    now = timezone.now()
+    stage = Stage.objects.create(
+        job=job,
+        index=index,
+        name=spec.name,
+        status=JobStatus.RUNNING,
+        tasks_total=len(task_params),
+        tasks_remaining=len(task_params),
+        started_at=now,
+    )
+    Job.objects.filter(pk=job.pk).update(stage_index=index)
+    job.stage_index = index
+    event_record(job.id, "stage_started", f"stage {index} {spec.name}: {len(task_params)} task(s)", stage=index)
+    if not task_params:
+        _stage_finish(job.id, stage)
+        return
+    tasks = [
+        Task(id=task_id_for(job.id, index, unit), job=job, stage=stage, unit=unit, params=p, queue=spec.queue)
+        for unit, p in enumerate(task_params)
+    ]
+    Task.objects.bulk_create(tasks, batch_size=1000)
+    ids = [t.id for t in tasks]
+    transaction.on_commit(lambda: _enqueue(ids, spec.queue))
+
+
+def _enqueue(task_ids: list[str], queue: str, delay_ms: int | None = None) -> None:
+    from .actors import task_actor
+
+    actor = task_actor(queue)
+    for task_id in task_ids:
+        if delay_ms:
+            actor.send_with_options(args=(task_id,), delay=delay_ms)
+        else:
+            actor.send(task_id)
+
+
+# --- running a task ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _heartbeat(task_id: str) -> Iterator[None]:
+    """Refresh the task's heartbeat from a side thread while its handler runs."""
+    stop = threading.Event()
+    interval = float(settings.GEOPLATFORM_HEARTBEAT_SECONDS)
+
+    def beat() -> None:
+        try:
+            while not stop.wait(interval):
+                Task.objects.filter(pk=task_id, status=TaskStatus.RUNNING).update(heartbeat_at=timezone.now())
+        except Exception:  # the janitor copes with a missing heartbeat
+            logger.exception("heartbeat thread failed", extra={"task_id": task_id})
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{task_id[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=interval + 5)
+
+
+def task_execute(*, task_id: str) -> None:
+    """Run one task: claim it, call its handler, then complete, retry or fail it."""
+    now = timezone.now()
+    claimed = Task.objects.filter(pk=task_id, status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]).update(
+        status=TaskStatus.RUNNING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now, worker=WORKER_ID
+    )
+    if not claimed:
+        logger.info("task %s is not runnable (already taken, finished or gone)", task_id)
+        return
+    task = Task.objects.select_related("job", "stage").get(pk=task_id)
+    job = task.job
+    with log_context(job_id=job.id, task_id=task.id):
+        if job.status in {JobStatus.CANCELLED, JobStatus.FAILED, JobStatus.COMPLETED}:
+            Task.objects.filter(pk=task_id).update(status=TaskStatus.CANCELLED, finished_at=timezone.now())
+            return
+        if job.status == JobStatus.QUEUED:
+            Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+                status=JobStatus.RUNNING, started_at=timezone.now()
+            )
+        jt = registry.get(job.job_type)
+        spec = jt.stages[task.stage.index]
+        previous: list[dict[str, Any]] = []
+        if task.stage.index > 0:
+            previous = list(
+                Task.objects.filter(job=job, stage__index=task.stage.index - 1)
+                .order_by("unit")
+                .values_list("result", flat=True)
+            )
+        ctx = registry.TaskContext(
+            job_id=job.id,
+            task_id=task.id,
+            stage_index=task.stage.index,
+            stage_name=spec.name,
+            params=job.parameters,
+            task_params=task.params,
+            previous_results=previous,
+            attempt=task.attempts,
+        )
+        try:
+            with _heartbeat(task.id):
+                result = spec.handler(ctx) or {}
+        except Exception as exc:
+            close_old_connections()
+            _task_failed(task, exc, ctx.warnings)
+            return
+        task_complete(task_id=task.id, result=result, warnings=ctx.warnings)
+
+
+def task_complete(*, task_id: str, result: dict[str, Any], warnings: list[str] | None = None) -> bool:
+    """Record a task's result; the task that empties its stage advances the job.
+
+    Returns True when this call advanced the job (fan-in winner).
+    """
+    with transaction.atomic():
+        task = Task.objects.only("id", "job_id", "stage_id").get(pk=task_id)
+        # Lock order everywhere: job row, then stage row, then task rows (no deadlocks
+        # with cancel or failure, which take the job row first too).
+        Job.objects.select_for_update().only("id").get(pk=task.job_id)
+        stage = Stage.objects.select_for_update().get(pk=task.stage_id)
+        done = Task.objects.filter(pk=task_id, status=TaskStatus.RUNNING).update(
+            status=TaskStatus.COMPLETED, result=result, error=None, finished_at=timezone.now()
+        )
+        if not done:  # cancelled meanwhile, or a duplicate delivery
+            return False
+        if warnings:
+            _job_add_warnings(task.job_id, warnings)
+        stage.tasks_remaining -= 1
+        stage.save(update_fields=["tasks_remaining"])
+        if stage.tasks_remaining > 0:
+            return False
+        _stage_finish(task.job_id, stage)
+        return True
+
+
+def _job_add_warnings(job_id: str, warnings: list[str]) -> None:
+    with connection.cursor() as cur:
+        cur.execute(
+            f"UPDATE {Job._meta.db_table} SET warnings = warnings || %s::jsonb WHERE id = %s",
+            [json.dumps(warnings), job_id],
+        )
+
+
+def _stage_finish(job_id: str, stage: Stage) -> None:
+    """The stage is done: start the next one or finalise the job (inside the caller's transaction)."""
+    Stage.objects.filter(pk=stage.pk).update(status=JobStatus.COMPLETED, finished_at=timezone.now())
+    job = Job.objects.select_for_update().get(pk=job_id)
+    if job.status not in {JobStatus.QUEUED, JobStatus.RUNNING}:
+        return
+    event_record(job.id, "stage_completed", f"stage {stage.index} {stage.name} completed", stage=stage.index)
+    jt = registry.get(job.job_type)
+    next_index = stage.index + 1
+    results = list(Task.objects.filter(stage=stage).order_by("unit").values_list("result", flat=True))
+    try:
+        if next_index < len(jt.stages):
+            _stage_start(job, jt, next_index, results)
+            return
+        result = _job_result(job, jt)
+    except Exception as exc:
+        error, _ = classify(exc)
+        logger.exception("job %s could not advance past stage %s", job.id, stage.index)
+        _job_fail_locked(job, {**error, "stage": stage.name})
+        return
+    job.status = JobStatus.COMPLETED
+    job.result = result
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "result", "finished_at", "updated_at"])
+    event_record(job.id, "completed", f"{job.job_type} completed")
+    _after_commit_notify(job, "job.completed")
+
+
+def _job_result(job: Job, jt: registry.JobType) -> dict[str, Any]:
+    by_stage: list[list[dict[str, Any]]] = [[] for _ in jt.stages]
+    for index, result in (
+        Task.objects.filter(job=job).order_by("stage__index", "unit").values_list("stage__index", "result")
+    ):
+        by_stage[index].append(result or {})
+    if jt.finalize is None:
+        return {"stages": {spec.name: by_stage[i] for i, spec in enumerate(jt.stages)}}
+    return jt.finalize(registry.FinalizeContext(job_id=job.id, params=job.parameters, stage_results=by_stage))
+
+
+def retry_delay_seconds(attempt: int) -> float:
+    """Exponential backoff with jitter: base * 2^(attempt-1), capped."""
+    base = float(settings.GEOPLATFORM_RETRY_BASE_SECONDS)
+    cap = float(settings.GEOPLATFORM_RETRY_CAP_SECONDS)
+    delay = min(cap, base * (2 ** max(0, attempt - 1)))
+    return float(delay * random.uniform(0.8, 1.0))
+
+
+def _task_failed(task: Task, exc: BaseException, warnings: list[str]) -> None:
+    error, retryable = classify(exc)
+    error["attempt"] = task.attempts
+    max_attempts = 1 + int(settings.GEOPLATFORM_TASK_MAX_RETRIES)
+    with log_context(job_id=task.job_id, task_id=task.id, error_source=error.get("error_source")):
+        if retryable and task.attempts < max_attempts:
+            delay = retry_delay_seconds(task.attempts)
+            with transaction.atomic():
+                moved = Task.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
+                    status=TaskStatus.RETRYING, error=error
+                )
+                if moved:
+                    event_record(
+                        task.job_id,
+                        "task_retry",
+                        f"task {task.unit} of stage {task.stage.name} failed ({error['message']}); "
+                        f"retry {task.attempts}/{max_attempts - 1} in {delay:.1f}s",
+                        task_id=task.id,
+                        error=error,
+                    )
+                    transaction.on_commit(lambda: _enqueue([task.id], task.queue, int(delay * 1000)))
+            logger.warning("task failed, will retry: %s", error["message"])
+            return
+        logger.error("task failed permanently: %s", error["message"])
+        with transaction.atomic():
+            job = Job.objects.select_for_update().get(pk=task.job_id)
+            Task.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
+                status=TaskStatus.FAILED, error=error, finished_at=timezone.now()
+            )
+            if warnings:
+                _job_add_warnings(task.job_id, warnings)
+            _job_fail_locked(job, {**error, "stage": task.stage.name, "task_id": task.id})
+
+
+def _job_fail_locked(job: Job, error: dict[str, Any]) -> None:
+    if job.is_terminal:
+        return
+    job.status = JobStatus.FAILED
+    job.error = error
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "error", "finished_at", "updated_at"])
+    Task.objects.filter(job=job, status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]).update(
+        status=TaskStatus.CANCELLED, finished_at=timezone.now()
+    )
+    event_record(job.id, "failed", error.get("message", ""), error=error)
+    _after_commit_cleanup(job)
+    _after_commit_notify(job, "job.failed")
+
+
+def _after_commit_notify(job: Job, event: str) -> None:
+    if job.callback_url:
+        job_id = job.id
+        transaction.on_commit(lambda: _callback_enqueue(job_id, event))
+
+
+def _callback_enqueue(job_id: str, event: str) -> None:
+    from .callbacks import callback_schedule
+
+    callback_schedule(job_id=job_id, event=event)
+
+
+def _after_commit_cleanup(job: Job) -> None:
+    jt = registry.all_types().get(job.job_type)
+    if jt is not None and jt.cleanup is not None:
+        job_id = job.id
+        transaction.on_commit(lambda: _cleanup_enqueue(job_id))
+
+
+def _cleanup_enqueue(job_id: str) -> None:
+    from .actors import job_cleanup_actor
+
+    job_cleanup_actor.send(job_id, 0)
+
+
+def job_cleanup(*, job_id: str, round_: int = 0) -> bool:
+    """Undo what a failed or cancelled job wrote, once none of its tasks still runs.
+
+    Returns False (and the actor tries again later) while a task is still running.
+    """
+    job = Job.objects.get(pk=job_id)
+    if job.status not in {JobStatus.FAILED, JobStatus.CANCELLED}:
+        return True
+    if Task.objects.filter(job=job, status=TaskStatus.RUNNING).exists() and round_ < 60:
+        return False
+    jt = registry.get(job.job_type)
+    if jt.cleanup is not None:
+        jt.cleanup(job.id, job.parameters)
+        event_record(job.id, "cleaned_up", "removed what the job had written")
+    return True
+
+
+# --- operator actions ---------------------------------------------------------------------
+
+
+def _locked_job(job_id: str) -> Job:
+    job = Job.objects.select_for_update().filter(pk=job_id).first()
+    if job is None:
+        raise JobNotFound(f"No job {job_id!r}.")
+    return job
+
+
+def job_cancel(*, job_id: str, user: AbstractBaseUser | None = None) -> Job:
+    with transaction.atomic():
+        job = _locked_job(job_id)
+        if job.is_terminal:
+            raise JobNotRunnable(f"Job {job_id} is already {job.status}; only a queued or running job can be cancelled.")
+        job.status = JobStatus.CANCELLED
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "finished_at", "updated_at"])
+        Task.objects.filter(job=job, status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]).update(
+            status=TaskStatus.CANCELLED, finished_at=timezone.now()
+        )
+        event_record(job.id, "cancelled", f"cancelled by {user or 'system'}")
+        _after_commit_cleanup(job)
+        _after_commit_notify(job, "job.cancelled")
+    return job
+
+
+def job_retry(*, job_id: str, user: AbstractBaseUser | None = None) -> Job:
+    with transaction.atomic():
+        job = _locked_job(job_id)
+        if job.status not in {JobStatus.FAILED, JobStatus.CANCELLED}:
+            raise JobNotRunnable(f"Job {job_id} is {job.status}; only a failed or cancelled job can be retried.")
+        _job_restart(job, registry.get(job.job_type), reason=f"retried by {user or 'system'}")
+    return job
+
+
+# --- janitor ------------------------------------------------------------------------------
+
+
+def janitor_run() -> dict[str, int]:
+    """Re-queue tasks whose worker vanished (no heartbeat); fail them past the retry limit."""
+    from .models import WorkerHeartbeat
+
+    stale_before = timezone.now() - dt.timedelta(seconds=float(settings.GEOPLATFORM_TASK_STALE_SECONDS))
+    max_attempts = 1 + int(settings.GEOPLATFORM_TASK_MAX_RETRIES)
+    requeued = failed = 0
+    for task in Task.objects.filter(status=TaskStatus.RUNNING, heartbeat_at__lt=stale_before).select_related("stage"):
+        error = {
+            "message": f"The worker running this task ({task.worker}) stopped sending heartbeats.",
+            "code": "worker_lost",
+            "category": "infrastructure",
+            "remediation": "None needed when retried; check worker logs if it repeats.",
+            "user_fixable": False,
+            "error_source": "platform",
+            "attempt": task.attempts,
+        }
+        if task.attempts < max_attempts:
+            with transaction.atomic():
+                moved = Task.objects.filter(
+                    pk=task.pk, status=TaskStatus.RUNNING, heartbeat_at=task.heartbeat_at
+                ).update(status=TaskStatus.RETRYING, error=error)
+                if moved:
+                    requeued += 1
+                    event_record(task.job_id, "task_requeued", error["message"], task_id=task.id)
+                    transaction.on_commit(lambda t=task: _enqueue([t.id], t.queue))
+        else:
+            with transaction.atomic():
+                job = Job.objects.select_for_update().get(pk=task.job_id)
+                moved = Task.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
+                    status=TaskStatus.FAILED, error=error, finished_at=timezone.now()
+                )
+                if moved:
+                    failed += 1
+                    _job_fail_locked(job, {**error, "stage": task.stage.name, "task_id": task.id})
+    WorkerHeartbeat.objects.filter(last_seen__lt=timezone.now() - dt.timedelta(hours=1)).delete()
+    return {"requeued": requeued, "failed": failed}
