@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `make run`: set up, migrate, then serve (gunicorn) with a Dramatiq worker and the janitor.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+"$ROOT/scripts/setup.sh" run
+"$ROOT/scripts/services.sh" run
+
+if [ ! -f .env ]; then
+  log "writing .env with a fresh random secret key (never committed)"
+  umask 077
+  printf 'GEOPLATFORM_SECRET_KEY=%s\n' "$("$PY" -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
+fi
+set -a; source .env; set +a
+export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-geoplatform.settings.prod}"
+export GEOPLATFORM_SECURE_COOKIES="${GEOPLATFORM_SECURE_COOKIES:-false}"
+BIND="${GEOPLATFORM_BIND:-127.0.0.1:8000}"
+HOST="${BIND%:*}"
+export GEOPLATFORM_ALLOWED_HOSTS="${GEOPLATFORM_ALLOWED_HOSTS:-$HOST,127.0.0.1,localhost}"
+
+"$ROOT/scripts/db.sh"
+"$PY" manage.py collectstatic --noinput -v 0
+
+pids=()
+cleanup() { log "stopping"; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+export dramatiq_worker_timeout=100
+"$PY" manage.py rundramatiq --processes "${GEOPLATFORM_WORKER_PROCESSES:-2}" \
+  --threads "${GEOPLATFORM_WORKER_THREADS:-4}" &
+pids+=($!)
+"$PY" manage.py janitor --loop &
+pids+=($!)
+"$VENV/bin/gunicorn" geoplatform.wsgi:application --bind "$BIND" \
+  --workers "${GEOPLATFORM_WEB_WORKERS:-4}" --threads "${GEOPLATFORM_WEB_THREADS:-2}" \
+  --access-logfile - --timeout 120 &
+pids+=($!)
+
+wait_port "$HOST" "${BIND##*:}" gunicorn 60
+cat <<MSG
+
+GeoPlatform is running:
+  home        http://$BIND/
+  Swagger UI  http://$BIND/api/docs/
+  admin       http://$BIND/admin/   (create a login: .venv/bin/python manage.py createsuperuser)
+  health      http://$BIND/api/health
+Get an API token:  .venv/bin/python manage.py createserviceaccount NAME
+Stop with Ctrl-C.
+MSG
+wait -n "${pids[@]}"

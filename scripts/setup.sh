@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install everything GeoPlatform needs on Debian 12; safe to rerun.
+#   scripts/setup.sh          runtime (apt packages, venv, base requirements, database)
+#   scripts/setup.sh test     also test tools and the Azurite emulator
+source "$(dirname "$0")/lib.sh"
+MODE="${1:-run}"
+
+APT_PACKAGES=(postgresql-15-postgis-3 libgdal32 gdal-bin)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "apt: installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x "$PY" ]; then
+  log "creating the virtualenv in .venv"
+  python3.11 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
+fi
+REQ="$ROOT/requirements/base.txt"
+[ "$MODE" = test ] && REQ="$ROOT/requirements/test.txt"
+stamp="$VENV/.installed-$(cat "$ROOT"/requirements/*.txt | sha256sum | cut -c1-16)-$MODE"
+if [ ! -f "$stamp" ]; then
+  log "pip: installing $(basename "$REQ")"
+  "$PY" -m pip install -q --upgrade pip >/dev/null
+  "$PY" -m pip install -q -r "$REQ"
+  touch "$stamp"
+fi
+
+if [ "$MODE" = test ] && [ ! -x "$AZURITE_DIR/node_modules/.bin/azurite-blob" ]; then
+  log "npm: installing azurite@$AZURITE_VERSION"
+  mkdir -p "$AZURITE_DIR"
+  npm install --prefix "$AZURITE_DIR" --no-audit --no-fund --silent "azurite@$AZURITE_VERSION" >/dev/null
+fi
+log "setup done"

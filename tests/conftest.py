@@ -1,0 +1,173 @@
+"""Shared fixtures: API clients with real tokens, a real Dramatiq worker process.
+
+Everything runs against the real services the test script starts: PostgreSQL +
+PostGIS + pgSTAC (pytest-django's test database), Redis or RabbitMQ (by
+GEOPLATFORM_BROKER_URL), and Azurite when GEOPLATFORM_STORAGE_BACKEND=azure.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def service_account(db: Any) -> Any:
+    from ingest.accounts import service_account_ensure
+
+    return service_account_ensure(name="test-client")
+
+
+@pytest.fixture
+def auth_client(service_account: Any) -> APIClient:
+    """A client authenticated with a service account's token (submit + upload)."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {service_account.token}")
+    return client
+
+
+@pytest.fixture
+def plain_user_client(db: Any) -> APIClient:
+    """Authenticated with a token but holding no permission (for 403 tests)."""
+    from rest_framework.authtoken.models import Token
+
+    user = get_user_model().objects.create_user("nobody", password="x")
+    token = Token.objects.create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def staff_client(db: Any) -> APIClient:
+    from rest_framework.authtoken.models import Token
+
+    user = get_user_model().objects.create_superuser("operator", "op@example.org", "pw-for-tests-only")
+    token = Token.objects.create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+def _worker_env(db_name: str) -> dict[str, str]:
+    env = dict(os.environ)
+    db = settings.DATABASES["default"]
+    user = db["USER"]
+    auth = f"{user}@" if user else ""
+    env["GEOPLATFORM_DATABASE_URL"] = f"postgresql://{auth}{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db_name}"
+    env["DJANGO_SETTINGS_MODULE"] = "geoplatform.settings.test"
+    env["dramatiq_worker_timeout"] = "100"  # idle workers poll every 0.1 s
+    env.setdefault("GEOPLATFORM_LOG_FORMAT", "text")
+    return env
+
+
+class Worker:
+    """A real `manage.py rundramatiq` process on the test database."""
+
+    def __init__(self, db_name: str, processes: int = 2, threads: int = 2, queues: list[str] | None = None) -> None:
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"geoplatform-test-worker-{os.getpid()}.log"
+        cmd = [sys.executable, "manage.py", "rundramatiq", "--processes", str(processes), "--threads", str(threads)]
+        if queues:
+            cmd += ["--queues", *queues]
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=_worker_env(db_name), stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        from ingest.selectors import workers_live
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early; see {self.log_path}:\n{self.tail()}")
+            if workers_live().exists():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready after {timeout}s; see {self.log_path}:\n{self.tail()}")
+
+    def tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def kill(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def _session_worker(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Worker]:
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        worker = Worker(connection.settings_dict["NAME"])
+        try:
+            worker.wait_ready()
+        except Exception:
+            worker.kill()
+            raise
+    yield worker
+    worker.kill()
+    with django_db_blocker.unblock(), connection.cursor() as cur:
+        # A killed worker's sessions can linger a moment; the test database must be droppable.
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [connection.settings_dict["NAME"]],
+        )
+
+
+@pytest.fixture
+def live_worker(_session_worker: Worker, transactional_db: Any) -> Worker:
+    """A real worker process (2 processes x 2 threads) consuming the test broker.
+
+    Uses a transactional database so the worker sees what the test commits.
+    """
+    from ingest.models import WorkerHeartbeat
+
+    # transactional_db flushes tables between tests; the worker's heartbeat row comes back
+    # within one heartbeat interval.
+    deadline = time.monotonic() + 10
+    while not WorkerHeartbeat.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _session_worker
+
+
+def wait_for_job(job_id: str, timeout: float = 60, statuses: tuple[str, ...] = ("completed", "failed", "cancelled")) -> Any:
+    """Poll the database until the job reaches one of ``statuses``."""
+    from ingest.models import Job
+
+    deadline = time.monotonic() + timeout
+    job = None
+    while time.monotonic() < deadline:
+        job = Job.objects.get(pk=job_id)
+        if job.status in statuses:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {getattr(job, 'status', '?')} after {timeout}s")
