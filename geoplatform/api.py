@@ -60,7 +60,11 @@ class HealthApi(APIView):
         responses={
             200: inline_serializer(
                 "Health",
-                {"status": serializers.CharField(), "components": serializers.DictField(), "failing": serializers.ListField()},
+                {
+                    "status": serializers.CharField(),
+                    "components": serializers.DictField(),
+                    "failing": serializers.ListField(),
+                },
             ),
             503: OpenApiResponse(description="One or more components failing (named in `failing`)."),
         },

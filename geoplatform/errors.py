@@ -176,12 +176,13 @@ def json_error_view(status: int, code: str, message: str) -> Any:
     """Django-level handlers (handler404/500): JSON on /api/, the default page elsewhere."""
     from django.views import defaults
 
-    fallback = {
+    fallbacks: dict[int, Any] = {
         400: defaults.bad_request,
         403: defaults.permission_denied,
         404: defaults.page_not_found,
         500: defaults.server_error,
-    }[status]
+    }
+    fallback = fallbacks[status]
 
     def view(request: HttpRequest, exception: Exception | None = None) -> Any:
         if _wants_json(request):

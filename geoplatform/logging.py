@@ -14,7 +14,9 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("geoplatform_log_context", default=None)
+_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "geoplatform_log_context", default=None
+)
 
 CONTEXT_FIELDS = ("request_id", "job_id", "task_id", "error_source")
 _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}

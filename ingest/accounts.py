@@ -44,7 +44,9 @@ def service_account_ensure(*, name: str, rotate: bool = False) -> ServiceAccount
         if rotate:
             Token.objects.filter(user=user).delete()
         token, _ = Token.objects.get_or_create(user=user)
-        client, client_created = ApiClient.objects.get_or_create(user=user, defaults={"webhook_secret": client_secret_new()})
+        client, client_created = ApiClient.objects.get_or_create(
+            user=user, defaults={"webhook_secret": client_secret_new()}
+        )
         if rotate and not client_created:
             client.webhook_secret = client_secret_new()
             client.save(update_fields=["webhook_secret"])

@@ -25,12 +25,11 @@ def _run_task(task_id: str) -> None:
 
 _task_actors = {
     queue: dramatiq.actor(
-        _run_task,
         actor_name=f"ingest.run_task.{queue}",
         queue_name=queue,
         max_retries=0,
         time_limit=_time_limit_ms(queue),
-    )
+    )(_run_task)
     for queue in QUEUES
 }
 

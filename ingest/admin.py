@@ -33,13 +33,13 @@ class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
 class JobEventInline(ReadOnlyInline):
     model = JobEvent
     fields = ["created_at", "kind", "message"]
-    readonly_fields = fields
+    readonly_fields = ["created_at", "kind", "message"]
 
 
 class CallbackInline(ReadOnlyInline):
     model = CallbackDelivery
     fields = ["created_at", "event", "attempt", "status_code", "ok", "error"]
-    readonly_fields = fields
+    readonly_fields = ["created_at", "event", "attempt", "status_code", "ok", "error"]
 
 
 def _run_action(request: HttpRequest, queryset: QuerySet[Job], action: Any, verb: str, modeladmin: Any) -> None:
@@ -61,8 +61,21 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ["id", "job_type"]
     date_hierarchy = "created_at"
     readonly_fields = [
-        "id", "job_type", "status", "parameters", "progress_detail", "result", "error", "error_history",
-        "warnings", "runs", "callback_url", "submitted_by", "created_at", "started_at", "finished_at",
+        "id",
+        "job_type",
+        "status",
+        "parameters",
+        "progress_detail",
+        "result",
+        "error",
+        "error_history",
+        "warnings",
+        "runs",
+        "callback_url",
+        "submitted_by",
+        "created_at",
+        "started_at",
+        "finished_at",
     ]
     exclude = ["stage_index", "stage_count"]
     inlines = [JobEventInline, CallbackInline]

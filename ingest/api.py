@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -78,11 +78,19 @@ class JobListItem(serializers.ModelSerializer):  # type: ignore[type-arg]
         fields = ["job_id", "job_type", "status", "stage_index", "stage_count", "runs", "created_at", "finished_at"]
 
 
+class JobListOutput(serializers.Serializer):  # type: ignore[type-arg]
+    count = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    has_more = serializers.BooleanField()
+    results = JobListItem(many=True)
+
+
 class JobEventOutput(serializers.Serializer):  # type: ignore[type-arg]
     kind = serializers.CharField()
     message = serializers.CharField()
     task_id = serializers.CharField(allow_null=True)
-    data = serializers.JSONField()
+    data = serializers.JSONField()  # type: ignore[assignment]  # the event's "data" field, not Serializer.data
     created_at = serializers.DateTimeField()
 
 
@@ -93,11 +101,23 @@ def _status_url(request: Request, job_id: str) -> str:
 class JobTypesApi(APIView):
     permission_classes = [Authenticated]
 
-    @extend_schema(operation_id="jobs_types", responses={200: serializers.DictField(), **error_responses(401)})
+    @extend_schema(
+        operation_id="jobs_types",
+        responses={
+            200: OpenApiResponse(
+                description="Job types by name: description, parameter schema (types, defaults, limits), stages."
+            ),
+            **error_responses(401),
+        },
+    )
     def get(self, request: Request) -> Response:
         return Response(
             {
-                name: {"description": jt.description, "parameters": jt.params_schema(), "stages": [s.name for s in jt.stages]}
+                name: {
+                    "description": jt.description,
+                    "parameters": jt.params_schema(),
+                    "stages": [s.name for s in jt.stages],
+                }
                 for name, jt in sorted(registry.all_types().items())
             }
         )
@@ -155,10 +175,7 @@ class JobListApi(APIView):
     @extend_schema(
         operation_id="jobs_list",
         parameters=[Filters],
-        responses={
-            200: serializers.Serializer,
-            **error_responses(400, 401),
-        },
+        responses={200: JobListOutput, **error_responses(400, 401)},
     )
     def get(self, request: Request) -> Response:
         filters = self.Filters(data=request.query_params.dict())
@@ -189,12 +206,20 @@ class JobEventsApi(APIView):
 class JobRetryApi(APIView):
     permission_classes = [has_perm("ingest.operate_job")]
 
-    @extend_schema(operation_id="jobs_retry", request=None, responses={202: JobSubmitOutput, **error_responses(401, 403, 404, 409)})
+    @extend_schema(
+        operation_id="jobs_retry", request=None, responses={202: JobSubmitOutput, **error_responses(401, 403, 404, 409)}
+    )
     def post(self, request: Request, job_id: str) -> Response:
         job = services.job_retry(job_id=job_id, user=request.user)
         return Response(
-            {"job_id": job.id, "job_type": job.job_type, "status": job.status, "outcome": "restarted",
-             "status_url": _status_url(request, job.id), "result": None},
+            {
+                "job_id": job.id,
+                "job_type": job.job_type,
+                "status": job.status,
+                "outcome": "restarted",
+                "status_url": _status_url(request, job.id),
+                "result": None,
+            },
             status=202,
         )
 
@@ -202,7 +227,11 @@ class JobRetryApi(APIView):
 class JobCancelApi(APIView):
     permission_classes = [has_perm("ingest.operate_job")]
 
-    @extend_schema(operation_id="jobs_cancel", request=None, responses={200: JobStatusOutput, **error_responses(401, 403, 404, 409)})
+    @extend_schema(
+        operation_id="jobs_cancel",
+        request=None,
+        responses={200: JobStatusOutput, **error_responses(401, 403, 404, 409)},
+    )
     def post(self, request: Request, job_id: str) -> Response:
         job = services.job_cancel(job_id=job_id, user=request.user)
         return Response(JobStatusOutput(selectors.job_status_of(job)).data)
@@ -237,6 +266,6 @@ class StorageUploadApi(APIView):
     )
     def post(self, request: Request, container: str) -> Response:
         stored = uploads.upload_store(
-            container=container, upload=request.FILES.get("file"), name=request.data.get("name") or None
+            container=container, upload=request.FILES.get("file"), name=request.POST.get("name") or None
         )
         return Response(UploadOutput(stored).data, status=201)

@@ -19,7 +19,6 @@ from urllib.parse import urlparse
 
 import requests
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 
 from geoplatform.errors import InvalidInput
@@ -40,7 +39,7 @@ def host_allowed(host: str) -> bool:
     return any(fnmatch.fnmatch(host.lower(), pattern.lower()) for pattern in patterns)
 
 
-def callback_url_check(url: str, user: AbstractBaseUser | None) -> None:
+def callback_url_check(url: str, user: Any) -> None:
     parsed = urlparse(url)
     if parsed.scheme not in {"http", "https"} or not parsed.hostname:
         raise InvalidInput(f"callback_url {url!r} must be an absolute http(s) URL.", code="invalid_callback_url")

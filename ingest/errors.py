@@ -45,7 +45,7 @@ def classify(exc: BaseException) -> tuple[dict[str, Any], bool]:
     if isinstance(exc, _TRANSIENT):
         err = RetryableError(f"{type(exc).__name__}: {exc}", remediation="None needed; the task is retried.")
         return err.as_dict(), True
-    err = ApplicationError(
+    internal = ApplicationError(
         f"Internal error ({type(exc).__name__}): {exc}",
         code="internal_error",
         category="internal",
@@ -53,4 +53,4 @@ def classify(exc: BaseException) -> tuple[dict[str, Any], bool]:
         error_source="platform",
         remediation="Report this job id to the platform team.",
     )
-    return err.as_dict(), False
+    return internal.as_dict(), False

@@ -24,7 +24,9 @@ def _square(ctx: registry.TaskContext) -> dict[str, Any]:
         time.sleep(ctx.params["sleep_ms"] / 1000)
     mode = ctx.params["fail_mode"]
     if mode == "permanent" and n == 0:
-        raise PermanentError("unit 0 is refused (fail_mode=permanent)", code="hello_refused", remediation="Use fail_mode=none.")
+        raise PermanentError(
+            "unit 0 is refused (fail_mode=permanent)", code="hello_refused", remediation="Use fail_mode=none."
+        )
     if mode == "transient" and ctx.attempt <= ctx.params["fail_times"]:
         raise RetryableError(f"transient failure on attempt {ctx.attempt}")
     return {"n": n, "square": n * n}

@@ -46,7 +46,7 @@ class Param:
         expected = self.type
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if expected is int and isinstance(value, bool) or not isinstance(value, expected):
+        if (expected is int and isinstance(value, bool)) or not isinstance(value, expected):
             raise InvalidInput(f"Parameter {self.name!r} must be of type {expected.__name__}.")
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidInput(f"Parameter {self.name!r} must be a finite number.")

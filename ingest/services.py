@@ -20,11 +20,11 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -75,7 +75,7 @@ def job_submit(
     *,
     job_type: str,
     parameters: dict[str, Any],
-    user: AbstractBaseUser | None = None,
+    user: Any = None,
     callback_url: str = "",
     force: bool = False,
 ) -> SubmitOutcome:
@@ -115,7 +115,7 @@ def job_submit(
                 parameters=params,
                 stage_count=len(jt.stages),
                 callback_url=callback_url,
-                submitted_by=user if user is not None and user.is_authenticated else None,
+                submitted_by=user if getattr(user, "is_authenticated", False) else None,
             )
             event_record(job_id, "submitted", f"{job_type} submitted")
             _stage_start(job, jt, 0, [])
@@ -241,11 +241,12 @@ def task_execute(*, task_id: str) -> None:
         spec = jt.stages[task.stage.index]
         previous: list[dict[str, Any]] = []
         if task.stage.index > 0:
-            previous = list(
-                Task.objects.filter(job=job, stage__index=task.stage.index - 1)
+            previous = [
+                r or {}
+                for r in Task.objects.filter(job=job, stage__index=task.stage.index - 1)
                 .order_by("unit")
                 .values_list("result", flat=True)
-            )
+            ]
         ctx = registry.TaskContext(
             job_id=job.id,
             task_id=task.id,
@@ -260,7 +261,8 @@ def task_execute(*, task_id: str) -> None:
             with _heartbeat(task.id):
                 result = spec.handler(ctx) or {}
         except Exception as exc:
-            close_old_connections()
+            if not connection.in_atomic_block and not connection.is_usable():
+                connection.close()  # the handler broke it; reconnect to record the failure
             _task_failed(task, exc, ctx.warnings)
             return
         task_complete(task_id=task.id, result=result, warnings=ctx.warnings)
@@ -309,7 +311,9 @@ def _stage_finish(job_id: str, stage: Stage) -> None:
     event_record(job.id, "stage_completed", f"stage {stage.index} {stage.name} completed", stage=stage.index)
     jt = registry.get(job.job_type)
     next_index = stage.index + 1
-    results = list(Task.objects.filter(stage=stage).order_by("unit").values_list("result", flat=True))
+    results: list[dict[str, Any]] = [
+        r or {} for r in Task.objects.filter(stage=stage).order_by("unit").values_list("result", flat=True)
+    ]
     try:
         if next_index < len(jt.stages):
             _stage_start(job, jt, next_index, results)
@@ -448,11 +452,13 @@ def _locked_job(job_id: str) -> Job:
     return job
 
 
-def job_cancel(*, job_id: str, user: AbstractBaseUser | None = None) -> Job:
+def job_cancel(*, job_id: str, user: Any = None) -> Job:
     with transaction.atomic():
         job = _locked_job(job_id)
         if job.is_terminal:
-            raise JobNotRunnable(f"Job {job_id} is already {job.status}; only a queued or running job can be cancelled.")
+            raise JobNotRunnable(
+                f"Job {job_id} is already {job.status}; only a queued or running job can be cancelled."
+            )
         job.status = JobStatus.CANCELLED
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "finished_at", "updated_at"])
@@ -465,7 +471,7 @@ def job_cancel(*, job_id: str, user: AbstractBaseUser | None = None) -> Job:
     return job
 
 
-def job_retry(*, job_id: str, user: AbstractBaseUser | None = None) -> Job:
+def job_retry(*, job_id: str, user: Any = None) -> Job:
     with transaction.atomic():
         job = _locked_job(job_id)
         if job.status not in {JobStatus.FAILED, JobStatus.CANCELLED}:
@@ -501,8 +507,8 @@ def janitor_run() -> dict[str, int]:
                 ).update(status=TaskStatus.RETRYING, error=error)
                 if moved:
                     requeued += 1
-                    event_record(task.job_id, "task_requeued", error["message"], task_id=task.id)
-                    transaction.on_commit(lambda t=task: _enqueue([t.id], t.queue))
+                    event_record(task.job_id, "task_requeued", str(error["message"]), task_id=task.id)
+                    transaction.on_commit(partial(_enqueue, [task.id], task.queue))
         else:
             with transaction.atomic():
                 job = Job.objects.select_for_update().get(pk=task.job_id)

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,7 +85,7 @@ class Worker:
     """A real `manage.py rundramatiq` process on the test database."""
 
     def __init__(self, db_name: str, processes: int = 2, threads: int = 2, queues: list[str] | None = None) -> None:
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"geoplatform-test-worker-{os.getpid()}.log"
+        self.log_path = Path(tempfile.gettempdir()) / f"geoplatform-test-worker-{os.getpid()}.log"
         cmd = [sys.executable, "manage.py", "rundramatiq", "--processes", str(processes), "--threads", str(threads)]
         if queues:
             cmd += ["--queues", *queues]
@@ -159,7 +160,9 @@ def live_worker(_session_worker: Worker, transactional_db: Any) -> Worker:
     return _session_worker
 
 
-def wait_for_job(job_id: str, timeout: float = 60, statuses: tuple[str, ...] = ("completed", "failed", "cancelled")) -> Any:
+def wait_for_job(
+    job_id: str, timeout: float = 60, statuses: tuple[str, ...] = ("completed", "failed", "cancelled")
+) -> Any:
     """Poll the database until the job reaches one of ``statuses``."""
     from ingest.models import Job
 

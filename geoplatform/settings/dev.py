@@ -1,3 +1,3 @@
 """Local development: `make run`."""
 
-from .base import *  # noqa: F401,F403
+from .base import *  # noqa: F403

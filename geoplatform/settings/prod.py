@@ -1,7 +1,7 @@
 """Production: everything from the environment; secure cookies and HSTS on."""
 
 from . import env
-from .base import *  # noqa: F401,F403
+from .base import *  # noqa: F403
 
 DEBUG = False
 SESSION_COOKIE_SECURE = env.get_bool("SECURE_COOKIES", True)

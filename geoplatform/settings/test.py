@@ -9,8 +9,8 @@ import secrets
 
 os.environ.setdefault("GEOPLATFORM_SECRET_KEY", secrets.token_urlsafe(50))
 
-from . import env  # noqa: E402
-from .base import *  # noqa: E402,F401,F403
+from . import env
+from .base import *  # noqa: F403
 
 GEOPLATFORM_RETRY_BASE_SECONDS = env.get_float("RETRY_BASE_SECONDS", 0.05)
 GEOPLATFORM_RETRY_CAP_SECONDS = env.get_float("RETRY_CAP_SECONDS", 0.5)
