@@ -97,6 +97,9 @@ class Task(models.Model):
     error = models.JSONField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True, default="")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When its message was (re)sent, or is due for a delayed retry: the janitor re-sends
+    # messages that no worker took for a long time (lost with a dead worker's prefetch).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

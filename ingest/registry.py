@@ -105,9 +105,18 @@ class TaskContext:
     stage_name: str
     params: dict[str, Any]
     task_params: dict[str, Any]
-    previous_results: list[dict[str, Any]]
     attempt: int
     warnings: list[str] = field(default_factory=list)
+    # Loaded on first use: a fan-out of 1,000 tasks should not each read the results
+    # of the stage before when they do not need them.
+    load_previous: Callable[[], list[dict[str, Any]]] | None = None
+    _previous: list[dict[str, Any]] | None = None
+
+    @property
+    def previous_results(self) -> list[dict[str, Any]]:
+        if self._previous is None:
+            self._previous = self.load_previous() if self.load_previous is not None else []
+        return self._previous
 
     def warn(self, message: str) -> None:
         """Record a warning that ends up in the job's ``warnings``."""

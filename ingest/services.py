@@ -18,6 +18,7 @@ import os
 import random
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -25,7 +26,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from geoplatform.errors import InvalidInput
@@ -184,6 +184,8 @@ def _enqueue(task_ids: list[str], queue: str, delay_ms: int | None = None) -> No
     from .actors import task_actor
 
     actor = task_actor(queue)
+    due = timezone.now() + dt.timedelta(milliseconds=delay_ms or 0)
+    Task.objects.filter(id__in=task_ids).update(enqueued_at=due)
     for task_id in task_ids:
         if delay_ms:
             actor.send_with_options(args=(task_id,), delay=delay_ms)
@@ -194,103 +196,180 @@ def _enqueue(task_ids: list[str], queue: str, delay_ms: int | None = None) -> No
 # --- running a task ----------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _heartbeat(task_id: str) -> Iterator[None]:
-    """Refresh the task's heartbeat from a side thread while its handler runs."""
-    stop = threading.Event()
-    interval = float(settings.GEOPLATFORM_HEARTBEAT_SECONDS)
+class _RunningTasks:
+    """Tasks running in this process; one thread refreshes all their heartbeats.
 
-    def beat() -> None:
+    One UPDATE per interval for the whole process instead of a thread and a database
+    connection per task.
+    """
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def running(self, task_id: str) -> Iterator[None]:
+        with self._lock:
+            self._ids.add(task_id)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._beat, name="task-heartbeats", daemon=True)
+                self._thread.start()
         try:
-            while not stop.wait(interval):
-                Task.objects.filter(pk=task_id, status=TaskStatus.RUNNING).update(heartbeat_at=timezone.now())
-        except Exception:  # the janitor copes with a missing heartbeat
-            logger.exception("heartbeat thread failed", extra={"task_id": task_id})
+            yield
         finally:
-            connection.close()
+            with self._lock:
+                self._ids.discard(task_id)
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-{task_id[:8]}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=interval + 5)
+    def _beat(self) -> None:
+        interval = float(settings.GEOPLATFORM_HEARTBEAT_SECONDS)
+        while True:
+            time.sleep(interval)
+            with self._lock:
+                ids = list(self._ids)
+            if not ids:
+                continue
+            try:
+                Task.objects.filter(pk__in=ids, status=TaskStatus.RUNNING).update(heartbeat_at=timezone.now())
+            except Exception:  # the janitor copes with a missed beat
+                logger.exception("task heartbeat failed")
+                connection.close()
+
+
+_running = _RunningTasks()
+
+
+@dataclass
+class ClaimedTask:
+    id: str
+    job_id: str
+    stage_id: int
+    stage_index: int
+    stage_name: str
+    unit: int
+    queue: str
+    attempts: int
+
+
+# A claim lost in a crash leaves the task queued; its unacknowledged message comes back.
+_CLAIM_SQL = f"""
+WITH cfg AS (SELECT set_config('synchronous_commit', 'off', true))
+UPDATE {Task._meta.db_table} t
+   SET status = 'running', attempts = t.attempts + 1, started_at = now(), heartbeat_at = now(), worker = %s
+  FROM {Job._meta.db_table} j, {Stage._meta.db_table} s, cfg
+ WHERE t.id = %s AND t.status IN ('queued', 'retrying') AND j.id = t.job_id AND s.id = t.stage_id
+RETURNING t.job_id, t.stage_id, s.index, s.name, t.unit, t.queue, t.attempts, t.params,
+          j.job_type, j.status, j.parameters
+"""
 
 
 def task_execute(*, task_id: str) -> None:
-    """Run one task: claim it, call its handler, then complete, retry or fail it."""
-    now = timezone.now()
-    claimed = Task.objects.filter(pk=task_id, status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]).update(
-        status=TaskStatus.RUNNING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now, worker=WORKER_ID
-    )
-    if not claimed:
+    """Run one task: claim it, call its handler, then complete, retry or fail it.
+
+    The claim is one conditional UPDATE (a duplicate delivery finds nothing to claim)
+    that also returns what the handler needs.
+    """
+    with connection.cursor() as cur:
+        cur.execute(_CLAIM_SQL, [WORKER_ID, task_id])
+        row = cur.fetchone()
+    if row is None:
         logger.info("task %s is not runnable (already taken, finished or gone)", task_id)
         return
-    task = Task.objects.select_related("job", "stage").get(pk=task_id)
-    job = task.job
-    with log_context(job_id=job.id, task_id=task.id):
-        if job.status in {JobStatus.CANCELLED, JobStatus.FAILED, JobStatus.COMPLETED}:
+    job_id, stage_id, stage_index, stage_name, unit, queue, attempts, task_params, job_type, job_status, params = row
+    task = ClaimedTask(task_id, job_id, stage_id, stage_index, stage_name, unit, queue, attempts)
+    with log_context(job_id=job_id, task_id=task_id):
+        if job_status in {JobStatus.CANCELLED, JobStatus.FAILED, JobStatus.COMPLETED}:
             Task.objects.filter(pk=task_id).update(status=TaskStatus.CANCELLED, finished_at=timezone.now())
             return
-        if job.status == JobStatus.QUEUED:
-            Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+        if job_status == JobStatus.QUEUED:
+            Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
                 status=JobStatus.RUNNING, started_at=timezone.now()
             )
-        jt = registry.get(job.job_type)
-        spec = jt.stages[task.stage.index]
-        previous: list[dict[str, Any]] = []
-        if task.stage.index > 0:
-            previous = [
-                r or {}
-                for r in Task.objects.filter(job=job, stage__index=task.stage.index - 1)
-                .order_by("unit")
-                .values_list("result", flat=True)
-            ]
         ctx = registry.TaskContext(
-            job_id=job.id,
-            task_id=task.id,
-            stage_index=task.stage.index,
-            stage_name=spec.name,
-            params=job.parameters,
-            task_params=task.params,
-            previous_results=previous,
-            attempt=task.attempts,
+            job_id=job_id,
+            task_id=task_id,
+            stage_index=stage_index,
+            stage_name=stage_name,
+            params=_json(params),
+            task_params=_json(task_params),
+            attempt=attempts,
+            load_previous=partial(_stage_results, job_id, stage_index - 1),
         )
         try:
-            with _heartbeat(task.id):
+            spec = registry.get(job_type).stages[stage_index]
+            with _running.running(task_id):
                 result = spec.handler(ctx) or {}
         except Exception as exc:
             if not connection.in_atomic_block and not connection.is_usable():
                 connection.close()  # the handler broke it; reconnect to record the failure
             _task_failed(task, exc, ctx.warnings)
             return
-        task_complete(task_id=task.id, result=result, warnings=ctx.warnings)
+        task_complete(task_id=task_id, result=result, warnings=ctx.warnings)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _stage_results(job_id: str, stage_index: int) -> list[dict[str, Any]]:
+    if stage_index < 0:
+        return []
+    return [
+        r or {}
+        for r in Task.objects.filter(job_id=job_id, stage__index=stage_index)
+        .order_by("unit")
+        .values_list("result", flat=True)
+    ]
+
+
+# One statement, one round trip: complete the task (only if it is still running) and
+# decrement its stage. The stage row lock serialises concurrent completions, so exactly
+# one statement returns 0. Asynchronous commit: the lock is released without waiting for
+# the WAL flush; a crash can only lose the newest completions, each whole (the task is
+# then still 'running' and the janitor re-runs it; handlers are idempotent).
+_COMPLETE_SQL = f"""
+WITH cfg AS (SELECT set_config('synchronous_commit', 'off', true)),
+done AS (
+    UPDATE {Task._meta.db_table} SET status = 'completed', result = %s, error = NULL, finished_at = now()
+     WHERE id = %s AND status = 'running'
+ RETURNING job_id, stage_id
+)
+UPDATE {Stage._meta.db_table} s SET tasks_remaining = s.tasks_remaining - 1
+  FROM done, cfg
+ WHERE s.id = done.stage_id
+RETURNING done.job_id, s.id, s.tasks_remaining
+"""
 
 
 def task_complete(*, task_id: str, result: dict[str, Any], warnings: list[str] | None = None) -> bool:
     """Record a task's result; the task that empties its stage advances the job.
 
-    Returns True when this call advanced the job (fan-in winner).
+    Returns True when this call advanced the job (the fan-in winner).
+    """
+    with connection.cursor() as cur:
+        cur.execute(_COMPLETE_SQL, [json.dumps(result), task_id])
+        row = cur.fetchone()
+    if row is None:  # cancelled meanwhile, or a duplicate delivery
+        return False
+    job_id, stage_id, remaining = row
+    if warnings:
+        _job_add_warnings(job_id, warnings)
+    if remaining > 0:
+        return False
+    return stage_advance(stage_id=stage_id)
+
+
+def stage_advance(*, stage_id: int) -> bool:
+    """Finish a stage whose tasks are all done and start the next (idempotent).
+
+    Called by the fan-in winner, and by the janitor for a stage whose winner died
+    between its completion and this call.
     """
     with transaction.atomic():
-        task = Task.objects.only("id", "job_id", "stage_id").get(pk=task_id)
-        # Lock order everywhere: job row, then stage row, then task rows (no deadlocks
-        # with cancel or failure, which take the job row first too).
-        Job.objects.select_for_update().only("id").get(pk=task.job_id)
-        stage = Stage.objects.select_for_update().get(pk=task.stage_id)
-        done = Task.objects.filter(pk=task_id, status=TaskStatus.RUNNING).update(
-            status=TaskStatus.COMPLETED, result=result, error=None, finished_at=timezone.now()
-        )
-        if not done:  # cancelled meanwhile, or a duplicate delivery
+        stage = Stage.objects.select_for_update().get(pk=stage_id)
+        if stage.status != JobStatus.RUNNING or stage.tasks_remaining > 0:
             return False
-        if warnings:
-            _job_add_warnings(task.job_id, warnings)
-        stage.tasks_remaining -= 1
-        stage.save(update_fields=["tasks_remaining"])
-        if stage.tasks_remaining > 0:
-            return False
-        _stage_finish(task.job_id, stage)
+        _stage_finish(stage.job_id, stage)
         return True
 
 
@@ -351,7 +430,7 @@ def retry_delay_seconds(attempt: int) -> float:
     return float(delay * random.uniform(0.8, 1.0))
 
 
-def _task_failed(task: Task, exc: BaseException, warnings: list[str]) -> None:
+def _task_failed(task: ClaimedTask, exc: BaseException, warnings: list[str]) -> None:
     error, retryable = classify(exc)
     error["attempt"] = task.attempts
     max_attempts = 1 + int(settings.GEOPLATFORM_TASK_MAX_RETRIES)
@@ -359,14 +438,14 @@ def _task_failed(task: Task, exc: BaseException, warnings: list[str]) -> None:
         if retryable and task.attempts < max_attempts:
             delay = retry_delay_seconds(task.attempts)
             with transaction.atomic():
-                moved = Task.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
+                moved = Task.objects.filter(pk=task.id, status=TaskStatus.RUNNING).update(
                     status=TaskStatus.RETRYING, error=error
                 )
                 if moved:
                     event_record(
                         task.job_id,
                         "task_retry",
-                        f"task {task.unit} of stage {task.stage.name} failed ({error['message']}); "
+                        f"task {task.unit} of stage {task.stage_name} failed ({error['message']}); "
                         f"retry {task.attempts}/{max_attempts - 1} in {delay:.1f}s",
                         task_id=task.id,
                         error=error,
@@ -377,12 +456,12 @@ def _task_failed(task: Task, exc: BaseException, warnings: list[str]) -> None:
         logger.error("task failed permanently: %s", error["message"])
         with transaction.atomic():
             job = Job.objects.select_for_update().get(pk=task.job_id)
-            Task.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
+            Task.objects.filter(pk=task.id, status=TaskStatus.RUNNING).update(
                 status=TaskStatus.FAILED, error=error, finished_at=timezone.now()
             )
             if warnings:
                 _job_add_warnings(task.job_id, warnings)
-            _job_fail_locked(job, {**error, "stage": task.stage.name, "task_id": task.id})
+            _job_fail_locked(job, {**error, "stage": task.stage_name, "task_id": task.id})
 
 
 def _job_fail_locked(job: Job, error: dict[str, Any]) -> None:
@@ -392,12 +471,21 @@ def _job_fail_locked(job: Job, error: dict[str, Any]) -> None:
     job.error = error
     job.finished_at = timezone.now()
     job.save(update_fields=["status", "error", "finished_at", "updated_at"])
-    Task.objects.filter(job=job, status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]).update(
-        status=TaskStatus.CANCELLED, finished_at=timezone.now()
-    )
+    _cancel_waiting_tasks(job)
     event_record(job.id, "failed", error.get("message", ""), error=error)
     _after_commit_cleanup(job)
     _after_commit_notify(job, "job.failed")
+
+
+def _cancel_waiting_tasks(job: Job) -> None:
+    """Cancel the job's queued/retrying tasks. Rows locked by a completing task are skipped
+    (they are running, not waiting), so this never waits on, or deadlocks with, a fan-in."""
+    waiting = (
+        Task.objects.select_for_update(skip_locked=True)
+        .filter(job=job, status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING])
+        .values_list("id", flat=True)
+    )
+    Task.objects.filter(id__in=list(waiting)).update(status=TaskStatus.CANCELLED, finished_at=timezone.now())
 
 
 def _after_commit_notify(job: Job, event: str) -> None:
@@ -462,9 +550,7 @@ def job_cancel(*, job_id: str, user: Any = None) -> Job:
         job.status = JobStatus.CANCELLED
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "finished_at", "updated_at"])
-        Task.objects.filter(job=job, status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]).update(
-            status=TaskStatus.CANCELLED, finished_at=timezone.now()
-        )
+        _cancel_waiting_tasks(job)
         event_record(job.id, "cancelled", f"cancelled by {user or 'system'}")
         _after_commit_cleanup(job)
         _after_commit_notify(job, "job.cancelled")
@@ -518,5 +604,33 @@ def janitor_run() -> dict[str, int]:
                 if moved:
                     failed += 1
                     _job_fail_locked(job, {**error, "stage": task.stage.name, "task_id": task.id})
+    for stage_id in Stage.objects.filter(
+        status=JobStatus.RUNNING, tasks_remaining__lte=0, tasks_total__gt=0, job__status=JobStatus.RUNNING
+    ).values_list("id", flat=True):
+        stage_advance(stage_id=stage_id)
+    resent = _janitor_resend_lost()
     WorkerHeartbeat.objects.filter(last_seen__lt=timezone.now() - dt.timedelta(hours=1)).delete()
-    return {"requeued": requeued, "failed": failed}
+    return {"requeued": requeued, "failed": failed, "resent": resent}
+
+
+def _janitor_resend_lost() -> int:
+    """Re-send messages of tasks that waited far longer than any backlog should.
+
+    A worker that dies holding prefetched messages loses them until the broker itself
+    redelivers; a duplicate message is harmless (the claim is atomic).
+    """
+    lost_before = timezone.now() - dt.timedelta(seconds=float(settings.GEOPLATFORM_TASK_LOST_SECONDS))
+    lost = list(
+        Task.objects.filter(
+            status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING],
+            enqueued_at__lt=lost_before,
+            job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
+        ).values_list("id", "queue", "job_id")
+    )
+    by_queue: dict[str, list[str]] = {}
+    for task_id, queue, job_id in lost:
+        by_queue.setdefault(queue, []).append(task_id)
+        event_record(job_id, "task_resent", "message re-sent: no worker took it in time", task_id=task_id)
+    for queue, ids in by_queue.items():
+        _enqueue(ids, queue)
+    return len(lost)

@@ -62,9 +62,7 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": env.database_from_url(
-        env.get_str("DATABASE_URL", "postgresql://root@127.0.0.1:5432/geoplatform")
-    ),
+    "default": env.database_from_url(env.get_str("DATABASE_URL", "postgresql://root@127.0.0.1:5432/geoplatform")),
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -152,6 +150,8 @@ GEOPLATFORM_LONG_TASK_TIME_LIMIT_SECONDS = env.get_int("LONG_TASK_TIME_LIMIT_SEC
 GEOPLATFORM_HEARTBEAT_SECONDS = env.get_float("HEARTBEAT_SECONDS", 10.0)
 # A running task whose heartbeat is older than this is taken as orphaned by the janitor.
 GEOPLATFORM_TASK_STALE_SECONDS = env.get_float("TASK_STALE_SECONDS", 120.0)
+# A queued task whose message no worker took for this long is re-sent by the janitor.
+GEOPLATFORM_TASK_LOST_SECONDS = env.get_float("TASK_LOST_SECONDS", 900.0)
 GEOPLATFORM_JANITOR_INTERVAL_SECONDS = env.get_float("JANITOR_INTERVAL_SECONDS", 30.0)
 GEOPLATFORM_CALLBACK_ALLOWED_HOSTS = env.get_list("CALLBACK_ALLOWED_HOSTS", [])
 GEOPLATFORM_CALLBACK_MAX_ATTEMPTS = env.get_int("CALLBACK_MAX_ATTEMPTS", 5)

@@ -99,6 +99,8 @@ def database_from_url(url: str) -> dict[str, object]:
         "PORT": str(parsed.port or ""),
         # pgSTAC's SQL functions use unqualified names.
         "OPTIONS": {"options": "-c search_path=public,pgstac"},
-        "CONN_MAX_AGE": 60,
-        "CONN_HEALTH_CHECKS": True,
+        "CONN_MAX_AGE": get_int("DB_CONN_MAX_AGE", 60),
+        # A check query before reusing a connection in each request/message; off saves a
+        # round trip per task, at the cost of one failed (retried) task after a DB restart.
+        "CONN_HEALTH_CHECKS": get_bool("DB_CONN_HEALTH_CHECKS", True),
     }

@@ -157,15 +157,29 @@ def test_janitor_requeues_a_task_whose_worker_vanished(settings: Any) -> None:
     task = Task.objects.get(job=job)
     old = timezone.now() - dt.timedelta(seconds=settings.GEOPLATFORM_TASK_STALE_SECONDS + 5)
     Task.objects.filter(pk=task.pk).update(status=TaskStatus.RUNNING, attempts=1, heartbeat_at=old, worker="gone:1")
-    assert services.janitor_run() == {"requeued": 1, "failed": 0}
+    assert services.janitor_run() == {"requeued": 1, "failed": 0, "resent": 0}
     task.refresh_from_db()
     assert task.status == TaskStatus.RETRYING and task.error["code"] == "worker_lost"
 
     # Past the retry budget the janitor fails the task and the job.
     Task.objects.filter(pk=task.pk).update(status=TaskStatus.RUNNING, attempts=99, heartbeat_at=old)
-    assert services.janitor_run() == {"requeued": 0, "failed": 1}
+    assert services.janitor_run() == {"requeued": 0, "failed": 1, "resent": 0}
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.error["code"] == "worker_lost"
+
+
+def test_janitor_resends_messages_no_worker_took(settings: Any) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    job = services.job_submit(job_type="hello", parameters={"count": 1, "name": "prefetched"}).job
+    long_ago = timezone.now() - dt.timedelta(seconds=settings.GEOPLATFORM_TASK_LOST_SECONDS + 5)
+    Task.objects.filter(job=job).update(enqueued_at=long_ago)
+    assert services.janitor_run()["resent"] == 1
+    assert Task.objects.get(job=job).enqueued_at > long_ago
+    assert JobEvent.objects.filter(job=job, kind="task_resent").count() == 1
+    assert services.janitor_run()["resent"] == 0
 
 
 def test_retry_backoff_is_exponential_and_capped(settings: Any) -> None:
