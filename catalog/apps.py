@@ -1,4 +1,17 @@
+"""The catalogue: pgSTAC access (only :mod:`catalog.pgstac` calls pgSTAC)."""
+
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_system_collections(sender: Any, **kwargs: Any) -> None:
+    from . import pgstac, services
+
+    # Also after `flush` (transactional tests); skipped until pgSTAC itself is installed.
+    if pgstac.version() is not None:
+        services.system_collections_ensure()
 
 
 class CatalogConfig(AppConfig):
@@ -11,3 +24,4 @@ class CatalogConfig(AppConfig):
         from . import pgstac
 
         health.register("pgstac", pgstac.health)
+        post_migrate.connect(_ensure_system_collections, sender=self, dispatch_uid="catalog.system_collections")

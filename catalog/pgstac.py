@@ -6,9 +6,10 @@ pgSTAC functions use unqualified names; the Django connection's search_path incl
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 
@@ -24,11 +25,26 @@ def migrate(conn: BaseDatabaseWrapper | None = None) -> str:
     from pypgstac.db import PgstacDB
     from pypgstac.migrate import Migrate
 
-    db = PgstacDB(dsn=dsn_for(conn or connection))
+    pools: list[Any] = []
+
+    class _TrackedDB(PgstacDB):  # type: ignore[misc]
+        # pypgstac's disconnect() forgets its pool without closing it, and the next call
+        # opens another: track them all so no idle session outlives the migration (it
+        # would keep the test database from being dropped).
+        def get_pool(self) -> Any:
+            pool = super().get_pool()
+            if pool not in pools:
+                pools.append(pool)
+            return pool
+
+    db = _TrackedDB(dsn=dsn_for(conn or connection))
     try:
         return str(Migrate(db).run_migration())
     finally:
-        db.close()
+        if db.connection is not None:
+            db.connection.close()  # checked out: pool.close() would leave it open
+        for pool in pools:
+            pool.close()
 
 
 def version() -> str | None:
@@ -49,3 +65,204 @@ def health() -> dict[str, Any]:
     if found is None:
         raise Unhealthy("pgSTAC is not installed (run `manage.py migrate`)")
     return {"version": found}
+
+
+# --- Writes ------------------------------------------------------------------------------
+# pgSTAC's upsert functions compare the stored row with the new one and only rewrite what
+# changed, so calling them again with the same document is cheap (publishing re-approves).
+
+
+def collection_exists(collection_id: str) -> bool:
+    with connection.cursor() as cur:
+        cur.execute("SELECT EXISTS (SELECT 1 FROM pgstac.collections WHERE id = %s)", [collection_id])
+        (found,) = cur.fetchone()
+    return bool(found)
+
+
+def collection_upsert(collection: dict[str, Any]) -> None:
+    with connection.cursor() as cur:
+        cur.execute("SELECT pgstac.upsert_collection(%s::jsonb)", [json.dumps(collection)])
+
+
+def collection_delete(collection_id: str) -> bool:
+    """Delete a collection and its items (pgSTAC drops the partition). False if absent."""
+    # pgstac.delete_collection() raises on a missing id; the lock keeps check and delete together.
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SELECT 1 FROM pgstac.collections WHERE id = %s FOR UPDATE", [collection_id])
+        if cur.fetchone() is None:
+            return False
+        cur.execute("SELECT pgstac.delete_collection(%s)", [collection_id])
+    return True
+
+
+def item_upsert(item: dict[str, Any]) -> None:
+    with connection.cursor() as cur:
+        cur.execute("SELECT pgstac.upsert_item(%s::jsonb)", [json.dumps(item)])
+
+
+def item_delete(collection_id: str, item_id: str) -> bool:
+    """Delete one item; False if it was not there (pgstac.delete_item() would raise)."""
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM pgstac.items WHERE collection = %s AND id = %s", [collection_id, item_id])
+        return cur.rowcount > 0
+
+
+# --- Reads (documents as stored: no API links) -------------------------------------------
+
+
+def collection_get(collection_id: str) -> dict[str, Any] | None:
+    with connection.cursor() as cur:
+        cur.execute("SELECT content FROM pgstac.collections WHERE id = %s", [collection_id])
+        row = cur.fetchone()
+    return _as_dict(row[0]) if row else None
+
+
+def item_get(collection_id: str, item_id: str) -> dict[str, Any] | None:
+    with connection.cursor() as cur:
+        # get_item() hydrates the item from the collection's base item (pgSTAC dehydrates on write).
+        cur.execute("SELECT pgstac.get_item(%s, %s)", [item_id, collection_id])
+        row = cur.fetchone()
+    return _as_dict(row[0]) if row and row[0] is not None else None
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else json.loads(value)
+
+
+# --- STAC API documents, built inside PostgreSQL ------------------------------------------
+# The API writes these JSON texts straight into the HTTP response: items are never decoded
+# and re-encoded in Python. ``base`` is the API root URL ending in '/'.
+
+_KEEP_LINKS = "('self', 'parent', 'collection', 'root', 'items')"
+
+
+def _item_links_sql(doc: str) -> str:
+    """SQL for ``doc`` (a jsonb item) with the API's self/parent/collection/root links.
+
+    Stored items never hold these relations (:func:`catalog.services.item_upsert` drops
+    them), so the API's are appended without filtering.
+    """
+    return f"""({doc} || jsonb_build_object('links',
+        coalesce({doc}->'links', '[]'::jsonb)
+        || jsonb_build_array(
+            jsonb_build_object('rel', 'self', 'type', 'application/geo+json',
+                'href', %(base)s || 'collections/' || ({doc}->>'collection') || '/items/' || ({doc}->>'id')),
+            jsonb_build_object('rel', 'parent', 'type', 'application/json',
+                'href', %(base)s || 'collections/' || ({doc}->>'collection')),
+            jsonb_build_object('rel', 'collection', 'type', 'application/json',
+                'href', %(base)s || 'collections/' || ({doc}->>'collection')),
+            jsonb_build_object('rel', 'root', 'type', 'application/json', 'href', %(base)s))))"""
+
+
+# Hydration of one item returned by search() with conf.nohydrate (it then carries its
+# collection's base item under "pgstac:base_item"). pgSTAC's own hydration is a recursive
+# merge_jsonb() per item and costs more than the rest of a search put together. When the
+# base item has no assets (a collection without item_assets: all of ours), the base holds
+# only scalars (type, stac_version, collection), and the recursive merge reduces exactly to
+# a top-level merge followed by jsonb_strip_nulls(); otherwise pgSTAC's merge_jsonb() runs.
+def _hydrate_sql(f: str) -> str:
+    return f"""CASE
+    WHEN jsonb_typeof({f}->'pgstac:base_item'->'assets') IS DISTINCT FROM 'object'
+    THEN jsonb_strip_nulls((coalesce({f}->'pgstac:base_item', '{{}}'::jsonb) - 'assets') || ({f} - 'pgstac:base_item'))
+    ELSE pgstac.merge_jsonb({f} - 'pgstac:base_item', {f}->'pgstac:base_item')
+END"""
+
+
+def _collection_links_sql(doc: str) -> str:
+    return f"""({doc} || jsonb_build_object('links',
+        coalesce((SELECT jsonb_agg(l) FROM jsonb_array_elements({doc}->'links') l
+                  WHERE l->>'rel' NOT IN {_KEEP_LINKS}), '[]'::jsonb)
+        || jsonb_build_array(
+            jsonb_build_object('rel', 'self', 'type', 'application/json',
+                'href', %(base)s || 'collections/' || ({doc}->>'id')),
+            jsonb_build_object('rel', 'parent', 'type', 'application/json', 'href', %(base)s),
+            jsonb_build_object('rel', 'root', 'type', 'application/json', 'href', %(base)s),
+            jsonb_build_object('rel', 'items', 'type', 'application/geo+json',
+                'href', %(base)s || 'collections/' || ({doc}->>'id') || '/items'))))"""
+
+
+_SEARCH_SQL = f"""
+WITH r AS (SELECT pgstac.search(%(search)s::jsonb) AS fc)
+SELECT
+    ((r.fc - 'links') || jsonb_build_object('features', coalesce(
+        (SELECT jsonb_agg({_item_links_sql("h.doc")} ORDER BY t.n)
+         FROM jsonb_array_elements(r.fc->'features') WITH ORDINALITY AS t(f, n),
+              LATERAL (SELECT {_hydrate_sql("t.f")} AS doc) AS h),
+        '[]'::jsonb)))::text,
+    (SELECT substring(l->>'href' from 'token=(next:[^&]+)') FROM jsonb_array_elements(r.fc->'links') l
+     WHERE l->>'rel' = 'next' LIMIT 1),
+    (SELECT substring(l->>'href' from 'token=(prev:[^&]+)') FROM jsonb_array_elements(r.fc->'links') l
+     WHERE l->>'rel' = 'prev' LIMIT 1)
+FROM r
+"""
+
+# pgSTAC's messages for a token that is malformed or names an item that no longer exists.
+_TOKEN_ERRORS = ("Invalid paging token", "Could not find item using token")
+
+
+class BadToken(Exception):
+    """pgSTAC rejected the paging token."""
+
+
+def search(search: dict[str, Any], base: str) -> tuple[str, str | None, str | None]:
+    """Run pgSTAC's ``search()``: (FeatureCollection JSON without top-level links, next, prev).
+
+    pgSTAC's own links only carry the token (they drop bbox, datetime, ...), so the caller
+    builds the top-level links from the returned tokens.
+    """
+    from django.db import DatabaseError
+
+    try:
+        # A savepoint/transaction so a rejected token cannot poison an outer transaction.
+        with transaction.atomic(), connection.cursor() as cur:
+            # search() records every query in pgstac.searches (a write): that row is a
+            # statistics cache, so its commit need not wait for the WAL flush. A page is a
+            # few ms of work: starting a parallel worker for it costs more than it saves.
+            cur.execute(
+                "SELECT set_config('synchronous_commit', 'off', true),"
+                " set_config('max_parallel_workers_per_gather', '0', true)"
+            )
+            cur.execute(_SEARCH_SQL, {"search": json.dumps({**search, "conf": {"nohydrate": True}}), "base": base})
+            body, next_token, prev_token = cur.fetchone()
+    except DatabaseError as exc:
+        if any(message in str(exc) for message in _TOKEN_ERRORS):
+            raise BadToken(str(exc).splitlines()[0]) from exc
+        raise
+    return body, next_token, prev_token
+
+
+def item_document(collection_id: str, item_id: str, base: str) -> str | None:
+    sql = f"SELECT {_item_links_sql('i.doc')}::text FROM (SELECT pgstac.get_item(%(id)s, %(collection)s) AS doc) i WHERE i.doc IS NOT NULL"
+    with connection.cursor() as cur:
+        cur.execute(sql, {"id": item_id, "collection": collection_id, "base": base})
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+def collection_document(collection_id: str, base: str) -> str | None:
+    sql = f"SELECT {_collection_links_sql('c.content')}::text FROM pgstac.collections c WHERE c.id = %(id)s"
+    with connection.cursor() as cur:
+        cur.execute(sql, {"id": collection_id, "base": base})
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+def collections_document(base: str) -> str:
+    """The JSON array of every collection (with API links), ordered by id."""
+    sql = f"SELECT coalesce(jsonb_agg({_collection_links_sql('c.content')} ORDER BY c.id), '[]'::jsonb)::text FROM pgstac.collections c"
+    with connection.cursor() as cur:
+        cur.execute(sql, {"base": base})
+        (body,) = cur.fetchone()
+    return str(body)
+
+
+def collection_titles() -> list[tuple[str, str | None]]:
+    with connection.cursor() as cur:
+        cur.execute("SELECT id, content->>'title' FROM pgstac.collections ORDER BY id")
+        return [(str(cid), title) for cid, title in cur.fetchall()]
+
+
+def items_upsert(items: list[dict[str, Any]]) -> None:
+    """Bulk upsert (one statement): pgSTAC's ``upsert_items`` takes a JSON array."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT pgstac.upsert_items(%s::jsonb)", [json.dumps(items)])

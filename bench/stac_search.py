@@ -1,0 +1,301 @@
+"""STAC search throughput: our /api/stac/search (gunicorn, as scripts/run.sh) vs stac-fastapi-pgstac.
+
+Both serve the SAME pgSTAC database in the same run: a dedicated benchmark database with
+10,000 synthetic items in one collection. Each request is POST /search with a bbox, a
+datetime interval and limit 100 (the same seeded sequence of queries for both servers),
+sent by 8 concurrent keep-alive clients. Prints requests/s, p50/p99 latency and the ratio
+(target: ours >= 2x stac-fastapi-pgstac).
+
+stac-fastapi-pgstac runs from its own venv (never .venv):
+
+    python3.11 -m venv .cache/bench-venvs/stac-fastapi-pgstac
+    .cache/bench-venvs/stac-fastapi-pgstac/bin/pip install stac-fastapi-pgstac==7.2.0 'uvicorn[standard]'
+    .venv/bin/python bench/stac_search.py [--items 10000] [--seconds 15] [--rounds 2] [--keep-db]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DB_NAME = "geoplatform_bench_stac"
+DB_URL = f"postgresql://root@127.0.0.1:5432/{DB_NAME}"
+COLLECTION = "bench-items"
+OURS_PORT, THEIRS_PORT = 8871, 8872
+SFA_VENV = ROOT / ".cache" / "bench-venvs" / "stac-fastapi-pgstac"
+# The data lie in lon -20..40, lat 0..50 over 2020; a 10x10 degree bbox over a 6-month window
+# matches ~160 items, so every page is full (limit 100).
+EXTENT = (-20.0, 0.0, 40.0, 50.0)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "geoplatform.settings.prod",
+            "GEOPLATFORM_DATABASE_URL": DB_URL,
+            "GEOPLATFORM_BROKER_URL": "redis://127.0.0.1:6379/13",
+            "GEOPLATFORM_LOG_LEVEL": "WARNING",
+            "GEOPLATFORM_STORAGE_BACKEND": "local",
+            "GEOPLATFORM_SECURE_COOKIES": "false",
+            "GEOPLATFORM_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        }
+    )
+    env.setdefault("GEOPLATFORM_SECRET_KEY", uuid.uuid4().hex)
+    return env
+
+
+def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    out = open(log, "wb")  # closed with the process
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _wait_http(port: int, path: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", path)
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"nothing answered 200 on 127.0.0.1:{port}{path} in {timeout}s")
+
+
+def prepare_database(n_items: int, keep: bool) -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://root@127.0.0.1:5432/postgres", autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone()
+        if exists and keep:
+            print(f"reusing database {DB_NAME}")
+            return
+        if exists:
+            admin.execute(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{DB_NAME}"')
+    env = _env()
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("GEOPLATFORM_", "DJANGO_"))})
+    import django
+
+    django.setup()
+    from catalog import services
+
+    services.collection_upsert(
+        collection={
+            "id": COLLECTION,
+            "description": "Synthetic benchmark items",
+            "license": "CC0-1.0",
+            "extent": {
+                "spatial": {"bbox": [list(EXTENT)]},
+                "temporal": {"interval": [["2020-01-01T00:00:00Z", "2020-12-31T23:59:59Z"]]},
+            },
+        }
+    )
+    rng = random.Random(42)
+    started = time.monotonic()
+    batch: list[dict[str, Any]] = []
+    for i in range(n_items):
+        x = rng.uniform(EXTENT[0], EXTENT[2] - 0.2)
+        y = rng.uniform(EXTENT[1], EXTENT[3] - 0.2)
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1577836800 + rng.randrange(366 * 86400)))
+        batch.append(
+            {
+                "id": f"item-{i:05d}",
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[x, y], [x + 0.2, y], [x + 0.2, y + 0.2], [x, y + 0.2], [x, y]]],
+                },
+                "bbox": [x, y, x + 0.2, y + 0.2],
+                "properties": {"datetime": when, "eo:cloud_cover": rng.randrange(100), "platform": "bench-sat"},
+                "assets": {
+                    "data": {"href": f"https://example.org/bench/{i}.tif", "type": "image/tiff; application=geotiff"},
+                    "thumbnail": {"href": f"https://example.org/bench/{i}.png", "type": "image/png"},
+                },
+            }
+        )
+        if len(batch) == 1000:
+            services.items_upsert(collection_id=COLLECTION, items=batch)
+            batch = []
+    if batch:
+        services.items_upsert(collection_id=COLLECTION, items=batch)
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE pgstac.items")
+    connection.close()
+    print(f"loaded {n_items} items in {time.monotonic() - started:.1f}s")
+
+
+def queries(n: int = 500) -> list[bytes]:
+    rng = random.Random(7)
+    out = []
+    for _ in range(n):
+        x = rng.uniform(EXTENT[0], EXTENT[2] - 10)
+        y = rng.uniform(EXTENT[1], EXTENT[3] - 10)
+        month = rng.randrange(1, 7)
+        body = {
+            "collections": [COLLECTION],
+            "bbox": [round(x, 3), round(y, 3), round(x + 10, 3), round(y + 10, 3)],
+            "datetime": f"2020-{month:02d}-01T00:00:00Z/2020-{month + 6:02d}-01T00:00:00Z",
+            "limit": 100,
+        }
+        out.append(json.dumps(body).encode())
+    return out
+
+
+def load(port: int, path: str, bodies: list[bytes], seconds: float, concurrency: int) -> dict[str, float]:
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    features: list[int] = [0] * concurrency
+    errors: list[int] = [0] * concurrency
+    stop = time.monotonic() + seconds
+
+    def worker(w: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        i = w
+        while time.monotonic() < stop:
+            body = bodies[i % len(bodies)]
+            i += concurrency
+            t0 = time.perf_counter()
+            conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            data = resp.read()
+            latencies[w].append(time.perf_counter() - t0)
+            if resp.status != 200:
+                errors[w] += 1
+            elif i < 4 * concurrency:  # spot-check a few pages are full
+                features[w] += len(json.loads(data)["features"])
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(concurrency)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    flat = sorted(x for lat in latencies for x in lat)
+    return {
+        "requests": len(flat),
+        "rps": len(flat) / elapsed,
+        "p50_ms": 1000 * statistics.median(flat),
+        "p99_ms": 1000 * flat[min(len(flat) - 1, int(0.99 * len(flat)))],
+        "errors": sum(errors),
+    }
+
+
+def same_results(bodies: list[bytes]) -> None:
+    """Both servers must answer the same queries with the same items (a fair comparison)."""
+    for body in bodies[:5]:
+        ids = []
+        for port, path in ((OURS_PORT, "/api/stac/search"), (THEIRS_PORT, "/search")):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            page = json.loads(resp.read())
+            assert resp.status == 200, (port, page)
+            ids.append([f["id"] for f in page["features"]])
+        assert ids[0] == ids[1] and len(ids[0]) == 100, (len(ids[0]), len(ids[1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--keep-db", action="store_true", help="reuse the loaded benchmark database")
+    args = parser.parse_args()
+    if not (SFA_VENV / "bin" / "uvicorn").exists():
+        sys.exit(f"stac-fastapi-pgstac is not installed in {SFA_VENV} (see this script's docstring)")
+
+    prepare_database(args.items, args.keep_db)
+    logs = ROOT / "var" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = _env()
+    # The same gunicorn command line as scripts/run.sh (4 workers x 2 threads by default).
+    ours = _start(
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"), "geoplatform.wsgi:application",
+            "--bind", f"127.0.0.1:{OURS_PORT}",
+            "--workers", env.get("GEOPLATFORM_WEB_WORKERS", "4"), "--threads", env.get("GEOPLATFORM_WEB_THREADS", "2"),
+            "--access-logfile", "-", "--timeout", "120",
+        ],
+        env,
+        logs / "stac-ours.log",
+    )  # fmt: skip
+    sfa_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("GEOPLATFORM_", "DJANGO_"))},
+        "PGUSER": "root", "PGPASSWORD": "", "PGHOST": "127.0.0.1", "PGPORT": "5432", "PGDATABASE": DB_NAME,
+        "POSTGRES_USER": "root", "POSTGRES_PASS": "", "POSTGRES_HOST_READER": "127.0.0.1",
+        "POSTGRES_HOST_WRITER": "127.0.0.1", "POSTGRES_PORT": "5432", "POSTGRES_DBNAME": DB_NAME,
+    }  # fmt: skip
+    # Same process count as ours (4); uvicorn workers are async, one event loop each.
+    theirs = _start(
+        [
+            str(SFA_VENV / "bin" / "uvicorn"), "stac_fastapi.pgstac.app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(THEIRS_PORT), "--workers", "4", "--no-access-log",
+        ],
+        sfa_env,
+        logs / "stac-fastapi-pgstac.log",
+    )  # fmt: skip
+    try:
+        _wait_http(OURS_PORT, "/api/stac/")
+        _wait_http(THEIRS_PORT, "/")
+        bodies = queries()
+        same_results(bodies)
+        for port, path in ((OURS_PORT, "/api/stac/search"), (THEIRS_PORT, "/search")):
+            load(port, path, bodies, 3, args.concurrency)  # warm-up: connections, caches
+        results: dict[str, list[dict[str, float]]] = {"ours": [], "stac-fastapi-pgstac": []}
+        for _ in range(args.rounds):
+            results["ours"].append(load(OURS_PORT, "/api/stac/search", bodies, args.seconds, args.concurrency))
+            results["stac-fastapi-pgstac"].append(load(THEIRS_PORT, "/search", bodies, args.seconds, args.concurrency))
+    finally:
+        _stop(ours)
+        _stop(theirs)
+
+    print(
+        f"\nPOST /search, bbox 10x10 deg + 6-month datetime, limit 100, {args.items} items, concurrency {args.concurrency}"
+    )
+    print("| server | round | requests | req/s | p50 ms | p99 ms | errors |")
+    print("|---|---|---|---|---|---|---|")
+    for i in range(args.rounds):  # in the order they ran
+        for name, runs in results.items():
+            r = runs[i]
+            print(
+                f"| {name} | {i + 1} | {r['requests']:.0f} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']:.0f} |"
+            )
+    ours_rps = statistics.mean(r["rps"] for r in results["ours"])
+    theirs_rps = statistics.mean(r["rps"] for r in results["stac-fastapi-pgstac"])
+    print(
+        f"\nmean req/s: ours {ours_rps:.1f}, stac-fastapi-pgstac {theirs_rps:.1f}, ratio {ours_rps / theirs_rps:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

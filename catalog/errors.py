@@ -1,0 +1,25 @@
+"""Catalogue errors (HTTP-agnostic; the STAC API maps them to OGC exception bodies)."""
+
+from geoplatform.errors import Conflict, InvalidInput, NotFound
+
+
+class CollectionNotFound(NotFound):
+    code = "collection_not_found"
+
+
+class ItemNotFound(NotFound):
+    code = "item_not_found"
+
+
+class InvalidStacDocument(InvalidInput):
+    code = "invalid_stac_document"
+
+
+class InvalidSearch(InvalidInput):
+    """A bad bbox, datetime, limit, geometry or token in a STAC search."""
+
+    code = "InvalidParameterValue"
+
+
+class SystemCollectionProtected(Conflict):
+    code = "system_collection_protected"

@@ -1,0 +1,50 @@
+"""Reads from the STAC catalogue (documents as stored, hydrated; no API links)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import pgstac
+from .errors import InvalidSearch
+
+
+def collection_get(*, collection_id: str) -> dict[str, Any] | None:
+    return pgstac.collection_get(collection_id)
+
+
+def item_get(*, collection_id: str, item_id: str) -> dict[str, Any] | None:
+    return pgstac.item_get(collection_id, item_id)
+
+
+# --- For the STAC API: JSON texts built by PostgreSQL, with links under ``base`` ---------
+
+
+def collection_exists(*, collection_id: str) -> bool:
+    return pgstac.collection_exists(collection_id)
+
+
+def collection_titles_list() -> list[tuple[str, str | None]]:
+    return pgstac.collection_titles()
+
+
+def collections_document_get(*, base: str) -> str:
+    return pgstac.collections_document(base)
+
+
+def collection_document_get(*, collection_id: str, base: str) -> str | None:
+    return pgstac.collection_document(collection_id, base)
+
+
+def item_document_get(*, collection_id: str, item_id: str, base: str) -> str | None:
+    return pgstac.item_document(collection_id, item_id, base)
+
+
+def search_page(*, search: dict[str, Any], base: str) -> tuple[str, str | None, str | None]:
+    """One page of a STAC search: (FeatureCollection JSON without links, next token, prev token)."""
+    try:
+        return pgstac.search(search, base)
+    except pgstac.BadToken as exc:
+        raise InvalidSearch(
+            "Invalid token: it is malformed or its item no longer exists; restart from the first page.",
+            details={"parameter": "token", "reason": str(exc)},
+        ) from exc
