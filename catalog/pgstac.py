@@ -37,14 +37,31 @@ def migrate(conn: BaseDatabaseWrapper | None = None) -> str:
                 pools.append(pool)
             return pool
 
-    db = _TrackedDB(dsn=dsn_for(conn or connection))
+    import psycopg
+
+    target = conn or connection
+    # pgSTAC's migration grants cluster-wide roles: two databases migrating at once
+    # (parallel test runs) can clash ("tuple concurrently updated"). Advisory locks only
+    # conflict within one database, so take it in the cluster's `postgres` database.
+    s = target.settings_dict
+    lock_conn = psycopg.connect(
+        dbname="postgres",
+        user=s["USER"] or None,
+        password=s["PASSWORD"] or None,
+        host=s["HOST"] or None,
+        port=s["PORT"] or None,
+        autocommit=True,
+    )
+    db = _TrackedDB(dsn=dsn_for(target))
     try:
+        lock_conn.execute("SELECT pg_advisory_lock(hashtext('geoplatform.pgstac.migrate'))")
         return str(Migrate(db).run_migration())
     finally:
         if db.connection is not None:
             db.connection.close()  # checked out: pool.close() would leave it open
         for pool in pools:
             pool.close()
+        lock_conn.close()  # releases the advisory lock
 
 
 def version() -> str | None:
