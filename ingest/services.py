@@ -212,7 +212,7 @@ class _RunningTasks:
     def running(self, task_id: str) -> Iterator[None]:
         with self._lock:
             self._ids.add(task_id)
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._beat, name="task-heartbeats", daemon=True)
                 self._thread.start()
         try:
@@ -222,18 +222,23 @@ class _RunningTasks:
                 self._ids.discard(task_id)
 
     def _beat(self) -> None:
+        """Runs while tasks run; exits (closing its connection) when none is left."""
         interval = float(settings.GEOPLATFORM_HEARTBEAT_SECONDS)
-        while True:
-            time.sleep(interval)
-            with self._lock:
-                ids = list(self._ids)
-            if not ids:
-                continue
-            try:
-                Task.objects.filter(pk__in=ids, status=TaskStatus.RUNNING).update(heartbeat_at=timezone.now())
-            except Exception:  # the janitor copes with a missed beat
-                logger.exception("task heartbeat failed")
-                connection.close()
+        try:
+            while True:
+                time.sleep(interval)
+                with self._lock:
+                    ids = list(self._ids)
+                    if not ids:
+                        self._thread = None
+                        return
+                try:
+                    Task.objects.filter(pk__in=ids, status=TaskStatus.RUNNING).update(heartbeat_at=timezone.now())
+                except Exception:  # the janitor copes with a missed beat
+                    logger.exception("task heartbeat failed")
+                    connection.close()
+        finally:
+            connection.close()
 
 
 _running = _RunningTasks()

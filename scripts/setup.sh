@@ -6,6 +6,8 @@ source "$(dirname "$0")/lib.sh"
 MODE="${1:-run}"
 
 APT_PACKAGES=(postgresql-15-postgis-3 libgdal32 gdal-bin)
+# Tests also drive the admin in a real headless browser.
+[ "$MODE" = test ] && APT_PACKAGES+=(chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -34,5 +36,12 @@ if [ "$MODE" = test ] && [ ! -x "$AZURITE_DIR/node_modules/.bin/azurite-blob" ];
   log "npm: installing azurite@$AZURITE_VERSION"
   mkdir -p "$AZURITE_DIR"
   npm install --prefix "$AZURITE_DIR" --no-audit --no-fund --silent "azurite@$AZURITE_VERSION" >/dev/null
+fi
+PLAYWRIGHT_DIR="$ROOT/.cache/playwright"
+if [ "$MODE" = test ] && [ ! -d "$PLAYWRIGHT_DIR/node_modules/playwright-core" ]; then
+  log "npm: installing playwright-core (drives the system chromium; no browser download)"
+  mkdir -p "$PLAYWRIGHT_DIR"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$PLAYWRIGHT_DIR" --no-audit --no-fund --silent \
+    playwright-core@1.65.1 >/dev/null
 fi
 log "setup done"

@@ -30,11 +30,15 @@ INSTALLED_APPS = [
     "geoplatform.apps.GeoPlatformConfig",
     "ingest",
     "catalog",
+    "publishing",
 ]
 
 MIDDLEWARE = [
     "geoplatform.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (Swagger UI, Leaflet, admin) from the app server itself: no CDN, no
+    # separate web server needed for `make run`.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -187,6 +191,9 @@ def dramatiq_broker(url: str) -> dict[str, Any]:
 DRAMATIQ_BROKER = dramatiq_broker(GEOPLATFORM_BROKER_URL)
 DRAMATIQ_AUTODISCOVER_MODULES = ["actors"]
 
+# --- Publishing ---------------------------------------------------------------------------
+# Four-eyes rule: nobody approves a release they submitted, unless this is true.
+GEOPLATFORM_ALLOW_SELF_APPROVAL = env.get_bool("ALLOW_SELF_APPROVAL", False)
 # --- Logging ------------------------------------------------------------------------------
 GEOPLATFORM_LOG_LEVEL = env.get_str("LOG_LEVEL", "INFO")
 LOGGING = {

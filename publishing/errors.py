@@ -1,0 +1,51 @@
+"""Publishing's domain errors. ``error_type`` in the DDH envelope is the class name."""
+
+from __future__ import annotations
+
+from geoplatform.errors import ApplicationError, Conflict, Forbidden, InvalidInput, NotFound
+
+
+class ReleaseNotFound(NotFound):
+    code = "release_not_found"
+
+
+class ReleaseExistsError(Conflict):
+    code = "release_exists"
+
+
+class VersionConflict(Conflict):
+    code = "version_conflict"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+class ReviewForbidden(Forbidden):
+    code = "review_forbidden"
+
+
+class ProcessingUnavailable(InvalidInput):
+    """The job type that would process this data type is not registered here."""
+
+    code = "processing_unavailable"
+    user_fixable = False
+    error_source = "platform"
+
+
+class ZarrNotAvailable(ApplicationError):
+    status_code = 501
+    code = "zarr_not_available"
+    category = "unsupported"
+    user_fixable = False
+    error_source = "platform"
+
+
+class PublicationFailed(ApplicationError):
+    """Publishing the outputs (e.g. the STAC item) failed; the approval was rolled back."""
+
+    status_code = 502
+    code = "publication_failed"
+    category = "dependency"
+    user_fixable = False
+    error_source = "platform"

@@ -1,0 +1,69 @@
+"""Publishing's own job type: ``externalize_release`` (copy to / remove from the external zone).
+
+Stages: ``plan`` (which blobs) -> ``transfer`` (one task per blob, fanned out) -> ``record``
+(store the copies on the release). Every task is idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ingest import registry
+
+from . import externalize, services
+from .models import Release
+
+
+def _plan(ctx: registry.TaskContext) -> dict[str, Any]:
+    release = Release.objects.select_related("job").get(pk=ctx.params["release_id"])
+    if ctx.params["action"] == "copy":
+        return {"blobs": externalize.artifacts_of(release)}
+    return {"blobs": sorted({c["blob"] for c in (release.external or {}).get("copies", [])})}
+
+
+def _transfer(ctx: registry.TaskContext) -> dict[str, Any]:
+    name = ctx.task_params["blob"]
+    if ctx.params["action"] == "copy":
+        result = externalize.blob_copy(name=name)
+        services.external_audit(release_id=ctx.params["release_id"], event="externalized", detail=result)
+    else:
+        result = externalize.blob_remove(name=name)
+        services.external_audit(release_id=ctx.params["release_id"], event="external_removed", detail=result)
+    return result
+
+
+def _record(ctx: registry.TaskContext) -> dict[str, Any]:
+    services.release_external_record(
+        release_id=ctx.params["release_id"],
+        action=ctx.params["action"],
+        job_id=ctx.job_id,
+        results=ctx.previous_results,
+    )
+    return {"blobs": len(ctx.previous_results)}
+
+
+def _finalize(ctx: registry.FinalizeContext) -> dict[str, Any]:
+    return {"action": ctx.params["action"], "blobs": ctx.stage_results[1]}
+
+
+EXTERNALIZE = registry.JobType(
+    name="externalize_release",
+    description="Copy an approved public release's artifacts silver -> external (or remove the copies).",
+    params=[
+        registry.Param("release_id", str, required=True),
+        registry.Param("revision", int, default=1, min=1),
+        registry.Param("action", str, default="copy", choices=("copy", "remove")),
+    ],
+    stages=[
+        registry.Stage("plan", _plan),
+        registry.Stage(
+            "transfer", _transfer, tasks=registry.from_previous(lambda r, p: [{"blob": b} for b in r[0]["blobs"]])
+        ),
+        registry.Stage("record", _record),
+    ],
+    finalize=_finalize,
+)
+
+
+def register() -> None:
+    registry.register(EXTERNALIZE)

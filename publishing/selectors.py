@@ -1,0 +1,361 @@
+"""Reads: finding a release by any of its ids, status bodies, lists, catalogue lookups.
+
+URLs are returned as absolute paths (``/api/...``); the API makes them absolute URLs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from ingest.models import Job, Task, TaskStatus
+from ingest.selectors import job_progress
+
+from .errors import ReleaseNotFound
+from .models import ApprovalState, Asset, DataType, ProcessingStatus, Release, asset_id_for, request_id_for
+
+
+def _releases() -> QuerySet[Release]:
+    return Release.objects.select_related("asset__platform", "job", "unpublish_job")
+
+
+def release_find(*, ident: str) -> Release:
+    """``ident`` is a request_id, job_id, release_id or asset_id (tried in that order)."""
+    qs = _releases().order_by("-version_ordinal", "-created_at")
+    for lookup in (
+        Q(request_id=ident),
+        Q(job_id=ident) | Q(unpublish_job_id=ident),
+        Q(pk=ident),
+        Q(asset_id=ident),
+    ):
+        release = qs.filter(lookup).first()
+        if release is not None:
+            return release
+    raise ReleaseNotFound(
+        f"No release known by {ident!r}.",
+        remediation="Use the request_id, job_id, release_id or asset_id returned by submit.",
+    )
+
+
+def release_identify(
+    *,
+    release_id: str = "",
+    asset_id: str = "",
+    job_id: str = "",
+    request_id: str = "",
+    dataset_id: str = "",
+    resource_id: str = "",
+    version_id: str = "",
+) -> Release:
+    """One release from any identifying field (review and unpublish bodies)."""
+    qs = _releases().order_by("-version_ordinal")
+    if release_id:
+        release = qs.filter(pk=release_id).first()
+    elif job_id:
+        release = qs.filter(Q(job_id=job_id) | Q(unpublish_job_id=job_id)).first()
+    elif request_id:
+        release = qs.filter(request_id=request_id).first()
+    elif asset_id or (dataset_id and resource_id):
+        aid = asset_id or asset_id_for(dataset_id, resource_id)
+        scoped = qs.filter(asset_id=aid)
+        if version_id:
+            scoped = scoped.filter(
+                Q(version_id=version_id)
+                | Q(suggested_version_id=version_id)
+                | Q(request_id=request_id_for(dataset_id, resource_id, version_id))
+            )
+        release = scoped.first()
+    else:
+        from geoplatform.errors import InvalidInput
+
+        raise InvalidInput(
+            "Identify the release with release_id, asset_id, job_id, request_id or dataset_id+resource_id."
+        )
+    if release is None:
+        raise ReleaseNotFound("No release matches the given identifiers.")
+    return release
+
+
+def is_processing(release: Release) -> bool:
+    return release.processing_status in {ProcessingStatus.PENDING, ProcessingStatus.PROCESSING}
+
+
+def services_of(release: Release) -> dict[str, Any] | None:
+    """Where an approved release is served; None until it is approved."""
+    if release.approval_state != ApprovalState.APPROVED:
+        return None
+    if release.data_type == DataType.VECTOR and release.table_name:
+        base = f"/api/features/collections/{release.table_name}"
+        return {
+            "service_url": f"{base}/items",
+            "preview": f"{base}/items?f=html",
+            "viewer": f"{base}/items?f=html",
+            "tiles": None,
+            "stac_collection": None,
+            "stac_item": None,
+        }
+    if release.data_type == DataType.RASTER_COLLECTION:  # no mosaic API yet: the STAC collection
+        return {
+            "service_url": f"/api/stac/collections/{release.stac_collection_id}/items",
+            "preview": None,
+            "viewer": None,
+            "tiles": None,
+            "stac_collection": f"/api/stac/collections/{release.stac_collection_id}",
+            "stac_item": None,
+        }
+    if release.data_type == DataType.RASTER:
+        c, i = release.stac_collection_id, release.stac_item_id
+        raster = f"/api/raster/{c}/{i}" if i else f"/api/raster/{c}"
+        outputs = release.outputs
+        return {
+            "service_url": outputs.get("tilejson_url") or f"{raster}/tilejson.json",
+            "preview": outputs.get("preview_url") or f"{raster}/preview",
+            "viewer": outputs.get("viewer_url") or f"{raster}/viewer",
+            "tiles": outputs.get("tile_url_template") or f"{raster}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png",
+            "stac_collection": f"/api/stac/collections/{c}",
+            "stac_item": f"/api/stac/collections/{c}/items/{i}" if i else None,
+        }
+    return None
+
+
+def _release_summary(release: Release) -> dict[str, Any]:
+    return {
+        "release_id": release.id,
+        "version_id": release.version_id,
+        "suggested_version_id": release.suggested_version_id or None,
+        "version_ordinal": release.version_ordinal,
+        "revision": release.revision,
+        "processing_status": release.processing_status,
+        "approval_state": release.approval_state,
+        "clearance_state": release.clearance_state,
+        "data_type": release.data_type,
+        "job_id": release.job_id,
+        "request_id": release.request_id,
+        "created_at": release.created_at,
+        "reviewed_at": release.reviewed_at,
+    }
+
+
+def asset_summary(asset: Asset) -> dict[str, Any]:
+    return {
+        "asset_id": asset.id,
+        "platform": asset.platform.code,
+        "dataset_id": asset.dataset_id,
+        "resource_id": asset.resource_id,
+    }
+
+
+def release_status(*, release: Release) -> dict[str, Any]:
+    """The DDH status body of one release."""
+    job = release.job
+    body: dict[str, Any] = {
+        "success": True,
+        "request_id": release.request_id,
+        "asset": {**asset_summary(release.asset), "title": release.title, "data_type": release.data_type},
+        "release": _release_summary(release),
+        "job_id": release.job_id,
+        "job_type": release.job_type,
+        "job_status": job.status if job is not None else None,
+        "warnings": list(job.warnings or []) if job is not None else [],
+    }
+    status = release.processing_status
+    if job is not None and is_processing(release):
+        progress = job_progress(job=job)
+        body["progress"] = {
+            "started_at": job.started_at,
+            "tasks_total": progress["tasks_total"],
+            "tasks_done": progress["tasks_done"],
+            "percent_complete": progress["percent_complete"],
+            "stage": progress["stage"],
+        }
+    if status == ProcessingStatus.FAILED:
+        err = (job.error if job is not None else None) or {"message": "The job was removed.", "code": "job_missing"}
+        body["error"] = {
+            "message": err.get("message"),
+            "code": err.get("code"),
+            "category": err.get("category"),
+            "remediation": err.get("remediation"),
+            "user_fixable": err.get("user_fixable"),
+        }
+    if status == ProcessingStatus.COMPLETED:
+        body["outputs"] = {
+            **release.outputs,
+            "table_name": release.table_name or None,
+            "stac_collection_id": release.stac_collection_id or None,
+            "stac_item_id": release.stac_item_id or None,
+        }
+    services = services_of(release)
+    if services is not None:
+        body["services"] = services
+    if release.external:
+        body["external"] = release.external
+    if status == ProcessingStatus.COMPLETED and release.approval_state == ApprovalState.PENDING_REVIEW:
+        body["approval"] = {
+            "approve_url": "/api/platform/approve",
+            "viewer_url": f"/admin/publishing/release/{release.id}/change/",
+        }
+    if release.unpublish_job_id:
+        body["unpublish_job_id"] = release.unpublish_job_id
+    siblings = _releases().filter(asset_id=release.asset_id).order_by("-version_ordinal")
+    body["versions"] = [_release_summary(r) for r in siblings]
+    return body
+
+
+def release_list(*, filters: dict[str, Any]) -> QuerySet[Release]:
+    qs = _releases().order_by("-created_at", "id")
+    if filters.get("status"):
+        qs = qs.filter(approval_state=filters["status"])
+    if filters.get("dataset_id"):
+        qs = qs.filter(asset__dataset_id=filters["dataset_id"])
+    if filters.get("data_type"):
+        qs = qs.filter(data_type=filters["data_type"])
+    return qs
+
+
+def page(qs: QuerySet[Release], *, limit: int, offset: int) -> tuple[list[Release], bool]:
+    rows = list(qs[offset : offset + limit + 1])
+    return rows[:limit], len(rows) > limit
+
+
+def release_row(release: Release) -> dict[str, Any]:
+    return {**_release_summary(release), "asset": asset_summary(release.asset), "title": release.title}
+
+
+def approvals_status(*, stac_item_ids: list[str], table_names: list[str]) -> dict[str, Any]:
+    """Approval state of the releases serving these STAC items / tables (latest release each)."""
+    out: dict[str, Any] = {"stac_items": {}, "tables": {}}
+    qs = _releases().order_by("-version_ordinal", "-created_at")
+    for item_id in stac_item_ids:
+        release = qs.filter(stac_item_id=item_id).first()
+        out["stac_items"][item_id] = _approval_brief(release)
+    for table in table_names:
+        release = qs.filter(table_name=table).first()
+        out["tables"][table] = _approval_brief(release)
+    return out
+
+
+def _approval_brief(release: Release | None) -> dict[str, Any] | None:
+    if release is None:
+        return None
+    return {
+        "release_id": release.id,
+        "asset_id": release.asset_id,
+        "approval_state": release.approval_state,
+        "clearance_state": release.clearance_state,
+        "version_id": release.version_id,
+        "is_public": release.approval_state == ApprovalState.APPROVED,
+    }
+
+
+# --- catalogue lookups ---------------------------------------------------------------------
+
+
+def _approved() -> QuerySet[Release]:
+    return _releases().filter(approval_state=ApprovalState.APPROVED).order_by("-version_ordinal")
+
+
+def _catalog_entry(release: Release) -> dict[str, Any]:
+    return {
+        "asset": asset_summary(release.asset),
+        "release": _release_summary(release),
+        "title": release.title,
+        "description": release.description,
+        "tags": release.tags,
+        "services": services_of(release),
+    }
+
+
+def catalog_lookup(*, dataset_id: str, resource_id: str, version_id: str = "") -> dict[str, Any]:
+    qs = _approved().filter(asset_id=asset_id_for(dataset_id, resource_id))
+    if version_id:
+        qs = qs.filter(version_id=version_id)
+    release = qs.first()
+    if release is None:
+        raise ReleaseNotFound(
+            f"No approved release of {dataset_id}/{resource_id}" + (f" version {version_id}." if version_id else ".")
+        )
+    return _catalog_entry(release)
+
+
+def catalog_asset(*, asset_id: str) -> dict[str, Any]:
+    asset = Asset.objects.select_related("platform").filter(pk=asset_id).first()
+    if asset is None:
+        raise ReleaseNotFound(f"No asset {asset_id!r}.")
+    approved = [_release_summary(r) for r in _approved().filter(asset=asset)]
+    latest = _approved().filter(asset=asset).first()
+    return {
+        "asset": asset_summary(asset),
+        "approved_releases": approved,
+        "latest": _catalog_entry(latest) if latest is not None else None,
+    }
+
+
+def catalog_item(*, collection_id: str, item_id: str) -> dict[str, Any]:
+    release = _approved().filter(stac_collection_id=collection_id, stac_item_id=item_id).first()
+    if release is None:
+        raise ReleaseNotFound(f"No approved release publishes STAC item {collection_id}/{item_id}.")
+    return _catalog_entry(release)
+
+
+def catalog_dataset(*, dataset_id: str) -> dict[str, Any]:
+    entries = []
+    for asset in Asset.objects.select_related("platform").filter(dataset_id=dataset_id).order_by("resource_id"):
+        latest = _approved().filter(asset=asset).first()
+        if latest is not None:
+            entries.append(_catalog_entry(latest))
+    if not entries:
+        raise ReleaseNotFound(f"Dataset {dataset_id!r} has no approved release.")
+    return {"dataset_id": dataset_id, "resources": entries}
+
+
+# --- operations ----------------------------------------------------------------------------
+
+
+def queue_backlog() -> dict[str, int]:
+    rows = Task.objects.filter(status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]).values_list("queue", flat=True)
+    return dict(Counter(rows))
+
+
+def failures(*, hours: int, limit: int) -> dict[str, Any]:
+    """Recent failed releases, sanitised (no paths, no stack traces), with common patterns."""
+    since = timezone.now() - dt.timedelta(hours=hours)
+    failed_jobs = Job.objects.filter(status__in=["failed", "cancelled"], finished_at__gte=since)
+    qs = _releases().filter(job__in=failed_jobs).order_by("-job__finished_at")
+    items = []
+    patterns: Counter[str] = Counter()
+    total = qs.count()
+    for release in qs[:limit]:
+        err = (release.job.error if release.job else None) or {}
+        patterns[str(err.get("code") or "unknown")] += 1
+        items.append(
+            {
+                "release_id": release.id,
+                "asset_id": release.asset_id,
+                "dataset_id": release.asset.dataset_id,
+                "resource_id": release.asset.resource_id,
+                "job_id": release.job_id,
+                "job_type": release.job_type,
+                "failed_at": release.job.finished_at if release.job else None,
+                "error": {
+                    "message": str(err.get("message", ""))[:500],
+                    "code": err.get("code"),
+                    "category": err.get("category"),
+                    "remediation": err.get("remediation"),
+                    "user_fixable": err.get("user_fixable"),
+                },
+            }
+        )
+    return {
+        "hours": hours,
+        "total": total,
+        "failures": items,
+        "patterns": [{"code": code, "count": n} for code, n in patterns.most_common()],
+    }
+
+
+def pending_review() -> QuerySet[Release]:
+    return _releases().filter(approval_state=ApprovalState.PENDING_REVIEW)

@@ -1,0 +1,105 @@
+"""With the real domain job types (when their apps are installed): DDH submit -> process_vector
+-> review -> served. Skipped while the features app is not registered, so publishing's own
+tests never depend on it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files import File
+
+from geoplatform.storage import zone_container, zone_storage
+from ingest import registry
+from publishing import jobs
+
+from .conftest import run_job
+
+pytestmark = pytest.mark.django_db
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "features"
+
+
+@pytest.fixture
+def real_job_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    if "process_vector" not in registry.all_types():
+        pytest.skip("the features app (process_vector) is not installed")
+    monkeypatch.setitem(jobs.PROCESS_JOB_TYPES, "vector", "process_vector")
+    monkeypatch.setitem(jobs.UNPUBLISH_JOB_TYPES, "vector", "unpublish_vector")
+
+
+def test_real_process_vector_release(real_job_types: None, ddh_client: Any) -> None:
+    source = FIXTURE / "nc.gpkg"
+    if not source.exists():
+        pytest.skip("no tests/fixtures/features/nc.gpkg")
+    with open(source, "rb") as fh:
+        name = zone_storage("bronze").save(f"publishing-it/{source.name}", File(fh))
+    body = {
+        "dataset_id": "it",
+        "resource_id": "counties",
+        "container_name": zone_container("bronze"),
+        "file_name": name,
+    }
+    r = ddh_client.post("/api/platform/submit", body, format="json")
+    assert r.status_code == 202, r.json()
+    job = run_job(r.json()["job_id"])
+    assert job.status == "completed", job.error
+    status = ddh_client.get(r.json()["monitor_url"]).json()
+    assert status["outputs"]["table_name"] == "it_counties_v1"
+    r = ddh_client.post(
+        "/api/platform/approve",
+        {"request_id": status["request_id"], "reviewer": "alice", "clearance_state": "ouo"},
+        format="json",
+    )
+    assert r.status_code == 200, r.json()
+    served = ddh_client.get(r.json()["services"]["service_url"])
+    assert served.status_code == 200
+    content = b"".join(served.streaming_content) if served.streaming else served.content
+    assert json.loads(content)["features"]
+    r = ddh_client.post(
+        "/api/platform/unpublish",
+        {"request_id": status["request_id"], "dry_run": False, "force_approved": True},
+        format="json",
+    )
+    assert r.status_code == 202, r.json()
+    assert run_job(r.json()["job_id"]).status == "completed"
+    assert ddh_client.get("/api/features/collections/it_counties_v1/items").status_code == 404
+
+
+def test_real_process_raster_release(monkeypatch: pytest.MonkeyPatch, ddh_client: Any) -> None:
+    if "process_raster" not in registry.all_types():
+        pytest.skip("the rasters app (process_raster) is not installed")
+    from catalog import selectors as catalog_selectors
+
+    monkeypatch.setitem(jobs.PROCESS_JOB_TYPES, "raster", "process_raster")
+    source = FIXTURE.parent / "lc.tif"
+    with open(source, "rb") as fh:
+        name = zone_storage("bronze").save(f"publishing-it/{source.name}", File(fh))
+    body = {
+        "dataset_id": "it",
+        "resource_id": "landcover",
+        "container_name": zone_container("bronze"),
+        "file_name": name,
+    }
+    r = ddh_client.post("/api/platform/submit", body, format="json")
+    assert r.status_code == 202, r.json()
+    job = run_job(r.json()["job_id"])
+    assert job.status == "completed", job.error
+    r = ddh_client.post(
+        "/api/platform/approve",
+        {"job_id": job.id, "reviewer": "alice", "clearance_state": "public"},
+        format="json",
+    )
+    assert r.status_code == 200, r.json()
+    assert r.json()["services"]["stac_item"].endswith("/api/stac/collections/system-rasters/items/it-landcover-v1")
+    assert catalog_selectors.item_get(collection_id="system-rasters", item_id="it-landcover-v1") is not None
+    status = ddh_client.get(f"/api/platform/status/{job.id}").json()
+    external = run_job(status["external"]["job_id"])
+    assert external.status == "completed", external.error
+    copies = ddh_client.get(f"/api/platform/status/{job.id}").json()["external"]["copies"]
+    assert copies and all(c["blob"].endswith(".tif") for c in copies)
+    r = ddh_client.post("/api/platform/revoke", {"job_id": job.id, "reviewer": "bob", "reason": "test"}, format="json")
+    assert r.status_code == 200
+    assert catalog_selectors.item_get(collection_id="system-rasters", item_id="it-landcover-v1") is None
