@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 import secrets
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
@@ -81,33 +82,42 @@ def callback_payload(job: Job, event: str, delivery_id: str) -> dict[str, Any]:
     }
 
 
-def callback_deliver(*, job_id: str, event: str, attempt: int, delivery_id: str) -> float | None:
-    """POST one attempt; returns the delay in seconds before the next attempt, or None."""
-    from . import services
+@dataclass
+class Delivery:
+    """The outcome of one signed POST; ``retry_in`` is None when there is nothing to retry."""
 
-    job = Job.objects.select_related("submitted_by").get(pk=job_id)
-    client = ApiClient.objects.filter(user=job.submitted_by).first() if job.submitted_by else None
-    body = json.dumps(callback_payload(job, event, delivery_id), separators=(",", ":"), default=str).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-GeoPlatform-Event": event,
-        "X-GeoPlatform-Delivery": delivery_id,
-        "User-Agent": "GeoPlatform-Callbacks/1",
-    }
-    if client is not None:
-        headers[SIGNATURE_HEADER] = sign(client.webhook_secret, body)
+    ok: bool
+    status_code: int | None
+    error: str
+    retry_in: float | None
+
+
+def signed_post(
+    *, url: str, user: Any, event: str, delivery_id: str, payload: dict[str, Any], attempt: int
+) -> Delivery:
+    """POST ``payload`` signed with ``user``'s webhook secret: the one delivery mechanism for
+    job callbacks and every other client notification (publishing's review webhooks)."""
+    from .services import retry_delay_seconds
+
+    client = ApiClient.objects.filter(user=user).first() if user is not None else None
+    body = json.dumps(payload, separators=(",", ":"), default=str).encode()
     status_code: int | None = None
-    error = ""
     ok = False
-    parsed = urlparse(job.callback_url)
-    if not host_allowed(parsed.hostname or ""):
-        error = "host no longer in the allow-list"
+    if not host_allowed(urlparse(url).hostname or ""):
+        error = "host not in GEOPLATFORM_CALLBACK_ALLOWED_HOSTS"
     elif client is None:
         error = "the submitting account has no webhook secret"
     else:
+        headers = {
+            "Content-Type": "application/json",
+            "X-GeoPlatform-Event": event,
+            "X-GeoPlatform-Delivery": delivery_id,
+            "User-Agent": "GeoPlatform-Callbacks/1",
+            SIGNATURE_HEADER: sign(client.webhook_secret, body),
+        }
         try:
             response = requests.post(
-                job.callback_url,
+                url,
                 data=body,
                 headers=headers,
                 timeout=settings.GEOPLATFORM_CALLBACK_TIMEOUT_SECONDS,
@@ -115,29 +125,43 @@ def callback_deliver(*, job_id: str, event: str, attempt: int, delivery_id: str)
             )
             status_code = response.status_code
             ok = 200 <= response.status_code < 300
-            if not ok:
-                error = f"HTTP {response.status_code}"
+            error = "" if ok else f"HTTP {response.status_code}"
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"
+    done = ok or client is None or attempt >= settings.GEOPLATFORM_CALLBACK_MAX_ATTEMPTS
+    return Delivery(ok, status_code, error[:2000], None if done else retry_delay_seconds(attempt))
+
+
+def callback_deliver(*, job_id: str, event: str, attempt: int, delivery_id: str) -> float | None:
+    """POST one attempt of a job callback and record it; returns the delay before the next."""
+    from . import services
+
+    job = Job.objects.select_related("submitted_by").get(pk=job_id)
+    outcome = signed_post(
+        url=job.callback_url,
+        user=job.submitted_by,
+        event=event,
+        delivery_id=delivery_id,
+        payload=callback_payload(job, event, delivery_id),
+        attempt=attempt,
+    )
     CallbackDelivery.objects.create(
         job=job,
         event=event,
         url=job.callback_url,
         attempt=attempt,
         delivery_id=delivery_id,
-        status_code=status_code,
-        ok=ok,
-        error=error[:2000],
+        status_code=outcome.status_code,
+        ok=outcome.ok,
+        error=outcome.error,
     )
     services.event_record(
         job.id,
         "callback",
-        f"{event} -> {job.callback_url}: {'delivered' if ok else error} (attempt {attempt})",
+        f"{event} -> {job.callback_url}: {'delivered' if outcome.ok else outcome.error} (attempt {attempt})",
         delivery_id=delivery_id,
         attempt=attempt,
-        status_code=status_code,
-        ok=ok,
+        status_code=outcome.status_code,
+        ok=outcome.ok,
     )
-    if ok or attempt >= settings.GEOPLATFORM_CALLBACK_MAX_ATTEMPTS or client is None:
-        return None
-    return services.retry_delay_seconds(attempt)
+    return outcome.retry_in

@@ -7,18 +7,12 @@ Each attempt is recorded in the release's audit log (event ``webhook``).
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any
-from urllib.parse import urlparse
 
-import requests
-from django.conf import settings
 from django.utils import timezone
 
-from ingest.callbacks import SIGNATURE_HEADER, host_allowed, sign
-from ingest.models import ApiClient
-from ingest.services import retry_delay_seconds
+from ingest.callbacks import signed_post
 
 from .models import Release
 
@@ -53,39 +47,19 @@ def webhook_deliver(*, release_id: str, event: str, attempt: int, delivery_id: s
     from .services import audit_record
 
     release = Release.objects.select_related("asset", "submitted_by", "job").get(pk=release_id)
-    client = ApiClient.objects.filter(user=release.submitted_by).first() if release.submitted_by else None
-    body = json.dumps(webhook_payload(release, event, delivery_id), separators=(",", ":"), default=str).encode()
-    error, ok, status = "", False, None
-    if not host_allowed(urlparse(release.callback_url).hostname or ""):
-        error = "host not in GEOPLATFORM_CALLBACK_ALLOWED_HOSTS"
-    elif client is None:
-        error = "the submitting account has no webhook secret"
-    else:
-        headers = {
-            "Content-Type": "application/json",
-            "X-GeoPlatform-Event": event,
-            "X-GeoPlatform-Delivery": delivery_id,
-            SIGNATURE_HEADER: sign(client.webhook_secret, body),
-        }
-        try:
-            response = requests.post(
-                release.callback_url,
-                data=body,
-                headers=headers,
-                timeout=settings.GEOPLATFORM_CALLBACK_TIMEOUT_SECONDS,
-                allow_redirects=False,
-            )
-            status, ok = response.status_code, 200 <= response.status_code < 300
-            error = "" if ok else f"HTTP {response.status_code}"
-        except requests.RequestException as exc:
-            error = f"{type(exc).__name__}: {exc}"
+    outcome = signed_post(
+        url=release.callback_url,
+        user=release.submitted_by,
+        event=event,
+        delivery_id=delivery_id,
+        payload=webhook_payload(release, event, delivery_id),
+        attempt=attempt,
+    )
     audit_record(
         release=release,
         event="webhook",
         actor="webhooks",
-        reason=f"{event} -> {release.callback_url}: {'delivered' if ok else error} "
-        f"(attempt {attempt}, delivery {delivery_id}, status {status})",
+        reason=f"{event} -> {release.callback_url}: {'delivered' if outcome.ok else outcome.error} "
+        f"(attempt {attempt}, delivery {delivery_id}, status {outcome.status_code})",
     )
-    if ok or client is None or attempt >= settings.GEOPLATFORM_CALLBACK_MAX_ATTEMPTS:
-        return None
-    return retry_delay_seconds(attempt)
+    return outcome.retry_in
