@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dramatiq
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections
+from dramatiq.middleware import CurrentMessage
 
 from . import callbacks, services
 
@@ -20,7 +22,16 @@ def _time_limit_ms(queue: str) -> int:
 
 
 def _run_task(task_id: str) -> None:
-    services.task_execute(task_id=task_id)
+    try:
+        services.task_execute(task_id=task_id)
+    except (OperationalError, InterfaceError):
+        # The database went away before the task could be claimed or recorded. Send the
+        # message again shortly (a claimed task left 'running' is the janitor's case).
+        close_old_connections()
+        message = CurrentMessage.get_current_message()
+        queue = message.queue_name.removesuffix(".DQ") if message is not None else "default"
+        task_actor(queue).send_with_options(args=(task_id,), delay=1000)
+        raise
 
 
 _task_actors = {

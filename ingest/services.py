@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -27,6 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from geoplatform.errors import InvalidInput
 from geoplatform.logging import log_context
@@ -167,6 +169,9 @@ def _stage_start(job: Job, jt: registry.JobType, index: int, previous: list[dict
     )
     Job.objects.filter(pk=job.pk).update(stage_index=index)
     job.stage_index = index
+    if index > 0 and job.status == JobStatus.QUEUED:  # e.g. a first stage with no tasks
+        Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, started_at=timezone.now())
+        job.status = JobStatus.RUNNING
     event_record(job.id, "stage_started", f"stage {index} {spec.name}: {len(task_params)} task(s)", stage=index)
     if not task_params:
         _stage_finish(job.id, stage)
@@ -257,45 +262,55 @@ class ClaimedTask:
 
 
 # A claim lost in a crash leaves the task queued; its unacknowledged message comes back.
+# A task of a cancelled or failed job is never claimable: cancel and failure move the
+# job's waiting tasks out of 'queued'/'retrying' in the same transaction.
 _CLAIM_SQL = f"""
 WITH cfg AS (SELECT set_config('synchronous_commit', 'off', true))
 UPDATE {Task._meta.db_table} t
    SET status = 'running', attempts = t.attempts + 1, started_at = now(), heartbeat_at = now(), worker = %s
-  FROM {Job._meta.db_table} j, {Stage._meta.db_table} s, cfg
- WHERE t.id = %s AND t.status IN ('queued', 'retrying') AND j.id = t.job_id AND s.id = t.stage_id
-RETURNING t.job_id, t.stage_id, s.index, s.name, t.unit, t.queue, t.attempts, t.params,
-          j.job_type, j.status, j.parameters
+  FROM cfg
+ WHERE t.id = %s AND t.status IN ('queued', 'retrying')
+RETURNING t.job_id, t.stage_id, t.unit, t.queue, t.attempts, t.params
 """
+
+
+@functools.lru_cache(maxsize=1024)
+def _job_definition(job_id: str) -> tuple[str, str]:
+    """(job type, parameters as JSON): immutable for a job id, so cached per process."""
+    job_type, parameters = Job.objects.filter(pk=job_id).values_list("job_type", "parameters").get()
+    return job_type, json.dumps(parameters)
+
+
+@functools.lru_cache(maxsize=4096)
+def _stage_definition(stage_id: int) -> tuple[int, str]:
+    index, name = Stage.objects.filter(pk=stage_id).values_list("index", "name").get()
+    return index, name
 
 
 def task_execute(*, task_id: str) -> None:
     """Run one task: claim it, call its handler, then complete, retry or fail it.
 
-    The claim is one conditional UPDATE (a duplicate delivery finds nothing to claim)
-    that also returns what the handler needs.
+    The claim is one conditional UPDATE (a duplicate delivery finds nothing to claim).
     """
-    with connection.cursor() as cur:
-        cur.execute(_CLAIM_SQL, [WORKER_ID, task_id])
-        row = cur.fetchone()
+    row = _hot_statement(_CLAIM_SQL, [WORKER_ID, task_id])
     if row is None:
         logger.info("task %s is not runnable (already taken, finished or gone)", task_id)
         return
-    job_id, stage_id, stage_index, stage_name, unit, queue, attempts, task_params, job_type, job_status, params = row
+    job_id, stage_id, unit, queue, attempts, task_params = row
+    job_type, params = _job_definition(job_id)
+    stage_index, stage_name = _stage_definition(stage_id)
+    if stage_index == 0 and unit == 0:  # the job's first task: the job is running now
+        Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+            status=JobStatus.RUNNING, started_at=timezone.now()
+        )
     task = ClaimedTask(task_id, job_id, stage_id, stage_index, stage_name, unit, queue, attempts)
     with log_context(job_id=job_id, task_id=task_id):
-        if job_status in {JobStatus.CANCELLED, JobStatus.FAILED, JobStatus.COMPLETED}:
-            Task.objects.filter(pk=task_id).update(status=TaskStatus.CANCELLED, finished_at=timezone.now())
-            return
-        if job_status == JobStatus.QUEUED:
-            Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-                status=JobStatus.RUNNING, started_at=timezone.now()
-            )
         ctx = registry.TaskContext(
             job_id=job_id,
             task_id=task_id,
             stage_index=stage_index,
             stage_name=stage_name,
-            params=_json(params),
+            params=json.loads(params),
             task_params=_json(task_params),
             attempt=attempts,
             load_previous=partial(_stage_results, job_id, stage_index - 1),
@@ -310,6 +325,16 @@ def task_execute(*, task_id: str) -> None:
             _task_failed(task, exc, ctx.warnings)
             return
         task_complete(task_id=task_id, result=result, warnings=ctx.warnings)
+
+
+def _hot_statement(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
+    """Run one of the two per-task statements as a prepared statement on Django's connection.
+
+    Server-side binding lets PostgreSQL plan each once per connection instead of once per
+    task (Django's own cursors bind on the client and never prepare).
+    """
+    connection.ensure_connection()
+    return connection.connection.execute(sql, params, prepare=True).fetchone()  # type: ignore[no-any-return]
 
 
 def _json(value: Any) -> Any:
@@ -351,9 +376,7 @@ def task_complete(*, task_id: str, result: dict[str, Any], warnings: list[str] |
 
     Returns True when this call advanced the job (the fan-in winner).
     """
-    with connection.cursor() as cur:
-        cur.execute(_COMPLETE_SQL, [json.dumps(result), task_id])
-        row = cur.fetchone()
+    row = _hot_statement(_COMPLETE_SQL, [Jsonb(result), task_id])
     if row is None:  # cancelled meanwhile, or a duplicate delivery
         return False
     job_id, stage_id, remaining = row

@@ -25,6 +25,9 @@ cleanup() { log "stopping"; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/n
 trap cleanup EXIT INT TERM
 
 export dramatiq_worker_timeout=100
+# Workers skip Django's per-message connection check query (a round trip per task): a
+# task that meets a dropped connection fails with a retryable error and runs again.
+GEOPLATFORM_DB_CONN_HEALTH_CHECKS="${GEOPLATFORM_WORKER_DB_CONN_HEALTH_CHECKS:-false}" \
 "$PY" manage.py rundramatiq --processes "${GEOPLATFORM_WORKER_PROCESSES:-2}" \
   --threads "${GEOPLATFORM_WORKER_THREADS:-4}" &
 pids+=($!)

@@ -54,6 +54,9 @@ def test_resubmit_semantics_completed_in_progress_failed_and_force() -> None:
     assert forced.outcome == "restarted"
     forced.job.refresh_from_db()
     assert forced.job.runs == 2 and forced.job.status == JobStatus.QUEUED and forced.job.result is None
+    _run_stage_by_hand(forced.job.id, 0)  # the re-run is "running" again once a task starts
+    forced.job.refresh_from_db()
+    assert forced.job.status == JobStatus.RUNNING
 
 
 def test_a_failed_job_is_reset_and_rerun_with_its_error_history_kept() -> None:
