@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/", include("ingest.urls")),
     path("api/", include("publishing.urls")),
     path("api/stac/", include("catalog.urls")),
+    path("api/features/", include("features.urls")),
 ]
 
 handler400 = json_error_view(400, "bad_request", "Bad request.")

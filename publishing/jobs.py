@@ -211,6 +211,8 @@ def job_parameters(
             **common,
             "file_name": data["file_name"] if isinstance(data["file_name"], str) else data["file_name"][0],
             "table_name": table,
+            # hidden until a reviewer approves the release (publishing then shows it)
+            "publish": False,
             **{k: v for k, v in options.items() if k not in {"table_name", "overwrite"}},
         }
         where = {"table_name": table}

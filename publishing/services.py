@@ -356,46 +356,54 @@ def _locked(release_id: str) -> Release:
     return release
 
 
-def _stac_publish(release: Release) -> None:
-    """Publish the raster release's STAC item (the one its job produced)."""
-    if release.data_type != DataType.RASTER or not release.stac_item_id:
-        return
+def _outputs_publish(release: Release) -> None:
+    """Make the release's outputs public: a vector collection is shown (with its STAC item
+    when it has one); a raster's STAC item is upserted. Runs inside the approval
+    transaction: if it raises, the approval rolls back."""
+    from catalog import selectors as catalog_selectors
+    from catalog import services as catalog_services
+    from features import services as features_services
+
     try:
-        from catalog import selectors as catalog_selectors
-        from catalog import services as catalog_services
-    except ImportError as exc:
-        raise PublicationFailed(
-            "The catalogue service is not available: the STAC item cannot be published; approval rolled back."
-        ) from exc
-    item = release.outputs.get("stac_item")
-    if not isinstance(item, dict):
-        item = catalog_selectors.item_get(collection_id=release.stac_collection_id, item_id=release.stac_item_id)
-    if not isinstance(item, dict):
-        raise PublicationFailed(
-            f"The job produced no STAC item {release.stac_collection_id}/{release.stac_item_id}; approval rolled back."
-        )
-    try:
+        if release.data_type == DataType.VECTOR and release.table_name:
+            features_services.dataset_publish_set(collection_id=release.table_name, published=True)
+            return
+        if release.data_type != DataType.RASTER or not release.stac_item_id:
+            return
+        item = release.outputs.get("stac_item")
+        if not isinstance(item, dict):
+            item = catalog_selectors.item_get(collection_id=release.stac_collection_id, item_id=release.stac_item_id)
+        if not isinstance(item, dict):
+            raise PublicationFailed(
+                f"The job produced no STAC item {release.stac_collection_id}/{release.stac_item_id}; "
+                "approval rolled back."
+            )
         catalog_services.item_upsert(collection_id=release.stac_collection_id, item=item)
+    except PublicationFailed:
+        raise
     except ApplicationError as exc:
-        raise PublicationFailed(f"Publishing the STAC item failed: {exc.message}; approval rolled back.") from exc
+        raise PublicationFailed(f"Publishing the outputs failed: {exc.message}; approval rolled back.") from exc
     except Exception as exc:
-        logger.exception("STAC publish failed for release %s", release.id)
-        raise PublicationFailed(
-            f"Publishing the STAC item failed ({type(exc).__name__}); approval rolled back."
-        ) from exc
+        logger.exception("publishing the outputs of release %s failed", release.id)
+        raise PublicationFailed(f"Publishing the outputs failed ({type(exc).__name__}); approval rolled back.") from exc
 
 
-def _stac_unpublish(release: Release) -> None:
-    if release.data_type != DataType.RASTER or not release.stac_item_id:
-        return
+def _outputs_withdraw(release: Release) -> None:
+    """Hide what approval made public (idempotent; a table already dropped is fine)."""
+    from catalog import services as catalog_services
+    from features import services as features_services
+    from features.errors import CollectionNotFound
+
     try:
-        from catalog import services as catalog_services
-    except ImportError as exc:
-        raise PublicationFailed("The catalogue service is not available: the STAC item cannot be removed.") from exc
-    try:
-        catalog_services.item_delete(collection_id=release.stac_collection_id, item_id=release.stac_item_id)
+        if release.data_type == DataType.VECTOR and release.table_name:
+            try:
+                features_services.dataset_publish_set(collection_id=release.table_name, published=False)
+            except CollectionNotFound:
+                pass
+        elif release.data_type == DataType.RASTER and release.stac_item_id:
+            catalog_services.item_delete(collection_id=release.stac_collection_id, item_id=release.stac_item_id)
     except ApplicationError as exc:
-        raise PublicationFailed(f"Removing the STAC item failed: {exc.message}.") from exc
+        raise PublicationFailed(f"Withdrawing the outputs failed: {exc.message}.") from exc
 
 
 def release_approve(
@@ -446,7 +454,7 @@ def release_approve(
         except IntegrityError as exc:  # a concurrent approval of another release took the version
             raise VersionConflict(f"Version {version!r} is already approved for this asset.") from exc
         audit_record(release=release, event="approved", user=user, actor=_actor(user, reviewer), reason=notes)
-        _stac_publish(release)  # if it raises, the whole approval rolls back
+        _outputs_publish(release)  # if it raises, the whole approval rolls back
         if clearance_state == ClearanceState.PUBLIC:
             _externalize_start(release, action="copy", user=user)
         _after_commit_review_hooks(release, "release.approved")
@@ -490,7 +498,7 @@ def release_revoke(*, release_id: str, user: Any, reviewer: str = "", reason: st
         release.review_notes = reason
         release.save()
         audit_record(release=release, event=event, user=user, actor=_actor(user, reviewer), reason=reason)
-        _stac_unpublish(release)
+        _outputs_withdraw(release)
         if release.external:
             _externalize_start(release, action="remove", user=user)
         _after_commit_review_hooks(release, "release.revoked")
@@ -603,7 +611,7 @@ def release_unpublish(
         release.save()
         audit_record(release=release, event="unpublished", user=user, reason=reason or f"job {outcome.job.id}")
         if was_approved:
-            _stac_unpublish(release)
+            _outputs_withdraw(release)
             if release.external:
                 _externalize_start(release, action="remove", user=user)
             _after_commit_review_hooks(release, "release.revoked")

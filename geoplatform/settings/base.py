@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "geoplatform.apps.GeoPlatformConfig",
     "ingest",
     "catalog",
+    "features",
     "publishing",
 ]
 
@@ -191,6 +192,18 @@ def dramatiq_broker(url: str) -> dict[str, Any]:
 DRAMATIQ_BROKER = dramatiq_broker(GEOPLATFORM_BROKER_URL)
 DRAMATIQ_AUTODISCOVER_MODULES = ["actors"]
 
+# Absolute URL prefix for links stored outside a request (STAC hrefs, job results), e.g.
+# https://geo.example.org; relative paths when empty.
+GEOPLATFORM_PUBLIC_BASE_URL = env.get_str("PUBLIC_BASE_URL", "")
+# --- Vector data (features) ------------------------------------------------------------------
+GEOPLATFORM_VECTOR_MAX_BYTES = env.get_int("VECTOR_MAX_BYTES", 2 * 1024**3)
+# Total size a zip (Shapefile, KMZ) may expand to, and the per-member ratio taken for a bomb.
+GEOPLATFORM_VECTOR_MAX_UNZIPPED_BYTES = env.get_int("VECTOR_MAX_UNZIPPED_BYTES", 8 * 1024**3)
+GEOPLATFORM_VECTOR_MAX_ZIP_RATIO = env.get_float("VECTOR_MAX_ZIP_RATIO", 200.0)
+GEOPLATFORM_VECTOR_CHUNK_ROWS = env.get_int("VECTOR_CHUNK_ROWS", 100_000)
+# Collections up to this many features get an exact numberMatched under filters.
+GEOPLATFORM_FEATURES_EXACT_COUNT_MAX = env.get_int("FEATURES_EXACT_COUNT_MAX", 500_000)
+GEOPLATFORM_FEATURES_CACHE_SECONDS = env.get_int("FEATURES_CACHE_SECONDS", 60)
 # --- Publishing ---------------------------------------------------------------------------
 # Four-eyes rule: nobody approves a release they submitted, unless this is true.
 GEOPLATFORM_ALLOW_SELF_APPROVAL = env.get_bool("ALLOW_SELF_APPROVAL", False)

@@ -33,6 +33,7 @@ VECTOR_PARAMS = [
     ],
     registry.Param("create_stac", bool, default=False),
     registry.Param("overwrite", bool, default=False),
+    registry.Param("publish", bool, default=True),
 ]
 RASTER_PARAMS = [
     registry.Param("container_name", str, required=True),
@@ -54,6 +55,14 @@ def _vector(ctx: registry.TaskContext) -> dict[str, Any]:
         raise PermanentError("The file has no geometry column.", code="no_geometry", remediation="Give wkt_column.")
     if ctx.params["file_name"].startswith("warn"):
         ctx.warn("3 rows without geometry were skipped")
+    # The metadata row the real process_vector writes (the data itself is not loaded):
+    # approval and revoke show and hide it through the features app.
+    from features.models import VectorDataset
+
+    VectorDataset.objects.update_or_create(
+        collection_id=ctx.params["table_name"],
+        defaults={"geometry_type": "MultiPoint", "feature_count": 3, "published": ctx.params["publish"]},
+    )
     result: dict[str, Any] = {"table_name": ctx.params["table_name"], "feature_count": 3}
     if ctx.params["file_name"].startswith("export"):  # a processed artifact in the silver zone
         from django.core.files.base import ContentFile

@@ -1,6 +1,5 @@
-"""With the real domain job types (when their apps are installed): DDH submit -> process_vector
--> review -> served. Skipped while the features app is not registered, so publishing's own
-tests never depend on it."""
+"""With the real domain job types: DDH submit -> process_vector / process_raster -> review ->
+served only once approved -> withdrawn on revoke."""
 
 from __future__ import annotations
 
@@ -24,16 +23,13 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "features"
 
 @pytest.fixture
 def real_job_types(monkeypatch: pytest.MonkeyPatch) -> None:
-    if "process_vector" not in registry.all_types():
-        pytest.skip("the features app (process_vector) is not installed")
+    assert "process_vector" in registry.all_types()
     monkeypatch.setitem(jobs.PROCESS_JOB_TYPES, "vector", "process_vector")
     monkeypatch.setitem(jobs.UNPUBLISH_JOB_TYPES, "vector", "unpublish_vector")
 
 
 def test_real_process_vector_release(real_job_types: None, ddh_client: Any) -> None:
     source = FIXTURE / "nc.gpkg"
-    if not source.exists():
-        pytest.skip("no tests/fixtures/features/nc.gpkg")
     with open(source, "rb") as fh:
         name = zone_storage("bronze").save(f"publishing-it/{source.name}", File(fh))
     body = {
@@ -48,6 +44,10 @@ def test_real_process_vector_release(real_job_types: None, ddh_client: Any) -> N
     assert job.status == "completed", job.error
     status = ddh_client.get(r.json()["monitor_url"]).json()
     assert status["outputs"]["table_name"] == "it_counties_v1"
+    items = "/api/features/collections/it_counties_v1/items"
+    # Loaded but awaiting review: not served, not listed, and no services URLs yet.
+    assert ddh_client.get(items).status_code == 404
+    assert "services" not in status
     r = ddh_client.post(
         "/api/platform/approve",
         {"request_id": status["request_id"], "reviewer": "alice", "clearance_state": "ouo"},
@@ -59,13 +59,20 @@ def test_real_process_vector_release(real_job_types: None, ddh_client: Any) -> N
     content = b"".join(served.streaming_content) if served.streaming else served.content
     assert json.loads(content)["features"]
     r = ddh_client.post(
+        "/api/platform/revoke",
+        {"request_id": status["request_id"], "reviewer": "alice", "reason": "wrong vintage"},
+        format="json",
+    )
+    assert r.status_code == 200, r.json()
+    assert ddh_client.get(items).status_code == 404  # withdrawn at once
+    r = ddh_client.post(
         "/api/platform/unpublish",
         {"request_id": status["request_id"], "dry_run": False, "force_approved": True},
         format="json",
     )
     assert r.status_code == 202, r.json()
     assert run_job(r.json()["job_id"]).status == "completed"
-    assert ddh_client.get("/api/features/collections/it_counties_v1/items").status_code == 404
+    assert ddh_client.get(items).status_code == 404
 
 
 def test_real_process_raster_release(monkeypatch: pytest.MonkeyPatch, ddh_client: Any) -> None:

@@ -1,0 +1,217 @@
+"""Items pages: our /api/features (gunicorn, as scripts/run.sh) vs tipg, on the SAME table.
+
+Needs the table `geo.bench_points` loaded by bench/features_ingest.py (same database). Each
+request is GET .../items?limit=100&bbox=<random 20x20 degree box> (the same seeded sequence for
+both servers), sent by 8 concurrent keep-alive clients; a second run pages deep with offset.
+Prints requests/s, p50/p99 latency and the ratio ours / tipg.
+
+tipg runs from its own venv (never .venv):
+
+    python3.11 -m venv .cache/bench-venvs/tipg
+    .cache/bench-venvs/tipg/bin/pip install tipg==1.6.1 'uvicorn[standard]'
+    .venv/bin/python bench/features_serving.py [--seconds 15] [--rounds 2] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DB_NAME = "geoplatform_bench_features"
+DB_URL = f"postgresql://root@127.0.0.1:5432/{DB_NAME}"
+TABLE = "bench_points"
+OURS_PORT, THEIRS_PORT = 8881, 8882
+TIPG_VENV = ROOT / ".cache" / "bench-venvs" / "tipg"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "geoplatform.settings.prod",
+            "GEOPLATFORM_DATABASE_URL": DB_URL,
+            "GEOPLATFORM_BROKER_URL": "redis://127.0.0.1:6379/12",
+            "GEOPLATFORM_LOG_LEVEL": "WARNING",
+            "GEOPLATFORM_STORAGE_BACKEND": "local",
+            "GEOPLATFORM_SECURE_COOKIES": "false",
+            "GEOPLATFORM_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        }
+    )
+    env.setdefault("GEOPLATFORM_SECRET_KEY", uuid.uuid4().hex)
+    return env
+
+
+def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    out = open(log, "wb")  # closed with the process
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _get(port: int, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("GET", path, headers={"Accept": "application/geo+json"})
+    resp = conn.getresponse()
+    return resp.status, resp.read()
+
+
+def _wait_http(port: int, path: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if _get(port, path)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"nothing answered 200 on 127.0.0.1:{port}{path} in {timeout}s")
+
+
+def queries(kind: str, n: int = 500) -> list[str]:
+    rng = random.Random(7)
+    out = []
+    for _ in range(n):
+        if kind == "bbox":
+            x, y = rng.uniform(-180, 160), rng.uniform(-80, 60)
+            out.append(f"limit=100&bbox={x:.3f},{y:.3f},{x + 20:.3f},{y + 20:.3f}")
+        else:
+            out.append(f"limit=100&offset={rng.randrange(0, 900_000)}")
+    return out
+
+
+def load(port: int, base: str, qs: list[str], seconds: float, concurrency: int) -> dict[str, float]:
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    errors = [0] * concurrency
+    stop = time.monotonic() + seconds
+
+    def worker(w: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        i = w
+        while time.monotonic() < stop:
+            path = f"{base}?{qs[i % len(qs)]}"
+            i += concurrency
+            t0 = time.perf_counter()
+            conn.request("GET", path, headers={"Accept": "application/geo+json"})
+            resp = conn.getresponse()
+            resp.read()
+            latencies[w].append(time.perf_counter() - t0)
+            if resp.status != 200:
+                errors[w] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(concurrency)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    flat = sorted(x for lat in latencies for x in lat)
+    return {
+        "requests": len(flat),
+        "rps": len(flat) / elapsed,
+        "p50_ms": 1000 * statistics.median(flat),
+        "p99_ms": 1000 * flat[min(len(flat) - 1, int(0.99 * len(flat)))],
+        "errors": sum(errors),
+    }
+
+
+def same_results(ours: str, theirs: str, qs: list[str]) -> None:
+    """Both servers return full pages of the same number of features for the same bbox."""
+    for q in qs[:5]:
+        counts = []
+        for port, base in ((OURS_PORT, ours), (THEIRS_PORT, theirs)):
+            status, body = _get(port, f"{base}?{q}")
+            assert status == 200, (port, body[:300])
+            page = json.loads(body)
+            counts.append((len(page["features"]), page.get("numberMatched")))
+        assert counts[0][0] == counts[1][0], counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    if not (TIPG_VENV / "bin" / "uvicorn").exists():
+        sys.exit(f"tipg is not installed in {TIPG_VENV} (see this script's docstring)")
+    logs = ROOT / "var" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = _env()
+    ours = _start(
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"), "geoplatform.wsgi:application",
+            "--bind", f"127.0.0.1:{OURS_PORT}",
+            "--workers", env.get("GEOPLATFORM_WEB_WORKERS", "4"), "--threads", env.get("GEOPLATFORM_WEB_THREADS", "2"),
+            "--timeout", "120",
+        ],
+        env,
+        logs / "features-ours.log",
+    )  # fmt: skip
+    tipg_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("GEOPLATFORM_", "DJANGO_"))},
+        "DATABASE_URL": DB_URL, "TIPG_DB_SCHEMAS": '["geo"]', "TIPG_MAX_FEATURES_PER_QUERY": "10000",
+    }  # fmt: skip
+    theirs = _start(
+        [
+            str(TIPG_VENV / "bin" / "uvicorn"), "tipg.main:app", "--host", "127.0.0.1", "--port", str(THEIRS_PORT),
+            "--workers", "4", "--no-access-log",
+        ],
+        tipg_env,
+        logs / "features-tipg.log",
+    )  # fmt: skip
+    ours_base = f"/api/features/collections/{TABLE}/items"
+    theirs_base = f"/collections/geo.{TABLE}/items"
+    results: dict[str, dict[str, list[dict[str, float]]]] = {}
+    try:
+        _wait_http(OURS_PORT, f"/api/features/collections/{TABLE}")
+        _wait_http(THEIRS_PORT, f"/collections/geo.{TABLE}")
+        for kind in ("bbox", "offset"):
+            qs = queries(kind)
+            same_results(ours_base, theirs_base, qs)
+            load(OURS_PORT, ours_base, qs, 3, args.concurrency)  # warm-up
+            load(THEIRS_PORT, theirs_base, qs, 3, args.concurrency)
+            results[kind] = {"ours": [], "tipg": []}
+            for _ in range(args.rounds):
+                results[kind]["ours"].append(load(OURS_PORT, ours_base, qs, args.seconds, args.concurrency))
+                results[kind]["tipg"].append(load(THEIRS_PORT, theirs_base, qs, args.seconds, args.concurrency))
+    finally:
+        _stop(ours)
+        _stop(theirs)
+
+    for kind, by_server in results.items():
+        what = "random 20x20 deg bbox" if kind == "bbox" else "random offset < 900,000"
+        print(f"\nGET items?limit=100 with {what}, table geo.{TABLE}, concurrency {args.concurrency}")
+        print("| server | round | requests | req/s | p50 ms | p99 ms | errors |")
+        print("|---|---|---|---|---|---|---|")
+        for name, runs in by_server.items():
+            for i, r in enumerate(runs, 1):
+                print(f"| {name} | {i} | {r['requests']:.0f} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']:.0f} |")
+        ours_rps = statistics.mean(r["rps"] for r in by_server["ours"])
+        tipg_rps = statistics.mean(r["rps"] for r in by_server["tipg"])
+        print(f"mean req/s: ours {ours_rps:.1f}, tipg {tipg_rps:.1f}, ratio {ours_rps / tipg_rps:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

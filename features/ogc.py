@@ -1,0 +1,276 @@
+"""OGC API Features vocabulary: query parameter parsing, conformance, the documents
+(landing, collection) and the OpenAPI 3.0 description of this API.
+
+HTTP-free: :mod:`features.api` passes in URLs and query dicts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import sql
+from .errors import InvalidQuery
+from .models import VectorDataset
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+]
+ITEMS_PARAMS = {"f", "bbox", "bbox-crs", "limit", "offset", "datetime", "sortby", "properties", "cursor"}
+MAX_LIMIT = 10_000
+DEFAULT_LIMIT = 10
+GEOJSON = "application/geo+json"
+OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
+
+
+def parse_int(name: str, value: str, *, minimum: int) -> int:
+    try:
+        out = int(value)
+    except (TypeError, ValueError):
+        raise InvalidQuery(f"Parameter {name!r} must be an integer, not {value!r}.") from None
+    if out < minimum:
+        raise InvalidQuery(f"Parameter {name!r} must be at least {minimum}.")
+    return out
+
+
+def parse_limit(value: str | None) -> int:
+    if value is None or value == "":
+        return DEFAULT_LIMIT
+    # A limit above the maximum is clamped, not refused (OGC API Features 1, /req/core/fc-limit-response-1).
+    return min(parse_int("limit", value, minimum=1), MAX_LIMIT)
+
+
+def parse_bbox(value: str, crs: str | None) -> tuple[float, float, float, float]:
+    try:
+        numbers = [float(v) for v in value.split(",")]
+    except ValueError:
+        raise InvalidQuery(f"bbox must be 4 or 6 comma-separated numbers, not {value!r}.") from None
+    if len(numbers) == 6:
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
+        raise InvalidQuery("bbox must be 4 (or 6) finite numbers: minx,miny,maxx,maxy.")
+    if crs in (None, "", CRS84):
+        minx, miny, maxx, maxy = numbers
+    elif crs == EPSG4326:  # EPSG:4326 axis order is latitude, longitude
+        miny, minx, maxy, maxx = numbers
+    else:
+        raise InvalidQuery(f"bbox-crs {crs!r} is not supported; use {CRS84}.")
+    if miny > maxy or not (-90 <= miny <= 90 and -90 <= maxy <= 90):
+        raise InvalidQuery("bbox latitudes must lie in -90..90 with miny <= maxy.")
+    return minx, miny, maxx, maxy
+
+
+def _instant(text: str) -> str | None:
+    if text in ("", ".."):
+        return None
+    try:
+        if "T" in text or "t" in text:
+            dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        else:
+            dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidQuery(f"datetime {text!r} is not RFC 3339 (e.g. 2020-01-31T12:00:00Z or 2020-01-31).") from None
+    return text
+
+
+def parse_datetime(value: str) -> tuple[str | None, str | None]:
+    if "/" in value:
+        start_text, _, end_text = value.partition("/")
+        start, end = _instant(start_text), _instant(end_text)
+        if start is None and end is None:
+            raise InvalidQuery("datetime '../..' selects nothing; give at least one end.")
+        return start, end
+    instant = _instant(value)
+    if instant is None:
+        raise InvalidQuery("datetime needs an instant or an interval.")
+    if "T" not in instant.upper():  # a whole day
+        return instant, f"{instant}T23:59:59.999999Z"
+    return instant, instant
+
+
+def build_query(dataset: VectorDataset, params: Mapping[str, str]) -> tuple[sql.ItemsQuery, dict[str, Any]]:
+    """An :class:`sql.ItemsQuery` from the items query string; unknown parameters are refused."""
+    attributes = {a["name"]: a["type"] for a in dataset.attributes}
+    unknown = sorted(k for k in params if k not in ITEMS_PARAMS and k not in attributes)
+    if unknown:
+        raise InvalidQuery(
+            f"Unknown query parameter(s): {', '.join(unknown)}. Known: {', '.join(sorted(ITEMS_PARAMS))} "
+            f"and the collection's properties for equality filters."
+        )
+    q = sql.ItemsQuery(table=dataset.collection_id, columns=list(attributes))
+    q.limit = parse_limit(params.get("limit"))
+    q.offset = parse_int("offset", params["offset"], minimum=0) if params.get("offset") else 0
+    if params.get("bbox"):
+        q.bbox = parse_bbox(params["bbox"], params.get("bbox-crs"))
+    elif params.get("bbox-crs"):
+        parse_bbox("-180,-90,180,90", params["bbox-crs"])  # still refuse an unknown CRS
+    if params.get("datetime"):
+        rng = parse_datetime(params["datetime"])
+        if dataset.temporal_property:
+            q.datetime_column, q.datetime_range = dataset.temporal_property, rng
+    for name, pgtype in attributes.items():
+        if name in params:
+            value = params[name]
+            if pgtype in ("integer", "bigint", "smallint"):
+                parse_int(name, value, minimum=-(2**63))
+            elif pgtype in ("real", "double precision", "numeric"):
+                try:
+                    float(value)
+                except ValueError:
+                    raise InvalidQuery(f"{name!r} is numeric; {value!r} is not a number.") from None
+            elif pgtype == "boolean" and value.lower() not in ("true", "false"):
+                raise InvalidQuery(f"{name!r} is boolean: use true or false.")
+            q.filters.append((name, pgtype if pgtype in sql.JSON_TYPES else "text", value))
+    if params.get("sortby"):
+        for part in params["sortby"].split(","):
+            part = part.strip()
+            asc = not part.startswith("-")
+            name = part.lstrip("+-").strip()
+            if name != "id" and name not in attributes:
+                raise InvalidQuery(f"Cannot sort by {name!r}: not a property of this collection.")
+            q.sortby.append((name, asc))
+    if params.get("properties") is not None:
+        chosen = [p.strip() for p in params["properties"].split(",") if p.strip()]
+        bad = [p for p in chosen if p not in attributes]
+        if bad:
+            raise InvalidQuery(f"Unknown propert(y/ies) in 'properties': {', '.join(bad)}.")
+        q.properties = chosen
+    if params.get("cursor"):
+        if q.sortby:
+            raise InvalidQuery("'cursor' pages the default order only; use offset with sortby.")
+        q.after_id = parse_int("cursor", params["cursor"], minimum=0)
+    filtered = bool(q.bbox or q.datetime_range or q.filters)
+    return q, {"filtered": filtered}
+
+
+# --- documents ------------------------------------------------------------------------------------
+
+
+def link(href: str, rel: str, type_: str, title: str = "") -> dict[str, str]:
+    out = {"href": href, "rel": rel, "type": type_}
+    if title:
+        out["title"] = title
+    return out
+
+
+def collection_document(dataset: VectorDataset, url: Callable[[str], str]) -> dict[str, Any]:
+    """``url(path)`` makes an absolute URL for a path below /api/features/."""
+    cid = dataset.collection_id
+    extent: dict[str, Any] = {"spatial": {"bbox": [dataset.bbox or [-180, -90, 180, 90]], "crs": CRS84}}
+    if dataset.temporal_property:
+        extent["temporal"] = {
+            "interval": [dataset.temporal_extent or [None, None]],
+            "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
+        }
+    return {
+        "id": cid,
+        "title": dataset.title or cid,
+        "description": dataset.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "storageCrs": CRS84,
+        "extent": extent,
+        "geometryType": dataset.geometry_type,
+        "featureCount": dataset.feature_count,
+        "temporalProperty": dataset.temporal_property or None,
+        "properties": {a["name"]: {"type": sql.JSON_TYPES.get(a["type"], "string")} for a in dataset.attributes},
+        "links": [
+            link(url(f"collections/{cid}?f=json"), "self", "application/json", "This collection"),
+            link(url(f"collections/{cid}?f=html"), "alternate", "text/html", "This collection as HTML"),
+            link(url(f"collections/{cid}/items?f=json"), "items", GEOJSON, "Features"),
+            link(url(f"collections/{cid}/items?f=html"), "items", "text/html", "Features as HTML"),
+        ],
+    }
+
+
+def landing_document(url: Callable[[str], str], title: str) -> dict[str, Any]:
+    return {
+        "title": title,
+        "description": "Vector datasets of the platform, served as OGC API Features (Part 1 Core).",
+        "links": [
+            link(url("?f=json"), "self", "application/json", "This document"),
+            link(url("?f=html"), "alternate", "text/html", "This document as HTML"),
+            link(url("api"), "service-desc", OPENAPI_JSON, "The OpenAPI 3.0 definition"),
+            link(url("api?f=html"), "service-doc", "text/html", "The API documentation"),
+            link(url("conformance"), "conformance", "application/json", "Conformance classes"),
+            link(url("conformance"), "http://www.opengis.net/def/rel/ogc/1.0/conformance", "application/json", "Conformance classes"),
+            link(url("collections"), "data", "application/json", "Collections"),
+            link(url("collections"), "http://www.opengis.net/def/rel/ogc/1.0/data", "application/json", "Collections"),
+        ],
+    }
+
+
+def _param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    # style form / explode false: the form the OGC abstract test suite checks for.
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description, "style": "form", "explode": False}
+
+
+def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str, Any]:
+    """An OpenAPI 3.0 description of this features API; per-collection paths list the
+    property filters so clients (GDAL's OAPIF driver) can push attribute filters down."""
+    f_param = _param("f", {"type": "string", "enum": ["json", "html"]}, "Output format.")
+    common = [
+        _param("bbox", {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}, "minx,miny,maxx,maxy (CRS84)."),
+        _param("bbox-crs", {"type": "string", "format": "uri", "enum": [CRS84, EPSG4326]}, "CRS of bbox."),
+        _param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "Page size."),
+        _param("offset", {"type": "integer", "minimum": 0, "default": 0}, "Features to skip."),
+        _param("datetime", {"type": "string"}, "RFC 3339 instant or interval (collections with a temporal property)."),
+        _param("sortby", {"type": "string"}, "Comma-separated properties, '-' for descending."),
+        _param("properties", {"type": "string"}, "Comma-separated properties to return."),
+        _param("cursor", {"type": "string"}, "Keyset cursor from a 'next' link."),
+        f_param,
+    ]
+    ok_json = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}}}}
+    ok_geojson = {"description": "OK", "content": {GEOJSON: {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}}}}
+    errors = {
+        "400": {"description": "Invalid parameter", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/exception"}}}},
+        "404": {"description": "Not found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/exception"}}}},
+    }
+    paths: dict[str, Any] = {
+        "/": {"get": {"operationId": "getLandingPage", "summary": "Landing page", "parameters": [f_param], "responses": {"200": ok_json}}},
+        "/conformance": {"get": {"operationId": "getConformance", "summary": "Conformance classes", "parameters": [f_param], "responses": {"200": ok_json}}},
+        "/api": {"get": {"operationId": "getOpenAPI", "summary": "This document", "responses": {"200": {"description": "OK", "content": {OPENAPI_JSON: {"schema": {"type": "object"}}}}}}},
+        "/collections": {"get": {"operationId": "getCollections", "summary": "Collections", "parameters": [f_param], "responses": {"200": ok_json}}},
+        "/collections/{collectionId}": {"get": {"operationId": "describeCollection", "parameters": [{"$ref": "#/components/parameters/collectionId"}, f_param], "responses": {"200": ok_json, **errors}}},
+        "/collections/{collectionId}/items": {"get": {"operationId": "getFeatures", "parameters": [{"$ref": "#/components/parameters/collectionId"}, *common], "responses": {"200": ok_geojson, **errors}}},
+        "/collections/{collectionId}/items/{featureId}": {"get": {"operationId": "getFeature", "parameters": [{"$ref": "#/components/parameters/collectionId"}, {"$ref": "#/components/parameters/featureId"}, f_param], "responses": {"200": ok_geojson, **errors}}},
+    }
+    for ds in datasets:
+        props = [
+            _param(a["name"], {"type": sql.JSON_TYPES.get(a["type"], "string")}, f"Equality filter on {a['name']}.")
+            for a in ds.attributes
+        ]
+        paths[f"/collections/{ds.collection_id}/items"] = {
+            "get": {
+                "operationId": f"getFeatures_{ds.collection_id}",
+                "summary": f"Features of {ds.title or ds.collection_id}",
+                "parameters": [*common, *props],
+                "responses": {"200": ok_geojson, **errors},
+            }
+        }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "GeoPlatform OGC API Features", "version": "1.0.0", "description": "OGC API Features Part 1 Core, GeoJSON and HTML."},
+        "servers": [{"url": server_url}],
+        "paths": paths,
+        "components": {
+            "parameters": {
+                "collectionId": {"name": "collectionId", "in": "path", "required": True, "schema": {"type": "string"}},
+                "featureId": {"name": "featureId", "in": "path", "required": True, "schema": {"type": "string"}},
+            },
+            "schemas": {
+                "exception": {
+                    "type": "object",
+                    "required": ["code"],
+                    "properties": {"code": {"type": "string"}, "description": {"type": "string"}},
+                }
+            },
+        },
+    }

@@ -1,0 +1,347 @@
+"""All SQL of the features app: the ``geo.<table>`` layout, COPY loading, the atomic swap,
+and the OGC API Features queries whose GeoJSON is built inside PostgreSQL.
+
+Identifiers are composed with :mod:`psycopg.sql` from names that :func:`check_table_name`
+or the dataset's stored attribute list already vouched for; values are always bound.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from django.db import connection
+from psycopg import sql
+
+from .errors import InvalidInput
+
+SCHEMA = "geo"
+RESERVED_COLUMNS = {"id", "geom", "etl_batch_id"}
+# PostgreSQL's reserved key words (pg_get_keywords() catcode R and T): never column names.
+PG_RESERVED = set(
+    """all analyse analyze and any array as asc asymmetric authorization binary both case cast check collate
+    collation column concurrently constraint create cross current_catalog current_date current_role current_schema
+    current_time current_timestamp current_user default deferrable desc distinct do else end except false fetch for
+    foreign freeze from full grant group having ilike in initially inner intersect into is isnull join lateral leading
+    left like limit localtime localtimestamp natural not notnull null offset on only or order outer overlaps placing
+    primary references returning right select session_user similar some symmetric system_user table tablesample then
+    to trailing true union unique user using variadic verbose when where window with""".split()
+)
+_TABLE_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+MAX_IDENT = 63
+
+
+def check_table_name(name: str) -> str:
+    if not _TABLE_RE.match(name) or name in PG_RESERVED or name.startswith("_load_"):
+        raise InvalidInput(
+            f"Invalid table_name {name!r}.",
+            code="invalid_table_name",
+            remediation="Use 1-63 lowercase letters, digits and '_', starting with a letter (not a reserved word).",
+        )
+    return name
+
+
+def table_name_from_file(file_name: str) -> str:
+    """A default table name from the file's stem (the caller checks it)."""
+    stem = file_name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return sanitize_names([stem])[0]
+
+
+def sanitize_names(names: Sequence[str]) -> list[str]:
+    """Safe, unique, lowercase SQL identifiers for source column names (order kept)."""
+    out: list[str] = []
+    taken = set(RESERVED_COLUMNS)
+    for raw in names:
+        ascii_ = unicodedata.normalize("NFKD", str(raw)).encode("ascii", "ignore").decode()
+        name = re.sub(r"[^a-z0-9_]+", "_", ascii_.lower()).strip("_") or "col"
+        if name[0].isdigit():
+            name = "c_" + name
+        if name in PG_RESERVED or name in RESERVED_COLUMNS:
+            name += "_"
+        name = name[:MAX_IDENT]
+        candidate, n = name, 1
+        while candidate in taken:
+            n += 1
+            suffix = f"_{n}"
+            candidate = name[: MAX_IDENT - len(suffix)] + suffix
+        taken.add(candidate)
+        out.append(candidate)
+    return out
+
+
+def _table(name: str) -> sql.Composed:
+    return sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(name))
+
+
+def _render(query: sql.Composable) -> str:
+    connection.ensure_connection()
+    return query.as_string(connection.connection)
+
+
+def _execute(query: sql.Composable, params: Sequence[Any] | None = None) -> Any:
+    cur = connection.cursor()
+    cur.execute(_render(query), params)
+    return cur
+
+
+def index_names(table: str) -> tuple[str, str]:
+    digest = hashlib.sha256(table.encode()).hexdigest()[:8]
+    return f"{table[:40]}_geom_{digest}", f"{table[:40]}_batch_{digest}"
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def table_exists(name: str) -> bool:
+    with connection.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", [f'{SCHEMA}."{name}"'])
+        return bool(cur.fetchone()[0])
+
+
+def load_table_name(job_id: str) -> str:
+    return f"_load_{job_id[:24]}"
+
+
+def load_table_create(*, table: str, columns: Sequence[tuple[str, str]], geometry_type: str) -> None:
+    """(Re)create the staging table a job loads into (idempotent for a retried validate)."""
+    if geometry_type not in {"MultiPoint", "MultiLineString", "MultiPolygon"}:
+        raise ValueError(geometry_type)
+    cols = [
+        sql.SQL("id bigint PRIMARY KEY"),
+        sql.SQL("etl_batch_id text NOT NULL"),
+        sql.SQL("geom geometry({}, 4326) NOT NULL").format(sql.SQL(geometry_type)),
+    ]
+    cols += [sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pgtype)) for name, pgtype in columns]
+    with connection.cursor() as cur:
+        cur.execute("CREATE SCHEMA IF NOT EXISTS geo")
+    _execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_table(table)))
+    _execute(sql.SQL("CREATE TABLE {} ({})").format(_table(table), sql.SQL(", ").join(cols)))
+
+
+def chunk_copy(*, table: str, batch_id: str, columns: Sequence[str], csv_bytes: bytes) -> int:
+    """Replace one batch's rows: DELETE its earlier rows and COPY the new ones in one transaction."""
+    from django.db import transaction
+
+    names = sql.SQL(", ").join(sql.Identifier(c) for c in ["id", "etl_batch_id", "geom", *columns])
+    with transaction.atomic():
+        cur = _execute(sql.SQL("DELETE FROM {} WHERE etl_batch_id = %s").format(_table(table)), [batch_id])
+        raw: psycopg.Cursor[Any] = cur.cursor
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(_table(table), names)
+        with raw.copy(copy_sql) as copy:
+            for start in range(0, len(csv_bytes), 8 * 1024 * 1024):
+                copy.write(csv_bytes[start : start + 8 * 1024 * 1024])
+        return int(raw.rowcount)
+
+
+def load_table_finish(*, table: str, final: str) -> None:
+    """Indexes built on the staging table before the swap, so the swap itself is instant."""
+    geom_ix, batch_ix = index_names(table)
+    # More sort memory than the default 64 MB makes the GIST build on millions of rows faster.
+    with connection.cursor() as cur:
+        cur.execute("SET maintenance_work_mem = '512MB'")
+    _execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gist (geom)").format(sql.Identifier(geom_ix), _table(table)))
+    _execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (etl_batch_id)").format(sql.Identifier(batch_ix), _table(table)))
+    with connection.cursor() as cur:
+        cur.execute("RESET maintenance_work_mem")
+
+
+def temporal_extent(*, table: str, column: str) -> list[str | None]:
+    """[min, max] of the temporal column as ISO 8601 UTC (nulls ignored)."""
+    col = sql.Identifier(column)
+    query = sql.SQL("SELECT min({c})::timestamptz, max({c})::timestamptz FROM {t}").format(c=col, t=_table(table))
+    row = _execute(query).fetchone()
+    return [v.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if v is not None else None for v in row]
+
+
+def table_swap(*, load: str, final: str, replace: bool) -> None:
+    """Put the staging table in place of ``final`` (call inside the caller's transaction).
+
+    Readers keep the old table until commit, then see the new one: never a half-loaded table.
+    """
+    if table_exists(final):
+        if not replace:
+            from .errors import TableExists
+
+            raise TableExists(f"Table geo.{final} appeared while this job ran; pass overwrite=true to replace it.")
+        _execute(sql.SQL("DROP TABLE {}").format(_table(final)))
+    _execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(_table(load), sql.Identifier(final)))
+    for old, new in zip(index_names(load), index_names(final), strict=True):
+        _execute(sql.SQL("ALTER INDEX IF EXISTS {}.{} RENAME TO {}").format(sql.Identifier(SCHEMA), sql.Identifier(old), sql.Identifier(new)))
+    _execute(sql.SQL("ALTER INDEX IF EXISTS {}.{} RENAME TO {}").format(
+        sql.Identifier(SCHEMA), sql.Identifier(f"{load}_pkey"), sql.Identifier(f"{final[:58]}_pkey")
+    ))
+
+
+def table_drop(name: str) -> bool:
+    existed = table_exists(name)
+    _execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_table(name)))
+    return existed
+
+
+def table_analyze(name: str) -> None:
+    _execute(sql.SQL("ANALYZE {}").format(_table(name)))
+
+
+def load_tables_of(prefix: str) -> list[str]:
+    with connection.cursor() as cur:
+        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'geo' AND tablename LIKE %s", [prefix + "%"])
+        return [r[0] for r in cur.fetchall()]
+
+
+@dataclass
+class TableStats:
+    count: int
+    bbox: list[float] | None
+    geometry_types: list[str]
+    temporal: list[str | None] | None = None
+
+
+def table_stats(*, table: str, temporal_column: str | None = None) -> TableStats:
+    temporal: sql.Composable = sql.SQL("NULL, NULL")
+    if temporal_column:
+        col = sql.Identifier(temporal_column)
+        temporal = sql.SQL("min({c})::timestamptz, max({c})::timestamptz").format(c=col)
+    query = sql.SQL(
+        "SELECT count(*), ST_XMin(ST_Extent(geom)), ST_YMin(ST_Extent(geom)), ST_XMax(ST_Extent(geom)),"
+        " ST_YMax(ST_Extent(geom)), array_agg(DISTINCT GeometryType(geom)), {t} FROM {tbl}"
+    ).format(t=temporal, tbl=_table(table))
+    row = _execute(query).fetchone()
+    count = int(row[0])
+    bbox = None if row[1] is None else [float(v) for v in row[1:5]]
+    types = sorted(t for t in (row[5] or []) if t)
+    tmp: list[str | None] | None = None
+    if temporal_column:
+        tmp = [v.isoformat().replace("+00:00", "Z") if v is not None else None for v in row[6:8]]
+    return TableStats(count=count, bbox=bbox, geometry_types=types, temporal=tmp)
+
+
+def table_columns(table: str) -> list[tuple[str, str]]:
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = 'geo' AND table_name = %s ORDER BY ordinal_position",
+            [table],
+        )
+        return [(r[0], r[1]) for r in cur.fetchall()]
+
+
+# --- serving ------------------------------------------------------------------------------------
+
+# OGC property types from PostgreSQL types (for /queryables-like schemas and the OpenAPI).
+JSON_TYPES = {
+    "integer": "integer", "bigint": "integer", "smallint": "integer", "numeric": "number", "real": "number",
+    "double precision": "number", "boolean": "boolean",
+}
+
+
+@dataclass
+class ItemsQuery:
+    table: str
+    columns: list[str]  # all attribute columns of the dataset, in order
+    properties: list[str] | None = None  # selection (None: all)
+    bbox: tuple[float, float, float, float] | None = None
+    datetime_column: str | None = None
+    datetime_range: tuple[str | None, str | None] | None = None
+    filters: list[tuple[str, str, str]] = field(default_factory=list)  # (column, pg type, value)
+    sortby: list[tuple[str, bool]] = field(default_factory=list)  # (column, ascending)
+    limit: int = 10
+    offset: int = 0
+    after_id: int | None = None  # keyset: only features with id > after_id (default order only)
+
+
+def _where(q: ItemsQuery) -> tuple[sql.Composable, list[Any]]:
+    parts: list[sql.Composable] = []
+    params: list[Any] = []
+    if q.bbox is not None:
+        minx, miny, maxx, maxy = q.bbox
+        if minx > maxx:  # crosses the antimeridian: two boxes
+            parts.append(sql.SQL(
+                "(geom && ST_MakeEnvelope(%s, %s, 180, %s, 4326) AND ST_Intersects(geom, ST_MakeEnvelope(%s, %s, 180, %s, 4326))"
+                " OR geom && ST_MakeEnvelope(-180, %s, %s, %s, 4326) AND ST_Intersects(geom, ST_MakeEnvelope(-180, %s, %s, %s, 4326)))"
+            ))
+            params += [minx, miny, maxy] * 2 + [miny, maxx, maxy] * 2
+        else:
+            parts.append(sql.SQL("ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326))"))
+            params += [minx, miny, maxx, maxy]
+    if q.datetime_column and q.datetime_range is not None:
+        start, end = q.datetime_range
+        col = sql.Identifier(q.datetime_column)
+        if start is not None:
+            parts.append(sql.SQL("{}::timestamptz >= %s::timestamptz").format(col))
+            params.append(start)
+        if end is not None:
+            parts.append(sql.SQL("{}::timestamptz <= %s::timestamptz").format(col))
+            params.append(end)
+    for column, pgtype, value in q.filters:
+        if pgtype in JSON_TYPES:
+            parts.append(sql.SQL("{} = CAST(%s AS {})").format(sql.Identifier(column), sql.SQL(pgtype)))
+        else:
+            parts.append(sql.SQL("{}::text = %s").format(sql.Identifier(column)))
+        params.append(value)
+    if q.after_id is not None:
+        parts.append(sql.SQL("id > %s"))
+        params.append(q.after_id)
+    if not parts:
+        return sql.SQL("TRUE"), params
+    return sql.SQL(" AND ").join(parts), params
+
+
+def _feature_json(columns: Iterable[str]) -> sql.Composable:
+    cols = list(columns)
+    props: sql.Composable
+    if cols:
+        props = sql.SQL("(SELECT row_to_json(p) FROM (SELECT {}) AS p)").format(
+            sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in cols)
+        )
+    else:
+        props = sql.SQL("'{}'::json")
+    return sql.SQL(
+        "json_build_object('type', 'Feature', 'id', t.id, 'geometry', ST_AsGeoJSON(t.geom, 7)::json, 'properties', {})::text"
+    ).format(props)
+
+
+def items_select(q: ItemsQuery) -> list[tuple[int, str]]:
+    """One page of features as (id, GeoJSON Feature text), limit+1 rows to tell if more follow."""
+    where, params = _where(q)
+    order: list[sql.Composable] = [
+        sql.SQL("{} {} NULLS LAST").format(sql.Identifier(c), sql.SQL("ASC" if asc else "DESC")) for c, asc in q.sortby
+    ]
+    order.append(sql.SQL("id"))
+    # Page in a subquery of plain columns, build JSON outside it: rows skipped by OFFSET are
+    # never turned into GeoJSON (PostgreSQL projects every row a scan returns).
+    query = sql.SQL(
+        "SELECT t.id, {f} FROM (SELECT * FROM {tbl} WHERE {w} ORDER BY {o} LIMIT %s OFFSET %s) AS t ORDER BY {o}"
+    ).format(
+        f=_feature_json(q.properties if q.properties is not None else q.columns),
+        tbl=_table(q.table),
+        w=where,
+        o=sql.SQL(", ").join(order),
+    )
+    cur = _execute(query, [*params, q.limit + 1, q.offset if q.after_id is None else 0])
+    return [(int(r[0]), r[1]) for r in cur.fetchall()]
+
+
+def items_count(q: ItemsQuery, *, exact: bool) -> int:
+    """numberMatched: count(*) or the planner's estimate (no scan)."""
+    base = ItemsQuery(**{**q.__dict__, "after_id": None})
+    where, params = _where(base)
+    if exact:
+        return int(_execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(_table(q.table), where), params).fetchone()[0])
+    cur = _execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}").format(_table(q.table), where), params)
+    plan = cur.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def feature_select(*, table: str, columns: Sequence[str], feature_id: int) -> str | None:
+    query = sql.SQL("SELECT {f} FROM {tbl} AS t WHERE t.id = %s").format(f=_feature_json(columns), tbl=_table(table))
+    row = _execute(query, [feature_id]).fetchone()
+    return None if row is None else str(row[0])

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import api
+
+app_name = "features"
+
+urlpatterns = [
+    path("", api.LandingApi.as_view(), name="landing"),
+    path("conformance", api.ConformanceApi.as_view(), name="conformance"),
+    path("api", api.OpenApiApi.as_view(), name="openapi"),
+    path("collections", api.CollectionListApi.as_view(), name="collections"),
+    path("collections/<str:collection_id>", api.CollectionDetailApi.as_view(), name="collection"),
+    path("collections/<str:collection_id>/items", api.ItemListApi.as_view(), name="items"),
+    path("collections/<str:collection_id>/items/<str:feature_id>", api.ItemDetailApi.as_view(), name="item"),
+]

@@ -1,0 +1,175 @@
+"""OGC API Features through HTTP (Django's test client): documents, paging, filters, errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+BASE = "/api/features"
+
+
+@pytest.fixture
+def nc(put_fixture: Any, submit_inline: Any) -> str:
+    job = submit_inline(file_name=put_fixture("nc.gpkg"), table_name="nc", title="North Carolina", description="SIDS by county")
+    assert job.status == "completed", job.error
+    return "nc"
+
+
+def body(resp: Any) -> Any:
+    content = b"".join(resp.streaming_content) if getattr(resp, "streaming", False) else resp.content
+    return json.loads(content)
+
+
+def test_landing_conformance_and_openapi(api_client: Any, nc: str) -> None:
+    landing = api_client.get(f"{BASE}/")
+    assert landing.status_code == 200 and landing["Content-Type"] == "application/json"
+    rels = {link["rel"] for link in body(landing)["links"]}
+    assert {"self", "alternate", "service-desc", "conformance", "data"} <= rels
+    conf = body(api_client.get(f"{BASE}/conformance"))["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in conf and len(conf) == 4
+    oas = api_client.get(f"{BASE}/api")
+    assert oas["Content-Type"].startswith("application/vnd.oai.openapi+json")
+    doc = body(oas)
+    assert doc["openapi"] == "3.0.3"
+    params = {p["name"] for p in doc["paths"]["/collections/nc/items"]["get"]["parameters"]}
+    assert {"bbox", "limit", "name", "fips"} <= params
+    from drf_spectacular.validation import validate_schema
+
+    validate_schema(doc)  # against the OpenAPI 3.0 JSON schema
+
+
+def test_collections_and_collection(api_client: Any, nc: str) -> None:
+    resp = api_client.get(f"{BASE}/collections")
+    assert resp.status_code == 200
+    assert resp["Access-Control-Allow-Origin"] == "*" and resp["ETag"] and "max-age" in resp["Cache-Control"]
+    (coll,) = body(resp)["collections"]
+    assert coll["id"] == "nc" and coll["title"] == "North Carolina" and coll["itemType"] == "feature"
+    assert coll["extent"]["spatial"]["bbox"][0][0] == pytest.approx(-84.32, abs=0.01)
+    again = api_client.get(f"{BASE}/collections", HTTP_IF_NONE_MATCH=resp["ETag"])
+    assert again.status_code == 304
+    one = body(api_client.get(f"{BASE}/collections/nc"))
+    assert {link["rel"] for link in one["links"]} >= {"self", "items"}
+
+
+def test_items_paging_with_keyset_next_links(api_client: Any, nc: str) -> None:
+    resp = api_client.get(f"{BASE}/collections/nc/items", {"limit": 30})
+    assert resp.status_code == 200 and resp["Content-Type"] == "application/geo+json"
+    page = body(resp)
+    assert page["type"] == "FeatureCollection" and page["numberReturned"] == 30 and page["numberMatched"] == 100
+    assert page["numberMatchedExact"] is True and "timeStamp" in page
+    seen = [f["id"] for f in page["features"]]
+    first = page["features"][0]
+    assert first["geometry"]["type"] == "MultiPolygon" and "name" in first["properties"]
+    while (nxt := next((link["href"] for link in page["links"] if link["rel"] == "next"), None)) is not None:
+        assert "cursor=" in nxt
+        page = body(api_client.get(nxt.replace("http://testserver", "")))
+        seen += [f["id"] for f in page["features"]]
+        assert any(link["rel"] == "prev" for link in page["links"])
+    assert seen == sorted(seen) and len(set(seen)) == 100
+    offset = body(api_client.get(f"{BASE}/collections/nc/items", {"limit": 5, "offset": 95}))
+    assert [f["id"] for f in offset["features"]] == seen[95:]
+
+
+def test_items_filters(api_client: Any, nc: str) -> None:
+    url = f"{BASE}/collections/nc/items"
+    bbox = body(api_client.get(url, {"bbox": "-79,35,-78,36", "limit": 100}))
+    assert 0 < bbox["numberReturned"] == bbox["numberMatched"] < 100
+    by_name = body(api_client.get(url, {"name": "Ashe"}))
+    assert by_name["numberMatched"] == 1 and by_name["features"][0]["properties"]["name"] == "Ashe"
+    chosen = body(api_client.get(url, {"properties": "name,fips", "limit": 1}))
+    assert list(chosen["features"][0]["properties"]) == ["name", "fips"]
+    desc = body(api_client.get(url, {"sortby": "-area", "limit": 3}))
+    areas = [f["properties"]["area"] for f in desc["features"]]
+    assert areas == sorted(areas, reverse=True)
+    assert "cursor" not in next(link["href"] for link in desc["links"] if link["rel"] == "next")
+    lat_lon = body(api_client.get(url, {"bbox": "35,-79,36,-78", "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326", "limit": 100}))
+    assert lat_lon["numberMatched"] == bbox["numberMatched"]
+    big = body(api_client.get(url, {"limit": 999999}))
+    assert big["numberReturned"] == 100
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"foo": "1"}, {"limit": "0"}, {"limit": "x"}, {"bbox": "1,2,3"}, {"bbox-crs": "EPSG:3857", "bbox": "0,0,1,1"},
+     {"sortby": "nope"}, {"properties": "nope"}, {"datetime": "yesterday"}, {"f": "xml"}, {"area": "big"}],
+)
+def test_bad_parameters_are_400_with_ogc_exception(api_client: Any, nc: str, params: dict[str, str]) -> None:
+    resp = api_client.get(f"{BASE}/collections/nc/items", params)
+    assert resp.status_code == 400
+    err = resp.json()
+    assert err["code"] == "InvalidParameterValue" and err["description"]
+
+
+def test_not_found_is_404_with_ogc_exception(api_client: Any, nc: str) -> None:
+    for path in ["/collections/nope", "/collections/nope/items", "/collections/nc/items/100000", "/collections/nc/items/abc"]:
+        resp = api_client.get(BASE + path)
+        assert resp.status_code == 404, path
+        assert resp.json()["code"] == "NotFound"
+
+
+def test_single_feature(api_client: Any, nc: str) -> None:
+    resp = api_client.get(f"{BASE}/collections/nc/items/1")
+    assert resp.status_code == 200 and resp["Content-Type"] == "application/geo+json"
+    feature = body(resp)
+    assert feature["type"] == "Feature" and feature["id"] == 1
+    assert {link["rel"] for link in feature["links"]} == {"self", "alternate", "collection"}
+
+
+def test_html_pages(api_client: Any, nc: str) -> None:
+    for path in ["/", "/collections", "/collections/nc", "/collections/nc/items", "/collections/nc/items/1", "/conformance"]:
+        resp = api_client.get(BASE + path, HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
+        assert resp.status_code == 200, path
+        assert resp["Content-Type"].startswith("text/html")
+    items = api_client.get(f"{BASE}/collections/nc/items", {"f": "html", "limit": 5}).content.decode()
+    assert "vendor/leaflet/leaflet.js" in items and 'rel="next"' in items and "page-features" in items
+    assert "unpkg" not in items and "cdn" not in items.lower()
+
+
+def test_temporal_collection_datetime_filter(put_file: Any, submit_inline: Any, api_client: Any) -> None:
+    feats = ",".join(
+        f'{{"type":"Feature","properties":{{"day":"2024-01-0{i}T12:00:00Z"}},"geometry":{{"type":"Point","coordinates":[{i},{i}]}}}}'
+        for i in range(1, 6)
+    )
+    name = put_file("features-tests/days.geojson", f'{{"type":"FeatureCollection","features":[{feats}]}}'.encode())
+    assert submit_inline(file_name=name, table_name="days", temporal_property="day").status == "completed"
+    coll = body(api_client.get(f"{BASE}/collections/days"))
+    assert coll["extent"]["temporal"]["interval"][0][0].startswith("2024-01-01")
+    url = f"{BASE}/collections/days/items"
+    assert body(api_client.get(url, {"datetime": "2024-01-02T00:00:00Z/2024-01-03T23:00:00Z"}))["numberMatched"] == 2
+    assert body(api_client.get(url, {"datetime": "../2024-01-02T00:00:00Z"}))["numberMatched"] == 1
+    assert body(api_client.get(url, {"datetime": "2024-01-04"}))["numberMatched"] == 1
+
+
+def test_unpublished_collection_disappears_at_once(api_client: Any, nc: str) -> None:
+    from features.services import dataset_unpublish
+
+    assert api_client.get(f"{BASE}/collections/nc").status_code == 200
+    dataset_unpublish(collection_id="nc", dry_run=False)
+    assert api_client.get(f"{BASE}/collections/nc").status_code == 404
+    assert body(api_client.get(f"{BASE}/collections"))["collections"] == []
+
+
+def test_number_matched_is_an_estimate_on_big_collections(api_client: Any, nc: str, settings: Any) -> None:
+    settings.GEOPLATFORM_FEATURES_EXACT_COUNT_MAX = 10  # nc (100 features) now counts as big
+    resp = api_client.get(f"{BASE}/collections/nc/items", {"bbox": "-79,35,-78,36"})
+    page = body(resp)
+    assert resp["OGC-NumberMatched-Type"] == "estimate" and page["numberMatchedExact"] is False
+    assert page["numberMatched"] >= 1
+    unfiltered = api_client.get(f"{BASE}/collections/nc/items")
+    assert unfiltered["OGC-NumberMatched-Type"] == "exact" and body(unfiltered)["numberMatched"] == 100
+
+
+def test_cors_preflight(api_client: Any, nc: str) -> None:
+    resp = api_client.options(f"{BASE}/collections/nc/items", HTTP_ORIGIN="http://example.org")
+    assert resp["Access-Control-Allow-Origin"] == "*"
+    assert "GET" in resp["Access-Control-Allow-Methods"]
+
+
+def test_json_wins_for_api_clients(api_client: Any, nc: str) -> None:
+    for accept in ["application/geo+json", "application/json", "*/*", ""]:
+        resp = api_client.get(f"{BASE}/collections/nc/items", HTTP_ACCEPT=accept)
+        assert resp["Content-Type"] == "application/geo+json", accept
