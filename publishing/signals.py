@@ -20,6 +20,8 @@ REVIEWER_PERMS = (
     "publishing.view_releaseaudit",
     "publishing.view_platform",
     "ingest.view_job",
+    # preview vector collections awaiting review (hidden from everyone else)
+    "features.preview_unpublished",
 )
 # A B2B client (DDH's service account) submits and records its own reviewers' decisions.
 PLATFORM_CLIENT_PERMS = (
@@ -27,6 +29,7 @@ PLATFORM_CLIENT_PERMS = (
     "publishing.review_release",
     "publishing.review_platform",
     "ingest.submit_job",
+    "features.preview_unpublished",
 )
 
 
