@@ -347,12 +347,9 @@ def dataset_publish_set(*, collection_id: str, published: bool) -> VectorDataset
 
 
 def _validate_result(ctx: TaskContext) -> dict[str, Any]:
-    """The validate stage's plan (finalise sees only the load stage's results directly)."""
-    from ingest.models import Task
-
-    result = (
-        Task.objects.filter(job_id=ctx.job_id, stage__index=0).values_list("result", flat=True).first()
-    )
+    """The validate stage's plan (stage 0; finalise's previous stage is the load fan-out)."""
+    results = ctx.results_of(0)
+    result = results[0] if results else None
     if not result:
         raise PermanentError("The validate stage left no plan.", code="internal_error")
     return dict(result)

@@ -110,6 +110,7 @@ class TaskContext:
     # Loaded on first use: a fan-out of 1,000 tasks should not each read the results
     # of the stage before when they do not need them.
     load_previous: Callable[[], list[dict[str, Any]]] | None = None
+    load_stage: Callable[[int], list[dict[str, Any]]] | None = None
     _previous: list[dict[str, Any]] | None = None
 
     @property
@@ -117,6 +118,13 @@ class TaskContext:
         if self._previous is None:
             self._previous = self.load_previous() if self.load_previous is not None else []
         return self._previous
+
+    def results_of(self, stage_index: int) -> list[dict[str, Any]]:
+        """Results of any earlier stage, in task order (e.g. a finaliser reading the plan
+        its first stage made, past the fan-out in between)."""
+        if stage_index >= self.stage_index or stage_index < 0:
+            raise ValueError(f"stage {stage_index} is not before stage {self.stage_index}")
+        return self.load_stage(stage_index) if self.load_stage is not None else []
 
     def warn(self, message: str) -> None:
         """Record a warning that ends up in the job's ``warnings``."""

@@ -314,6 +314,7 @@ def task_execute(*, task_id: str) -> None:
             task_params=_json(task_params),
             attempt=attempts,
             load_previous=partial(_stage_results, job_id, stage_index - 1),
+            load_stage=partial(_stage_results, job_id),
         )
         try:
             spec = registry.get(job_type).stages[stage_index]
