@@ -38,7 +38,7 @@ def _sum(ctx: registry.TaskContext) -> dict[str, Any]:
 
 
 def _finalize(ctx: registry.FinalizeContext) -> dict[str, Any]:
-    greet, _, summed = ctx.stage_results
+    greet, summed = ctx.stage_results[0], ctx.stage_results[2]
     return {"message": greet[0]["message"], **summed[0]}
 
 

@@ -91,7 +91,7 @@ class Task(models.Model):
     unit = models.IntegerField(help_text="Position of the task in its stage.")
     params = models.JSONField(default=dict)
     queue = models.CharField(max_length=32, default="default")
-    status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.QUEUED, db_index=True)
+    status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.QUEUED)
     attempts = models.IntegerField(default=0)
     result = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
@@ -106,7 +106,10 @@ class Task(models.Model):
 
     class Meta:
         ordering = ["stage__index", "unit"]
-        indexes = [models.Index(fields=["job", "status"]), models.Index(fields=["status", "heartbeat_at"])]
+        # Only the primary key and the foreign keys are indexed: claim, heartbeat and
+        # completion then change no indexed column, so PostgreSQL updates the row in place
+        # (HOT, see the fillfactor in migration 0004). Queries by status go through the
+        # job (few are queued or running at a time).
 
     def __str__(self) -> str:
         return f"task {self.id[:12]} ({self.status})"

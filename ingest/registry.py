@@ -135,7 +135,31 @@ class TaskContext:
 class FinalizeContext:
     job_id: str
     params: dict[str, Any]
-    stage_results: list[list[dict[str, Any]]]
+    stage_results: Sequence[list[dict[str, Any]]]
+
+
+class LazyStageResults(Sequence[list[dict[str, Any]]]):
+    """``stage_results[i]``: stage i's task results, read only when a finaliser asks (the
+    results of a 1,000-task fan-out are usually not needed to build the job result)."""
+
+    def __init__(self, count: int, load: Callable[[int], list[dict[str, Any]]]) -> None:
+        self._count = count
+        self._load = load
+        self._cache: dict[int, list[dict[str, Any]]] = {}
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError(index)
+        if index not in self._cache:
+            self._cache[index] = self._load(index)
+        return self._cache[index]
 
 
 @dataclass(frozen=True)

@@ -119,5 +119,7 @@ def workers_health() -> dict[str, Any]:
     live = list(workers_live().values("worker_id", "queues", "last_seen"))
     if not live:
         raise Unhealthy("no live worker (start one with `manage.py rundramatiq`)")
-    queued = Task.objects.filter(status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]).count()
+    queued = Task.objects.filter(
+        job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING], status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]
+    ).count()
     return {"live": len(live), "workers": live, "tasks_waiting": queued}

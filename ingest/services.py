@@ -441,11 +441,7 @@ def _stage_finish(job_id: str, stage: Stage) -> None:
 
 
 def _job_result(job: Job, jt: registry.JobType) -> dict[str, Any]:
-    by_stage: list[list[dict[str, Any]]] = [[] for _ in jt.stages]
-    for index, result in (
-        Task.objects.filter(job=job).order_by("stage__index", "unit").values_list("stage__index", "result")
-    ):
-        by_stage[index].append(result or {})
+    by_stage = registry.LazyStageResults(len(jt.stages), partial(_stage_results, job.id))
     if jt.finalize is None:
         return {"stages": {spec.name: by_stage[i] for i, spec in enumerate(jt.stages)}}
     return jt.finalize(registry.FinalizeContext(job_id=job.id, params=job.parameters, stage_results=by_stage))
@@ -605,7 +601,10 @@ def janitor_run() -> dict[str, int]:
     stale_before = timezone.now() - dt.timedelta(seconds=float(settings.GEOPLATFORM_TASK_STALE_SECONDS))
     max_attempts = 1 + int(settings.GEOPLATFORM_TASK_MAX_RETRIES)
     requeued = failed = 0
-    for task in Task.objects.filter(status=TaskStatus.RUNNING, heartbeat_at__lt=stale_before).select_related("stage"):
+    orphans = Task.objects.filter(
+        job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING], status=TaskStatus.RUNNING, heartbeat_at__lt=stale_before
+    ).select_related("stage")
+    for task in orphans:
         error = {
             "message": f"The worker running this task ({task.worker}) stopped sending heartbeats.",
             "code": "worker_lost",
