@@ -27,6 +27,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -191,11 +192,15 @@ def _enqueue(task_ids: list[str], queue: str, delay_ms: int | None = None) -> No
     actor = task_actor(queue)
     due = timezone.now() + dt.timedelta(milliseconds=delay_ms or 0)
     Task.objects.filter(id__in=task_ids).update(enqueued_at=due)
-    for task_id in task_ids:
+
+    def send(task_id: str) -> None:
         if delay_ms:
             actor.send_with_options(args=(task_id,), delay=delay_ms)
         else:
             actor.send(task_id)
+
+    for task_id in task_ids:
+        send(task_id)
 
 
 # --- running a task ----------------------------------------------------------------------
@@ -238,7 +243,13 @@ class _RunningTasks:
                         self._thread = None
                         return
                 try:
-                    Task.objects.filter(pk__in=ids, status=TaskStatus.RUNNING).update(heartbeat_at=timezone.now())
+                    now = timezone.now()
+                    # A task still running after one interval is marked 'running' (the
+                    # janitor watches those); shorter tasks go straight to 'completed'.
+                    Task.objects.filter(
+                        pk__in=ids, status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING, TaskStatus.RUNNING]
+                    ).update(status=TaskStatus.RUNNING, heartbeat_at=now, worker=WORKER_ID)
+                    Task.objects.filter(pk__in=ids, started_at__isnull=True).update(started_at=now)
                 except Exception:  # the janitor copes with a missed beat
                     logger.exception("task heartbeat failed")
                     connection.close()
@@ -250,7 +261,7 @@ _running = _RunningTasks()
 
 
 @dataclass
-class ClaimedTask:
+class StartedTask:
     id: str
     job_id: str
     stage_id: int
@@ -261,17 +272,14 @@ class ClaimedTask:
     attempts: int
 
 
-# A claim lost in a crash leaves the task queued; its unacknowledged message comes back.
-# A task of a cancelled or failed job is never claimable: cancel and failure move the
-# job's waiting tasks out of 'queued'/'retrying' in the same transaction.
-_CLAIM_SQL = f"""
-WITH cfg AS (SELECT set_config('synchronous_commit', 'off', true))
-UPDATE {Task._meta.db_table} t
-   SET status = 'running', attempts = t.attempts + 1, started_at = now(), heartbeat_at = now(), worker = %s
-  FROM cfg
- WHERE t.id = %s AND t.status IN ('queued', 'retrying')
-RETURNING t.job_id, t.stage_id, t.unit, t.queue, t.attempts, t.params
+# Starting a task reads it; it writes nothing. A task only becomes 'running' in the
+# database once it has run for one heartbeat interval (see _RunningTasks): a short task
+# goes from 'queued' straight to 'completed' with one write. A worker that dies during a
+# short task leaves its message unacknowledged, and the broker delivers it again.
+_START_SQL = f"""
+SELECT job_id, stage_id, unit, queue, attempts, params, status FROM {Task._meta.db_table} WHERE id = %s
 """
+_RUNNABLE = ("queued", "retrying")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -288,23 +296,26 @@ def _stage_definition(stage_id: int) -> tuple[int, str]:
 
 
 def task_execute(*, task_id: str) -> None:
-    """Run one task: claim it, call its handler, then complete, retry or fail it.
+    """Run one task: read it, call its handler, then complete, retry or fail it.
 
-    The claim is one conditional UPDATE (a duplicate delivery finds nothing to claim).
+    Completion is conditional (a task counts once, however many deliveries ran it), so
+    a duplicate message costs a wasted run at worst; handlers are idempotent.
     """
-    row = _hot_statement(_CLAIM_SQL, [WORKER_ID, task_id])
-    if row is None:
-        logger.info("task %s is not runnable (already taken, finished or gone)", task_id)
+    row = _hot_statement(_START_SQL, [task_id])
+    if row is None or row[6] not in _RUNNABLE:
+        logger.info("task %s is not runnable (finished, cancelled or gone)", task_id)
         return
-    job_id, stage_id, unit, queue, attempts, task_params = row
+    job_id, stage_id, unit, queue, attempts, task_params, _ = row
+    attempts += 1  # this run
     job_type, params = _job_definition(job_id)
     stage_index, stage_name = _stage_definition(stage_id)
     if stage_index == 0 and unit == 0:  # the job's first task: the job is running now
         Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
             status=JobStatus.RUNNING, started_at=timezone.now()
         )
-    task = ClaimedTask(task_id, job_id, stage_id, stage_index, stage_name, unit, queue, attempts)
+    task = StartedTask(task_id, job_id, stage_id, stage_index, stage_name, unit, queue, attempts)
     with log_context(job_id=job_id, task_id=task_id):
+        started = timezone.now()
         ctx = registry.TaskContext(
             job_id=job_id,
             task_id=task_id,
@@ -325,7 +336,7 @@ def task_execute(*, task_id: str) -> None:
                 connection.close()  # the handler broke it; reconnect to record the failure
             _task_failed(task, exc, ctx.warnings)
             return
-        task_complete(task_id=task_id, result=result, warnings=ctx.warnings)
+        task_complete(task_id=task_id, result=result, warnings=ctx.warnings, started_at=started)
 
 
 def _hot_statement(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
@@ -361,8 +372,10 @@ def _stage_results(job_id: str, stage_index: int) -> list[dict[str, Any]]:
 _COMPLETE_SQL = f"""
 WITH cfg AS (SELECT set_config('synchronous_commit', 'off', true)),
 done AS (
-    UPDATE {Task._meta.db_table} SET status = 'completed', result = %s, error = NULL, finished_at = now()
-     WHERE id = %s AND status = 'running'
+    UPDATE {Task._meta.db_table}
+       SET status = 'completed', result = %s, error = NULL, finished_at = now(), attempts = attempts + 1,
+           started_at = coalesce(started_at, %s), worker = %s
+     WHERE id = %s AND status IN ('queued', 'retrying', 'running')
  RETURNING job_id, stage_id
 )
 UPDATE {Stage._meta.db_table} s SET tasks_remaining = s.tasks_remaining - 1
@@ -372,12 +385,14 @@ RETURNING done.job_id, s.id, s.tasks_remaining
 """
 
 
-def task_complete(*, task_id: str, result: dict[str, Any], warnings: list[str] | None = None) -> bool:
+def task_complete(
+    *, task_id: str, result: dict[str, Any], warnings: list[str] | None = None, started_at: Any = None
+) -> bool:
     """Record a task's result; the task that empties its stage advances the job.
 
     Returns True when this call advanced the job (the fan-in winner).
     """
-    row = _hot_statement(_COMPLETE_SQL, [Jsonb(result), task_id])
+    row = _hot_statement(_COMPLETE_SQL, [Jsonb(result), started_at or timezone.now(), WORKER_ID, task_id])
     if row is None:  # cancelled meanwhile, or a duplicate delivery
         return False
     job_id, stage_id, remaining = row
@@ -455,7 +470,7 @@ def retry_delay_seconds(attempt: int) -> float:
     return float(delay * random.uniform(0.8, 1.0))
 
 
-def _task_failed(task: ClaimedTask, exc: BaseException, warnings: list[str]) -> None:
+def _task_failed(task: StartedTask, exc: BaseException, warnings: list[str]) -> None:
     error, retryable = classify(exc)
     error["attempt"] = task.attempts
     max_attempts = 1 + int(settings.GEOPLATFORM_TASK_MAX_RETRIES)
@@ -463,8 +478,8 @@ def _task_failed(task: ClaimedTask, exc: BaseException, warnings: list[str]) -> 
         if retryable and task.attempts < max_attempts:
             delay = retry_delay_seconds(task.attempts)
             with transaction.atomic():
-                moved = Task.objects.filter(pk=task.id, status=TaskStatus.RUNNING).update(
-                    status=TaskStatus.RETRYING, error=error
+                moved = Task.objects.filter(pk=task.id, status__in=_ACTIVE_TASK).update(
+                    status=TaskStatus.RETRYING, error=error, attempts=F("attempts") + 1
                 )
                 if moved:
                     event_record(
@@ -481,8 +496,8 @@ def _task_failed(task: ClaimedTask, exc: BaseException, warnings: list[str]) -> 
         logger.error("task failed permanently: %s", error["message"])
         with transaction.atomic():
             job = Job.objects.select_for_update().get(pk=task.job_id)
-            Task.objects.filter(pk=task.id, status=TaskStatus.RUNNING).update(
-                status=TaskStatus.FAILED, error=error, finished_at=timezone.now()
+            Task.objects.filter(pk=task.id, status__in=_ACTIVE_TASK).update(
+                status=TaskStatus.FAILED, error=error, finished_at=timezone.now(), attempts=F("attempts") + 1
             )
             if warnings:
                 _job_add_warnings(task.job_id, warnings)
@@ -612,13 +627,13 @@ def janitor_run() -> dict[str, int]:
             "remediation": "None needed when retried; check worker logs if it repeats.",
             "user_fixable": False,
             "error_source": "platform",
-            "attempt": task.attempts,
+            "attempt": task.attempts + 1,
         }
-        if task.attempts < max_attempts:
+        if task.attempts + 1 < max_attempts:  # the lost run counts as an attempt
             with transaction.atomic():
                 moved = Task.objects.filter(
                     pk=task.pk, status=TaskStatus.RUNNING, heartbeat_at=task.heartbeat_at
-                ).update(status=TaskStatus.RETRYING, error=error)
+                ).update(status=TaskStatus.RETRYING, error=error, attempts=F("attempts") + 1)
                 if moved:
                     requeued += 1
                     event_record(task.job_id, "task_requeued", str(error["message"]), task_id=task.id)
@@ -627,7 +642,7 @@ def janitor_run() -> dict[str, int]:
             with transaction.atomic():
                 job = Job.objects.select_for_update().get(pk=task.job_id)
                 moved = Task.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
-                    status=TaskStatus.FAILED, error=error, finished_at=timezone.now()
+                    status=TaskStatus.FAILED, error=error, finished_at=timezone.now(), attempts=F("attempts") + 1
                 )
                 if moved:
                     failed += 1

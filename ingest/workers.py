@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import threading
 from typing import Any
 
@@ -22,6 +23,11 @@ class WorkerHeartbeatMiddleware(dramatiq.Middleware):
         self._thread: threading.Thread | None = None
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        # Worker threads mix CPU (handlers) and I/O (database, broker). With the default
+        # 5 ms GIL switch interval a thread back from I/O queues behind busy ones (the
+        # "convoy effect"): sending a 1,000-task fan-out took over a second. 0.5 ms
+        # hands the GIL over sooner.
+        sys.setswitchinterval(float(settings.GEOPLATFORM_WORKER_SWITCH_INTERVAL))
         worker_id = f"{socket.gethostname()}:{os.getpid()}"
         queues = sorted(getattr(worker, "queues", None) or broker.get_declared_queues())
         started = timezone.now()

@@ -158,6 +158,8 @@ GEOPLATFORM_TASK_STALE_SECONDS = env.get_float("TASK_STALE_SECONDS", 120.0)
 # A queued task whose message no worker took for this long is re-sent by the janitor.
 GEOPLATFORM_TASK_LOST_SECONDS = env.get_float("TASK_LOST_SECONDS", 900.0)
 GEOPLATFORM_JANITOR_INTERVAL_SECONDS = env.get_float("JANITOR_INTERVAL_SECONDS", 30.0)
+# Python's GIL switch interval in worker processes (seconds); see ingest/workers.py.
+GEOPLATFORM_WORKER_SWITCH_INTERVAL = env.get_float("WORKER_SWITCH_INTERVAL", 0.0005)
 GEOPLATFORM_CALLBACK_ALLOWED_HOSTS = env.get_list("CALLBACK_ALLOWED_HOSTS", [])
 GEOPLATFORM_CALLBACK_MAX_ATTEMPTS = env.get_int("CALLBACK_MAX_ATTEMPTS", 5)
 GEOPLATFORM_CALLBACK_TIMEOUT_SECONDS = env.get_float("CALLBACK_TIMEOUT_SECONDS", 10.0)
