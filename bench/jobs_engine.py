@@ -38,7 +38,6 @@ def _env() -> dict[str, str]:
             "GEOPLATFORM_STORAGE_BACKEND": "local",
             "BENCH_BROKER_URL": BROKER,
             "dramatiq_worker_timeout": "100",
-            "dramatiq_queue_prefetch": os.environ.get("dramatiq_queue_prefetch", "32"),
             # as scripts/run.sh starts workers
             "GEOPLATFORM_DB_CONN_HEALTH_CHECKS": "false",
         }
