@@ -159,6 +159,7 @@ def main() -> None:
     logs = ROOT / "var" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
     env = _env()
+    subprocess.run([str(ROOT / "scripts" / "db.sh")], env=env, check=True)  # schema up to date
     ours = _start(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"), "geoplatform.wsgi:application",

@@ -31,7 +31,14 @@ from .models import VectorDataset
 
 logger = logging.getLogger(__name__)
 
-_OGC_CODES = {400: "InvalidParameterValue", 401: "NotAuthenticated", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed", 409: "Conflict"}
+_OGC_CODES = {
+    400: "InvalidParameterValue",
+    401: "NotAuthenticated",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+}
 _JSON_TYPES = ("application/json", "application/geo+json", "application/vnd.oai.openapi+json")
 
 
@@ -181,13 +188,15 @@ class CollectionListApi(OgcApi):
             docs = [ogc.collection_document(d, url) for d in datasets]
             if html:
                 return render(request, "features/collections.html", {"collections": docs})
-            return self.json({
-                "links": [
-                    ogc.link(url("collections?f=json"), "self", "application/json", "Collections"),
-                    ogc.link(url("collections?f=html"), "alternate", "text/html", "Collections as HTML"),
-                ],
-                "collections": docs,
-            })
+            return self.json(
+                {
+                    "links": [
+                        ogc.link(url("collections?f=json"), "self", "application/json", "Collections"),
+                        ogc.link(url("collections?f=html"), "alternate", "text/html", "Collections as HTML"),
+                    ],
+                    "collections": docs,
+                }
+            )
 
         return self.conditional(request, self.etag(request, html, _datasets_version(datasets)), make)
 
@@ -220,9 +229,15 @@ class ItemListApi(OgcApi):
         links = _page_links(request, self.url_maker(request), dataset, query, page)
         if html:
             features = [json.loads(f) for f in page.features]
-            context = {"c": dataset, "features": features, "page": page, "links": links, "query": query,
-                       "columns": query.properties if query.properties is not None else query.columns,
-                       "geojson": {"type": "FeatureCollection", "features": features}}
+            context = {
+                "c": dataset,
+                "features": features,
+                "page": page,
+                "links": links,
+                "query": query,
+                "columns": query.properties if query.properties is not None else query.columns,
+                "geojson": {"type": "FeatureCollection", "features": features},
+            }
             response: HttpResponse | StreamingHttpResponse = render(request, "features/items.html", context)
         else:
             head = {
@@ -265,8 +280,12 @@ def _page_links(
     fmt = "html" if wants_html(request) else "json"
     links = [
         ogc.link(with_params(f=fmt), "self", "text/html" if fmt == "html" else ogc.GEOJSON, "This page"),
-        ogc.link(with_params(f="html" if fmt == "json" else "json"), "alternate",
-                 ogc.GEOJSON if fmt == "html" else "text/html", "This page in the other format"),
+        ogc.link(
+            with_params(f="html" if fmt == "json" else "json"),
+            "alternate",
+            ogc.GEOJSON if fmt == "html" else "text/html",
+            "This page in the other format",
+        ),
         ogc.link(url(f"collections/{cid}"), "collection", "application/json", dataset.title or cid),
     ]
     kind = "text/html" if fmt == "html" else ogc.GEOJSON
@@ -275,9 +294,18 @@ def _page_links(
         if query.sortby:
             links.append(ogc.link(with_params(f=fmt, offset=next_offset, cursor=None), "next", kind, "Next page"))
         else:  # keyset: deep pages cost the same as the first
-            links.append(ogc.link(with_params(f=fmt, offset=next_offset, cursor=page.last_id), "next", kind, "Next page"))
+            links.append(
+                ogc.link(with_params(f=fmt, offset=next_offset, cursor=page.last_id), "next", kind, "Next page")
+            )
     if query.offset > 0:
-        links.append(ogc.link(with_params(f=fmt, offset=max(0, query.offset - query.limit), cursor=None), "prev", kind, "Previous page"))
+        links.append(
+            ogc.link(
+                with_params(f=fmt, offset=max(0, query.offset - query.limit), cursor=None),
+                "prev",
+                kind,
+                "Previous page",
+            )
+        )
     return links
 
 
@@ -292,7 +320,9 @@ class ItemDetailApi(OgcApi):
         links = [
             ogc.link(url(own + "?f=json"), "self", ogc.GEOJSON, "This feature"),
             ogc.link(url(own + "?f=html"), "alternate", "text/html", "This feature as HTML"),
-            ogc.link(url(f"collections/{collection_id}"), "collection", "application/json", dataset.title or collection_id),
+            ogc.link(
+                url(f"collections/{collection_id}"), "collection", "application/json", dataset.title or collection_id
+            ),
         ]
         etag = self.etag(request, html, _datasets_version([dataset]))
 
@@ -300,7 +330,9 @@ class ItemDetailApi(OgcApi):
             if html:
                 feature = json.loads(text)
                 geojson = {"type": "FeatureCollection", "features": [feature]}
-                return render(request, "features/item.html", {"c": dataset, "f": feature, "geojson": geojson, "links": links})
+                return render(
+                    request, "features/item.html", {"c": dataset, "f": feature, "geojson": geojson, "links": links}
+                )
             body = text[:-1] + ', "links": ' + json.dumps(links) + "}"
             return HttpResponse(body, content_type=ogc.GEOJSON)
 

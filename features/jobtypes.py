@@ -17,7 +17,9 @@ PROCESS_VECTOR = registry.JobType(
     name="process_vector",
     description="Load a vector file from the bronze zone into geo.<table> and publish it as an OGC API Features collection.",
     params=[
-        registry.Param("container_name", str, default="", help="Bronze-zone container (default: the bronze container)."),
+        registry.Param(
+            "container_name", str, default="", help="Bronze-zone container (default: the bronze container)."
+        ),
         registry.Param("file_name", str, required=True, help="Path of the file in the container."),
         registry.Param("table_name", str, default="", help="Table and collection id (default: from the file name)."),
         registry.Param("layer_name", str, default="", help="Layer to load (required for multi-layer files)."),
@@ -25,7 +27,9 @@ PROCESS_VECTOR = registry.JobType(
         registry.Param("lon_column", str, default="", help="CSV: longitude column."),
         registry.Param("wkt_column", str, default="", help="CSV: WKT geometry column (needs crs)."),
         registry.Param("crs", str, default="", help="Source CRS when the file has none, e.g. 'EPSG:4326'."),
-        registry.Param("temporal_property", str, default="", help="Column used for datetime filters and the temporal extent."),
+        registry.Param(
+            "temporal_property", str, default="", help="Column used for datetime filters and the temporal extent."
+        ),
         registry.Param("title", str, default=""),
         registry.Param("description", str, default=""),
         registry.Param("create_stac", bool, default=False, help="Also publish a STAC item in system-vectors."),
@@ -36,7 +40,9 @@ PROCESS_VECTOR = registry.JobType(
             default=True,
             help="Serve at once (default); false keeps the collection (and its STAC item) hidden until published.",
         ),
-        registry.Param("chunk_rows", int, default=0, min=0, max=10_000_000, help="Features per load task (0: platform default)."),
+        registry.Param(
+            "chunk_rows", int, default=0, min=0, max=10_000_000, help="Features per load task (0: platform default)."
+        ),
     ],
     validators=[services.vector_preflight],
     stages=[

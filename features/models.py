@@ -11,6 +11,10 @@ class VectorDataset(models.Model):
     title = models.CharField(max_length=300, blank=True, default="")
     description = models.TextField(blank=True, default="")
     geometry_type = models.CharField(max_length=32)
+    # MultiPoint data whose every geometry is one point (bbox filters can use the index alone).
+    single_points = models.BooleanField(default=False)
+    # ids are exactly 1..feature_count (tables are never edited in place, only replaced).
+    dense_ids = models.BooleanField(default=False)
     feature_count = models.BigIntegerField(default=0)
     bbox = models.JSONField(null=True, blank=True, help_text="[minx, miny, maxx, maxy] in CRS84.")
     temporal_property = models.CharField(max_length=63, blank=True, default="")

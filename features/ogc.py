@@ -104,7 +104,7 @@ def build_query(dataset: VectorDataset, params: Mapping[str, str]) -> tuple[sql.
             f"Unknown query parameter(s): {', '.join(unknown)}. Known: {', '.join(sorted(ITEMS_PARAMS))} "
             f"and the collection's properties for equality filters."
         )
-    q = sql.ItemsQuery(table=dataset.collection_id, columns=list(attributes))
+    q = sql.ItemsQuery(table=dataset.collection_id, columns=list(attributes), single_points=dataset.single_points)
     q.limit = parse_limit(params.get("limit"))
     q.offset = parse_int("offset", params["offset"], minimum=0) if params.get("offset") else 0
     if params.get("bbox"):
@@ -147,6 +147,9 @@ def build_query(dataset: VectorDataset, params: Mapping[str, str]) -> tuple[sql.
             raise InvalidQuery("'cursor' pages the default order only; use offset with sortby.")
         q.after_id = parse_int("cursor", params["cursor"], minimum=0)
     filtered = bool(q.bbox or q.datetime_range or q.filters)
+    # ids are exactly 1..count: offset N in id order is "id > N", an index seek instead of
+    # walking N rows (deep pages cost what the first does).
+    q.offset_seek = dataset.dense_ids and not filtered and not q.sortby and q.after_id is None
     return q, {"filtered": filtered}
 
 
@@ -200,7 +203,12 @@ def landing_document(url: Callable[[str], str], title: str) -> dict[str, Any]:
             link(url("api"), "service-desc", OPENAPI_JSON, "The OpenAPI 3.0 definition"),
             link(url("api?f=html"), "service-doc", "text/html", "The API documentation"),
             link(url("conformance"), "conformance", "application/json", "Conformance classes"),
-            link(url("conformance"), "http://www.opengis.net/def/rel/ogc/1.0/conformance", "application/json", "Conformance classes"),
+            link(
+                url("conformance"),
+                "http://www.opengis.net/def/rel/ogc/1.0/conformance",
+                "application/json",
+                "Conformance classes",
+            ),
             link(url("collections"), "data", "application/json", "Collections"),
             link(url("collections"), "http://www.opengis.net/def/rel/ogc/1.0/data", "application/json", "Collections"),
         ],
@@ -209,7 +217,15 @@ def landing_document(url: Callable[[str], str], title: str) -> dict[str, Any]:
 
 def _param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     # style form / explode false: the form the OGC abstract test suite checks for.
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description, "style": "form", "explode": False}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+        "style": "form",
+        "explode": False,
+    }
 
 
 def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str, Any]:
@@ -217,9 +233,15 @@ def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str
     property filters so clients (GDAL's OAPIF driver) can push attribute filters down."""
     f_param = _param("f", {"type": "string", "enum": ["json", "html"]}, "Output format.")
     common = [
-        _param("bbox", {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}, "minx,miny,maxx,maxy (CRS84)."),
+        _param(
+            "bbox",
+            {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
+            "minx,miny,maxx,maxy (CRS84).",
+        ),
         _param("bbox-crs", {"type": "string", "format": "uri", "enum": [CRS84, EPSG4326]}, "CRS of bbox."),
-        _param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "Page size."),
+        _param(
+            "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "Page size."
+        ),
         _param("offset", {"type": "integer", "minimum": 0, "default": 0}, "Features to skip."),
         _param("datetime", {"type": "string"}, "RFC 3339 instant or interval (collections with a temporal property)."),
         _param("sortby", {"type": "string"}, "Comma-separated properties, '-' for descending."),
@@ -227,20 +249,81 @@ def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str
         _param("cursor", {"type": "string"}, "Keyset cursor from a 'next' link."),
         f_param,
     ]
-    ok_json = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}}}}
-    ok_geojson = {"description": "OK", "content": {GEOJSON: {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}}}}
+    ok_json = {
+        "description": "OK",
+        "content": {"application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}}},
+    }
+    ok_geojson = {
+        "description": "OK",
+        "content": {GEOJSON: {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}}},
+    }
     errors = {
-        "400": {"description": "Invalid parameter", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/exception"}}}},
-        "404": {"description": "Not found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/exception"}}}},
+        "400": {
+            "description": "Invalid parameter",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/exception"}}},
+        },
+        "404": {
+            "description": "Not found",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/exception"}}},
+        },
     }
     paths: dict[str, Any] = {
-        "/": {"get": {"operationId": "getLandingPage", "summary": "Landing page", "parameters": [f_param], "responses": {"200": ok_json}}},
-        "/conformance": {"get": {"operationId": "getConformance", "summary": "Conformance classes", "parameters": [f_param], "responses": {"200": ok_json}}},
-        "/api": {"get": {"operationId": "getOpenAPI", "summary": "This document", "responses": {"200": {"description": "OK", "content": {OPENAPI_JSON: {"schema": {"type": "object"}}}}}}},
-        "/collections": {"get": {"operationId": "getCollections", "summary": "Collections", "parameters": [f_param], "responses": {"200": ok_json}}},
-        "/collections/{collectionId}": {"get": {"operationId": "describeCollection", "parameters": [{"$ref": "#/components/parameters/collectionId"}, f_param], "responses": {"200": ok_json, **errors}}},
-        "/collections/{collectionId}/items": {"get": {"operationId": "getFeatures", "parameters": [{"$ref": "#/components/parameters/collectionId"}, *common], "responses": {"200": ok_geojson, **errors}}},
-        "/collections/{collectionId}/items/{featureId}": {"get": {"operationId": "getFeature", "parameters": [{"$ref": "#/components/parameters/collectionId"}, {"$ref": "#/components/parameters/featureId"}, f_param], "responses": {"200": ok_geojson, **errors}}},
+        "/": {
+            "get": {
+                "operationId": "getLandingPage",
+                "summary": "Landing page",
+                "parameters": [f_param],
+                "responses": {"200": ok_json},
+            }
+        },
+        "/conformance": {
+            "get": {
+                "operationId": "getConformance",
+                "summary": "Conformance classes",
+                "parameters": [f_param],
+                "responses": {"200": ok_json},
+            }
+        },
+        "/api": {
+            "get": {
+                "operationId": "getOpenAPI",
+                "summary": "This document",
+                "responses": {"200": {"description": "OK", "content": {OPENAPI_JSON: {"schema": {"type": "object"}}}}},
+            }
+        },
+        "/collections": {
+            "get": {
+                "operationId": "getCollections",
+                "summary": "Collections",
+                "parameters": [f_param],
+                "responses": {"200": ok_json},
+            }
+        },
+        "/collections/{collectionId}": {
+            "get": {
+                "operationId": "describeCollection",
+                "parameters": [{"$ref": "#/components/parameters/collectionId"}, f_param],
+                "responses": {"200": ok_json, **errors},
+            }
+        },
+        "/collections/{collectionId}/items": {
+            "get": {
+                "operationId": "getFeatures",
+                "parameters": [{"$ref": "#/components/parameters/collectionId"}, *common],
+                "responses": {"200": ok_geojson, **errors},
+            }
+        },
+        "/collections/{collectionId}/items/{featureId}": {
+            "get": {
+                "operationId": "getFeature",
+                "parameters": [
+                    {"$ref": "#/components/parameters/collectionId"},
+                    {"$ref": "#/components/parameters/featureId"},
+                    f_param,
+                ],
+                "responses": {"200": ok_geojson, **errors},
+            }
+        },
     }
     for ds in datasets:
         props = [
@@ -257,7 +340,11 @@ def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str
         }
     return {
         "openapi": "3.0.3",
-        "info": {"title": "GeoPlatform OGC API Features", "version": "1.0.0", "description": "OGC API Features Part 1 Core, GeoJSON and HTML."},
+        "info": {
+            "title": "GeoPlatform OGC API Features",
+            "version": "1.0.0",
+            "description": "OGC API Features Part 1 Core, GeoJSON and HTML.",
+        },
         "servers": [{"url": server_url}],
         "paths": paths,
         "components": {

@@ -61,8 +61,12 @@ def feature_get(*, dataset: VectorDataset, feature_id: str) -> str:
         fid = int(feature_id)
     except ValueError:
         fid = -1
-    text = None if fid < 0 else sql.feature_select(
-        table=dataset.collection_id, columns=[a["name"] for a in dataset.attributes], feature_id=fid
+    text = (
+        None
+        if fid < 0
+        else sql.feature_select(
+            table=dataset.collection_id, columns=[a["name"] for a in dataset.attributes], feature_id=fid
+        )
     )
     if text is None:
         raise FeatureNotFound(f"No feature {feature_id!r} in collection {dataset.collection_id!r}.")

@@ -69,7 +69,11 @@ def vector_preflight(params: dict[str, Any]) -> list[str]:
     except InvalidInput as exc:
         problems.append(_describe(exc))
         table = ""
-    if table and not params.get("overwrite") and (sql.table_exists(table) or VectorDataset.objects.filter(pk=table).exists()):
+    if (
+        table
+        and not params.get("overwrite")
+        and (sql.table_exists(table) or VectorDataset.objects.filter(pk=table).exists())
+    ):
         raise TableExists(
             f"Collection {table!r} already exists.",
             remediation="Pass overwrite=true to replace it, or choose another table_name.",
@@ -121,7 +125,9 @@ def vector_validate(ctx: TaskContext) -> dict[str, Any]:
     except ApplicationError as exc:
         raise _as_permanent(exc) from exc
     if family is None:
-        raise PermanentError("No feature has a geometry.", code="no_geometry", remediation="Check the geometry columns.")
+        raise PermanentError(
+            "No feature has a geometry.", code="no_geometry", remediation="Check the geometry columns."
+        )
     source_names = [f.name for f in schema]
     names = sql.sanitize_names(source_names)
     columns = [
@@ -178,7 +184,9 @@ def _scan(src: sources.Opened) -> tuple[str | None, int, list[Any]]:
             raise InvalidSource("The layer has no geometry column.", code="no_geometry")
         wkb = table.column(geom_name)
         schema = [f for f in head.schema if f.name != geom_name]
-    family, nulls = transform.geometry_family(pa.chunked_array(wkb).combine_chunks() if isinstance(wkb, pa.ChunkedArray) else wkb)
+    family, nulls = transform.geometry_family(
+        pa.chunked_array(wkb).combine_chunks() if isinstance(wkb, pa.ChunkedArray) else wkb
+    )
     return family, nulls, schema
 
 
@@ -207,11 +215,17 @@ def vector_load_chunk(ctx: TaskContext) -> dict[str, Any]:
         raise _as_permanent(exc) from exc
     try:
         loaded = sql.chunk_copy(
-            table=plan["load_table"], batch_id=batch_id, columns=[c["name"] for c in plan["columns"]], csv_bytes=cleaned.csv
+            table=plan["load_table"],
+            batch_id=batch_id,
+            columns=[c["name"] for c in plan["columns"]],
+            csv_bytes=cleaned.csv,
         )
     except DatabaseError as exc:
         cause = exc.__cause__
-        if isinstance(cause, psycopg.errors.DataError | psycopg.errors.CharacterNotInRepertoire | psycopg.errors.UntranslatableCharacter):
+        if isinstance(
+            cause,
+            psycopg.errors.DataError | psycopg.errors.CharacterNotInRepertoire | psycopg.errors.UntranslatableCharacter,
+        ):
             raise PermanentError(
                 f"PostgreSQL refused the data of rows {chunk['skip'] + 1}..{chunk['skip'] + chunk['count']}: {cause}",
                 code="invalid_attribute_data",
@@ -286,10 +300,18 @@ def vector_finalise(ctx: TaskContext) -> dict[str, Any]:
     # Count and extent add up from the chunks' results: no extra scan of the table.
     count = sum(int(r.get("rows", 0)) for r in loads)
     boxes = [r["bbox"] for r in loads if r.get("bbox")]
-    bbox = [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)] if boxes else None
-    temporal = sql.temporal_extent(table=load, column=validate["temporal_column"]) if validate["temporal_column"] else None
+    bbox = (
+        [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+        if boxes
+        else None
+    )
+    temporal = (
+        sql.temporal_extent(table=load, column=validate["temporal_column"]) if validate["temporal_column"] else None
+    )
     if count == 0:
         raise PermanentError("No feature with a usable geometry was loaded.", code="empty_result")
+    single_points = validate["geometry_type"] == "MultiPoint" and sql.all_single_points(load)
+    dense_ids = sql.ids_dense(load, count)
     with transaction.atomic():
         sql.table_swap(load=load, final=table, replace=bool(params.get("overwrite")))
         dataset, _ = VectorDataset.objects.update_or_create(
@@ -298,11 +320,15 @@ def vector_finalise(ctx: TaskContext) -> dict[str, Any]:
                 "title": params.get("title") or table,
                 "description": params.get("description") or "",
                 "geometry_type": validate["geometry_type"],
+                "single_points": single_points,
+                "dense_ids": dense_ids,
                 "feature_count": count,
                 "bbox": bbox,
                 "temporal_property": validate["temporal_column"] or "",
                 "temporal_extent": temporal,
-                "attributes": [{"name": c["name"], "type": c["type"], "source_name": c["source_name"]} for c in validate["columns"]],
+                "attributes": [
+                    {"name": c["name"], "type": c["type"], "source_name": c["source_name"]} for c in validate["columns"]
+                ],
                 "source": {
                     "container": container_of(params),
                     "file_name": params["file_name"],

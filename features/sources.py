@@ -123,9 +123,15 @@ def _safe_members(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
         name = info.filename
         parts = PurePosixPath(name.replace("\\", "/")).parts
         if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
-            raise InvalidSource(f"The zip holds an unsafe path {name!r}.", remediation="Zip the files without '..' or absolute paths.")
+            raise InvalidSource(
+                f"The zip holds an unsafe path {name!r}.", remediation="Zip the files without '..' or absolute paths."
+            )
         total += info.file_size
-        if info.compress_size and info.file_size / info.compress_size > conf.max_zip_ratio() and info.file_size > 1024**2:
+        if (
+            info.compress_size
+            and info.file_size / info.compress_size > conf.max_zip_ratio()
+            and info.file_size > 1024**2
+        ):
             raise InvalidSource(
                 f"The zip member {name!r} expands {info.file_size / info.compress_size:.0f} times; refused as a zip bomb.",
             )
@@ -158,7 +164,9 @@ def _open_zip(path: Path, folder: Path, kind: str) -> Path:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise InvalidSource(f"The file is not a readable zip ({exc}).", remediation="Check the upload is complete.") from exc
+        raise InvalidSource(
+            f"The file is not a readable zip ({exc}).", remediation="Check the upload is complete."
+        ) from exc
     with zf:
         members = _safe_members(zf)
         if kind == "kmz":
@@ -255,7 +263,10 @@ def opened(params: SourceParams) -> Iterator[Opened]:
 def _transcode(path: Path, encoding: str, folder: Path) -> Path:
     """A UTF-8 copy of a text file (GDAL's Arrow reader takes UTF-8 only)."""
     target = folder / "data.csv"
-    with open(path, encoding=encoding, errors="replace", newline="") as src, open(target, "w", encoding="utf-8", newline="") as dst:
+    with (
+        open(path, encoding=encoding, errors="replace", newline="") as src,
+        open(target, "w", encoding="utf-8", newline="") as dst,
+    ):
         shutil.copyfileobj(src, dst, 4 * 1024 * 1024)
     return target
 
@@ -276,11 +287,20 @@ def _open_csv(params: SourceParams, path: Path, folder: Path) -> Opened:
         raise InvalidSource(
             f"Column(s) {', '.join(map(repr, missing))} not in the CSV header.", details={"columns": header}
         )
-    options = {"SEPARATOR": separator, "AUTODETECT_TYPE": "YES", "AUTODETECT_SIZE_LIMIT": "0", "EMPTY_STRING_AS_NULL": "YES"}
+    options = {
+        "SEPARATOR": separator,
+        "AUTODETECT_TYPE": "YES",
+        "AUTODETECT_SIZE_LIMIT": "0",
+        "EMPTY_STRING_AS_NULL": "YES",
+    }
     if params.wkt_column:
         options |= {"GEOM_POSSIBLE_NAMES": params.wkt_column, "KEEP_GEOM_COLUMNS": "NO"}
     else:
-        options |= {"X_POSSIBLE_NAMES": params.lon_column, "Y_POSSIBLE_NAMES": params.lat_column, "KEEP_GEOM_COLUMNS": "YES"}
+        options |= {
+            "X_POSSIBLE_NAMES": params.lon_column,
+            "Y_POSSIBLE_NAMES": params.lat_column,
+            "KEEP_GEOM_COLUMNS": "YES",
+        }
     if encoding != "utf-8":
         path = _transcode(path, encoding, folder)
     return Opened(format="csv", path=path, options=options)
@@ -301,7 +321,10 @@ def _choose_layer(src: Opened) -> None:
     try:
         layers = [str(name) for name, _ in pyogrio.list_layers(src.path)]
     except Exception as exc:  # GDAL's errors are many; each means "cannot read this file"
-        raise InvalidSource(f"Cannot read the file as {src.format}: {exc}", remediation="Check the file is complete and of the format its extension says.") from exc
+        raise InvalidSource(
+            f"Cannot read the file as {src.format}: {exc}",
+            remediation="Check the file is complete and of the format its extension says.",
+        ) from exc
     if not layers:
         raise InvalidSource("The file holds no layer.")
     if src.layer:
@@ -338,7 +361,9 @@ def _check_utf8(path: Path) -> None:
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        raise InvalidSource("The GeoJSON ends in the middle of a UTF-8 character (truncated?).", code="not_utf8") from None
+        raise InvalidSource(
+            "The GeoJSON ends in the middle of a UTF-8 character (truncated?).", code="not_utf8"
+        ) from None
 
 
 def inspect(params: SourceParams, src: Opened) -> SourceInfo:
@@ -351,7 +376,10 @@ def inspect(params: SourceParams, src: Opened) -> SourceInfo:
     try:
         info = pyogrio.read_info(src.path, **_gdal_kwargs(src))
     except Exception as exc:
-        raise InvalidSource(f"Cannot read the file as {src.format}: {exc}", remediation="Check the file is complete and of the format its extension says.") from exc
+        raise InvalidSource(
+            f"Cannot read the file as {src.format}: {exc}",
+            remediation="Check the file is complete and of the format its extension says.",
+        ) from exc
     crs, from_request = _resolve_crs(params, info.get("crs"), src)
     count = int(info.get("features") or 0)
     if count < 0:  # drivers without a fast count
@@ -395,7 +423,10 @@ def _parquet_geo(path: Path) -> tuple[Any, dict[str, Any]]:
         raise InvalidSource(f"Cannot read the file as GeoParquet: {exc}") from exc
     meta = pf.schema_arrow.metadata or {}
     if b"geo" not in meta:
-        raise InvalidSource("The Parquet file has no GeoParquet 'geo' metadata.", remediation="Write it with geopandas.to_parquet or GDAL.")
+        raise InvalidSource(
+            "The Parquet file has no GeoParquet 'geo' metadata.",
+            remediation="Write it with geopandas.to_parquet or GDAL.",
+        )
     geo = json.loads(meta[b"geo"])
     column = geo.get("primary_column", "geometry")
     col_meta = geo.get("columns", {}).get(column, {})
@@ -420,8 +451,13 @@ def _inspect_parquet(params: SourceParams, src: Opened) -> SourceInfo:
     fields = [(f.name, str(f.type)) for f in pf.schema_arrow if f.name != geo["column"]]
     types = geo.get("geometry_types") or []
     return SourceInfo(
-        format="parquet", layer=None, crs=crs, crs_from_request=from_request, feature_count=count,
-        geometry_type=types[0] if len(types) == 1 else None, fields=fields,
+        format="parquet",
+        layer=None,
+        crs=crs,
+        crs_from_request=from_request,
+        feature_count=count,
+        geometry_type=types[0] if len(types) == 1 else None,
+        fields=fields,
     )
 
 

@@ -146,8 +146,12 @@ def load_table_finish(*, table: str, final: str) -> None:
     # More sort memory than the default 64 MB makes the GIST build on millions of rows faster.
     with connection.cursor() as cur:
         cur.execute("SET maintenance_work_mem = '512MB'")
-    _execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gist (geom)").format(sql.Identifier(geom_ix), _table(table)))
-    _execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (etl_batch_id)").format(sql.Identifier(batch_ix), _table(table)))
+    _execute(
+        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gist (geom)").format(sql.Identifier(geom_ix), _table(table))
+    )
+    _execute(
+        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (etl_batch_id)").format(sql.Identifier(batch_ix), _table(table))
+    )
     with connection.cursor() as cur:
         cur.execute("RESET maintenance_work_mem")
 
@@ -173,10 +177,16 @@ def table_swap(*, load: str, final: str, replace: bool) -> None:
         _execute(sql.SQL("DROP TABLE {}").format(_table(final)))
     _execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(_table(load), sql.Identifier(final)))
     for old, new in zip(index_names(load), index_names(final), strict=True):
-        _execute(sql.SQL("ALTER INDEX IF EXISTS {}.{} RENAME TO {}").format(sql.Identifier(SCHEMA), sql.Identifier(old), sql.Identifier(new)))
-    _execute(sql.SQL("ALTER INDEX IF EXISTS {}.{} RENAME TO {}").format(
-        sql.Identifier(SCHEMA), sql.Identifier(f"{load}_pkey"), sql.Identifier(f"{final[:58]}_pkey")
-    ))
+        _execute(
+            sql.SQL("ALTER INDEX IF EXISTS {}.{} RENAME TO {}").format(
+                sql.Identifier(SCHEMA), sql.Identifier(old), sql.Identifier(new)
+            )
+        )
+    _execute(
+        sql.SQL("ALTER INDEX IF EXISTS {}.{} RENAME TO {}").format(
+            sql.Identifier(SCHEMA), sql.Identifier(f"{load}_pkey"), sql.Identifier(f"{final[:58]}_pkey")
+        )
+    )
 
 
 def table_drop(name: str) -> bool:
@@ -187,6 +197,18 @@ def table_drop(name: str) -> bool:
 
 def table_analyze(name: str) -> None:
     _execute(sql.SQL("ANALYZE {}").format(_table(name)))
+
+
+def all_single_points(name: str) -> bool:
+    """True when every geometry is a MultiPoint of one point (stops at the first that is not)."""
+    query = sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {} WHERE ST_NumGeometries(geom) > 1)").format(_table(name))
+    return bool(_execute(query).fetchone()[0])
+
+
+def ids_dense(name: str, count: int) -> bool:
+    """ids run exactly from 1 to ``count`` (two index lookups)."""
+    row = _execute(sql.SQL("SELECT min(id), max(id) FROM {}").format(_table(name))).fetchone()
+    return bool(row[0] == 1 and row[1] == count)
 
 
 def load_tables_of(prefix: str) -> list[str]:
@@ -236,8 +258,13 @@ def table_columns(table: str) -> list[tuple[str, str]]:
 
 # OGC property types from PostgreSQL types (for /queryables-like schemas and the OpenAPI).
 JSON_TYPES = {
-    "integer": "integer", "bigint": "integer", "smallint": "integer", "numeric": "number", "real": "number",
-    "double precision": "number", "boolean": "boolean",
+    "integer": "integer",
+    "bigint": "integer",
+    "smallint": "integer",
+    "numeric": "number",
+    "real": "number",
+    "double precision": "number",
+    "boolean": "boolean",
 }
 
 
@@ -254,6 +281,11 @@ class ItemsQuery:
     limit: int = 10
     offset: int = 0
     after_id: int | None = None  # keyset: only features with id > after_id (default order only)
+    # Every geometry is one point: the bounding-box test is exact, so the index operator
+    # alone answers bbox (no per-row ST_Intersects; the planner can walk the id order).
+    single_points: bool = False
+    # ids are 1..count and nothing filters or reorders: offset becomes "id > offset".
+    offset_seek: bool = False
 
 
 def _where(q: ItemsQuery) -> tuple[sql.Composable, list[Any]]:
@@ -262,13 +294,18 @@ def _where(q: ItemsQuery) -> tuple[sql.Composable, list[Any]]:
     if q.bbox is not None:
         minx, miny, maxx, maxy = q.bbox
         if minx > maxx:  # crosses the antimeridian: two boxes
-            parts.append(sql.SQL(
-                "(geom && ST_MakeEnvelope(%s, %s, 180, %s, 4326) AND ST_Intersects(geom, ST_MakeEnvelope(%s, %s, 180, %s, 4326))"
-                " OR geom && ST_MakeEnvelope(-180, %s, %s, %s, 4326) AND ST_Intersects(geom, ST_MakeEnvelope(-180, %s, %s, %s, 4326)))"
-            ))
+            parts.append(
+                sql.SQL(
+                    "(geom && ST_MakeEnvelope(%s, %s, 180, %s, 4326) AND ST_Intersects(geom, ST_MakeEnvelope(%s, %s, 180, %s, 4326))"
+                    " OR geom && ST_MakeEnvelope(-180, %s, %s, %s, 4326) AND ST_Intersects(geom, ST_MakeEnvelope(-180, %s, %s, %s, 4326)))"
+                )
+            )
             params += [minx, miny, maxy] * 2 + [miny, maxx, maxy] * 2
         else:
-            parts.append(sql.SQL("ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326))"))
+            if q.single_points:
+                parts.append(sql.SQL("geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"))
+            else:
+                parts.append(sql.SQL("ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326))"))
             params += [minx, miny, maxx, maxy]
     if q.datetime_column and q.datetime_range is not None:
         start, end = q.datetime_range
@@ -324,6 +361,9 @@ def items_select(q: ItemsQuery) -> list[tuple[int, str]]:
         w=where,
         o=sql.SQL(", ").join(order),
     )
+    if q.offset_seek and q.offset:
+        q = ItemsQuery(**{**q.__dict__, "after_id": q.offset, "offset": 0, "offset_seek": False})
+        return items_select(q)
     cur = _execute(query, [*params, q.limit + 1, q.offset if q.after_id is None else 0])
     return [(int(r[0]), r[1]) for r in cur.fetchall()]
 
@@ -333,7 +373,9 @@ def items_count(q: ItemsQuery, *, exact: bool) -> int:
     base = ItemsQuery(**{**q.__dict__, "after_id": None})
     where, params = _where(base)
     if exact:
-        return int(_execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(_table(q.table), where), params).fetchone()[0])
+        return int(
+            _execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(_table(q.table), where), params).fetchone()[0]
+        )
     cur = _execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}").format(_table(q.table), where), params)
     plan = cur.fetchone()[0]
     if isinstance(plan, str):

@@ -128,7 +128,11 @@ def _promote(geoms: np.ndarray, family: str) -> np.ndarray:
     out = geoms.copy()
     idx = np.nonzero(ids == single)[0]
     if idx.size:
-        maker = {"Point": shapely.multipoints, "LineString": shapely.multilinestrings, "Polygon": shapely.multipolygons}[family]
+        maker = {
+            "Point": shapely.multipoints,
+            "LineString": shapely.multilinestrings,
+            "Polygon": shapely.multipolygons,
+        }[family]
         out[idx] = maker(geoms[idx], indices=np.arange(idx.size))
     return out
 
@@ -153,7 +157,9 @@ def _only_family(geom: Any, family: str) -> Any:
     parts = [g for g in shapely.get_parts(geom) if _FAMILY.get(int(shapely.get_type_id(g))) == family]
     if not parts:
         return None
-    maker = {"Point": shapely.multipoints, "LineString": shapely.multilinestrings, "Polygon": shapely.multipolygons}[family]
+    maker = {"Point": shapely.multipoints, "LineString": shapely.multilinestrings, "Polygon": shapely.multipolygons}[
+        family
+    ]
     return maker(shapely.get_parts(np.asarray(parts, dtype=object)))
 
 
@@ -251,10 +257,23 @@ def _generic_ewkb(wkb: pa.Array, crs: str, family: str) -> tuple[np.ndarray, pa.
     return mask, out, bbox, repaired
 
 
-_EWKB_PREFIX = {"MultiPoint": "0104000020E6100000", "MultiLineString": "0105000020E6100000", "MultiPolygon": "0106000020E6100000"}
+_EWKB_PREFIX = {
+    "MultiPoint": "0104000020E6100000",
+    "MultiLineString": "0105000020E6100000",
+    "MultiPolygon": "0106000020E6100000",
+}
 _POINT_WKB = np.dtype([("bo", "u1"), ("t", "<u4"), ("x", "<f8"), ("y", "<f8")])
 _MULTIPOINT_EWKB = np.dtype(
-    [("bo", "u1"), ("t", "<u4"), ("srid", "<u4"), ("n", "<u4"), ("bo2", "u1"), ("t2", "<u4"), ("x", "<f8"), ("y", "<f8")]
+    [
+        ("bo", "u1"),
+        ("t", "<u4"),
+        ("srid", "<u4"),
+        ("n", "<u4"),
+        ("bo2", "u1"),
+        ("t2", "<u4"),
+        ("x", "<f8"),
+        ("y", "<f8"),
+    ]
 )
 
 

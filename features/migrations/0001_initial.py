@@ -18,9 +18,15 @@ class Migration(migrations.Migration):
                 ("feature_count", models.BigIntegerField(default=0)),
                 ("bbox", models.JSONField(blank=True, help_text="[minx, miny, maxx, maxy] in CRS84.", null=True)),
                 ("temporal_property", models.CharField(blank=True, default="", max_length=63)),
-                ("temporal_extent", models.JSONField(blank=True, help_text="[start, end] ISO 8601 or null.", null=True)),
+                (
+                    "temporal_extent",
+                    models.JSONField(blank=True, help_text="[start, end] ISO 8601 or null.", null=True),
+                ),
                 ("attributes", models.JSONField(default=list, help_text="[{name, type, source_name}] in table order.")),
-                ("source", models.JSONField(default=dict, help_text="Where the data came from (container, file, layer, crs).")),
+                (
+                    "source",
+                    models.JSONField(default=dict, help_text="Where the data came from (container, file, layer, crs)."),
+                ),
                 ("stac_item", models.BooleanField(default=False)),
                 ("job_id", models.CharField(blank=True, default="", max_length=64)),
                 ("created_at", models.DateTimeField(auto_now_add=True)),

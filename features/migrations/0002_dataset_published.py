@@ -4,19 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('features', '0001_initial'),
+        ("features", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='vectordataset',
-            options={'ordering': ['collection_id'], 'permissions': [('preview_unpublished', 'Can see vector datasets awaiting review')]},
+            name="vectordataset",
+            options={
+                "ordering": ["collection_id"],
+                "permissions": [("preview_unpublished", "Can see vector datasets awaiting review")],
+            },
         ),
         migrations.AddField(
-            model_name='vectordataset',
-            name='published',
+            model_name="vectordataset",
+            name="published",
             field=models.BooleanField(default=True),
         ),
     ]

@@ -73,7 +73,9 @@ def run_job_inline(job_id: str, timeout: float = 120) -> Any:
         if job.is_terminal:
             break
         pending = list(
-            Task.objects.filter(job_id=job_id, status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]).values_list("id", flat=True)
+            Task.objects.filter(job_id=job_id, status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]).values_list(
+                "id", flat=True
+            )
         )
         if not pending:
             time.sleep(0.05)

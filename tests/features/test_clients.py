@@ -65,7 +65,9 @@ def test_owslib_reads_the_api(live_server: Any, published: str) -> None:
     assert "paths" in api.api()
 
 
-def test_process_vector_end_to_end_through_the_worker(live_worker: Any, auth_client: Any, put_fixture: Any, api_client: Any) -> None:
+def test_process_vector_end_to_end_through_the_worker(
+    live_worker: Any, auth_client: Any, put_fixture: Any, api_client: Any
+) -> None:
     from features.services import dataset_unpublish
 
     name = put_fixture("cities_shp.zip")
@@ -84,9 +86,13 @@ def test_process_vector_end_to_end_through_the_worker(live_worker: Any, auth_cli
         item = catalog_selectors.item_get(collection_id="system-vectors", item_id="cities_e2e")
         assert item is not None and item["assets"]["features"]["type"] == "application/geo+json"
         # Submit-time checks answer 409 / 400 before any job exists.
-        again = auth_client.post("/api/jobs/submit/process_vector", {"parameters": {**params, "title": "x"}}, format="json")
+        again = auth_client.post(
+            "/api/jobs/submit/process_vector", {"parameters": {**params, "title": "x"}}, format="json"
+        )
         assert again.status_code == 409, again.content
-        bad = auth_client.post("/api/jobs/submit/process_vector", {"parameters": {"file_name": "nope.gpkg"}}, format="json")
+        bad = auth_client.post(
+            "/api/jobs/submit/process_vector", {"parameters": {"file_name": "nope.gpkg"}}, format="json"
+        )
         assert bad.status_code == 400 and "nope.gpkg" in json.dumps(bad.json())
     finally:
         dataset_unpublish(collection_id="cities_e2e", dry_run=False)
@@ -102,7 +108,9 @@ def test_failed_job_cleanup_through_the_worker(live_worker: Any, auth_client: An
         b'{"type":"Feature","properties":{},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}}]}'
     )
     name = put_file("features-tests/mixed-e2e.geojson", data)
-    resp = auth_client.post("/api/jobs/submit/process_vector", {"parameters": {"file_name": name, "table_name": "mixed_e2e"}}, format="json")
+    resp = auth_client.post(
+        "/api/jobs/submit/process_vector", {"parameters": {"file_name": name, "table_name": "mixed_e2e"}}, format="json"
+    )
     assert resp.status_code == 202, resp.content
     job_id = resp.json()["job_id"]
     job = wait_for_job(job_id, timeout=60)

@@ -25,7 +25,11 @@ def test_geopackage_is_reprojected_and_published(put_fixture: Any, submit_inline
     # NAD27 -> WGS 84 moves coordinates by metres, not degrees.
     assert minx == pytest.approx(-84.32, abs=0.01) and maxy == pytest.approx(36.59, abs=0.01)
     assert [a["name"] for a in ds.attributes][:3] == ["area", "perimeter", "cnty"]
-    assert sql.table_columns("nc_counties")[:3] == [("id", "bigint"), ("etl_batch_id", "text"), ("geom", "USER-DEFINED")]
+    assert sql.table_columns("nc_counties")[:3] == [
+        ("id", "bigint"),
+        ("etl_batch_id", "text"),
+        ("geom", "USER-DEFINED"),
+    ]
     with __import__("django.db").db.connection.cursor() as cur:
         cur.execute("SELECT count(DISTINCT etl_batch_id), ST_SRID(min(geom)::geometry) FROM geo.nc_counties")
         batches, _ = cur.fetchone()
@@ -95,7 +99,9 @@ def test_existing_table_is_409_without_overwrite(put_fixture: Any, submit_inline
     with pytest.raises(Conflict):
         submit_inline(file_name=name, table_name="dup", title="again")
     other = put_fixture("airports.csv")
-    job = submit_inline(file_name=other, table_name="dup", overwrite=True, lat_column="Latitude", lon_column="Longitude")
+    job = submit_inline(
+        file_name=other, table_name="dup", overwrite=True, lat_column="Latitude", lon_column="Longitude"
+    )
     assert job.status == "completed", job.error
     assert VectorDataset.objects.get(pk="dup").feature_count == 60
     assert sql.table_stats(table="dup").count == 60
@@ -132,7 +138,9 @@ def test_multilayer_geopackage_needs_layer_name(put_file: Any, submit_inline: An
         ("truncated.geojson", b'{"type": "FeatureCollection", "features": [{"type": "Feat', "Cannot read"),
     ],
 )
-def test_bad_files_are_400_and_leave_nothing(put_file: Any, submit_inline: Any, fname: str, data: bytes, expected: str) -> None:
+def test_bad_files_are_400_and_leave_nothing(
+    put_file: Any, submit_inline: Any, fname: str, data: bytes, expected: str
+) -> None:
     from geoplatform.errors import InvalidInput
 
     name = put_file(f"features-tests/{fname}", data)
@@ -161,7 +169,9 @@ def test_zip_bomb_is_refused(put_file: Any, submit_inline: Any) -> None:
     from geoplatform.errors import InvalidInput
     from tests.features.conftest import make_zip
 
-    name = put_file("features-tests/bomb.zip", make_zip({"bomb.shp": b"\x00" * (20 * 1024**2), "bomb.shx": b"", "bomb.dbf": b""}))
+    name = put_file(
+        "features-tests/bomb.zip", make_zip({"bomb.shp": b"\x00" * (20 * 1024**2), "bomb.shx": b"", "bomb.dbf": b""})
+    )
     with pytest.raises(InvalidInput) as err:
         submit_inline(file_name=name, table_name="bomb")
     assert "zip bomb" in str(err.value.details)
@@ -268,15 +278,29 @@ def test_a_retried_chunk_replaces_its_own_batch(put_fixture: Any, submit_inline:
     from ingest.registry import TaskContext
 
     name = put_fixture("airports.csv")
-    params = {"file_name": name, "table_name": "retry", "lat_column": "Latitude", "lon_column": "Longitude", "chunk_rows": 25}
+    params = {
+        "file_name": name,
+        "table_name": "retry",
+        "lat_column": "Latitude",
+        "lon_column": "Longitude",
+        "chunk_rows": 25,
+    }
     job = submit_inline(**params)
     assert job.status == "completed", job.error
     plan = Task.objects.get(job_id=job.id, stage__index=0).result
     load = plan["load_table"]
-    sql.load_table_create(table=load, columns=[(c["name"], c["type"]) for c in plan["columns"]], geometry_type="MultiPoint")
+    sql.load_table_create(
+        table=load, columns=[(c["name"], c["type"]) for c in plan["columns"]], geometry_type="MultiPoint"
+    )
     ctx = TaskContext(
-        job_id=job.id, task_id="t", stage_index=1, stage_name="load", params=job.parameters,
-        task_params=plan["chunks"][1], load_previous=lambda: [plan], attempt=2,
+        job_id=job.id,
+        task_id="t",
+        stage_index=1,
+        stage_name="load",
+        params=job.parameters,
+        task_params=plan["chunks"][1],
+        load_previous=lambda: [plan],
+        attempt=2,
     )
     first = services.vector_load_chunk(ctx)
     second = services.vector_load_chunk(ctx)
@@ -295,7 +319,9 @@ def test_a_retried_chunk_replaces_its_own_batch(put_fixture: Any, submit_inline:
         ({"temporal_property": "nope"}, "temporal_property 'nope'"),
     ],
 )
-def test_submit_time_problems_are_400(put_fixture: Any, submit_inline: Any, params: dict[str, Any], expected: str) -> None:
+def test_submit_time_problems_are_400(
+    put_fixture: Any, submit_inline: Any, params: dict[str, Any], expected: str
+) -> None:
     from geoplatform.errors import InvalidInput
 
     name = put_fixture("nc.gpkg")
