@@ -35,6 +35,7 @@ from geoplatform.errors import InvalidInput
 from geoplatform.logging import log_context
 
 from . import registry
+from .dispatch import send_many
 from .errors import JobNotFound, JobNotRunnable, classify
 from .models import Job, JobEvent, JobStatus, Stage, Task, TaskStatus
 
@@ -193,14 +194,11 @@ def _enqueue(task_ids: list[str], queue: str, delay_ms: int | None = None) -> No
     due = timezone.now() + dt.timedelta(milliseconds=delay_ms or 0)
     Task.objects.filter(id__in=task_ids).update(enqueued_at=due)
 
-    def send(task_id: str) -> None:
-        if delay_ms:
+    if delay_ms:
+        for task_id in task_ids:
             actor.send_with_options(args=(task_id,), delay=delay_ms)
-        else:
-            actor.send(task_id)
-
-    for task_id in task_ids:
-        send(task_id)
+        return
+    send_many(actor, [(task_id,) for task_id in task_ids])
 
 
 # --- running a task ----------------------------------------------------------------------
