@@ -36,7 +36,7 @@ from geoplatform.logging import log_context
 
 from . import registry
 from .dispatch import send_many
-from .errors import JobNotFound, JobNotRunnable, classify
+from .errors import JobNotFound, JobNotRunnable, RetryableError, classify
 from .models import Job, JobEvent, JobStatus, Stage, Task, TaskStatus
 
 logger = logging.getLogger(__name__)
@@ -326,7 +326,7 @@ def task_execute(*, task_id: str) -> None:
             load_stage=partial(_stage_results, job_id),
         )
         try:
-            spec = registry.get(job_type).stages[stage_index]
+            spec = _stage_spec(job_type, stage_index)
             with _running.running(task_id):
                 result = spec.handler(ctx) or {}
         except Exception as exc:
@@ -345,6 +345,19 @@ def _hot_statement(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
     """
     connection.ensure_connection()
     return connection.connection.execute(sql, params, prepare=True).fetchone()  # type: ignore[no-any-return]
+
+
+def _stage_spec(job_type: str, stage_index: int) -> registry.Stage:
+    """The stage's declaration. A worker that does not know the job type (its code is older
+    than the web's, mid-deploy) fails the task as retryable: a newer worker may take it."""
+    known = registry.all_types().get(job_type)
+    if known is None:
+        raise RetryableError(
+            f"This worker ({WORKER_ID}) does not know job type {job_type!r}.",
+            code="unknown_job_type_on_worker",
+            remediation="Deploy the same code to every worker.",
+        )
+    return known.stages[stage_index]
 
 
 def _json(value: Any) -> Any:

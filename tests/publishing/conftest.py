@@ -129,7 +129,13 @@ registry.register(
 
 @pytest.fixture(autouse=True)
 def test_job_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ingest import services
     from publishing import jobs
+
+    # These tests drive each job's tasks in this process (run_job). Their messages are not
+    # sent: a live worker left running by another test module would race them for the
+    # same tasks (and it does not know the test-only job types).
+    monkeypatch.setattr(services, "_enqueue", lambda *args, **kwargs: None)
 
     monkeypatch.setitem(jobs.PROCESS_JOB_TYPES, "vector", "test_process_vector")
     monkeypatch.setitem(jobs.PROCESS_JOB_TYPES, "raster", "test_process_raster")

@@ -28,7 +28,7 @@ def real_job_types(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(jobs.UNPUBLISH_JOB_TYPES, "vector", "unpublish_vector")
 
 
-def test_real_process_vector_release(real_job_types: None, ddh_client: Any) -> None:
+def test_real_process_vector_release(real_job_types: None, ddh_client: Any, api_client: Any) -> None:
     source = FIXTURE / "nc.gpkg"
     with open(source, "rb") as fh:
         name = zone_storage("bronze").save(f"publishing-it/{source.name}", File(fh))
@@ -45,8 +45,10 @@ def test_real_process_vector_release(real_job_types: None, ddh_client: Any) -> N
     status = ddh_client.get(r.json()["monitor_url"]).json()
     assert status["outputs"]["table_name"] == "it_counties_v1"
     items = "/api/features/collections/it_counties_v1/items"
-    # Loaded but awaiting review: not served, not listed, and no services URLs yet.
-    assert ddh_client.get(items).status_code == 404
+    # Loaded but awaiting review: not served to the public, and no services URLs yet; DDH
+    # (platform-clients may preview) sees it for its reviewers.
+    assert api_client.get(items).status_code == 404
+    assert ddh_client.get(items).status_code == 200
     assert "services" not in status
     r = ddh_client.post(
         "/api/platform/approve",
@@ -54,7 +56,7 @@ def test_real_process_vector_release(real_job_types: None, ddh_client: Any) -> N
         format="json",
     )
     assert r.status_code == 200, r.json()
-    served = ddh_client.get(r.json()["services"]["service_url"])
+    served = api_client.get(r.json()["services"]["service_url"])
     assert served.status_code == 200
     content = b"".join(served.streaming_content) if served.streaming else served.content
     assert json.loads(content)["features"]
@@ -64,7 +66,7 @@ def test_real_process_vector_release(real_job_types: None, ddh_client: Any) -> N
         format="json",
     )
     assert r.status_code == 200, r.json()
-    assert ddh_client.get(items).status_code == 404  # withdrawn at once
+    assert api_client.get(items).status_code == 404  # withdrawn at once
     r = ddh_client.post(
         "/api/platform/unpublish",
         {"request_id": status["request_id"], "dry_run": False, "force_approved": True},
