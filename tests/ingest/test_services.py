@@ -191,3 +191,16 @@ def test_retry_backoff_is_exponential_and_capped(settings: Any) -> None:
     assert 24 <= services.retry_delay_seconds(1) <= 30
     assert 96 <= services.retry_delay_seconds(3) <= 120
     assert services.retry_delay_seconds(10) <= 600
+
+
+def test_a_worker_that_does_not_know_the_job_type_retries_it() -> None:
+    """Mid-deploy, an older worker may receive a newer job type: a retry, not a failed job."""
+    job = Job.objects.create(id="f" * 64, job_type="from_the_future", parameters={}, stage_count=1)
+    stage = Stage.objects.create(job=job, index=0, name="only", tasks_total=1, tasks_remaining=1)
+    Task.objects.create(id="e" * 64, job=job, stage=stage, unit=0)
+    services.task_execute(task_id="e" * 64)
+    task = Task.objects.get(pk="e" * 64)
+    assert task.status == TaskStatus.RETRYING and task.attempts == 1
+    assert task.error["code"] == "unknown_job_type_on_worker"
+    job.refresh_from_db()
+    assert job.status != JobStatus.FAILED
