@@ -10,7 +10,7 @@ from django.db import connection
 
 from ingest import services
 from ingest.errors import JobNotRunnable
-from ingest.models import JobEvent, JobStatus, Stage, Task, TaskStatus
+from ingest.models import Job, JobEvent, JobStatus, Stage, Task, TaskStatus
 
 pytestmark = pytest.mark.django_db
 
