@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/", include("ingest.urls")),
+    path("api/raster/", include("rasters.urls")),
     path("api/", include("publishing.urls")),
     path("api/stac/", include("catalog.urls")),
     path("api/features/", include("features.urls")),

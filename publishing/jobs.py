@@ -232,6 +232,7 @@ def job_parameters(
         if data_type == DataType.RASTER:
             params["file_name"] = data["file_name"] if isinstance(data["file_name"], str) else data["file_name"][0]
             params["item_id"] = item
+            params["publish"] = False  # the STAC item goes public on approval
         else:
             params["files"] = list(data["file_name"])
         where = {"stac_collection_id": collection, "stac_item_id": item}

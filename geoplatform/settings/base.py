@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "ingest",
     "catalog",
     "features",
+    "rasters",
     "publishing",
 ]
 
@@ -197,6 +198,7 @@ DRAMATIQ_AUTODISCOVER_MODULES = ["actors"]
 # Absolute URL prefix for links stored outside a request (STAC hrefs, job results), e.g.
 # https://geo.example.org; relative paths when empty.
 GEOPLATFORM_PUBLIC_BASE_URL = env.get_str("PUBLIC_BASE_URL", "")
+
 # --- Vector data (features) ------------------------------------------------------------------
 GEOPLATFORM_VECTOR_MAX_BYTES = env.get_int("VECTOR_MAX_BYTES", 2 * 1024**3)
 # Total size a zip (Shapefile, KMZ) may expand to, and the per-member ratio taken for a bomb.
@@ -206,9 +208,27 @@ GEOPLATFORM_VECTOR_CHUNK_ROWS = env.get_int("VECTOR_CHUNK_ROWS", 100_000)
 # Collections up to this many features get an exact numberMatched under filters.
 GEOPLATFORM_FEATURES_EXACT_COUNT_MAX = env.get_int("FEATURES_EXACT_COUNT_MAX", 500_000)
 GEOPLATFORM_FEATURES_CACHE_SECONDS = env.get_int("FEATURES_CACHE_SECONDS", 60)
+
+# --- Rasters --------------------------------------------------------------------------------
+# Pre-flight: files bigger than this, or with more pixels, are refused at submit.
+GEOPLATFORM_RASTER_MAX_BYTES = env.get_int("RASTER_MAX_BYTES", 20 * 1024**3)
+GEOPLATFORM_RASTER_MAX_PIXELS = env.get_int("RASTER_MAX_PIXELS", 4 * 10**9)
+# Files at least this big go through process_large_raster (long queue, windows).
+GEOPLATFORM_RASTER_LARGE_BYTES = env.get_int("RASTER_LARGE_BYTES", 2 * 1024**3)
+# Extract / clip / preview: largest output image (width * height), largest preview side.
+GEOPLATFORM_RASTER_EXTRACT_MAX_PIXELS = env.get_int("RASTER_EXTRACT_MAX_PIXELS", 4096 * 4096)
+GEOPLATFORM_RASTER_PREVIEW_MAX_SIZE = env.get_int("RASTER_PREVIEW_MAX_SIZE", 2048)
+# Cache-Control max-age of tiles; how long the API keeps an item's STAC document in memory.
+GEOPLATFORM_RASTER_TILE_CACHE_SECONDS = env.get_int("RASTER_TILE_CACHE_SECONDS", 3600)
+GEOPLATFORM_RASTER_ITEM_CACHE_SECONDS = env.get_float("RASTER_ITEM_CACHE_SECONDS", 10.0)
+# How GDAL reads Azure blobs: "vsiaz" (connection string) or "sas" (/vsicurl/ to a SAS URL).
+GEOPLATFORM_RASTER_AZURE_READ = env.get_str("RASTER_AZURE_READ", "vsiaz")
+GEOPLATFORM_RASTER_SAS_SECONDS = env.get_int("RASTER_SAS_SECONDS", 900)
+
 # --- Publishing ---------------------------------------------------------------------------
 # Four-eyes rule: nobody approves a release they submitted, unless this is true.
 GEOPLATFORM_ALLOW_SELF_APPROVAL = env.get_bool("ALLOW_SELF_APPROVAL", False)
+
 # --- Logging ------------------------------------------------------------------------------
 GEOPLATFORM_LOG_LEVEL = env.get_str("LOG_LEVEL", "INFO")
 LOGGING = {

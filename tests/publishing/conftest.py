@@ -47,6 +47,7 @@ RASTER_PARAMS = [
     registry.Param("title", str),
     registry.Param("description", str),
     registry.Param("metadata", dict),
+    registry.Param("publish", bool, default=True),
 ]
 
 

@@ -77,9 +77,7 @@ def test_real_process_vector_release(real_job_types: None, ddh_client: Any, api_
     assert ddh_client.get(items).status_code == 404
 
 
-def test_real_process_raster_release(monkeypatch: pytest.MonkeyPatch, ddh_client: Any) -> None:
-    if "process_raster" not in registry.all_types():
-        pytest.skip("the rasters app (process_raster) is not installed")
+def test_real_process_raster_release(monkeypatch: pytest.MonkeyPatch, ddh_client: Any, api_client: Any) -> None:
     from catalog import selectors as catalog_selectors
 
     monkeypatch.setitem(jobs.PROCESS_JOB_TYPES, "raster", "process_raster")
@@ -96,6 +94,9 @@ def test_real_process_raster_release(monkeypatch: pytest.MonkeyPatch, ddh_client
     assert r.status_code == 202, r.json()
     job = run_job(r.json()["job_id"])
     assert job.status == "completed", job.error
+    # Processed, awaiting review: no STAC item in the public catalogue yet.
+    assert catalog_selectors.item_get(collection_id="system-rasters", item_id="it-landcover-v1") is None
+    assert api_client.get("/api/stac/collections/system-rasters/items/it-landcover-v1").status_code == 404
     r = ddh_client.post(
         "/api/platform/approve",
         {"job_id": job.id, "reviewer": "alice", "clearance_state": "public"},
@@ -104,6 +105,7 @@ def test_real_process_raster_release(monkeypatch: pytest.MonkeyPatch, ddh_client
     assert r.status_code == 200, r.json()
     assert r.json()["services"]["stac_item"].endswith("/api/stac/collections/system-rasters/items/it-landcover-v1")
     assert catalog_selectors.item_get(collection_id="system-rasters", item_id="it-landcover-v1") is not None
+    assert api_client.get("/api/stac/collections/system-rasters/items/it-landcover-v1").status_code == 200
     status = ddh_client.get(f"/api/platform/status/{job.id}").json()
     external = run_job(status["external"]["job_id"])
     assert external.status == "completed", external.error

@@ -1,0 +1,336 @@
+"""Raster tiles and COG creation: ours vs titiler and vs `rio cogeo create`.
+
+1. A synthetic 8192 x 8192 3-band 8-bit GeoTIFF (EPSG:3857, ~9.55 m pixels = zoom 14) is made
+   once in var/bench/.
+2. COG creation: our ``rasters.cog.create_cog`` (analysis tier) vs the ``rio cogeo create`` CLI
+   with the same profile (DEFLATE, predictor 2, 512 blocks, average overviews); and the whole
+   ``process_raster`` job (run stage by stage in this process on local storage) for context.
+3. Tiles: PNG tiles z10-14 over the raster, the same shuffled sequence sent by 8 concurrent
+   keep-alive clients to our /api/raster/.../tiles (gunicorn, as scripts/run.sh: 4 workers x
+   2 threads) and to titiler.application's /cog/tiles (4 uvicorn workers) reading the same COG.
+
+titiler runs from its own venv (never .venv):
+
+    python3.11 -m venv .cache/bench-venvs/titiler
+    .cache/bench-venvs/titiler/bin/pip install titiler.application==2.4.0 'uvicorn[standard]'
+    .venv/bin/python bench/raster_tiles.py [--seconds 15] [--rounds 2] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DB_NAME = "geoplatform_bench_rasters"
+DB_URL = f"postgresql://root@127.0.0.1:5432/{DB_NAME}"
+OURS_PORT, THEIRS_PORT = 8893, 8894  # other benches use 887x/888x
+TITILER_VENV = ROOT / ".cache" / "bench-venvs" / "titiler"
+WORK = ROOT / "var" / "bench" / "rasters"
+STORAGE = WORK / "storage"
+SIZE = 8192
+PIXEL = 9.554628535647032  # WebMercatorQuad zoom 14 resolution
+ORIGIN = (1_000_000.0, 6_000_000.0)  # upper-left, EPSG:3857 (central Europe)
+ITEM = "bench-8k"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "geoplatform.settings.prod",
+            "GEOPLATFORM_DATABASE_URL": DB_URL,
+            "GEOPLATFORM_BROKER_URL": "redis://127.0.0.1:6379/13",
+            "GEOPLATFORM_LOG_LEVEL": "WARNING",
+            "GEOPLATFORM_STORAGE_BACKEND": "local",
+            "GEOPLATFORM_STORAGE_ROOT": str(STORAGE),
+            "GEOPLATFORM_SECURE_COOKIES": "false",
+            "GEOPLATFORM_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        }
+    )
+    env.setdefault("GEOPLATFORM_SECRET_KEY", uuid.uuid4().hex)
+    return env
+
+
+def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    out = open(log, "wb")  # closed with the process
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _wait_http(port: int, path: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", path)
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"nothing answered 200 on 127.0.0.1:{port}{path} in {timeout}s")
+
+
+def synthetic_source(path: Path) -> None:
+    """Smooth gradients plus noise (compressible like imagery, not trivially), written by strips."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    if path.exists():
+        return
+    rng = np.random.default_rng(1)
+    profile = {
+        "driver": "GTiff", "width": SIZE, "height": SIZE, "count": 3, "dtype": "uint8", "crs": "EPSG:3857",
+        "transform": from_origin(ORIGIN[0], ORIGIN[1], PIXEL, PIXEL), "tiled": True, "blockxsize": 256,
+        "blockysize": 256, "compress": "lzw",
+    }  # fmt: skip
+    x = np.linspace(0, 8 * np.pi, SIZE, dtype="float32")
+    with rasterio.open(path, "w", **profile) as dst:
+        for row in range(0, SIZE, 512):
+            y = np.linspace(row / SIZE, (row + 512) / SIZE, 512, dtype="float32")[:, None] * 8 * np.pi
+            for band in range(3):
+                base = 127 + 60 * np.sin(x[None, :] * (band + 1) / 3 + y) + 40 * np.cos(y * (band + 2) / 2)
+                noise = rng.normal(0, 12, (512, SIZE))
+                dst.write(np.clip(base + noise, 0, 255).astype("uint8"), band + 1, window=((row, row + 512), (0, SIZE)))
+
+
+def prepare_database() -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://root@127.0.0.1:5432/postgres", autocommit=True) as admin:
+        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
+            admin.execute(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{DB_NAME}"')
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=_env(), check=True)
+
+
+def cog_creation(source: Path, rounds: int = 2) -> dict[str, float]:
+    """Seconds to write the analysis COG: our create_cog vs the rio cogeo CLI, same options.
+
+    Alternated, best of ``rounds`` each, so neither side profits from a warmer page cache.
+    """
+    from rio_cogeo.cogeo import cog_validate
+
+    from rasters import cog
+
+    ours, cli = WORK / "ours-cog.tif", WORK / "cli-cog.tif"
+    cli_cmd = [
+        str(ROOT / ".venv" / "bin" / "rio"), "cogeo", "create", str(source), str(cli), "--cog-profile", "deflate",
+        "--co", "PREDICTOR=2", "--co", "ZLEVEL=6", "--co", "BLOCKXSIZE=512", "--co", "BLOCKYSIZE=512",
+        "--overview-resampling", "average", "--threads", "ALL_CPUS", "--quiet",
+    ]  # fmt: skip
+    ours_s, cli_s = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        subprocess.run(cli_cmd, check=True)
+        cli_s.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        cog.create_cog(source, ours, tier="analysis", raster_type="rgb")  # includes our validation + decode check
+        ours_s.append(time.perf_counter() - t0)
+    assert cog_validate(str(cli), quiet=True)[0]
+    return {
+        "ours_create_cog_s": min(ours_s),
+        "rio_cogeo_cli_s": min(cli_s),
+        "ours_bytes": ours.stat().st_size,
+        "cli_bytes": cli.stat().st_size,
+    }
+
+
+def publish(source: Path) -> tuple[float, str]:
+    """Run process_raster stage by stage here (local storage); (seconds, path of the COG)."""
+    from django.core.files import File
+
+    from geoplatform.storage import get_storage, zone_container
+    from ingest import registry
+    from ingest.services import job_id_for
+
+    bronze = zone_container("bronze")
+    with open(source, "rb") as fh:
+        get_storage(bronze).save("bench/synthetic-8k.tif", File(fh, name="synthetic-8k.tif"))
+    t0 = time.perf_counter()
+    jt = registry.get("process_raster")
+    params = jt.clean_params(
+        {"container_name": bronze, "file_name": "bench/synthetic-8k.tif", "item_id": ITEM, "overwrite": True}
+    )
+    problems = [p for v in jt.validators for p in v(params)]
+    assert not problems, problems
+    job_id = job_id_for("process_raster", params)
+    previous: list[dict[str, Any]] = []
+    for index, stage in enumerate(jt.stages):
+        results = []
+        for unit, task_params in enumerate(stage.tasks(params, previous)):
+            ctx = registry.TaskContext(
+                job_id=job_id, task_id=f"{index}:{unit}", stage_index=index, stage_name=stage.name, params=params,
+                task_params=task_params, attempt=1, load_previous=lambda prev=previous: prev,
+            )  # fmt: skip
+            results.append(stage.handler(ctx) or {})
+        previous = results
+    elapsed = time.perf_counter() - t0
+    blob = f"rasters/system-rasters/{ITEM}/{job_id[:16]}/analysis.tif"
+    return elapsed, str(get_storage(zone_container("silver")).path(blob))
+
+
+def tile_paths() -> list[tuple[int, int, int]]:
+    import morecantile
+    from pyproj import Transformer
+
+    to_wgs84 = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+    west, north = to_wgs84.transform(ORIGIN[0], ORIGIN[1])
+    east, south = to_wgs84.transform(ORIGIN[0] + SIZE * PIXEL, ORIGIN[1] - SIZE * PIXEL)
+    tms = morecantile.tms.get("WebMercatorQuad")
+    tiles = [(t.z, t.x, t.y) for z in range(10, 15) for t in tms.tiles(west, south, east, north, [z])]
+    random.Random(3).shuffle(tiles)
+    return tiles
+
+
+def load(port: int, urls: list[str], seconds: float, concurrency: int) -> dict[str, float]:
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    errors = [0] * concurrency
+    stop = time.monotonic() + seconds
+
+    def worker(w: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        i = w
+        while time.monotonic() < stop:
+            url = urls[i % len(urls)]
+            i += concurrency
+            t0 = time.perf_counter()
+            conn.request("GET", url)
+            resp = conn.getresponse()
+            resp.read()
+            latencies[w].append(time.perf_counter() - t0)
+            if resp.status != 200:
+                errors[w] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(concurrency)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    flat = sorted(x for lat in latencies for x in lat)
+    return {
+        "requests": len(flat),
+        "rps": len(flat) / elapsed,
+        "p50_ms": 1000 * statistics.median(flat),
+        "p99_ms": 1000 * flat[min(len(flat) - 1, int(0.99 * len(flat)))],
+        "errors": sum(errors),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    if not (TITILER_VENV / "bin" / "uvicorn").exists():
+        sys.exit(f"titiler is not installed in {TITILER_VENV} (see this script's docstring)")
+    WORK.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(STORAGE, ignore_errors=True)
+    source = WORK / "synthetic-8k.tif"
+    print("making the synthetic 8192x8192 source ...")
+    synthetic_source(source)
+    prepare_database()
+    env = _env()
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("GEOPLATFORM_", "DJANGO_"))})
+    import django
+
+    django.setup()
+    creation = cog_creation(source)
+    publish_s, cog_path = publish(source)
+    creation["ours_process_raster_job_s"] = publish_s
+    from django.db import connection
+
+    connection.close()
+
+    logs = WORK / "logs"
+    logs.mkdir(exist_ok=True)
+    ours = _start(
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"), "geoplatform.wsgi:application",
+            "--bind", f"127.0.0.1:{OURS_PORT}",
+            "--workers", env.get("GEOPLATFORM_WEB_WORKERS", "4"), "--threads", env.get("GEOPLATFORM_WEB_THREADS", "2"),
+            "--access-logfile", "-", "--timeout", "120",
+        ],
+        env,
+        logs / "ours.log",
+    )  # fmt: skip
+    titiler_env = {k: v for k, v in os.environ.items() if not k.startswith(("GEOPLATFORM_", "DJANGO_"))}
+    theirs = _start(
+        [
+            str(TITILER_VENV / "bin" / "uvicorn"), "titiler.application.main:app",
+            "--host", "127.0.0.1", "--port", str(THEIRS_PORT), "--workers", "4", "--no-access-log",
+        ],
+        titiler_env,
+        logs / "titiler.log",
+    )  # fmt: skip
+    tiles = tile_paths()
+    ours_urls = [f"/api/raster/system-rasters/{ITEM}/tiles/WebMercatorQuad/{z}/{x}/{y}.png" for z, x, y in tiles]
+    theirs_urls = [f"/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?url={cog_path}" for z, x, y in tiles]
+    results: dict[str, list[dict[str, float]]] = {"ours": [], "titiler": []}
+    try:
+        _wait_http(OURS_PORT, ours_urls[0])
+        _wait_http(THEIRS_PORT, theirs_urls[0])
+        load(OURS_PORT, ours_urls, 3, args.concurrency)  # warm-up: connections, GDAL caches
+        load(THEIRS_PORT, theirs_urls, 3, args.concurrency)
+        for _ in range(args.rounds):
+            results["ours"].append(load(OURS_PORT, ours_urls, args.seconds, args.concurrency))
+            results["titiler"].append(load(THEIRS_PORT, theirs_urls, args.seconds, args.concurrency))
+    finally:
+        _stop(ours)
+        _stop(theirs)
+
+    print("\nCOG creation, 8192x8192x3 uint8 (analysis: DEFLATE, predictor 2, 512 blocks, average overviews)")
+    print("| step | seconds | bytes |\n|---|---|---|")
+    print(f"| ours rasters.cog.create_cog | {creation['ours_create_cog_s']:.2f} | {creation['ours_bytes']:.0f} |")
+    print(f"| rio cogeo create (CLI) | {creation['rio_cogeo_cli_s']:.2f} | {creation['cli_bytes']:.0f} |")
+    print(f"| ours whole process_raster job (pre-flight, COG, stats, STAC) | {publish_s:.2f} | |")
+    print(
+        f"ratio create_cog / CLI: {creation['ours_create_cog_s'] / creation['rio_cogeo_cli_s']:.2f}x (lower is better)"
+    )
+
+    print(f"\nPNG tiles z10-14 ({len(tiles)} distinct), concurrency {args.concurrency}")
+    print("| server | round | requests | req/s | p50 ms | p99 ms | errors |")
+    print("|---|---|---|---|---|---|---|")
+    for name, runs in results.items():
+        for i, r in enumerate(runs, 1):
+            print(
+                f"| {name} | {i} | {r['requests']:.0f} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']:.0f} |"
+            )
+    ours_rps = statistics.mean(r["rps"] for r in results["ours"])
+    theirs_rps = statistics.mean(r["rps"] for r in results["titiler"])
+    print(f"\nmean req/s: ours {ours_rps:.1f}, titiler {theirs_rps:.1f}, ratio {ours_rps / theirs_rps:.2f}x")
+    out = ROOT / "bench" / "results" / "raster_tiles.json"
+    out.write_text(json.dumps({"cog_creation": creation, "tiles": results, "distinct_tiles": len(tiles)}, indent=2))
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""``process_raster_collection``: many GeoTIFFs -> one COG per file (fan-out) -> one STAC collection.
+
+Stages: ``plan`` (read the file list or manifest) -> ``validate`` (one task per file) ->
+``cog`` (one task per file and tier) -> ``register`` (collection + items, one task).
+
+Mosaic tiles over the collection need a registered pgSTAC search; catalog has no function
+for that yet (see docs/apps/rasters.md), so the result names the collection and its items.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from geoplatform.errors import ApplicationError
+from geoplatform.storage import get_storage, zone_container
+from ingest import registry
+
+from . import jobtypes, links, services, stac
+from .errors import InvalidRaster
+
+MAX_FILES = 1000
+
+
+def resolve_files(params: dict[str, Any]) -> list[dict[str, str]]:
+    """[{file_name, item_id}] from ``files`` or a JSON manifest blob (a list, or {"files": [...]})."""
+    entries: list[Any] = list(params.get("files") or [])
+    if params.get("manifest"):
+        storage = get_storage(params["container_name"])
+        if not storage.exists(params["manifest"]):
+            raise InvalidRaster(f"No manifest {params['manifest']!r} in {params['container_name']!r}.")
+        with storage.open(params["manifest"], "rb") as fh:
+            try:
+                doc = json.loads(fh.read())
+            except ValueError as exc:
+                raise InvalidRaster(f"The manifest is not JSON: {exc}") from exc
+        entries += doc.get("files", []) if isinstance(doc, dict) else doc
+    out = []
+    for entry in entries:
+        if isinstance(entry, str):
+            out.append({"file_name": entry, "item_id": jobtypes.default_item_id(entry)})
+        elif isinstance(entry, dict) and isinstance(entry.get("file_name"), str):
+            item_id = entry.get("item_id") or jobtypes.default_item_id(entry["file_name"])
+            out.append({"file_name": entry["file_name"], "item_id": str(item_id)})
+        else:
+            raise InvalidRaster(f"Manifest entries are file names or {{file_name, item_id}} objects, not {entry!r}.")
+    return out
+
+
+def _file_params(params: dict[str, Any], entry: dict[str, str]) -> dict[str, Any]:
+    # title/description describe the collection, not each item.
+    return {**params, "file_name": entry["file_name"], "item_id": entry["item_id"], "title": "", "description": ""}
+
+
+def preflight(params: dict[str, Any]) -> list[str]:
+    try:
+        entries = resolve_files(params)
+    except ApplicationError as exc:
+        return [exc.message]
+    if not entries:
+        return ["Give the files: 'files' (a list of blob names) or 'manifest' (a JSON blob listing them)."]
+    if len(entries) > MAX_FILES:
+        return [f"{len(entries)} files; at most {MAX_FILES} per collection job."]
+    problems: list[str] = []
+    ids = [e["item_id"] for e in entries]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        problems.append(f"Item ids repeat: {', '.join(duplicates)}; give item_id per file in the manifest.")
+    for entry in entries:
+        problems += [
+            f"{entry['file_name']}: {p}" for p in jobtypes.check_file(_file_params(params, entry), catalog=False)
+        ]
+    if not problems:
+        from catalog import selectors as catalog_selectors
+
+        if params["collection_id"] == services.SYSTEM_COLLECTION:
+            problems.append("process_raster_collection makes its own collection; choose a collection_id.")
+        elif not params["overwrite"] and catalog_selectors.collection_get(collection_id=params["collection_id"]):
+            problems.append(f"Collection {params['collection_id']!r} exists; pass overwrite=true to replace its items.")
+    return problems
+
+
+def _plan(ctx: registry.TaskContext) -> dict[str, Any]:
+    return {"files": resolve_files(ctx.params)}
+
+
+def _validate_tasks(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    return [dict(entry) for entry in results[0]["files"]]
+
+
+def _validate(ctx: registry.TaskContext) -> dict[str, Any]:
+    entry = {"file_name": ctx.task_params["file_name"], "item_id": ctx.task_params["item_id"]}
+    return {**entry, **jobtypes.validate_file(_file_params(ctx.params, entry), ctx.warn)}
+
+
+def _cog_tasks(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {k: r[k] for k in ("file_name", "item_id", "facts", "raster_type")} | {"tier": tier}
+        for r in results
+        for tier in r["tiers"]
+    ]
+
+
+def _cog(ctx: registry.TaskContext) -> dict[str, Any]:
+    entry = {"file_name": ctx.task_params["file_name"], "item_id": ctx.task_params["item_id"]}
+    out = jobtypes.cog_file(
+        _file_params(ctx.params, entry), job_id=ctx.job_id, task_params=ctx.task_params, warn=ctx.warn
+    )
+    return {**entry, **out}
+
+
+def _register(ctx: registry.TaskContext) -> dict[str, Any]:
+    from catalog import services as catalog_services
+
+    p = ctx.params
+    by_item: dict[str, list[dict[str, Any]]] = {}
+    for result in ctx.previous_results:
+        by_item.setdefault(result["item_id"], []).append(result)
+    items = []
+    for item_id, outputs in sorted(by_item.items()):
+        entry = {"file_name": outputs[0]["file_name"], "item_id": item_id}
+        items.append(jobtypes.item_for(_file_params(p, entry), job_id=ctx.job_id, outputs=outputs))
+    bboxes = [i["bbox"] for i in items]
+    union = [min(b[0] for b in bboxes), min(b[1] for b in bboxes), max(b[2] for b in bboxes), max(b[3] for b in bboxes)]
+    now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+    metadata = p.get("metadata") or {}
+    collection = {
+        "type": "Collection",
+        "stac_version": stac.STAC_VERSION,
+        "stac_extensions": [stac.PROJ_EXT, stac.RASTER_EXT],
+        "id": p["collection_id"],
+        "title": p.get("title") or p["collection_id"],
+        "description": p.get("description") or f"{len(items)} rasters published by the platform.",
+        "license": str(metadata.get("license", "other")),
+        "extent": {"spatial": {"bbox": [union]}, "temporal": {"interval": [[now, None]]}},
+        "summaries": {"geoplatform:raster_type": sorted({i["properties"]["geoplatform:raster_type"] for i in items})},
+        "links": [],
+        "geoplatform:job_id": ctx.job_id,
+    }
+    catalog_services.collection_upsert(collection=collection)
+    catalog_services.items_upsert(collection_id=p["collection_id"], items=items)
+    for item in items:
+        services.old_runs_delete(collection_id=p["collection_id"], item_id=item["id"], keep_job_id=ctx.job_id)
+    return {"collection_id": p["collection_id"], "items": [i["id"] for i in items], "bbox": union}
+
+
+def _finalize(ctx: registry.FinalizeContext) -> dict[str, Any]:
+    registered = ctx.stage_results[-1][0]
+    c = registered["collection_id"]
+    return {
+        "collection_id": c,
+        "item_ids": registered["items"],
+        "item_count": len(registered["items"]),
+        "bbox": registered["bbox"],
+        "stac_collection_url": f"/api/stac/collections/{c}",
+        "tilejson_url_template": links.base(c, "{item_id}") + "/tilejson.json",
+        "mosaic": None,  # needs a registered pgSTAC search (catalog function pending)
+    }
+
+
+def _cleanup(job_id: str, params: dict[str, Any]) -> None:
+    """Remove this run's COGs and the items (and collection) it wrote; earlier runs stay."""
+    from catalog import selectors as catalog_selectors
+    from catalog import services as catalog_services
+
+    collection_id = params["collection_id"]
+    silver = zone_container("silver")
+    run = job_id[:16]
+    item_ids = set()
+    for blob in services._list_blobs(silver, f"rasters/{collection_id}"):
+        parts = blob.split("/")
+        if len(parts) >= 5 and parts[3] == run:
+            services._delete(silver, blob)
+            item_ids.add(parts[2])
+    for item_id in sorted(item_ids):
+        item = catalog_selectors.item_get(collection_id=collection_id, item_id=item_id)
+        if item is not None and item.get("properties", {}).get("geoplatform:job_id") == job_id:
+            catalog_services.item_delete(collection_id=collection_id, item_id=item_id)
+    collection = catalog_selectors.collection_get(collection_id=collection_id)
+    if collection is not None and collection.get("geoplatform:job_id") == job_id:
+        catalog_services.collection_delete(collection_id=collection_id)
+
+
+PROCESS_RASTER_COLLECTION = registry.JobType(
+    name="process_raster_collection",
+    description="Many GeoTIFFs (list or JSON manifest) -> one COG each (in parallel) -> a STAC collection.",
+    params=[
+        registry.Param("container_name", str, required=True),
+        registry.Param("files", list, default=None, help="Blob names (or {file_name, item_id} objects)."),
+        registry.Param("manifest", str, default="", help="JSON blob in the container listing the files."),
+        registry.Param("collection_id", str, required=True),
+        registry.Param("title", str, default=""),
+        registry.Param("description", str, default=""),
+        registry.Param("output_tier", str, default="analysis", choices=jobtypes.cog.OUTPUT_TIERS),
+        registry.Param("raster_type", str, default="auto", choices=jobtypes.cog.RASTER_TYPES),
+        registry.Param("crs", str, default=""),
+        registry.Param("overwrite", bool, default=False),
+        registry.Param("web_optimized", bool, default=False),
+        registry.Param("metadata", dict, default=None, help="Properties copied into every item."),
+    ],
+    validators=[preflight],
+    stages=[
+        registry.Stage("plan", _plan),
+        registry.Stage("validate", _validate, tasks=registry.from_previous(_validate_tasks)),
+        registry.Stage("cog", _cog, tasks=registry.from_previous(_cog_tasks)),
+        registry.Stage("register", _register),
+    ],
+    finalize=_finalize,
+    cleanup=_cleanup,
+)
+
+
+def register() -> None:
+    registry.register(PROCESS_RASTER_COLLECTION)

@@ -1,0 +1,1 @@
+"""No models: COGs live in storage, their metadata in STAC (catalog)."""

@@ -1,0 +1,183 @@
+"""Mosaic tiles over a STAC collection of COGs (rio-tiler ``mosaic_reader``).
+
+The items of a collection are read through catalog (a paged STAC search by collection) into
+a small in-process index (id, bbox, datetime, data COG), refreshed every
+``RASTER_ITEM_CACHE_SECONDS``; a tile then picks the items whose bbox meets it, newest
+first, and mosaics them with the chosen pixel-selection method. Per-tile searches would
+write one ``pgstac.searches`` row per tile; mosaics of registered searches
+(``/mosaic/{search_id}``) wait for a catalog search-registration function.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import morecantile
+from rasterio.crs import CRS
+from rasterio.warp import transform_bounds
+from rio_tiler.errors import EmptyMosaicError, TileOutsideBounds
+from rio_tiler.io import Reader
+from rio_tiler.models import ImageData
+from rio_tiler.mosaic import mosaic_reader
+from rio_tiler.mosaic.methods import defaults as methods
+
+from . import conf, stac, tiles
+from .errors import InvalidRasterRequest, OutsideBounds, RasterNotFound, RequestTooLarge
+from .gdal import gdal_env, gdal_path
+
+MAX_INDEX_ITEMS = 10_000
+MAX_ITEMS_PER_TILE = 50
+PIXEL_SELECTION: dict[str, type[methods.MosaicMethodBase]] = {
+    "first": methods.FirstMethod,
+    "highest": methods.HighestMethod,
+    "lowest": methods.LowestMethod,
+    "mean": methods.MeanMethod,
+    "median": methods.MedianMethod,
+    "count": methods.CountMethod,
+}
+
+
+@dataclass(frozen=True)
+class MosaicItem:
+    item_id: str
+    bbox: tuple[float, float, float, float]
+    datetime: str
+    container: str
+    blob: str
+
+
+_index: dict[str, tuple[float, list[MosaicItem]]] = {}
+_lock = threading.Lock()
+
+
+def _data_asset(item: dict[str, Any]) -> tuple[str, str] | None:
+    assets = item.get("assets") or {}
+    for key in (*stac.TILE_ASSET_ORDER, *sorted(assets)):
+        asset = assets.get(key) or {}
+        if "geoplatform:container" in asset and "geoplatform:blob" in asset:
+            return asset["geoplatform:container"], asset["geoplatform:blob"]
+    return None
+
+
+def collection_index(collection_id: str) -> list[MosaicItem]:
+    """The collection's COG items (cached a few seconds per process)."""
+    from catalog import selectors as catalog_selectors
+
+    now = time.monotonic()
+    with _lock:
+        hit = _index.get(collection_id)
+    if hit and now - hit[0] < float(conf.get("ITEM_CACHE_SECONDS")):
+        return hit[1]
+    if catalog_selectors.collection_get(collection_id=collection_id) is None:
+        raise RasterNotFound(f"No STAC collection {collection_id!r}.")
+    found: list[MosaicItem] = []
+    search: dict[str, Any] = {"collections": [collection_id], "limit": 1000}
+    while True:
+        body, next_token, _ = catalog_selectors.search_page(search=search, base="/")
+        for feature in json.loads(body).get("features", []):
+            where = _data_asset(feature)
+            if where is None or not feature.get("bbox"):
+                continue
+            bbox = feature["bbox"]
+            # A 3D bbox is [w, s, zmin, e, n, zmax].
+            west, south, east, north = (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 else bbox[:4]
+            found.append(
+                MosaicItem(
+                    feature["id"], (west, south, east, north), feature["properties"].get("datetime") or "", *where
+                )
+            )
+        if len(found) > MAX_INDEX_ITEMS:
+            raise RequestTooLarge(
+                f"Collection {collection_id!r} has more than {MAX_INDEX_ITEMS} rasters: too many for a collection mosaic.",
+                remediation="Use a registered search mosaic (planned) or split the collection.",
+            )
+        if not next_token:
+            break
+        search = {**search, "token": next_token}
+    found.sort(key=lambda i: (i.datetime, i.item_id), reverse=True)  # newest first
+    with _lock:
+        _index[collection_id] = (now, found)
+    return found
+
+
+def index_clear() -> None:
+    with _lock:
+        _index.clear()
+
+
+def tile(
+    collection_id: str,
+    *,
+    tms_id: str,
+    z: int,
+    x: int,
+    y: int,
+    scale: int,
+    options: tiles.RenderOptions,
+    pixel_selection: str,
+) -> tuple[ImageData, list[str]]:
+    """One mosaic tile and the ids of the items that filled it."""
+    tms = tiles.get_tms(tms_id)
+    if z < tms.minzoom or z > tms.maxzoom:
+        raise InvalidRasterRequest(f"Zoom {z} is outside {tms.id} ({tms.minzoom}..{tms.maxzoom}).")
+    matrix = tms.matrix(z)
+    if not (0 <= x < matrix.matrixWidth and 0 <= y < matrix.matrixHeight):
+        raise OutsideBounds(f"Tile {z}/{x}/{y} does not exist in {tms.id}.")
+    if pixel_selection not in PIXEL_SELECTION:
+        raise InvalidRasterRequest(f"pixel_selection must be one of {', '.join(PIXEL_SELECTION)}.")
+    bounds = tms.xy_bounds(morecantile.Tile(x, y, z))
+    west, south, east, north = transform_bounds(tms.rasterio_crs, CRS.from_epsg(4326), *bounds, densify_pts=21)
+    candidates = [
+        i
+        for i in collection_index(collection_id)
+        if i.bbox[0] < east and i.bbox[2] > west and i.bbox[1] < north and i.bbox[3] > south
+    ][:MAX_ITEMS_PER_TILE]
+    if not candidates:
+        raise OutsideBounds(f"No raster of {collection_id!r} covers tile {z}/{x}/{y}.")
+
+    reader_options: dict[str, Any] = {"resampling_method": options.resampling}
+    if options.nodata is not None:
+        reader_options["nodata"] = options.nodata
+
+    def read(item: MosaicItem, *args: Any, **kwargs: Any) -> ImageData:
+        with Reader(gdal_path(item.container, item.blob), tms=tms, options=reader_options) as reader:  # type: ignore[arg-type]
+            return reader.tile(x, y, z, tilesize=256 * scale, **options.read_kwargs())
+
+    try:
+        with gdal_env(), tiles._mapped_errors():
+            method = PIXEL_SELECTION[pixel_selection]()  # type: ignore[abstract]
+            # threads=0: rasterio's Env (the /vsiaz/ credentials) is per thread.
+            image, used = mosaic_reader(
+                candidates, read, pixel_selection=method, threads=0, allowed_exceptions=(TileOutsideBounds,)
+            )
+    except EmptyMosaicError as exc:
+        raise OutsideBounds(f"No raster of {collection_id!r} has data in tile {z}/{x}/{y}.") from exc
+    return image, [i.item_id for i in used]
+
+
+def tilejson(collection_id: str, *, tiles_url: str, minzoom: int | None, maxzoom: int | None) -> dict[str, Any]:
+    items = collection_index(collection_id)
+    if not items:
+        raise RasterNotFound(f"Collection {collection_id!r} has no COG items.")
+    west = min(i.bbox[0] for i in items)
+    south = min(i.bbox[1] for i in items)
+    east = max(i.bbox[2] for i in items)
+    north = max(i.bbox[3] for i in items)
+    with gdal_env(), Reader(gdal_path(items[0].container, items[0].blob)) as reader:
+        lo = max(0, reader.minzoom - 2) if minzoom is None else minzoom  # a little further out: several items
+        hi = reader.maxzoom if maxzoom is None else maxzoom
+    return {
+        "tilejson": "3.0.0",
+        "name": collection_id,
+        "version": "1.0.0",
+        "scheme": "xyz",
+        "tiles": [tiles_url],
+        "minzoom": lo,
+        "maxzoom": hi,
+        "bounds": [west, south, east, north],
+        "center": [(west + east) / 2, (south + north) / 2, lo],
+    }

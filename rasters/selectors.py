@@ -1,0 +1,89 @@
+"""Reads: which stored COG answers a request for ``{collection_id}/{item_id}``.
+
+The STAC item (through catalog) names the assets; tiles hit this per request, so items
+are kept in memory for a few seconds (``GEOPLATFORM_RASTER_ITEM_CACHE_SECONDS``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from . import conf, stac
+from .errors import InvalidRasterRequest, RasterNotFound
+
+_cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class RasterAsset:
+    collection_id: str
+    item_id: str
+    key: str
+    container: str
+    blob: str
+    item: dict[str, Any]
+
+    @property
+    def raster_type(self) -> str:
+        return str(self.item.get("properties", {}).get("geoplatform:raster_type", "continuous"))
+
+    @property
+    def render(self) -> dict[str, str]:
+        return dict(self.item.get("properties", {}).get("geoplatform:render") or {})
+
+    @property
+    def etag_seed(self) -> str:
+        props = self.item.get("properties", {})
+        return f"{self.container}/{self.blob}:{props.get('updated', '')}"
+
+
+def raster_item_get(*, collection_id: str, item_id: str) -> dict[str, Any]:
+    from catalog import selectors as catalog_selectors
+
+    key = (collection_id, item_id)
+    ttl = float(conf.get("ITEM_CACHE_SECONDS"))
+    now = time.monotonic()
+    with _lock:
+        hit = _cache.get(key)
+    if hit and now - hit[0] < ttl:
+        return hit[1]
+    item = catalog_selectors.item_get(collection_id=collection_id, item_id=item_id)
+    if item is None:
+        with _lock:
+            _cache.pop(key, None)
+        raise RasterNotFound(f"No raster item {item_id!r} in collection {collection_id!r}.")
+    with _lock:
+        if len(_cache) > 2048:
+            _cache.clear()
+        _cache[key] = (now, item)
+    return item
+
+
+def item_cache_clear() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def raster_asset_get(
+    *, collection_id: str, item_id: str, asset: str | None = None, purpose: str = "tiles"
+) -> RasterAsset:
+    """The asset to read: ``asset`` if given, else the best tier for ``purpose`` (tiles or data)."""
+    item = raster_item_get(collection_id=collection_id, item_id=item_id)
+    assets = {
+        k: v for k, v in (item.get("assets") or {}).items() if "geoplatform:blob" in v and "geoplatform:container" in v
+    }
+    if not assets:
+        raise RasterNotFound(f"Item {item_id!r} in {collection_id!r} has no COG asset.")
+    if asset:
+        if asset not in assets:
+            raise InvalidRasterRequest(f"Unknown asset {asset!r}; this item has {', '.join(sorted(assets))}.")
+        key = asset
+    else:
+        order = stac.TILE_ASSET_ORDER if purpose == "tiles" else stac.DATA_ASSET_ORDER
+        key = next(k for k in (*order, *sorted(assets)) if k in assets)
+    chosen = assets[key]
+    return RasterAsset(collection_id, item_id, key, chosen["geoplatform:container"], chosen["geoplatform:blob"], item)

@@ -1,0 +1,184 @@
+"""Writes of the rasters app: COG outputs in the silver zone and their STAC items.
+
+Blob layout (silver): ``rasters/<collection_id>/<item_id>/<run>/<tier>.tif`` where ``run``
+is the first 16 characters of the job id. A failed run removes only its own folder, so an
+``overwrite`` that fails never damages the published version; a successful run removes
+the older runs after its STAC item is in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage
+
+from geoplatform.storage import get_storage, zone_container
+
+from . import cog
+
+logger = logging.getLogger(__name__)
+
+SYSTEM_COLLECTION = "system-rasters"
+
+
+def item_prefix(collection_id: str, item_id: str) -> str:
+    return f"rasters/{collection_id}/{item_id}"
+
+
+def run_prefix(collection_id: str, item_id: str, job_id: str) -> str:
+    return f"{item_prefix(collection_id, item_id)}/{job_id[:16]}"
+
+
+def _list_blobs(container: str, prefix: str) -> list[str]:
+    storage = get_storage(container)
+    found: list[str] = []
+    try:
+        dirs, files = storage.listdir(prefix)
+    except FileNotFoundError:
+        return found
+    # Azure's listdir returns every blob below the prefix by its full name (no folders);
+    # the file system returns one level of names relative to the folder.
+    found.extend(name if name.startswith(prefix + "/") else f"{prefix}/{name}" for name in files)
+    for sub in dirs:
+        found.extend(_list_blobs(container, f"{prefix}/{sub}"))
+    return found
+
+
+def _delete(container: str, blob: str) -> None:
+    """Delete a blob; on the file system also the folders it leaves empty (Azure has none)."""
+    storage = get_storage(container)
+    storage.delete(blob)
+    if isinstance(storage, FileSystemStorage):
+        root = Path(storage.location).resolve()
+        folder = Path(storage.path(blob)).parent
+        while folder != root and root in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or already gone)
+                break
+            folder = folder.parent
+
+
+def asset_href(container: str, blob: str) -> str:
+    """A URL for the STAC asset: the blob's URL on Azure, a file:// URL for local storage."""
+    storage = get_storage(container)
+    if settings.GEOPLATFORM_STORAGE_BACKEND == "azure":
+        return str(storage.url(blob))
+    return Path(storage.path(blob)).as_uri()
+
+
+def cog_tier_publish(
+    *,
+    source_container: str,
+    source_name: str,
+    local_source: Path,
+    collection_id: str,
+    item_id: str,
+    job_id: str,
+    tier: str,
+    raster_type: str,
+    crs: str | None,
+    web_optimized: bool,
+) -> dict[str, Any]:
+    """Create one tier's COG from a local copy of the source and store it in silver (idempotent)."""
+    silver = zone_container("silver")
+    blob = f"{run_prefix(collection_id, item_id, job_id)}/{tier}.tif"
+    with tempfile.TemporaryDirectory(prefix="geoplatform-cog-") as tmp:
+        out = cog.create_cog(
+            local_source,
+            Path(tmp) / f"{tier}.tif",
+            tier=tier,
+            raster_type=raster_type,
+            crs=crs,
+            web_optimized=web_optimized,
+        )
+        blob_store(container=silver, name=blob, path=out.path)
+    return {
+        "tier": tier,
+        "container": silver,
+        "blob": blob,
+        "href": asset_href(silver, blob),
+        "profile": out.profile,
+        "size": out.size,
+        "warnings": out.warnings,
+    }
+
+
+def part_blob(collection_id: str, item_id: str, job_id: str, index: int) -> str:
+    return f"{run_prefix(collection_id, item_id, job_id)}/parts/{index:06d}.tif"
+
+
+def blob_store(*, container: str, name: str, path: Path) -> None:
+    storage = get_storage(container)
+    with open(path, "rb") as fh:
+        saved = storage.save(name, File(fh, name=name))
+    if saved != name:
+        raise RuntimeError(f"storage stored {name!r} as {saved!r}")
+
+
+def parts_delete(*, collection_id: str, item_id: str, job_id: str) -> int:
+    """Window parts of a large raster are scaffolding: gone once the COGs are registered."""
+    silver = zone_container("silver")
+    blobs = _list_blobs(silver, f"{run_prefix(collection_id, item_id, job_id)}/parts")
+    for blob in blobs:
+        _delete(silver, blob)
+    return len(blobs)
+
+
+def raster_item_register(*, collection_id: str, item: dict[str, Any]) -> None:
+    from catalog import selectors as catalog_selectors
+    from catalog import services as catalog_services
+
+    if collection_id == SYSTEM_COLLECTION and catalog_selectors.collection_get(collection_id=collection_id) is None:
+        catalog_services.system_collections_ensure()
+    catalog_services.item_upsert(collection_id=collection_id, item=item)
+
+
+def old_runs_delete(*, collection_id: str, item_id: str, keep_job_id: str) -> list[str]:
+    """After a successful publish: remove the blobs of earlier runs of the same item."""
+    keep = run_prefix(collection_id, item_id, keep_job_id) + "/"
+    silver = zone_container("silver")
+    deleted = []
+    for blob in _list_blobs(silver, item_prefix(collection_id, item_id)):
+        if not blob.startswith(keep):
+            _delete(silver, blob)
+            deleted.append(blob)
+    return deleted
+
+
+def run_outputs_delete(*, collection_id: str, item_id: str, job_id: str) -> dict[str, Any]:
+    """Undo a failed run: its own blobs, and the STAC item only if this run wrote it."""
+    from catalog import selectors as catalog_selectors
+    from catalog import services as catalog_services
+
+    silver = zone_container("silver")
+    blobs = _list_blobs(silver, run_prefix(collection_id, item_id, job_id))
+    for blob in blobs:
+        _delete(silver, blob)
+    item = catalog_selectors.item_get(collection_id=collection_id, item_id=item_id)
+    item_deleted = False
+    if item is not None and item.get("properties", {}).get("geoplatform:job_id") == job_id:
+        item_deleted = catalog_services.item_delete(collection_id=collection_id, item_id=item_id)
+    return {"blobs": blobs, "item_deleted": item_deleted}
+
+
+def raster_unpublish(*, collection_id: str, item_id: str, dry_run: bool = True) -> dict[str, Any]:
+    """List (dry run) or delete an item's COGs and STAC item; deleting twice is harmless."""
+    from catalog import selectors as catalog_selectors
+    from catalog import services as catalog_services
+
+    silver = zone_container("silver")
+    blobs = _list_blobs(silver, item_prefix(collection_id, item_id))
+    item = catalog_selectors.item_get(collection_id=collection_id, item_id=item_id)
+    stac_items = [f"{collection_id}/{item_id}"] if item is not None else []
+    if not dry_run:
+        for blob in blobs:
+            _delete(silver, blob)
+        if item is not None:
+            catalog_services.item_delete(collection_id=collection_id, item_id=item_id)
+    return {"dry_run": dry_run, "container": silver, "blobs": blobs, "stac_items": stac_items}

@@ -1,0 +1,33 @@
+// Open the raster viewer in headless Chromium; report loaded tiles, failed and external requests.
+const { chromium } = require("playwright-core");
+
+(async () => {
+  const url = process.argv[2];
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+  const result = { ok: false, tiles: 0, failed: [], external: [], errors: [] };
+  try {
+    const page = await browser.newPage();
+    const origin = new URL(url).origin;
+    page.on("request", (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith("data:")) result.external.push(r.url()); });
+    page.on("requestfailed", (r) => result.failed.push(r.url()));
+    page.on("response", (r) => { if (r.status() >= 400) result.failed.push(`${r.status()} ${r.url()}`); });
+    page.on("pageerror", (e) => result.errors.push(String(e)));
+    await page.goto(url, { waitUntil: "load" });
+    await page.waitForFunction(() => document.querySelectorAll("img.leaflet-tile-loaded").length > 0, null, { timeout: 30000 });
+    result.tiles = await page.evaluate(() => document.querySelectorAll("img.leaflet-tile-loaded").length);
+    // Click the middle of the map: the panel shows the pixel values from /point.
+    const box = await page.locator("#map").boundingBox();
+    await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    await page.waitForFunction(() => document.getElementById("value").textContent.startsWith("values:"), null, { timeout: 15000 });
+    result.value = await page.evaluate(() => document.getElementById("value").textContent);
+    result.ok = result.tiles > 0 && result.external.length === 0 && result.errors.length === 0;
+  } catch (e) {
+    result.errors.push(String(e));
+  } finally {
+    await browser.close();
+    console.log(JSON.stringify(result));
+  }
+})();
