@@ -93,7 +93,10 @@ def parse_bbox(value: Any) -> list[float]:
     # minx > maxx is legal (it crosses the antimeridian); miny > maxy is not.
     if miny > maxy or (len(numbers) == 6 and numbers[2] > numbers[5]):
         raise _bad("bbox", "the minimum latitude (and height) must not exceed the maximum.")
-    return numbers
+    # Footprints are 2D: a 3D bbox filters on its 2D extent. Passed on as given, pgSTAC
+    # builds a 3D envelope (a PolyhedralSurface) that ST_Intersects cannot evaluate: a 500
+    # as soon as an item's index box matches.
+    return [minx, miny, maxx, maxy]
 
 
 def parse_limit(value: Any) -> int:

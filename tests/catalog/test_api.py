@@ -127,6 +127,16 @@ def test_search_get_filters(api_client: APIClient, stac_collection: Callable[...
     assert ids(get(api_client, "search", intersects=point)) == ["item-006"]
     assert len(ids(get(api_client, "search", collections="test-grid", limit=3))) == 3
     assert ids(get(api_client, "search", collections="system-zarr")) == []
+    # A 3D bbox (z ignored: footprints are 2D) finds the same items, GET and POST.
+    assert sorted(ids(get(api_client, "search", collections="test-grid", bbox="2.5,2.5,-10,4.5,4.5,10"))) == [
+        "item-002",
+        "item-003",
+        "item-004",
+    ]
+    resp = api_client.post(
+        "/api/stac/search", {"collections": ["test-grid"], "bbox": [2.5, 2.5, -10, 4.5, 4.5, 10]}, format="json"
+    )
+    assert resp.status_code == 200
 
 
 def test_search_post_filters_and_post_paging(api_client: APIClient, stac_collection: Callable[..., str]) -> None:
