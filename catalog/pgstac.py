@@ -283,3 +283,66 @@ def items_upsert(items: list[dict[str, Any]]) -> None:
     """Bulk upsert (one statement): pgSTAC's ``upsert_items`` takes a JSON array."""
     with connection.cursor() as cur:
         cur.execute("SELECT pgstac.upsert_items(%s::jsonb)", [json.dumps(items)])
+
+
+# --- Registered searches (mosaics) ---------------------------------------------------------
+# pgSTAC's search_query() stores a search in pgstac.searches under md5(search, metadata): the
+# same search with the same metadata always gets the same hash, which callers use as a stable
+# id. Items of a registered search are read with pgSTAC's own WHERE/ORDER BY for it
+# (stac_search_to_where, sort_sqlorderby) plus an envelope test, through search_rows(): unlike
+# search(), geometrysearch() and xyzsearch() (which go through search_fromhash() ->
+# search_query()), this writes no statistics row per tile.
+
+
+def search_register(search: dict[str, Any], metadata: dict[str, Any]) -> str:
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT (pgstac.search_query(%s::jsonb, false, %s::jsonb)).hash", [json.dumps(search), json.dumps(metadata)]
+        )
+        (search_hash,) = cur.fetchone()
+    return str(search_hash)
+
+
+def search_get(search_hash: str) -> dict[str, Any] | None:
+    with connection.cursor() as cur:
+        cur.execute("SELECT search, metadata FROM pgstac.searches WHERE hash = %s", [search_hash])
+        row = cur.fetchone()
+    if row is None:
+        return None
+    return {"id": search_hash, "search": _as_dict(row[0]), "metadata": _as_dict(row[1]) if row[1] else {}}
+
+
+_SEARCH_TILE_SQL = """
+SELECT pgstac.content_hydrate(r)::text
+FROM pgstac.searches s,
+     LATERAL pgstac.search_rows(
+        pgstac.stac_search_to_where(s.search)
+            || format(' AND st_intersects(geometry, %%L::geometry)',
+                      ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)),
+        pgstac.sort_sqlorderby(s.search, false),
+        NULL,
+        %(limit)s) r
+WHERE s.hash = %(hash)s
+"""
+
+
+def search_items_in_bbox(search_hash: str, bbox: tuple[float, float, float, float], limit: int) -> list[dict[str, Any]]:
+    """Hydrated items of a registered search whose geometry meets ``bbox`` (EPSG:4326), in its order."""
+    w, s, e, n = bbox
+    with connection.cursor() as cur:
+        cur.execute(_SEARCH_TILE_SQL, {"hash": search_hash, "w": w, "s": s, "e": e, "n": n, "limit": limit})
+        return [json.loads(text) for (text,) in cur.fetchall()]
+
+
+def search_extent(search_hash: str) -> tuple[float, float, float, float] | None:
+    """The bbox (EPSG:4326) of every item of a registered search; None when it has none."""
+    sql = """
+    SELECT ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x) FROM (
+        SELECT ST_Extent(r.geometry)::geometry AS x FROM pgstac.searches s,
+        LATERAL pgstac.search_rows(pgstac.stac_search_to_where(s.search), 'id', NULL, %(limit)s) r
+        WHERE s.hash = %(hash)s) e WHERE x IS NOT NULL
+    """
+    with connection.cursor() as cur:
+        cur.execute(sql, {"hash": search_hash, "limit": 1_000_000})
+        row = cur.fetchone()
+    return (float(row[0]), float(row[1]), float(row[2]), float(row[3])) if row else None

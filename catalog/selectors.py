@@ -48,3 +48,23 @@ def search_page(*, search: dict[str, Any], base: str) -> tuple[str, str | None, 
             "Invalid token: it is malformed or its item no longer exists; restart from the first page.",
             details={"parameter": "token", "reason": str(exc)},
         ) from exc
+
+
+# --- Registered searches (see services.search_register) -----------------------------------
+
+
+def search_get(*, search_id: str) -> dict[str, Any] | None:
+    """{"id", "search", "metadata"} of a registered search, or None."""
+    return pgstac.search_get(search_id)
+
+
+def search_items_for_tile(
+    *, search_id: str, bbox: tuple[float, float, float, float], limit: int = 100
+) -> list[dict[str, Any]]:
+    """Full (hydrated) items of a registered search intersecting ``bbox`` (EPSG:4326), in the search's order."""
+    return pgstac.search_items_in_bbox(search_id, bbox, limit)
+
+
+def search_bounds_get(*, search_id: str) -> tuple[float, float, float, float] | None:
+    """The bbox of all the items of a registered search (None if it matches none)."""
+    return pgstac.search_extent(search_id)

@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from . import pgstac
-from .errors import CollectionNotFound, InvalidStacDocument, SystemCollectionProtected
+from .errors import CollectionNotFound, InvalidSearch, InvalidStacDocument, SystemCollectionProtected
 
 STAC_VERSION = "1.1.0"
 API_LINK_RELS = frozenset({"self", "root", "parent", "collection"})
@@ -130,3 +130,17 @@ def system_collections_ensure() -> None:
     for collection_id in SYSTEM_COLLECTIONS:
         if not pgstac.collection_exists(collection_id):
             pgstac.collection_upsert(_system_collection(collection_id))
+
+
+def search_register(*, search: dict[str, Any], metadata: dict[str, Any] | None = None) -> str:
+    """Register a STAC search in pgSTAC and return its id (the same search and metadata -> the same id).
+
+    ``metadata`` is free-form; mosaics read ``name``, ``minzoom`` and ``maxzoom`` from it.
+    Paging keys (limit, token) are not part of a registered search.
+    """
+    if not isinstance(search, dict):
+        raise InvalidSearch("A search must be a JSON object (collections, ids, bbox, datetime, ...).")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InvalidSearch("Search metadata must be a JSON object.")
+    doc = {k: v for k, v in search.items() if k not in {"limit", "token", "conf"}}
+    return pgstac.search_register(doc, metadata or {})

@@ -372,6 +372,19 @@ class RasterViewerApi(APIView):
         return render_html(request, "rasters/viewer.html", context)
 
 
+def _mosaic_tile_response(request: Request, render: Any, fmt: str) -> HttpResponse:
+    """Shared by the collection and search mosaics: ``render(options, pixel_selection)`` -> (image, used)."""
+    options = render_options(request)
+    image, used = render(options, request.query_params.get("pixel_selection", "first"))
+    content, media_type = tiles.render(image, fmt=fmt, options=options)
+    etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
+    if _not_modified(request, etag):
+        return _not_modified_response(etag)
+    response = _cached(content, media_type, etag)
+    response["X-Mosaic-Items"] = ",".join(used)[:2000]
+    return response
+
+
 class MosaicTileApi(APIView):
     permission_classes = [PublicReadIncludingPost]
 
@@ -383,18 +396,54 @@ class MosaicTileApi(APIView):
     def get(
         self, request: Request, collection_id: str, tms: str, z: str, x: str, y: str, fmt: str, scale: str | None = None
     ) -> HttpResponse:
-        options = render_options(request)
-        image, used = mosaic.tile(
-            collection_id, tms_id=tms, z=int(z), x=int(x), y=int(y), scale=int(scale or 1), options=options,
-            pixel_selection=request.query_params.get("pixel_selection", "first"),
-        )  # fmt: skip
-        content, media_type = tiles.render(image, fmt=fmt, options=options)
-        etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
-        if _not_modified(request, etag):
-            return _not_modified_response(etag)
-        response = _cached(content, media_type, etag)
-        response["X-Mosaic-Items"] = ",".join(used)[:2000]
-        return response
+        def render(options: tiles.RenderOptions, pixel_selection: str) -> Any:
+            return mosaic.tile(
+                collection_id, tms_id=tms, z=int(z), x=int(x), y=int(y), scale=int(scale or 1), options=options,
+                pixel_selection=pixel_selection,
+            )  # fmt: skip
+
+        return _mosaic_tile_response(request, render, fmt)
+
+
+class SearchMosaicTileApi(APIView):
+    permission_classes = [PublicReadIncludingPost]
+
+    @extend_schema(
+        operation_id="raster_search_mosaic_tile",
+        parameters=[OpenApiParameter("pixel_selection", str, enum=list(mosaic.PIXEL_SELECTION)), *_RENDER_DOC],
+        responses={(200, "image/png"): bytes, **error_responses(400, 404)},
+    )
+    def get(
+        self, request: Request, search_id: str, tms: str, z: str, x: str, y: str, fmt: str, scale: str | None = None
+    ) -> HttpResponse:
+        def render(options: tiles.RenderOptions, pixel_selection: str) -> Any:
+            return mosaic.search_tile(
+                search_id, tms_id=tms, z=int(z), x=int(x), y=int(y), scale=int(scale or 1), options=options,
+                pixel_selection=pixel_selection,
+            )  # fmt: skip
+
+        return _mosaic_tile_response(request, render, fmt)
+
+
+class SearchMosaicTileJsonApi(APIView):
+    permission_classes = [PublicReadIncludingPost]
+
+    @extend_schema(
+        operation_id="raster_search_mosaic_tilejson",
+        parameters=_RENDER_DOC,
+        responses={200: dict, **error_responses(400, 404)},
+    )
+    def get(self, request: Request, search_id: str) -> Response:
+        q = request.query_params
+        tms = q.get("tms", "WebMercatorQuad")
+        tiles.get_tms(tms)
+        fmt = _fmt(q.get("tile_format"), "png", tuple(tiles.FORMATS))
+        passthrough = {k: v for k, v in q.items() if k not in {"tms", "tile_format"}}
+        url = request.build_absolute_uri(links.search_mosaic_tile_template(search_id, tms=tms, fmt=fmt))
+        url = url.replace("%7B", "{").replace("%7D", "}")
+        if passthrough:
+            url += "?" + urlencode(passthrough, safe=",")
+        return Response(mosaic.search_tilejson(search_id, tms_id=tms, tiles_url=url))
 
 
 class MosaicTileJsonApi(APIView):

@@ -3,8 +3,10 @@
 Stages: ``plan`` (read the file list or manifest) -> ``validate`` (one task per file) ->
 ``cog`` (one task per file and tier) -> ``register`` (collection + items, one task).
 
-Mosaic tiles over the collection need a registered pgSTAC search; catalog has no function
-for that yet (see docs/apps/rasters.md), so the result names the collection and its items.
+``register`` also registers the pgSTAC search ``{"collections": [collection_id]}`` with
+metadata ``{name, minzoom, maxzoom}``: the same collection and zooms always give the same
+search id, so the mosaic URL ``/api/raster/mosaic/{search_id}/...`` in the result is stable
+across re-runs.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from geoplatform.errors import ApplicationError
 from geoplatform.storage import get_storage, zone_container
 from ingest import registry
 
-from . import jobtypes, links, services, stac
+from . import jobtypes, links, mosaic, services, stac
 from .errors import InvalidRaster
+from .gdal import gdal_env, gdal_path
 
 MAX_FILES = 1000
 
@@ -71,6 +74,12 @@ def preflight(params: dict[str, Any]) -> list[str]:
         problems += [
             f"{entry['file_name']}: {p}" for p in jobtypes.check_file(_file_params(params, entry), catalog=False)
         ]
+    if (
+        params.get("minzoom") is not None
+        and params.get("maxzoom") is not None
+        and params["minzoom"] > params["maxzoom"]
+    ):
+        problems.append(f"minzoom {params['minzoom']} is above maxzoom {params['maxzoom']}.")
     if not problems:
         from catalog import selectors as catalog_selectors
 
@@ -142,7 +151,41 @@ def _register(ctx: registry.TaskContext) -> dict[str, Any]:
     catalog_services.items_upsert(collection_id=p["collection_id"], items=items)
     for item in items:
         services.old_runs_delete(collection_id=p["collection_id"], item_id=item["id"], keep_job_id=ctx.job_id)
-    return {"collection_id": p["collection_id"], "items": [i["id"] for i in items], "bbox": union}
+    minzoom, maxzoom = _mosaic_zooms(p, items)
+    search_id = catalog_services.search_register(
+        search={"collections": [p["collection_id"]]},
+        metadata={"name": p["collection_id"], "minzoom": minzoom, "maxzoom": maxzoom},
+    )
+    return {
+        "collection_id": p["collection_id"],
+        "items": [i["id"] for i in items],
+        "bbox": union,
+        "search_id": search_id,
+        "minzoom": minzoom,
+        "maxzoom": maxzoom,
+    }
+
+
+def _mosaic_zooms(params: dict[str, Any], items: list[dict[str, Any]]) -> tuple[int, int]:
+    """WebMercatorQuad zooms of the mosaic: the parameters, else from the first COG.
+
+    The default minzoom is two levels further out than the COG's own (a few items per tile, like the
+    collection mosaic's TileJSON): further out, one tile would open too many COGs. The
+    default maxzoom allows two levels of overzoom (deep tiles read one COG each: cheap).
+    """
+    minzoom, maxzoom = params.get("minzoom"), params.get("maxzoom")
+    if minzoom is None or maxzoom is None:
+        from rio_tiler.io import Reader
+
+        where = next((w for w in map(mosaic._data_asset, items) if w is not None), None)
+        if where is None:
+            raise InvalidRaster("No item has a COG asset: cannot size the mosaic.")
+        with gdal_env(), Reader(gdal_path(*where)) as reader:
+            minzoom = max(0, int(reader.minzoom) - 2) if minzoom is None else minzoom
+            maxzoom = min(24, int(reader.maxzoom) + 2) if maxzoom is None else maxzoom
+    if minzoom > maxzoom:
+        raise InvalidRaster(f"minzoom {minzoom} is above maxzoom {maxzoom}.")
+    return int(minzoom), int(maxzoom)
 
 
 def _finalize(ctx: registry.FinalizeContext) -> dict[str, Any]:
@@ -155,7 +198,11 @@ def _finalize(ctx: registry.FinalizeContext) -> dict[str, Any]:
         "bbox": registered["bbox"],
         "stac_collection_url": f"/api/stac/collections/{c}",
         "tilejson_url_template": links.base(c, "{item_id}") + "/tilejson.json",
-        "mosaic": None,  # needs a registered pgSTAC search (catalog function pending)
+        "search_id": registered["search_id"],
+        "mosaic_minzoom": registered["minzoom"],
+        "mosaic_maxzoom": registered["maxzoom"],
+        "mosaic_tilejson_url": links.search_mosaic_tilejson(registered["search_id"]),
+        "mosaic_tile_url_template": links.search_mosaic_tile_template(registered["search_id"]),
     }
 
 
@@ -198,6 +245,8 @@ PROCESS_RASTER_COLLECTION = registry.JobType(
         registry.Param("overwrite", bool, default=False),
         registry.Param("web_optimized", bool, default=False),
         registry.Param("metadata", dict, default=None, help="Properties copied into every item."),
+        registry.Param("minzoom", int, default=None, min=0, max=30, help="Mosaic minzoom (default: from the COGs)."),
+        registry.Param("maxzoom", int, default=None, min=0, max=30, help="Mosaic maxzoom (default: from the COGs)."),
     ],
     validators=[preflight],
     stages=[

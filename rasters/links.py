@@ -36,3 +36,11 @@ def viewer(collection_id: str, item_id: str) -> str:
 
 def stac_item(collection_id: str, item_id: str) -> str:
     return f"/api/stac/collections/{collection_id}/items/{item_id}"
+
+
+def search_mosaic_tilejson(search_id: str) -> str:
+    return f"{PREFIX}/mosaic/{search_id}/tilejson.json"
+
+
+def search_mosaic_tile_template(search_id: str, tms: str = "WebMercatorQuad", fmt: str = "png") -> str:
+    return f"{PREFIX}/mosaic/{search_id}/tiles/{tms}/{{z}}/{{x}}/{{y}}.{fmt}"

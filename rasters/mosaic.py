@@ -4,8 +4,12 @@ The items of a collection are read through catalog (a paged STAC search by colle
 a small in-process index (id, bbox, datetime, data COG), refreshed every
 ``RASTER_ITEM_CACHE_SECONDS``; a tile then picks the items whose bbox meets it, newest
 first, and mosaics them with the chosen pixel-selection method. Per-tile searches would
-write one ``pgstac.searches`` row per tile; mosaics of registered searches
-(``/mosaic/{search_id}``) wait for a catalog search-registration function.
+write one ``pgstac.searches`` row per tile.
+
+Mosaics of a registered pgSTAC search (``/mosaic/{search_id}``, see
+``catalog.services.search_register``) ask catalog for the items meeting each tile (no index:
+a search may match any number of items) and enforce the search metadata's minzoom/maxzoom.
+Both kinds of mosaic render through :func:`_render`.
 """
 
 from __future__ import annotations
@@ -78,22 +82,11 @@ def collection_index(collection_id: str) -> list[MosaicItem]:
     search: dict[str, Any] = {"collections": [collection_id], "limit": 1000}
     while True:
         body, next_token, _ = catalog_selectors.search_page(search=search, base="/")
-        for feature in json.loads(body).get("features", []):
-            where = _data_asset(feature)
-            if where is None or not feature.get("bbox"):
-                continue
-            bbox = feature["bbox"]
-            # A 3D bbox is [w, s, zmin, e, n, zmax].
-            west, south, east, north = (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 else bbox[:4]
-            found.append(
-                MosaicItem(
-                    feature["id"], (west, south, east, north), feature["properties"].get("datetime") or "", *where
-                )
-            )
+        found += [m for m in map(_mosaic_item, json.loads(body).get("features", [])) if m is not None]
         if len(found) > MAX_INDEX_ITEMS:
             raise RequestTooLarge(
                 f"Collection {collection_id!r} has more than {MAX_INDEX_ITEMS} rasters: too many for a collection mosaic.",
-                remediation="Use a registered search mosaic (planned) or split the collection.",
+                remediation="Use the mosaic of a registered search (/api/raster/mosaic/{search_id}) or split the collection.",
             )
         if not next_token:
             break
@@ -109,10 +102,28 @@ def index_clear() -> None:
         _index.clear()
 
 
-def tile(
-    collection_id: str,
+def _tile_bounds(tms: morecantile.TileMatrixSet, z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """The tile's bounds in EPSG:4326 (after checking it exists in the TMS)."""
+    if z < tms.minzoom or z > tms.maxzoom:
+        raise InvalidRasterRequest(f"Zoom {z} is outside {tms.id} ({tms.minzoom}..{tms.maxzoom}).")
+    matrix = tms.matrix(z)
+    if not (0 <= x < matrix.matrixWidth and 0 <= y < matrix.matrixHeight):
+        raise OutsideBounds(f"Tile {z}/{x}/{y} does not exist in {tms.id}.")
+    bounds = tms.xy_bounds(morecantile.Tile(x, y, z))
+    west, south, east, north = transform_bounds(tms.rasterio_crs, CRS.from_epsg(4326), *bounds, densify_pts=21)
+    return west, south, east, north
+
+
+def _check_pixel_selection(pixel_selection: str) -> None:
+    if pixel_selection not in PIXEL_SELECTION:
+        raise InvalidRasterRequest(f"pixel_selection must be one of {', '.join(PIXEL_SELECTION)}.")
+
+
+def _render(
+    candidates: list[MosaicItem],
     *,
-    tms_id: str,
+    label: str,
+    tms: morecantile.TileMatrixSet,
     z: int,
     x: int,
     y: int,
@@ -120,25 +131,9 @@ def tile(
     options: tiles.RenderOptions,
     pixel_selection: str,
 ) -> tuple[ImageData, list[str]]:
-    """One mosaic tile and the ids of the items that filled it."""
-    tms = tiles.get_tms(tms_id)
-    if z < tms.minzoom or z > tms.maxzoom:
-        raise InvalidRasterRequest(f"Zoom {z} is outside {tms.id} ({tms.minzoom}..{tms.maxzoom}).")
-    matrix = tms.matrix(z)
-    if not (0 <= x < matrix.matrixWidth and 0 <= y < matrix.matrixHeight):
-        raise OutsideBounds(f"Tile {z}/{x}/{y} does not exist in {tms.id}.")
-    if pixel_selection not in PIXEL_SELECTION:
-        raise InvalidRasterRequest(f"pixel_selection must be one of {', '.join(PIXEL_SELECTION)}.")
-    bounds = tms.xy_bounds(morecantile.Tile(x, y, z))
-    west, south, east, north = transform_bounds(tms.rasterio_crs, CRS.from_epsg(4326), *bounds, densify_pts=21)
-    candidates = [
-        i
-        for i in collection_index(collection_id)
-        if i.bbox[0] < east and i.bbox[2] > west and i.bbox[1] < north and i.bbox[3] > south
-    ][:MAX_ITEMS_PER_TILE]
+    """Mosaic ``candidates`` (in priority order) into one tile; the ids of the items used."""
     if not candidates:
-        raise OutsideBounds(f"No raster of {collection_id!r} covers tile {z}/{x}/{y}.")
-
+        raise OutsideBounds(f"No raster of {label} covers tile {z}/{x}/{y}.")
     reader_options: dict[str, Any] = {"resampling_method": options.resampling}
     if options.nodata is not None:
         reader_options["nodata"] = options.nodata
@@ -155,8 +150,120 @@ def tile(
                 candidates, read, pixel_selection=method, threads=0, allowed_exceptions=(TileOutsideBounds,)
             )
     except EmptyMosaicError as exc:
-        raise OutsideBounds(f"No raster of {collection_id!r} has data in tile {z}/{x}/{y}.") from exc
+        raise OutsideBounds(f"No raster of {label} has data in tile {z}/{x}/{y}.") from exc
     return image, [i.item_id for i in used]
+
+
+def tile(
+    collection_id: str,
+    *,
+    tms_id: str,
+    z: int,
+    x: int,
+    y: int,
+    scale: int,
+    options: tiles.RenderOptions,
+    pixel_selection: str,
+) -> tuple[ImageData, list[str]]:
+    """One mosaic tile of a collection and the ids of the items that filled it."""
+    tms = tiles.get_tms(tms_id)
+    west, south, east, north = _tile_bounds(tms, z, x, y)
+    _check_pixel_selection(pixel_selection)
+    candidates = [
+        i
+        for i in collection_index(collection_id)
+        if i.bbox[0] < east and i.bbox[2] > west and i.bbox[1] < north and i.bbox[3] > south
+    ][:MAX_ITEMS_PER_TILE]
+    return _render(
+        candidates, label=repr(collection_id), tms=tms, z=z, x=x, y=y, scale=scale, options=options,
+        pixel_selection=pixel_selection,
+    )  # fmt: skip
+
+
+def _mosaic_item(item: dict[str, Any]) -> MosaicItem | None:
+    where = _data_asset(item)
+    if where is None or not item.get("bbox"):
+        return None
+    bbox = item["bbox"]
+    # A 3D bbox is [w, s, zmin, e, n, zmax].
+    west, south, east, north = (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 else bbox[:4]
+    return MosaicItem(item["id"], (west, south, east, north), item["properties"].get("datetime") or "", *where)
+
+
+def search_get(search_id: str) -> dict[str, Any]:
+    """The registered search (404 if unknown)."""
+    from catalog import selectors as catalog_selectors
+
+    found = catalog_selectors.search_get(search_id=search_id)
+    if found is None:
+        raise RasterNotFound(f"No registered search {search_id!r}.")
+    return found
+
+
+def search_zooms(found: dict[str, Any], tms: morecantile.TileMatrixSet) -> tuple[int, int]:
+    """(minzoom, maxzoom) of a registered search: its metadata, else the TMS's."""
+    meta = found.get("metadata") or {}
+    lo, hi = meta.get("minzoom"), meta.get("maxzoom")
+    return (
+        int(lo) if isinstance(lo, int) else int(tms.minzoom),
+        int(hi) if isinstance(hi, int) else int(tms.maxzoom),
+    )
+
+
+def search_tile(
+    search_id: str,
+    *,
+    tms_id: str,
+    z: int,
+    x: int,
+    y: int,
+    scale: int,
+    options: tiles.RenderOptions,
+    pixel_selection: str,
+) -> tuple[ImageData, list[str]]:
+    """One mosaic tile of a registered search; zooms outside its minzoom..maxzoom are refused."""
+    from catalog import selectors as catalog_selectors
+
+    found = search_get(search_id)
+    tms = tiles.get_tms(tms_id)
+    lo, hi = search_zooms(found, tms)
+    if not lo <= z <= hi:
+        # A low zoom would open every COG of the search for one tile.
+        raise InvalidRasterRequest(
+            f"Zoom {z} is outside this mosaic's zoom range {lo}..{hi}.",
+            details={"z": z, "minzoom": lo, "maxzoom": hi},
+            remediation=f"Request tiles with {lo} <= z <= {hi} (see the mosaic's tilejson.json).",
+        )
+    bbox = _tile_bounds(tms, z, x, y)
+    _check_pixel_selection(pixel_selection)
+    items = catalog_selectors.search_items_for_tile(search_id=search_id, bbox=bbox, limit=MAX_ITEMS_PER_TILE)
+    candidates = [m for m in map(_mosaic_item, items) if m is not None]
+    return _render(
+        candidates, label=f"search {search_id}", tms=tms, z=z, x=x, y=y, scale=scale, options=options,
+        pixel_selection=pixel_selection,
+    )  # fmt: skip
+
+
+def search_tilejson(search_id: str, *, tms_id: str, tiles_url: str) -> dict[str, Any]:
+    from catalog import selectors as catalog_selectors
+
+    found = search_get(search_id)
+    lo, hi = search_zooms(found, tiles.get_tms(tms_id))
+    bounds = catalog_selectors.search_bounds_get(search_id=search_id)
+    if bounds is None:
+        raise RasterNotFound(f"Registered search {search_id!r} matches no items.")
+    west, south, east, north = bounds
+    return {
+        "tilejson": "3.0.0",
+        "name": str((found.get("metadata") or {}).get("name") or search_id),
+        "version": "1.0.0",
+        "scheme": "xyz",
+        "tiles": [tiles_url],
+        "minzoom": lo,
+        "maxzoom": hi,
+        "bounds": [west, south, east, north],
+        "center": [(west + east) / 2, (south + north) / 2, lo],
+    }
 
 
 def tilejson(collection_id: str, *, tiles_url: str, minzoom: int | None, maxzoom: int | None) -> dict[str, Any]:

@@ -9,10 +9,13 @@ _TILE = (
     r"(?:@(?P<scale>[1-4])x)?\.(?P<fmt>png|jpg|jpeg|webp|tif|npy)$"
 )
 _MOSAIC = r"^mosaic/collections/(?P<collection_id>[A-Za-z0-9][A-Za-z0-9._-]*)"
+_SEARCH = r"^mosaic/(?P<search_id>[A-Za-z0-9]{1,64})"  # a pgSTAC search hash (md5 hex)
 
 urlpatterns = [
     re_path(_MOSAIC + _TILE, api.MosaicTileApi.as_view(), name="raster-mosaic-tile"),
     re_path(_MOSAIC + r"/tilejson\.json$", api.MosaicTileJsonApi.as_view(), name="raster-mosaic-tilejson"),
+    re_path(_SEARCH + _TILE, api.SearchMosaicTileApi.as_view(), name="raster-search-mosaic-tile"),
+    re_path(_SEARCH + r"/tilejson\.json$", api.SearchMosaicTileJsonApi.as_view(), name="raster-search-mosaic-tilejson"),
     re_path(_ITEM + _TILE, api.RasterTileApi.as_view(), name="raster-tile"),
     re_path(_ITEM + r"/tilejson\.json$", api.RasterTileJsonApi.as_view(), name="raster-tilejson"),
     re_path(_ITEM + r"/info$", api.RasterInfoApi.as_view(), name="raster-info"),

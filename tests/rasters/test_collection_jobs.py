@@ -42,6 +42,13 @@ def test_manifest_to_collection_and_cleanup(upload: Callable[..., str], bronze: 
         job_id, result, _ = run_job_inline("process_raster_collection", params)
         lc_id = lc.split("/")[-1].removesuffix(".tif")
         assert result["collection_id"] == "test-raster-coll" and sorted(result["item_ids"]) == sorted([lc_id, "dem"])
+        sid = result["search_id"]
+        assert result["mosaic_tilejson_url"] == f"/api/raster/mosaic/{sid}/tilejson.json"
+        assert (
+            result["mosaic_tile_url_template"]
+            == f"/api/raster/mosaic/{sid}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png"
+        )
+        assert 0 <= result["mosaic_minzoom"] <= result["mosaic_maxzoom"]
         collection = collection_get(collection_id="test-raster-coll")
         assert collection is not None and collection["title"] == "Two rasters"
         assert collection["summaries"]["geoplatform:raster_type"] == ["categorical", "dem"]
@@ -78,6 +85,8 @@ def test_collection_preflight(upload: Callable[..., str], bronze: str, auth_clie
     assert system.status_code == 400 and "own collection" in str(system.json()["details"])
     no_manifest = submit({"container_name": bronze, "collection_id": "c1", "manifest": "tests/none.json"})
     assert no_manifest.status_code == 400
+    zooms = submit({"container_name": bronze, "collection_id": "c1", "files": [lc], "minzoom": 5, "maxzoom": 2})
+    assert zooms.status_code == 400 and "minzoom 5 is above maxzoom 2" in str(zooms.json()["details"])
 
 
 def _half(fixture: str, west: bool, tmp_path: Any) -> bytes:
@@ -105,9 +114,8 @@ def test_collection_mosaic_tiles(upload: Callable[..., str], bronze: str, api_cl
     files = [{"file_name": west, "item_id": "west"}, {"file_name": east, "item_id": "east"}]
     mosaic.index_clear()
     try:
-        run_job_inline(
-            "process_raster_collection", {"container_name": bronze, "files": files, "collection_id": "test-mosaic"}
-        )
+        params = {"container_name": bronze, "files": files, "collection_id": "test-mosaic"}
+        result = run_job_inline("process_raster_collection", params)[1]
         base = "/api/raster/mosaic/collections/test-mosaic"
         tj = api_client.get(base + "/tilejson.json").json()
         assert tj["bounds"] == pytest.approx([-180, -90, 180, 90], abs=1e-6)
@@ -122,6 +130,39 @@ def test_collection_mosaic_tiles(upload: Callable[..., str], bronze: str, api_cl
         assert api_client.get(base + "/tiles/WebMercatorQuad/1/5/5.png").status_code == 404
         missing = api_client.get("/api/raster/mosaic/collections/no-such/tiles/WebMercatorQuad/0/0/0.png")
         assert missing.status_code == 404
+
+        # The registered search's mosaic: same pixels as the collection mosaic, stable id, zoom range.
+        again = run_job_inline("process_raster_collection", {**params, "overwrite": True})[1]
+        assert again["search_id"] == result["search_id"]
+        sid, lo, hi = result["search_id"], result["mosaic_minzoom"], result["mosaic_maxzoom"]
+        assert (lo, hi) == (0, 2)
+        stj = api_client.get(result["mosaic_tilejson_url"]).json()
+        assert (stj["minzoom"], stj["maxzoom"]) == (lo, hi) and stj["name"] == "test-mosaic"
+        assert stj["bounds"] == pytest.approx([-180, -90, 180, 90], abs=1e-6)
+        assert stj["tiles"][0].endswith(f"/api/raster/mosaic/{sid}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png")
+        for zxy in ("0/0/0", "2/0/1"):
+            by_search = api_client.get(f"/api/raster/mosaic/{sid}/tiles/WebMercatorQuad/{zxy}.png")
+            by_collection = api_client.get(base + f"/tiles/WebMercatorQuad/{zxy}.png")
+            assert by_search.status_code == 200 and by_search["Content-Type"] == "image/png"
+            assert by_search.content == by_collection.content and by_search["ETag"] == by_collection["ETag"]
+            assert by_search["Cache-Control"] == by_collection["Cache-Control"]
+            assert sorted(by_search["X-Mosaic-Items"].split(",")) == sorted(by_collection["X-Mosaic-Items"].split(","))
+        etag = by_search["ETag"]
+        cached = api_client.get(f"/api/raster/mosaic/{sid}/tiles/WebMercatorQuad/2/0/1.png", HTTP_IF_NONE_MATCH=etag)
+        assert cached.status_code == 304
+        too_deep = api_client.get(f"/api/raster/mosaic/{sid}/tiles/WebMercatorQuad/{hi + 1}/0/0.png")
+        assert too_deep.status_code == 400 and f"{lo}..{hi}" in too_deep.json()["message"]
+
+        # A narrower registered zoom range is enforced at the low end too.
+        from catalog.services import search_register
+
+        narrow = search_register(search={"collections": ["test-mosaic"]}, metadata={"minzoom": 1, "maxzoom": 3})
+        too_far = api_client.get(f"/api/raster/mosaic/{narrow}/tiles/WebMercatorQuad/0/0/0.png")
+        assert too_far.status_code == 400 and too_far.json()["details"] == {"z": 0, "minzoom": 1, "maxzoom": 3}
+        assert api_client.get(f"/api/raster/mosaic/{narrow}/tiles/WebMercatorQuad/1/0/0.png").status_code == 200
+        unknown = api_client.get(f"/api/raster/mosaic/{'0' * 32}/tiles/WebMercatorQuad/1/0/0.png")
+        assert unknown.status_code == 404 and "search" in unknown.json()["message"]
+        assert api_client.get(f"/api/raster/mosaic/{'0' * 32}/tilejson.json").status_code == 404
     finally:
         for item_id in ("west", "east"):
             services.raster_unpublish(collection_id="test-mosaic", item_id=item_id, dry_run=False)
