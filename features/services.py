@@ -9,6 +9,7 @@ swaps the staging table in, writes the metadata row and the STAC item).
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -372,6 +373,65 @@ def dataset_publish_set(*, collection_id: str, published: bool) -> VectorDataset
     return dataset
 
 
+def dataset_export_geoparquet(*, collection_id: str, zone: str = "silver") -> str:
+    """Write the collection as GeoParquet (1.0 metadata, WKB, CRS84) into a storage zone;
+    returns the blob name. Idempotent: the same name is overwritten."""
+    import tempfile
+    from pathlib import Path
+
+    import geopandas
+    import pandas
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import pyproj
+    import shapely
+    from django.core.files import File
+
+    dataset = VectorDataset.objects.filter(pk=collection_id).first()
+    if dataset is None or not sql.table_exists(collection_id):
+        raise CollectionNotFound(f"No vector collection {collection_id!r} (or its table) to export.")
+    columns = [a["name"] for a in dataset.attributes]
+    name = f"exports/{collection_id}.parquet"
+    geo_metadata = json.dumps(
+        {
+            "version": "1.0.0",
+            "primary_column": "geometry",
+            "columns": {
+                "geometry": {
+                    "encoding": "WKB",
+                    "geometry_types": [dataset.geometry_type],
+                    "crs": pyproj.CRS("OGC:CRS84").to_json_dict(),
+                    **({"bbox": dataset.bbox} if dataset.bbox else {}),
+                }
+            },
+        }
+    ).encode()
+    with tempfile.TemporaryDirectory(prefix="geoplatform-export-") as tmp:
+        path = Path(tmp) / "data.parquet"
+        writer = None
+        try:
+            for rows in sql.rows_for_export(collection_id, columns):
+                frame = pandas.DataFrame([r[1:] for r in rows], columns=columns or ["_"])
+                if not columns:
+                    frame = frame.drop(columns="_")
+                geometry = shapely.from_wkb([bytes(r[0]) for r in rows])
+                chunk = geopandas.GeoDataFrame(frame, geometry=geometry, crs="OGC:CRS84")
+                table = pa.table(chunk.to_arrow(index=False, geometry_encoding="WKB"))
+                table = table.replace_schema_metadata({b"geo": geo_metadata})
+                if writer is None:
+                    writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise PermanentError(f"Collection {collection_id!r} has no rows to export.", code="empty_export")
+        target = storage.zone_storage(zone)
+        with open(path, "rb") as fh:
+            target.save(name, File(fh))
+    return name
+
+
 def _validate_result(ctx: TaskContext) -> dict[str, Any]:
     """The validate stage's plan (stage 0; finalise's previous stage is the load fan-out)."""
     results = ctx.results_of(0)
@@ -447,11 +507,15 @@ def dataset_unpublish(*, collection_id: str, dry_run: bool = True) -> dict[str, 
     if has_table:
         rows = sql.table_stats(table=table).count if dataset is None else dataset.feature_count
     has_item = catalog_selectors.item_get(collection_id=STAC_COLLECTION, item_id=table) is not None
+    export = f"exports/{table}.parquet"
+    silver = storage.zone_storage("silver")
+    has_export = silver.exists(export)
     plan = {
         "table": f"{sql.SCHEMA}.{table}" if has_table else None,
         "rows": rows,
         "metadata": dataset is not None,
         "stac_item": f"{STAC_COLLECTION}/{table}" if has_item else None,
+        "export": f"{storage.zone_container('silver')}/{export}" if has_export else None,
     }
     if dry_run:
         return {"collection_id": table, "dry_run": True, "would_remove": plan}
@@ -460,4 +524,6 @@ def dataset_unpublish(*, collection_id: str, dry_run: bool = True) -> dict[str, 
         VectorDataset.objects.filter(pk=table).delete()
         if has_item:
             _stac_delete(table)
+    if has_export:
+        silver.delete(export)
     return {"collection_id": table, "dry_run": False, "removed": plan}

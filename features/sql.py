@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from django.db import connection
+from django.db import connection, transaction
 from psycopg import sql
 
 from .errors import InvalidInput
@@ -209,6 +209,21 @@ def ids_dense(name: str, count: int) -> bool:
     """ids run exactly from 1 to ``count`` (two index lookups)."""
     row = _execute(sql.SQL("SELECT min(id), max(id) FROM {}").format(_table(name))).fetchone()
     return bool(row[0] == 1 and row[1] == count)
+
+
+def rows_for_export(name: str, columns: Sequence[str], batch: int = 50_000) -> Any:
+    """Yield lists of (wkb, *columns) rows of a whole table, ``batch`` at a time (a named,
+    server-side cursor: the table is never held in memory at once)."""
+    query = sql.SQL("SELECT ST_AsBinary(geom), {} FROM {} ORDER BY id").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns) if columns else sql.SQL("NULL"), _table(name)
+    )
+    # A named cursor lives in a transaction.
+    with transaction.atomic():
+        connection.ensure_connection()
+        with connection.connection.cursor(name=f"export_{name}") as cur:
+            cur.execute(query)
+            while rows := cur.fetchmany(batch):
+                yield rows
 
 
 def load_tables_of(prefix: str) -> list[str]:

@@ -188,12 +188,16 @@ def _stage_start(job: Job, jt: registry.JobType, index: int, previous: list[dict
 
 
 def _enqueue(task_ids: list[str], queue: str, delay_ms: int | None = None) -> None:
+    due = timezone.now() + dt.timedelta(milliseconds=delay_ms or 0)
+    Task.objects.filter(id__in=task_ids).update(enqueued_at=due)
+    _send(task_ids, queue, delay_ms)
+
+
+def _send(task_ids: list[str], queue: str, delay_ms: int | None = None) -> None:
+    """Put the tasks' messages on the broker."""
     from .actors import task_actor
 
     actor = task_actor(queue)
-    due = timezone.now() + dt.timedelta(milliseconds=delay_ms or 0)
-    Task.objects.filter(id__in=task_ids).update(enqueued_at=due)
-
     if delay_ms:
         for task_id in task_ids:
             actor.send_with_options(args=(task_id,), delay=delay_ms)

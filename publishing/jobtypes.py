@@ -11,13 +11,24 @@ from typing import Any
 from ingest import registry
 
 from . import externalize, services
-from .models import Release
+from .models import DataType, Release
 
 
 def _plan(ctx: registry.TaskContext) -> dict[str, Any]:
     release = Release.objects.select_related("job").get(pk=ctx.params["release_id"])
     if ctx.params["action"] == "copy":
-        return {"blobs": externalize.artifacts_of(release)}
+        blobs = externalize.artifacts_of(release)
+        if release.data_type == DataType.VECTOR and release.table_name:
+            # The vector's public form is a GeoParquet export of its table (written to
+            # silver, then copied like any other artifact).
+            from features.errors import CollectionNotFound
+            from features.services import dataset_export_geoparquet
+
+            try:
+                blobs = sorted({*blobs, dataset_export_geoparquet(collection_id=release.table_name)})
+            except CollectionNotFound as exc:
+                ctx.warn(f"No GeoParquet export: {exc.message}")
+        return {"blobs": blobs}
     return {"blobs": sorted({c["blob"] for c in (release.external or {}).get("copies", [])})}
 
 

@@ -26,6 +26,17 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+@pytest.fixture(autouse=True)
+def _messages_only_with_a_worker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests without `live_worker` drive tasks in this process: their task messages are
+    not put on the broker, where a worker started by an earlier test would race them for
+    the same tasks. Everything else about enqueueing (the database side) still runs."""
+    if "live_worker" not in request.fixturenames:
+        from ingest import services
+
+        monkeypatch.setattr(services, "_send", lambda *args, **kwargs: None)
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -54,3 +54,16 @@ def test_unpublished_collection_is_hidden_then_published(hidden: str, api_client
     services.dataset_publish_set(collection_id=hidden, published=False)  # idempotent
     assert api_client.get(f"/api/features/collections/{hidden}").status_code == 404
     assert catalog_selectors.item_get(collection_id="system-vectors", item_id=hidden) is None
+
+
+def test_geoparquet_export(hidden: str) -> None:
+    import geopandas
+
+    from geoplatform.storage import local_copy, zone_container
+
+    name = services.dataset_export_geoparquet(collection_id=hidden)
+    assert name == f"exports/{hidden}.parquet"
+    with local_copy(zone_container("silver"), name) as path:
+        frame = geopandas.read_parquet(path)
+    assert len(frame) == 100 and frame.crs.to_string() in {"OGC:CRS84", "EPSG:4326"}
+    assert {"name", "geometry"} <= set(frame.columns) and frame.geometry.geom_type.unique().tolist() == ["MultiPolygon"]

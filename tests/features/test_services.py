@@ -223,7 +223,13 @@ def test_unpublish_dry_run_then_live_is_idempotent(put_fixture: Any, submit_inli
     assert dry.result == {
         "collection_id": "gone",
         "dry_run": True,
-        "would_remove": {"table": "geo.gone", "rows": 243, "metadata": True, "stac_item": "system-vectors/gone"},
+        "would_remove": {
+            "table": "geo.gone",
+            "rows": 243,
+            "metadata": True,
+            "stac_item": "system-vectors/gone",
+            "export": None,
+        },
     }
     assert sql.table_exists("gone")
     live = submit_inline("unpublish_vector", collection_id="gone", dry_run=False)
@@ -234,7 +240,7 @@ def test_unpublish_dry_run_then_live_is_idempotent(put_fixture: Any, submit_inli
     from features.services import dataset_unpublish
 
     again = dataset_unpublish(collection_id="gone", dry_run=False)
-    assert again["removed"] == {"table": None, "rows": 0, "metadata": False, "stac_item": None}
+    assert again["removed"] == {"table": None, "rows": 0, "metadata": False, "stac_item": None, "export": None}
 
 
 def _points_frame() -> Any:

@@ -129,14 +129,11 @@ registry.register(
 
 
 @pytest.fixture(autouse=True)
-def test_job_types(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ingest import services
+def test_job_types(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     from publishing import jobs
 
-    # These tests drive each job's tasks in this process (run_job). Their messages are not
-    # sent: a live worker left running by another test module would race them for the
-    # same tasks (and it does not know the test-only job types).
-    monkeypatch.setattr(services, "_enqueue", lambda *args, **kwargs: None)
+    if "live_worker" in request.fixturenames:
+        return  # end-to-end through the real worker with the real job types
 
     monkeypatch.setitem(jobs.PROCESS_JOB_TYPES, "vector", "test_process_vector")
     monkeypatch.setitem(jobs.PROCESS_JOB_TYPES, "raster", "test_process_raster")
