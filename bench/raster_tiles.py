@@ -8,12 +8,19 @@
 3. Tiles: PNG tiles z10-14 over the raster, the same shuffled sequence sent by 8 concurrent
    keep-alive clients to our /api/raster/.../tiles (gunicorn, as scripts/run.sh: 4 workers x
    2 threads) and to titiler.application's /cog/tiles (4 uvicorn workers) reading the same COG.
+4. Point queries: random lon/lat inside the raster (one seeded sequence), the same 8 clients,
+   our /api/raster/.../point?lon=&lat= vs titiler's /cog/point/{lon},{lat}?url=<the same COG>.
+   While the first round of each runs, established connections per server process are sampled
+   with ``ss`` (how keep-alive connections spread over the worker processes).
 
 titiler runs from its own venv (never .venv):
 
     python3.11 -m venv .cache/bench-venvs/titiler
     .cache/bench-venvs/titiler/bin/pip install titiler.application==2.4.0 'uvicorn[standard]'
-    .venv/bin/python bench/raster_tiles.py [--seconds 15] [--rounds 2] [--concurrency 8]
+    .venv/bin/python bench/raster_tiles.py [--seconds 15] [--rounds 2] [--concurrency 8] [--results NAME]
+
+Our gunicorn takes GEOPLATFORM_WEB_WORKERS / GEOPLATFORM_WEB_THREADS from the environment
+(defaults 4 x 2, as scripts/run.sh).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -118,14 +126,15 @@ def synthetic_source(path: Path) -> None:
                 dst.write(np.clip(base + noise, 0, 255).astype("uint8"), band + 1, window=((row, row + 512), (0, SIZE)))
 
 
-def prepare_database() -> None:
+def prepare_database(db_name: str = DB_NAME, env: dict[str, str] | None = None) -> None:
     import psycopg
 
     with psycopg.connect("postgresql://root@127.0.0.1:5432/postgres", autocommit=True) as admin:
-        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
-            admin.execute(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{DB_NAME}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=_env(), check=True)
+        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone():
+            admin.execute(f'DROP DATABASE "{db_name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{db_name}"')
+    migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"]
+    subprocess.run(migrate, cwd=ROOT, env=env or _env(), check=True)
 
 
 def cog_creation(source: Path, rounds: int = 2) -> dict[str, float]:
@@ -165,33 +174,49 @@ def publish(source: Path) -> tuple[float, str]:
     from django.core.files import File
 
     from geoplatform.storage import get_storage, zone_container
-    from ingest import registry
-    from ingest.services import job_id_for
 
     bronze = zone_container("bronze")
     with open(source, "rb") as fh:
         get_storage(bronze).save("bench/synthetic-8k.tif", File(fh, name="synthetic-8k.tif"))
     t0 = time.perf_counter()
-    jt = registry.get("process_raster")
-    params = jt.clean_params(
-        {"container_name": bronze, "file_name": "bench/synthetic-8k.tif", "item_id": ITEM, "overwrite": True}
-    )
-    problems = [p for v in jt.validators for p in v(params)]
-    assert not problems, problems
-    job_id = job_id_for("process_raster", params)
-    previous: list[dict[str, Any]] = []
-    for index, stage in enumerate(jt.stages):
-        results = []
-        for unit, task_params in enumerate(stage.tasks(params, previous)):
-            ctx = registry.TaskContext(
-                job_id=job_id, task_id=f"{index}:{unit}", stage_index=index, stage_name=stage.name, params=params,
-                task_params=task_params, attempt=1, load_previous=lambda prev=previous: prev,
-            )  # fmt: skip
-            results.append(stage.handler(ctx) or {})
-        previous = results
+    raw = {"container_name": bronze, "file_name": "bench/synthetic-8k.tif", "item_id": ITEM, "overwrite": True}
+    job_id = run_job_inline("process_raster", raw)
     elapsed = time.perf_counter() - t0
     blob = f"rasters/system-rasters/{ITEM}/{job_id[:16]}/analysis.tif"
     return elapsed, str(get_storage(zone_container("silver")).path(blob))
+
+
+def run_job_inline(job_type: str, raw_params: dict[str, Any], after_stage: Any = None) -> str:
+    """Pre-flight, then every stage's tasks in order in this process (as a worker would); the job id.
+
+    ``after_stage(name, results)`` is called after each stage (e.g. to take a memory reading).
+    """
+    from ingest import registry
+    from ingest.services import job_id_for
+
+    jt = registry.get(job_type)
+    params = jt.clean_params(raw_params)
+    problems = [p for v in jt.validators for p in v(params)]
+    assert not problems, problems
+    job_id = job_id_for(job_type, params)
+    previous: list[dict[str, Any]] = []
+    for index, stage in enumerate(jt.stages):
+        results: list[dict[str, Any]] = []
+        earlier = previous
+
+        def load_previous(earlier: list[dict[str, Any]] = earlier) -> list[dict[str, Any]]:
+            return earlier
+
+        for unit, task_params in enumerate(stage.tasks(params, previous)):
+            ctx = registry.TaskContext(
+                job_id=job_id, task_id=f"{index}:{unit}", stage_index=index, stage_name=stage.name, params=params,
+                task_params=task_params, attempt=1, load_previous=load_previous,
+            )  # fmt: skip
+            results.append(stage.handler(ctx) or {})
+        previous = results
+        if after_stage is not None:
+            after_stage(stage.name, results)
+    return job_id
 
 
 def tile_paths() -> list[tuple[int, int, int]]:
@@ -205,6 +230,72 @@ def tile_paths() -> list[tuple[int, int, int]]:
     tiles = [(t.z, t.x, t.y) for z in range(10, 15) for t in tms.tiles(west, south, east, north, [z])]
     random.Random(3).shuffle(tiles)
     return tiles
+
+
+def point_queries(n: int = 2000) -> list[tuple[float, float]]:
+    """``n`` random lon/lat points inside the raster (a margin of one pixel), one seeded order."""
+    from pyproj import Transformer
+
+    to_wgs84 = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+    rng = random.Random(5)
+    span = (SIZE - 2) * PIXEL
+    points = []
+    for _ in range(n):
+        x = ORIGIN[0] + PIXEL + rng.random() * span
+        y = ORIGIN[1] - PIXEL - rng.random() * span
+        lon, lat = to_wgs84.transform(x, y)
+        points.append((round(lon, 7), round(lat, 7)))
+    return points
+
+
+def connections_per_process(port: int, seconds: float, every: float = 1.0) -> list[list[int]]:
+    """Sampled ``ss`` snapshots: established connections to ``port`` counted per owning process.
+
+    Each sample is the per-process counts sorted descending (e.g. [4, 2, 1, 1]: one process holds
+    half of the 8 clients). Only our own child processes are looked at.
+    """
+    samples: list[list[int]] = []
+    stop = time.monotonic() + seconds
+    while time.monotonic() < stop:
+        out = subprocess.run(
+            ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"], capture_output=True, text=True
+        ).stdout
+        counts: dict[str, int] = {}
+        for pid in re.findall(r"pid=(\d+)", out):
+            counts[pid] = counts.get(pid, 0) + 1
+        if counts:
+            samples.append(sorted(counts.values(), reverse=True))
+        time.sleep(every)
+    return samples
+
+
+def compare(
+    label: str,
+    ours_urls: list[str],
+    theirs_urls: list[str],
+    seconds: float,
+    rounds: int,
+    concurrency: int,
+) -> dict[str, Any]:
+    """Warm-up, then alternating rounds ours/titiler (the first round of each with ``ss`` samples)."""
+    out: dict[str, Any] = {"ours": [], "titiler": [], "connections": {}}
+    load(OURS_PORT, ours_urls, 3, concurrency)  # warm-up: connections, GDAL caches
+    load(THEIRS_PORT, theirs_urls, 3, concurrency)
+    for index in range(rounds):
+        for name, port, urls in (("ours", OURS_PORT, ours_urls), ("titiler", THEIRS_PORT, theirs_urls)):
+            sampler: dict[str, Any] = {}
+            thread = None
+            if index == 0:
+                thread = threading.Thread(
+                    target=lambda p=port, into=sampler: into.update(s=connections_per_process(p, seconds - 1))
+                )
+                thread.start()
+            out[name].append(load(port, urls, seconds, concurrency))
+            if thread is not None:
+                thread.join()
+                out["connections"][name] = sampler.get("s", [])
+    print(f"{label}: done", flush=True)
+    return out
 
 
 def load(port: int, urls: list[str], seconds: float, concurrency: int) -> dict[str, float]:
@@ -249,6 +340,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--results", default="raster_tiles", help="bench/results/<NAME>.json")
     args = parser.parse_args()
     if not (TITILER_VENV / "bin" / "uvicorn").exists():
         sys.exit(f"titiler is not installed in {TITILER_VENV} (see this script's docstring)")
@@ -294,15 +386,17 @@ def main() -> None:
     tiles = tile_paths()
     ours_urls = [f"/api/raster/system-rasters/{ITEM}/tiles/WebMercatorQuad/{z}/{x}/{y}.png" for z, x, y in tiles]
     theirs_urls = [f"/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?url={cog_path}" for z, x, y in tiles]
-    results: dict[str, list[dict[str, float]]] = {"ours": [], "titiler": []}
+    points = point_queries()
+    ours_points = [f"/api/raster/system-rasters/{ITEM}/point?lon={lon}&lat={lat}" for lon, lat in points]
+    theirs_points = [f"/cog/point/{lon},{lat}?url={cog_path}" for lon, lat in points]
     try:
         _wait_http(OURS_PORT, ours_urls[0])
         _wait_http(THEIRS_PORT, theirs_urls[0])
-        load(OURS_PORT, ours_urls, 3, args.concurrency)  # warm-up: connections, GDAL caches
-        load(THEIRS_PORT, theirs_urls, 3, args.concurrency)
-        for _ in range(args.rounds):
-            results["ours"].append(load(OURS_PORT, ours_urls, args.seconds, args.concurrency))
-            results["titiler"].append(load(THEIRS_PORT, theirs_urls, args.seconds, args.concurrency))
+        _wait_http(OURS_PORT, ours_points[0])
+        _wait_http(THEIRS_PORT, theirs_points[0])
+        loads = (args.seconds, args.rounds, args.concurrency)
+        results = compare("tiles", ours_urls, theirs_urls, *loads)
+        point_results = compare("points", ours_points, theirs_points, *loads)
     finally:
         _stop(ours)
         _stop(theirs)
@@ -316,19 +410,35 @@ def main() -> None:
         f"ratio create_cog / CLI: {creation['ours_create_cog_s'] / creation['rio_cogeo_cli_s']:.2f}x (lower is better)"
     )
 
-    print(f"\nPNG tiles z10-14 ({len(tiles)} distinct), concurrency {args.concurrency}")
-    print("| server | round | requests | req/s | p50 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|---|")
-    for name, runs in results.items():
-        for i, r in enumerate(runs, 1):
-            print(
-                f"| {name} | {i} | {r['requests']:.0f} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']:.0f} |"
-            )
-    ours_rps = statistics.mean(r["rps"] for r in results["ours"])
-    theirs_rps = statistics.mean(r["rps"] for r in results["titiler"])
-    print(f"\nmean req/s: ours {ours_rps:.1f}, titiler {theirs_rps:.1f}, ratio {ours_rps / theirs_rps:.2f}x")
-    out = ROOT / "bench" / "results" / "raster_tiles.json"
-    out.write_text(json.dumps({"cog_creation": creation, "tiles": results, "distinct_tiles": len(tiles)}, indent=2))
+    threads = f"{env.get('GEOPLATFORM_WEB_WORKERS', '4')}x{env.get('GEOPLATFORM_WEB_THREADS', '2')}"
+    for title, res in (
+        (f"PNG tiles z10-14 ({len(tiles)} distinct)", results),
+        (f"point queries ({len(points)} random points inside the raster)", point_results),
+    ):
+        print(f"\n{title}, concurrency {args.concurrency}, ours gunicorn {threads}")
+        print("| server | round | requests | req/s | p50 ms | p99 ms | errors |")
+        print("|---|---|---|---|---|---|---|")
+        for name in ("ours", "titiler"):
+            for i, r in enumerate(res[name], 1):
+                print(
+                    f"| {name} | {i} | {r['requests']:.0f} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']:.0f} |"
+                )
+        ours_rps = statistics.mean(r["rps"] for r in res["ours"])
+        theirs_rps = statistics.mean(r["rps"] for r in res["titiler"])
+        print(f"mean req/s: ours {ours_rps:.1f}, titiler {theirs_rps:.1f}, ratio {ours_rps / theirs_rps:.2f}x")
+        for name, samples in res["connections"].items():
+            print(f"established connections per process ({name}, sampled each second): {samples}")
+    print(f"load average after the run: {os.getloadavg()}")
+    out = ROOT / "bench" / "results" / f"{args.results}.json"
+    doc = {
+        "gunicorn": threads,
+        "cog_creation": creation,
+        "tiles": results,
+        "distinct_tiles": len(tiles),
+        "points": point_results,
+        "load_average_end": os.getloadavg(),
+    }
+    out.write_text(json.dumps(doc, indent=2))
     print(f"wrote {out.relative_to(ROOT)}")
 
 
