@@ -15,21 +15,20 @@ tipg runs from its own venv (never .venv):
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
-import threading
-import time
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+import common  # noqa: E402
+
 DB_NAME = "geoplatform_bench_features"
 DB_URL = f"postgresql://root@127.0.0.1:5432/{DB_NAME}"
 TABLE = "bench_points"
@@ -54,37 +53,12 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "wb")  # closed with the process
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _get(port: int, path: str) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    conn.request("GET", path, headers={"Accept": "application/geo+json"})
-    resp = conn.getresponse()
-    return resp.status, resp.read()
 
 
-def _wait_http(port: int, path: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if _get(port, path)[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"nothing answered 200 on 127.0.0.1:{port}{path} in {timeout}s")
 
 
 def queries(kind: str, n: int = 500) -> list[str]:
@@ -99,41 +73,17 @@ def queries(kind: str, n: int = 500) -> list[str]:
     return out
 
 
+
+
+ACCEPT = {"Accept": "application/geo+json"}
+
+
 def load(port: int, base: str, qs: list[str], seconds: float, concurrency: int) -> dict[str, float]:
-    latencies: list[list[float]] = [[] for _ in range(concurrency)]
-    errors = [0] * concurrency
-    stop = time.monotonic() + seconds
+    return common.load(port, [("GET", f"{base}?{q}", None) for q in qs], seconds, concurrency, ACCEPT)
 
-    def worker(w: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        i = w
-        while time.monotonic() < stop:
-            path = f"{base}?{qs[i % len(qs)]}"
-            i += concurrency
-            t0 = time.perf_counter()
-            conn.request("GET", path, headers={"Accept": "application/geo+json"})
-            resp = conn.getresponse()
-            resp.read()
-            latencies[w].append(time.perf_counter() - t0)
-            if resp.status != 200:
-                errors[w] += 1
-        conn.close()
 
-    threads = [threading.Thread(target=worker, args=(w,)) for w in range(concurrency)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - started
-    flat = sorted(x for lat in latencies for x in lat)
-    return {
-        "requests": len(flat),
-        "rps": len(flat) / elapsed,
-        "p50_ms": 1000 * statistics.median(flat),
-        "p99_ms": 1000 * flat[min(len(flat) - 1, int(0.99 * len(flat)))],
-        "errors": sum(errors),
-    }
+def _get(port: int, path: str) -> tuple[int, bytes]:
+    return common.get(port, path, ACCEPT)
 
 
 def same_results(ours: str, theirs: str, qs: list[str]) -> None:
@@ -160,7 +110,7 @@ def main() -> None:
     logs.mkdir(parents=True, exist_ok=True)
     env = _env()
     subprocess.run([str(ROOT / "scripts" / "db.sh")], env=env, check=True)  # schema up to date
-    ours = _start(
+    ours = common.start(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"), "geoplatform.wsgi:application",
             "--bind", f"127.0.0.1:{OURS_PORT}",
@@ -174,7 +124,7 @@ def main() -> None:
         **{k: v for k, v in os.environ.items() if not k.startswith(("GEOPLATFORM_", "DJANGO_"))},
         "DATABASE_URL": DB_URL, "TIPG_DB_SCHEMAS": '["geo"]', "TIPG_MAX_FEATURES_PER_QUERY": "10000",
     }  # fmt: skip
-    theirs = _start(
+    theirs = common.start(
         [
             str(TIPG_VENV / "bin" / "uvicorn"), "tipg.main:app", "--host", "127.0.0.1", "--port", str(THEIRS_PORT),
             "--workers", "4", "--no-access-log",
@@ -186,8 +136,8 @@ def main() -> None:
     theirs_base = f"/collections/geo.{TABLE}/items"
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     try:
-        _wait_http(OURS_PORT, f"/api/features/collections/{TABLE}")
-        _wait_http(THEIRS_PORT, f"/collections/geo.{TABLE}")
+        common.wait_http(OURS_PORT, f"/api/features/collections/{TABLE}")
+        common.wait_http(THEIRS_PORT, f"/collections/geo.{TABLE}")
         for kind in ("bbox", "offset"):
             qs = queries(kind)
             same_results(ours_base, theirs_base, qs)
@@ -198,8 +148,8 @@ def main() -> None:
                 results[kind]["ours"].append(load(OURS_PORT, ours_base, qs, args.seconds, args.concurrency))
                 results[kind]["tipg"].append(load(THEIRS_PORT, theirs_base, qs, args.seconds, args.concurrency))
     finally:
-        _stop(ours)
-        _stop(theirs)
+        common.stop(ours)
+        common.stop(theirs)
 
     for kind, by_server in results.items():
         what = "random 20x20 deg bbox" if kind == "bbox" else "random offset < 900,000"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+import common  # noqa: E402
+
 DB_NAME = "geoplatform_bench"
 BROKER = "redis://127.0.0.1:6379/9"
 PROCESSES, THREADS = 2, 4
@@ -46,19 +48,8 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _start(cmd: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _bare_round(bare_actors: Any, r: Any, n: int) -> float:
@@ -81,16 +72,17 @@ def bench_bare(n: int, rounds: int) -> list[float]:
     import bare_actors
 
     r = redis.Redis.from_url(BROKER)
-    worker = _start(
+    worker = common.start(
         [sys.executable, "-m", "dramatiq", "bare_actors", "--path", "bench", "--processes", str(PROCESSES),
-         "--threads", str(THREADS)]
+         "--threads", str(THREADS)],
+        _env(),
     )
     try:
         time.sleep(3)  # boot
         _bare_round(bare_actors, r, n)  # warm-up, not counted
         return [_bare_round(bare_actors, r, n) for _ in range(rounds)]
     finally:
-        _stop(worker)
+        common.stop(worker)
 
 
 def bench_engine(n: int, rounds: int) -> list[float]:
@@ -101,8 +93,9 @@ def bench_engine(n: int, rounds: int) -> list[float]:
     from ingest import services
     from ingest.models import Job
 
-    worker = _start(
-        [sys.executable, "manage.py", "rundramatiq", "--processes", str(PROCESSES), "--threads", str(THREADS)]
+    worker = common.start(
+        [sys.executable, "manage.py", "rundramatiq", "--processes", str(PROCESSES), "--threads", str(THREADS)],
+        _env(),
     )
     times: list[float] = []
     try:
@@ -126,7 +119,7 @@ def bench_engine(n: int, rounds: int) -> list[float]:
                 times.append(time.perf_counter() - started)
         return times
     finally:
-        _stop(worker)
+        common.stop(worker)
 
 
 def main() -> None:

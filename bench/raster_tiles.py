@@ -26,13 +26,11 @@ Our gunicorn takes GEOPLATFORM_WEB_WORKERS / GEOPLATFORM_WEB_THREADS from the en
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import random
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -44,6 +42,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+import common  # noqa: E402
+
 DB_NAME = "geoplatform_bench_rasters"
 DB_URL = f"postgresql://root@127.0.0.1:5432/{DB_NAME}"
 OURS_PORT, THEIRS_PORT = 8893, 8894  # other benches use 887x/888x
@@ -74,32 +75,10 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "wb")  # closed with the process
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _wait_http(port: int, path: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", path)
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"nothing answered 200 on 127.0.0.1:{port}{path} in {timeout}s")
 
 
 def synthetic_source(path: Path) -> None:
@@ -298,41 +277,10 @@ def compare(
     return out
 
 
+
+
 def load(port: int, urls: list[str], seconds: float, concurrency: int) -> dict[str, float]:
-    latencies: list[list[float]] = [[] for _ in range(concurrency)]
-    errors = [0] * concurrency
-    stop = time.monotonic() + seconds
-
-    def worker(w: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        i = w
-        while time.monotonic() < stop:
-            url = urls[i % len(urls)]
-            i += concurrency
-            t0 = time.perf_counter()
-            conn.request("GET", url)
-            resp = conn.getresponse()
-            resp.read()
-            latencies[w].append(time.perf_counter() - t0)
-            if resp.status != 200:
-                errors[w] += 1
-        conn.close()
-
-    threads = [threading.Thread(target=worker, args=(w,)) for w in range(concurrency)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - started
-    flat = sorted(x for lat in latencies for x in lat)
-    return {
-        "requests": len(flat),
-        "rps": len(flat) / elapsed,
-        "p50_ms": 1000 * statistics.median(flat),
-        "p99_ms": 1000 * flat[min(len(flat) - 1, int(0.99 * len(flat)))],
-        "errors": sum(errors),
-    }
+    return common.load(port, [("GET", url, None) for url in urls], seconds, concurrency)
 
 
 def main() -> None:
@@ -364,7 +312,7 @@ def main() -> None:
 
     logs = WORK / "logs"
     logs.mkdir(exist_ok=True)
-    ours = _start(
+    ours = common.start(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"), "geoplatform.wsgi:application",
             "--bind", f"127.0.0.1:{OURS_PORT}",
@@ -375,7 +323,7 @@ def main() -> None:
         logs / "ours.log",
     )  # fmt: skip
     titiler_env = {k: v for k, v in os.environ.items() if not k.startswith(("GEOPLATFORM_", "DJANGO_"))}
-    theirs = _start(
+    theirs = common.start(
         [
             str(TITILER_VENV / "bin" / "uvicorn"), "titiler.application.main:app",
             "--host", "127.0.0.1", "--port", str(THEIRS_PORT), "--workers", "4", "--no-access-log",
@@ -390,16 +338,16 @@ def main() -> None:
     ours_points = [f"/api/raster/system-rasters/{ITEM}/point?lon={lon}&lat={lat}" for lon, lat in points]
     theirs_points = [f"/cog/point/{lon},{lat}?url={cog_path}" for lon, lat in points]
     try:
-        _wait_http(OURS_PORT, ours_urls[0])
-        _wait_http(THEIRS_PORT, theirs_urls[0])
-        _wait_http(OURS_PORT, ours_points[0])
-        _wait_http(THEIRS_PORT, theirs_points[0])
+        common.wait_http(OURS_PORT, ours_urls[0])
+        common.wait_http(THEIRS_PORT, theirs_urls[0])
+        common.wait_http(OURS_PORT, ours_points[0])
+        common.wait_http(THEIRS_PORT, theirs_points[0])
         loads = (args.seconds, args.rounds, args.concurrency)
         results = compare("tiles", ours_urls, theirs_urls, *loads)
         point_results = compare("points", ours_points, theirs_points, *loads)
     finally:
-        _stop(ours)
-        _stop(theirs)
+        common.stop(ours)
+        common.stop(theirs)
 
     print("\nCOG creation, 8192x8192x3 uint8 (analysis: DEFLATE, predictor 2, 512 blocks, average overviews)")
     print("| step | seconds | bytes |\n|---|---|---|")

@@ -20,11 +20,9 @@ import http.client
 import json
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -32,6 +30,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+import common  # noqa: E402
+
 DB_NAME = "geoplatform_bench_stac"
 DB_URL = f"postgresql://root@127.0.0.1:5432/{DB_NAME}"
 COLLECTION = "bench-items"
@@ -59,32 +60,10 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "wb")  # closed with the process
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _wait_http(port: int, path: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", path)
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"nothing answered 200 on 127.0.0.1:{port}{path} in {timeout}s")
 
 
 def prepare_database(n_items: int, keep: bool) -> None:
@@ -170,43 +149,11 @@ def queries(n: int = 500) -> list[bytes]:
 
 
 def load(port: int, path: str, bodies: list[bytes], seconds: float, concurrency: int) -> dict[str, float]:
-    latencies: list[list[float]] = [[] for _ in range(concurrency)]
-    features: list[int] = [0] * concurrency
-    errors: list[int] = [0] * concurrency
-    stop = time.monotonic() + seconds
+    def full_page(i: int, data: bytes) -> None:  # spot-check that pages are full
+        assert len(json.loads(data)["features"]) > 0
 
-    def worker(w: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        i = w
-        while time.monotonic() < stop:
-            body = bodies[i % len(bodies)]
-            i += concurrency
-            t0 = time.perf_counter()
-            conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            data = resp.read()
-            latencies[w].append(time.perf_counter() - t0)
-            if resp.status != 200:
-                errors[w] += 1
-            elif i < 4 * concurrency:  # spot-check a few pages are full
-                features[w] += len(json.loads(data)["features"])
-        conn.close()
-
-    threads = [threading.Thread(target=worker, args=(w,)) for w in range(concurrency)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - started
-    flat = sorted(x for lat in latencies for x in lat)
-    return {
-        "requests": len(flat),
-        "rps": len(flat) / elapsed,
-        "p50_ms": 1000 * statistics.median(flat),
-        "p99_ms": 1000 * flat[min(len(flat) - 1, int(0.99 * len(flat)))],
-        "errors": sum(errors),
-    }
+    requests = [("POST", path, body) for body in bodies]
+    return common.load(port, requests, seconds, concurrency, {"Content-Type": "application/json"}, full_page)
 
 
 def same_results(bodies: list[bytes]) -> None:
@@ -239,7 +186,7 @@ def main() -> None:
     logs.mkdir(parents=True, exist_ok=True)
     env = _env()
     # The same gunicorn command line as scripts/run.sh (4 workers x 2 threads by default).
-    ours = _start(
+    ours = common.start(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"), "geoplatform.wsgi:application",
             "--bind", f"127.0.0.1:{OURS_PORT}",
@@ -256,7 +203,7 @@ def main() -> None:
         "POSTGRES_HOST_WRITER": "127.0.0.1", "POSTGRES_PORT": "5432", "POSTGRES_DBNAME": DB_NAME,
     }  # fmt: skip
     # Same process count as ours (4); uvicorn workers are async, one event loop each.
-    theirs = _start(
+    theirs = common.start(
         [
             str(SFA_VENV / "bin" / "uvicorn"), "stac_fastapi.pgstac.app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(THEIRS_PORT), "--workers", "4", "--no-access-log",
@@ -265,8 +212,8 @@ def main() -> None:
         logs / "stac-fastapi-pgstac.log",
     )  # fmt: skip
     try:
-        _wait_http(OURS_PORT, "/api/stac/")
-        _wait_http(THEIRS_PORT, "/")
+        common.wait_http(OURS_PORT, "/api/stac/")
+        common.wait_http(THEIRS_PORT, "/")
         bodies = queries()
         same_results(bodies)
         for port, path in ((OURS_PORT, "/api/stac/search"), (THEIRS_PORT, "/search")):
@@ -276,8 +223,8 @@ def main() -> None:
             results["ours"].append(load(OURS_PORT, "/api/stac/search", bodies, args.seconds, args.concurrency))
             results["stac-fastapi-pgstac"].append(load(THEIRS_PORT, "/search", bodies, args.seconds, args.concurrency))
     finally:
-        _stop(ours)
-        _stop(theirs)
+        common.stop(ours)
+        common.stop(theirs)
 
     print(
         f"\nPOST /search, bbox 10x10 deg + 6-month datetime, limit 100, {args.items} items, concurrency {args.concurrency}"

@@ -1,0 +1,106 @@
+"""Plumbing shared by the benchmarks: start/stop servers, wait for them, drive HTTP load.
+
+Every benchmark sends the same request sequence to our server and to its peer from N
+keep-alive clients and reports requests/s, p50/p99 and errors with :func:`load`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import statistics
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# (method, path, body) — body None for GET.
+Request = tuple[str, str, bytes | None]
+
+
+def start(cmd: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:
+    """A process in its own group (so :func:`stop` ends its children too)."""
+    out = open(log, "wb") if log is not None else subprocess.DEVNULL  # closed with the process
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def get(port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn.request("GET", path, headers=headers or {})
+    resp = conn.getresponse()
+    return resp.status, resp.read()
+
+
+def wait_http(port: int, path: str, timeout: float = 90, headers: dict[str, str] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if get(port, path, headers, timeout=5)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"nothing answered 200 on 127.0.0.1:{port}{path} in {timeout}s")
+
+
+def load(
+    port: int,
+    requests: Sequence[Request],
+    seconds: float,
+    concurrency: int,
+    headers: dict[str, str] | None = None,
+    check: Callable[[int, bytes], None] | None = None,
+) -> dict[str, float]:
+    """``concurrency`` keep-alive clients cycle through ``requests`` for ``seconds``.
+
+    ``check(i, body)`` is called on the first few successful answers (spot checks).
+    """
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    errors = [0] * concurrency
+    deadline = time.monotonic() + seconds
+
+    def client(w: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        i = w
+        while time.monotonic() < deadline:
+            method, path, body = requests[i % len(requests)]
+            i += concurrency
+            t0 = time.perf_counter()
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            data = resp.read()
+            latencies[w].append(time.perf_counter() - t0)
+            if resp.status != 200:
+                errors[w] += 1
+            elif check is not None and i < 4 * concurrency:
+                check(i, data)
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(w,)) for w in range(concurrency)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    flat = sorted(x for lat in latencies for x in lat)
+    return {
+        "requests": len(flat),
+        "rps": len(flat) / elapsed,
+        "p50_ms": 1000 * statistics.median(flat),
+        "p99_ms": 1000 * flat[min(len(flat) - 1, int(0.99 * len(flat)))],
+        "errors": sum(errors),
+    }
