@@ -379,6 +379,9 @@ def _outputs_publish(release: Release) -> None:
                 "approval rolled back."
             )
         catalog_services.item_upsert(collection_id=release.stac_collection_id, item=item)
+        from rasters.services import pending_item_discard
+
+        pending_item_discard(collection_id=release.stac_collection_id, item_id=release.stac_item_id)
     except PublicationFailed:
         raise
     except ApplicationError as exc:

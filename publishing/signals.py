@@ -20,8 +20,9 @@ REVIEWER_PERMS = (
     "publishing.view_releaseaudit",
     "publishing.view_platform",
     "ingest.view_job",
-    # preview vector collections awaiting review (hidden from everyone else)
+    # preview vector collections and raster items awaiting review (hidden from everyone else)
     "features.preview_unpublished",
+    "rasters.preview_unpublished",
 )
 # A B2B client (DDH's service account) submits and records its own reviewers' decisions.
 PLATFORM_CLIENT_PERMS = (
@@ -30,6 +31,7 @@ PLATFORM_CLIENT_PERMS = (
     "publishing.review_platform",
     "ingest.submit_job",
     "features.preview_unpublished",
+    "rasters.preview_unpublished",
 )
 
 

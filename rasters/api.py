@@ -132,10 +132,33 @@ def _not_modified_response(etag: str) -> HttpResponse:
     return response
 
 
+def _can_preview(request: Request) -> bool:
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated and user.has_perm("rasters.preview_unpublished"))
+
+
 def _asset(collection_id: str, item_id: str, request: Request, purpose: str) -> selectors.RasterAsset:
-    return selectors.raster_asset_get(
-        collection_id=collection_id, item_id=item_id, asset=request.query_params.get("asset") or None, purpose=purpose
+    asset = selectors.raster_asset_get(
+        collection_id=collection_id,
+        item_id=item_id,
+        asset=request.query_params.get("asset") or None,
+        purpose=purpose,
+        include_pending=_can_preview(request),
     )
+    if asset.item.get("properties", {}).get("geoplatform:pending"):
+        request._raster_pending = True  # type: ignore[attr-defined]  # see _RasterApi
+    return asset
+
+
+class _RasterApi(APIView):
+    """Item-level views: a reviewer's preview of an item awaiting review is never cached
+    by shared caches."""
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if getattr(request, "_raster_pending", False):
+            response["Cache-Control"] = "private, no-store"
+        return response
 
 
 def _fmt(fmt: str | None, default: str, allowed: tuple[str, ...]) -> str:
@@ -145,7 +168,7 @@ def _fmt(fmt: str | None, default: str, allowed: tuple[str, ...]) -> str:
     return fmt
 
 
-class RasterTileApi(APIView):
+class RasterTileApi(_RasterApi):
     permission_classes = [PublicReadIncludingPost]
 
     @extend_schema(
@@ -184,7 +207,7 @@ class RasterTileApi(APIView):
         return _cached(content, media_type, etag)
 
 
-class RasterTileJsonApi(APIView):
+class RasterTileJsonApi(_RasterApi):
     permission_classes = [PublicReadIncludingPost]
 
     @extend_schema(
@@ -219,7 +242,7 @@ class RasterTileJsonApi(APIView):
         return Response(doc)
 
 
-class RasterInfoApi(APIView):
+class RasterInfoApi(_RasterApi):
     permission_classes = [PublicReadIncludingPost]
 
     @extend_schema(operation_id="raster_info", responses={200: dict, **error_responses(404)})
@@ -232,7 +255,7 @@ class RasterInfoApi(APIView):
         return Response(data)
 
 
-class RasterStatisticsApi(APIView):
+class RasterStatisticsApi(_RasterApi):
     permission_classes = [PublicReadIncludingPost]
 
     @extend_schema(
@@ -248,7 +271,7 @@ class RasterStatisticsApi(APIView):
         )
 
 
-class RasterPointApi(APIView):
+class RasterPointApi(_RasterApi):
     permission_classes = [PublicReadIncludingPost]
 
     @extend_schema(
@@ -270,7 +293,7 @@ class RasterPointApi(APIView):
         return Response({**result, "collection_id": collection_id, "item_id": item_id, "asset": asset.key})
 
 
-class RasterExtractApi(APIView):
+class RasterExtractApi(_RasterApi):
     permission_classes = [PublicReadIncludingPost]
 
     @extend_schema(
@@ -304,7 +327,7 @@ class RasterExtractApi(APIView):
         return _cached(content, media_type, _etag(asset, request), filename=f"{item_id}-extract.{out_fmt}")
 
 
-class RasterClipApi(APIView):
+class RasterClipApi(_RasterApi):
     permission_classes = [PublicReadIncludingPost]
 
     @extend_schema(
@@ -334,7 +357,7 @@ class RasterClipApi(APIView):
         return _cached(content, media_type, _etag(asset, request), filename=f"{item_id}-clip.{out_fmt}")
 
 
-class RasterPreviewApi(APIView):
+class RasterPreviewApi(_RasterApi):
     permission_classes = [PublicReadIncludingPost]
 
     @extend_schema(
@@ -355,7 +378,7 @@ class RasterPreviewApi(APIView):
         return _cached(content, media_type, etag)
 
 
-class RasterViewerApi(APIView):
+class RasterViewerApi(_RasterApi):
     permission_classes = [PublicReadIncludingPost]
 
     @extend_schema(operation_id="raster_viewer", responses={(200, "text/html"): str, **error_responses(404)})

@@ -204,6 +204,7 @@ def _register(ctx: registry.TaskContext) -> dict[str, Any]:
     }
     if not published:  # a reviewed release: publishing registers it on approval
         result["stac_item"] = item
+        services.pending_item_set(collection_id=collection_id, item_id=item_id, item=item, job_id=ctx.job_id)
     return result
 
 

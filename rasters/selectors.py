@@ -41,7 +41,9 @@ class RasterAsset:
         return f"{self.container}/{self.blob}:{props.get('updated', '')}"
 
 
-def raster_item_get(*, collection_id: str, item_id: str) -> dict[str, Any]:
+def raster_item_get(*, collection_id: str, item_id: str, include_pending: bool = False) -> dict[str, Any]:
+    """A published item (cached briefly); with ``include_pending``, also one awaiting review
+    (never cached, marked ``geoplatform:pending``)."""
     from catalog import selectors as catalog_selectors
 
     key = (collection_id, item_id)
@@ -52,6 +54,12 @@ def raster_item_get(*, collection_id: str, item_id: str) -> dict[str, Any]:
     if hit and now - hit[0] < ttl:
         return hit[1]
     item = catalog_selectors.item_get(collection_id=collection_id, item_id=item_id)
+    if item is None and include_pending:
+        from .models import PendingItem
+
+        pending = PendingItem.objects.filter(collection_id=collection_id, item_id=item_id).first()
+        if pending is not None:
+            return {**pending.item, "properties": {**pending.item.get("properties", {}), "geoplatform:pending": True}}
     if item is None:
         with _lock:
             _cache.pop(key, None)
@@ -69,10 +77,15 @@ def item_cache_clear() -> None:
 
 
 def raster_asset_get(
-    *, collection_id: str, item_id: str, asset: str | None = None, purpose: str = "tiles"
+    *,
+    collection_id: str,
+    item_id: str,
+    asset: str | None = None,
+    purpose: str = "tiles",
+    include_pending: bool = False,
 ) -> RasterAsset:
     """The asset to read: ``asset`` if given, else the best tier for ``purpose`` (tiles or data)."""
-    item = raster_item_get(collection_id=collection_id, item_id=item_id)
+    item = raster_item_get(collection_id=collection_id, item_id=item_id, include_pending=include_pending)
     assets = {
         k: v for k, v in (item.get("assets") or {}).items() if "geoplatform:blob" in v and "geoplatform:container" in v
     }

@@ -151,6 +151,23 @@ def old_runs_delete(*, collection_id: str, item_id: str, keep_job_id: str) -> li
     return deleted
 
 
+def pending_item_set(*, collection_id: str, item_id: str, item: dict[str, Any], job_id: str) -> None:
+    """Keep the item of a release awaiting review (previewable, not public)."""
+    from .models import PendingItem
+
+    PendingItem.objects.update_or_create(
+        collection_id=collection_id, item_id=item_id, defaults={"item": item, "job_id": job_id}
+    )
+
+
+def pending_item_discard(*, collection_id: str, item_id: str) -> bool:
+    """Forget a pending item (approved: it is in STAC now; or unpublished). Idempotent."""
+    from .models import PendingItem
+
+    deleted, _ = PendingItem.objects.filter(collection_id=collection_id, item_id=item_id).delete()
+    return bool(deleted)
+
+
 def run_outputs_delete(*, collection_id: str, item_id: str, job_id: str) -> dict[str, Any]:
     """Undo a failed run: its own blobs, and the STAC item only if this run wrote it."""
     from catalog import selectors as catalog_selectors
@@ -164,6 +181,9 @@ def run_outputs_delete(*, collection_id: str, item_id: str, job_id: str) -> dict
     item_deleted = False
     if item is not None and item.get("properties", {}).get("geoplatform:job_id") == job_id:
         item_deleted = catalog_services.item_delete(collection_id=collection_id, item_id=item_id)
+    from .models import PendingItem
+
+    PendingItem.objects.filter(collection_id=collection_id, item_id=item_id, job_id=job_id).delete()
     return {"blobs": blobs, "item_deleted": item_deleted}
 
 
@@ -181,4 +201,5 @@ def raster_unpublish(*, collection_id: str, item_id: str, dry_run: bool = True) 
             _delete(silver, blob)
         if item is not None:
             catalog_services.item_delete(collection_id=collection_id, item_id=item_id)
+        pending_item_discard(collection_id=collection_id, item_id=item_id)
     return {"dry_run": dry_run, "container": silver, "blobs": blobs, "stac_items": stac_items}

@@ -10,6 +10,8 @@ export DJANGO_SETTINGS_MODULE=geoplatform.settings.test
 export GEOPLATFORM_SECRET_KEY="${GEOPLATFORM_SECRET_KEY:-$("$PY" -c 'import secrets; print(secrets.token_urlsafe(50))')}"
 export GEOPLATFORM_DATABASE_URL="${GEOPLATFORM_DATABASE_URL:-postgresql://root@127.0.0.1:5432/geoplatform}"
 export GEOPLATFORM_BROKER_URL="${GEOPLATFORM_BROKER_URL:-redis://127.0.0.1:6379/15}"
+# This run's own Redis key space: a second test run on the machine cannot steal its messages.
+export GEOPLATFORM_BROKER_NAMESPACE="${GEOPLATFORM_BROKER_NAMESPACE:-geoplatform-test-$$}"
 export GEOPLATFORM_STORAGE_BACKEND="${GEOPLATFORM_STORAGE_BACKEND:-azure}"
 export GEOPLATFORM_AZURE_CONNECTION_STRING="${GEOPLATFORM_AZURE_CONNECTION_STRING:-$AZURITE_CONNECTION_STRING}"
 export GEOPLATFORM_STORAGE_ROOT="${GEOPLATFORM_STORAGE_ROOT:-$ROOT/var/test-storage}"

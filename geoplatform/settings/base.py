@@ -176,9 +176,14 @@ def dramatiq_broker(url: str) -> dict[str, Any]:
         from django.core.exceptions import ImproperlyConfigured
 
         raise ImproperlyConfigured("GEOPLATFORM_BROKER_URL must start with redis:// or amqp://")
+    options: dict[str, Any] = {"url": url}
+    if broker.endswith("RedisBroker"):
+        # Separate key spaces on one Redis: two test runs (or two deployments) on the same
+        # database never take each other's messages.
+        options["namespace"] = env.get_str("BROKER_NAMESPACE", "dramatiq")
     return {
         "BROKER": broker,
-        "OPTIONS": {"url": url},
+        "OPTIONS": options,
         "MIDDLEWARE": [
             "dramatiq.middleware.AgeLimit",
             "dramatiq.middleware.TimeLimit",

@@ -88,6 +88,13 @@ def test_whole_cycle_through_the_worker(
     items_url = f"/api/features/collections/{table}/items"
     assert api_client.get(items_url).status_code == 404  # not public before approval
     assert catalog_selectors.item_get(collection_id="system-rasters", item_id=item_id) is None
+    # Reviewers (DDH here) preview the raster before approval; the public cannot, and no
+    # shared cache may keep the preview.
+    tilejson = done["landcover"]["outputs"]["tilejson_url"]
+    assert api_client.get(tilejson).status_code == 404
+    preview = ddh_client.get(tilejson)
+    assert preview.status_code == 200, preview.content
+    assert preview["Cache-Control"] == "private, no-store"
 
     for status in done.values():
         resp = ddh_client.post(
