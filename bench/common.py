@@ -28,6 +28,17 @@ def start(cmd: list[str], env: dict[str, str], log: Path | None = None) -> subpr
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def start_ours(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Our server with the command line of scripts/run.sh (workers x threads from the env)."""
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "gunicorn"), "geoplatform.wsgi:application",
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", env.get("GEOPLATFORM_WEB_WORKERS", "4"), "--threads", env.get("GEOPLATFORM_WEB_THREADS", "2"),
+        "--access-logfile", "-", "--timeout", "120",
+    ]  # fmt: skip
+    return start(cmd, env, log)
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)

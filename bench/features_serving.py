@@ -110,16 +110,7 @@ def main() -> None:
     logs.mkdir(parents=True, exist_ok=True)
     env = _env()
     subprocess.run([str(ROOT / "scripts" / "db.sh")], env=env, check=True)  # schema up to date
-    ours = common.start(
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"), "geoplatform.wsgi:application",
-            "--bind", f"127.0.0.1:{OURS_PORT}",
-            "--workers", env.get("GEOPLATFORM_WEB_WORKERS", "4"), "--threads", env.get("GEOPLATFORM_WEB_THREADS", "2"),
-            "--timeout", "120",
-        ],
-        env,
-        logs / "features-ours.log",
-    )  # fmt: skip
+    ours = common.start_ours(OURS_PORT, env, logs / "features-ours.log")
     tipg_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("GEOPLATFORM_", "DJANGO_"))},
         "DATABASE_URL": DB_URL, "TIPG_DB_SCHEMAS": '["geo"]', "TIPG_MAX_FEATURES_PER_QUERY": "10000",

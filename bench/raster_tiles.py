@@ -312,16 +312,7 @@ def main() -> None:
 
     logs = WORK / "logs"
     logs.mkdir(exist_ok=True)
-    ours = common.start(
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"), "geoplatform.wsgi:application",
-            "--bind", f"127.0.0.1:{OURS_PORT}",
-            "--workers", env.get("GEOPLATFORM_WEB_WORKERS", "4"), "--threads", env.get("GEOPLATFORM_WEB_THREADS", "2"),
-            "--access-logfile", "-", "--timeout", "120",
-        ],
-        env,
-        logs / "ours.log",
-    )  # fmt: skip
+    ours = common.start_ours(OURS_PORT, env, logs / "ours.log")
     titiler_env = {k: v for k, v in os.environ.items() if not k.startswith(("GEOPLATFORM_", "DJANGO_"))}
     theirs = common.start(
         [

@@ -185,17 +185,7 @@ def main() -> None:
     logs = ROOT / "var" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
     env = _env()
-    # The same gunicorn command line as scripts/run.sh (4 workers x 2 threads by default).
-    ours = common.start(
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"), "geoplatform.wsgi:application",
-            "--bind", f"127.0.0.1:{OURS_PORT}",
-            "--workers", env.get("GEOPLATFORM_WEB_WORKERS", "4"), "--threads", env.get("GEOPLATFORM_WEB_THREADS", "2"),
-            "--access-logfile", "-", "--timeout", "120",
-        ],
-        env,
-        logs / "stac-ours.log",
-    )  # fmt: skip
+    ours = common.start_ours(OURS_PORT, env, logs / "stac-ours.log")
     sfa_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("GEOPLATFORM_", "DJANGO_"))},
         "PGUSER": "root", "PGPASSWORD": "", "PGHOST": "127.0.0.1", "PGPORT": "5432", "PGDATABASE": DB_NAME,
