@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers
 from rest_framework.authentication import TokenAuthentication
@@ -404,28 +404,32 @@ class ApproveApi(ReviewApi):
         return Response(absolute(request, body))
 
 
-class RejectApi(ReviewApi):
-    @extend_schema(operation_id="platform_reject", request=RejectInput, responses={200: dict})
+class _ReasonedDecisionApi(ReviewApi):
+    """Reject and revoke: a reviewer, a required reason, one service call."""
+
+    decide: Any = None  # the service (a staticmethod on each subclass)
+    done = ""
+
     def post(self, request: Request) -> Response:
         s = RejectInput(data=request.data)
         s.is_valid(raise_exception=True)
         d = s.validated_data
-        release = services.release_reject(
+        release = self.decide(
             release_id=self.target(d).id, user=request.user, reviewer=d["reviewer"], reason=d["reason"]
         )
-        return Response(_review_body(release, "Release rejected.", reason=d["reason"]))
+        return Response(_review_body(release, self.done, reason=d["reason"]))
 
 
-class RevokeApi(ReviewApi):
-    @extend_schema(operation_id="platform_revoke", request=RejectInput, responses={200: dict})
-    def post(self, request: Request) -> Response:
-        s = RejectInput(data=request.data)
-        s.is_valid(raise_exception=True)
-        d = s.validated_data
-        release = services.release_revoke(
-            release_id=self.target(d).id, user=request.user, reviewer=d["reviewer"], reason=d["reason"]
-        )
-        return Response(_review_body(release, "Release revoked.", reason=d["reason"]))
+@extend_schema_view(post=extend_schema(operation_id="platform_reject", request=RejectInput, responses={200: dict}))
+class RejectApi(_ReasonedDecisionApi):
+    decide = staticmethod(services.release_reject)
+    done = "Release rejected."
+
+
+@extend_schema_view(post=extend_schema(operation_id="platform_revoke", request=RejectInput, responses={200: dict}))
+class RevokeApi(_ReasonedDecisionApi):
+    decide = staticmethod(services.release_revoke)
+    done = "Release revoked."
 
 
 class ApprovalsQuery(Paging):
