@@ -127,7 +127,7 @@ def run_ours(n: int, workers: int, chunk_rows: int) -> float:
         elapsed = time.monotonic() - started
         if job.status != "completed":
             raise RuntimeError(f"process_vector {job.status}: {job.error}")
-        assert job.result["feature_count"] == n, job.result
+        assert job.result is not None and job.result["feature_count"] == n, job.result
         return elapsed
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
