@@ -1,11 +1,11 @@
-"""Peak memory of ``process_large_raster`` on a raster larger than a chosen memory cap.
+"""Peak memory of ``process_raster`` by windows (a large file) on a raster larger than a chosen memory cap.
 
 1. A synthetic ``--size`` x ``--size`` 3-band uint8 GeoTIFF (EPSG:3857, gradients + noise,
    uncompressed, tiled) is written strip by strip in var/bench/rasters-large/, so this
    generator never holds more than one 512-row strip.
 2. A child process (the "worker": Django set up on a dedicated database
-   ``geoplatform_bench_rasters_large`` and local storage) runs every ``process_large_raster``
-   stage in order, in-process, with ``--window-size`` windows (as one worker of the long queue
+   ``geoplatform_bench_rasters_large`` and local storage) runs every ``process_raster``
+   stage (``processing=windows``) in order, in-process, with ``--window-size`` windows (as one worker of the long queue
    would run all of them one after the other). After each stage it reads its own peak RSS
    (``VmHWM`` in /proc/self/status) and resets it (``echo 5 > /proc/self/clear_refs``), so each
    stage's peak is its own. The worker's peak is the highest of those (the ``wait4()``
@@ -106,7 +106,7 @@ def _reset_peak() -> bool:
 
 
 def child(source: Path, window_size: int) -> None:
-    """The worker side: Django, then every process_large_raster stage here; JSON on the last line."""
+    """The worker side: Django, then every process_raster stage (by windows) here; JSON on the last line."""
     import django
 
     django.setup()
@@ -139,8 +139,15 @@ def child(source: Path, window_size: int) -> None:
 
     t0 = time.perf_counter()
     job_id = raster_tiles.run_job_inline(
-        "process_large_raster",
-        {"container_name": BRONZE, "file_name": name, "item_id": ITEM, "overwrite": True, "window_size": window_size},
+        "process_raster",
+        {
+            "container_name": BRONZE,
+            "file_name": name,
+            "item_id": ITEM,
+            "overwrite": True,
+            "window_size": window_size,
+            "processing": "windows",
+        },
         after_stage=after_stage,
     )
     elapsed = time.perf_counter() - t0
@@ -224,7 +231,7 @@ def main() -> None:
 
     mb = 1024**2
     print(
-        f"\nprocess_large_raster, {args.size}x{args.size}x3 uint8 = {raw_bytes / mb:.0f} MiB uncompressed "
+        f"\nprocess_raster by windows, {args.size}x{args.size}x3 uint8 = {raw_bytes / mb:.0f} MiB uncompressed "
         f"(cap {args.cap_mb} MiB), window {args.window_size} px, GDAL_CACHEMAX={args.gdal_cachemax or 'default'}"
     )
     print("| stage | tasks | seconds | peak RSS MiB | RSS after MiB | peak RSS / raster |\n|---|---|---|---|---|---|")

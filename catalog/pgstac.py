@@ -346,3 +346,25 @@ def search_extent(search_hash: str) -> tuple[float, float, float, float] | None:
         cur.execute(sql, {"hash": search_hash, "limit": 1_000_000})
         row = cur.fetchone()
     return (float(row[0]), float(row[1]), float(row[2]), float(row[3])) if row else None
+
+
+def collection_item_ids(collection_id: str) -> list[str]:
+    with connection.cursor() as cur:
+        cur.execute("SELECT id FROM pgstac.items WHERE collection = %s ORDER BY id", [collection_id])
+        return [item_id for (item_id,) in cur.fetchall()]
+
+
+def searches_of_collection(collection_id: str) -> list[str]:
+    """Hashes of registered searches over exactly this one collection (as collection jobs register them)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT hash FROM pgstac.searches WHERE search->'collections' = jsonb_build_array(%s::text) ORDER BY hash",
+            [collection_id],
+        )
+        return [str(h) for (h,) in cur.fetchall()]
+
+
+def search_delete(search_hash: str) -> bool:
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM pgstac.searches WHERE hash = %s", [search_hash])
+        return cur.rowcount > 0

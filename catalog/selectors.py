@@ -68,3 +68,12 @@ def search_items_for_tile(
 def search_bounds_get(*, search_id: str) -> tuple[float, float, float, float] | None:
     """The bbox of all the items of a registered search (None if it matches none)."""
     return pgstac.search_extent(search_id)
+
+
+def collection_item_ids_list(*, collection_id: str) -> list[str]:
+    return pgstac.collection_item_ids(collection_id)
+
+
+def collection_searches_list(*, collection_id: str) -> list[str]:
+    """Ids of the registered searches over exactly this collection (its mosaic URLs)."""
+    return pgstac.searches_of_collection(collection_id)

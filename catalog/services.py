@@ -144,3 +144,8 @@ def search_register(*, search: dict[str, Any], metadata: dict[str, Any] | None =
         raise InvalidSearch("Search metadata must be a JSON object.")
     doc = {k: v for k, v in search.items() if k not in {"limit", "token", "conf"}}
     return pgstac.search_register(doc, metadata or {})
+
+
+def search_delete(*, search_id: str) -> bool:
+    """Forget a registered search (its mosaic URL then answers 404); False if it was not there."""
+    return pgstac.search_delete(search_id)

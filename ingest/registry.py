@@ -168,6 +168,12 @@ class Stage:
     handler: Callable[[TaskContext], dict[str, Any] | None]
     tasks: TaskMaker = field(default_factory=single)
     queue: str = "default"
+    # The queue of one task from its parameters, when tasks of one stage differ (e.g. the
+    # windows of a large raster on 'long', a small file's single task on 'default').
+    queue_of: Callable[[dict[str, Any]], str] | None = None
+
+    def task_queue(self, task_params: dict[str, Any]) -> str:
+        return self.queue_of(task_params) if self.queue_of is not None else self.queue
 
 
 Validator = Callable[[dict[str, Any]], list[str]]

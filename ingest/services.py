@@ -179,12 +179,15 @@ def _stage_start(job: Job, jt: registry.JobType, index: int, previous: list[dict
         _stage_finish(job.id, stage)
         return
     tasks = [
-        Task(id=task_id_for(job.id, index, unit), job=job, stage=stage, unit=unit, params=p, queue=spec.queue)
+        Task(id=task_id_for(job.id, index, unit), job=job, stage=stage, unit=unit, params=p, queue=spec.task_queue(p))
         for unit, p in enumerate(task_params)
     ]
     Task.objects.bulk_create(tasks, batch_size=1000)
-    ids = [t.id for t in tasks]
-    transaction.on_commit(lambda: _enqueue(ids, spec.queue))
+    by_queue: dict[str, list[str]] = {}
+    for t in tasks:
+        by_queue.setdefault(t.queue, []).append(t.id)
+    for queue, ids in by_queue.items():
+        transaction.on_commit(partial(_enqueue, ids, queue))
 
 
 def _enqueue(task_ids: list[str], queue: str, delay_ms: int | None = None) -> None:

@@ -24,7 +24,7 @@ PROCESS_JOB_TYPES: dict[str, str] = {
 UNPUBLISH_JOB_TYPES: dict[str, str] = {
     DataType.VECTOR: "unpublish_vector",
     DataType.RASTER: "unpublish_raster",
-    # unpublish_raster takes one item; a whole collection needs its own job type (not there yet: 400).
+    # unpublish_raster takes one item; a collection (items, COGs, mosaic searches) has its own.
     DataType.RASTER_COLLECTION: "unpublish_raster_collection",
     DataType.ZARR: "unpublish_zarr",
 }

@@ -1,7 +1,9 @@
 """``process_raster_collection``: many GeoTIFFs -> one COG per file (fan-out) -> one STAC collection.
 
 Stages: ``plan`` (read the file list or manifest) -> ``validate`` (one task per file) ->
-``cog`` (one task per file and tier) -> ``register`` (collection + items, one task).
+``prepare`` (large files: one task per window, long queue) -> ``cog`` (one task per file and
+tier) -> ``register`` (collection + items, one task). The prepare and cog stages are
+process_raster's (``jobtypes.file_stages``), so a collection may mix small and large files.
 
 ``register`` also registers the pgSTAC search ``{"collections": [collection_id]}`` with
 metadata ``{name, minzoom, maxzoom}``: the same collection and zooms always give the same
@@ -98,25 +100,12 @@ def _validate_tasks(results: list[dict[str, Any]], params: dict[str, Any]) -> li
     return [dict(entry) for entry in results[0]["files"]]
 
 
+def _entry_params(params: dict[str, Any], task_params: dict[str, Any]) -> dict[str, Any]:
+    return _file_params(params, {"file_name": task_params["file_name"], "item_id": task_params["item_id"]})
+
+
 def _validate(ctx: registry.TaskContext) -> dict[str, Any]:
-    entry = {"file_name": ctx.task_params["file_name"], "item_id": ctx.task_params["item_id"]}
-    return {**entry, **jobtypes.validate_file(_file_params(ctx.params, entry), ctx.warn)}
-
-
-def _cog_tasks(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {k: r[k] for k in ("file_name", "item_id", "facts", "raster_type")} | {"tier": tier}
-        for r in results
-        for tier in r["tiers"]
-    ]
-
-
-def _cog(ctx: registry.TaskContext) -> dict[str, Any]:
-    entry = {"file_name": ctx.task_params["file_name"], "item_id": ctx.task_params["item_id"]}
-    out = jobtypes.cog_file(
-        _file_params(ctx.params, entry), job_id=ctx.job_id, task_params=ctx.task_params, warn=ctx.warn
-    )
-    return {**entry, **out}
+    return jobtypes.validate_file(_entry_params(ctx.params, ctx.task_params), ctx.warn)
 
 
 def _register(ctx: registry.TaskContext) -> dict[str, Any]:
@@ -151,6 +140,7 @@ def _register(ctx: registry.TaskContext) -> dict[str, Any]:
     catalog_services.items_upsert(collection_id=p["collection_id"], items=items)
     for item in items:
         services.old_runs_delete(collection_id=p["collection_id"], item_id=item["id"], keep_job_id=ctx.job_id)
+        services.parts_delete(collection_id=p["collection_id"], item_id=item["id"], job_id=ctx.job_id)
     minzoom, maxzoom = _mosaic_zooms(p, items)
     search_id = catalog_services.search_register(
         search={"collections": [p["collection_id"]]},
@@ -247,12 +237,13 @@ PROCESS_RASTER_COLLECTION = registry.JobType(
         registry.Param("metadata", dict, default=None, help="Properties copied into every item."),
         registry.Param("minzoom", int, default=None, min=0, max=30, help="Mosaic minzoom (default: from the COGs)."),
         registry.Param("maxzoom", int, default=None, min=0, max=30, help="Mosaic maxzoom (default: from the COGs)."),
+        *jobtypes.PROCESSING_PARAMS,
     ],
     validators=[preflight],
     stages=[
         registry.Stage("plan", _plan),
         registry.Stage("validate", _validate, tasks=registry.from_previous(_validate_tasks)),
-        registry.Stage("cog", _cog, tasks=registry.from_previous(_cog_tasks)),
+        *jobtypes.file_stages(_entry_params),
         registry.Stage("register", _register),
     ],
     finalize=_finalize,

@@ -1,9 +1,9 @@
-"""Job types of the rasters app: ``process_raster``, ``process_large_raster``, ``unpublish_raster``.
+"""Job types of the rasters app: ``process_raster``, ``unpublish_raster``.
 
-process_raster stages: ``validate`` (one task) -> ``cog`` (one task per output tier) ->
-``register`` (one task: statistics, STAC item, removal of older runs) -> result.
-process_large_raster: ``validate`` -> ``windows`` (one task per window, long queue) ->
-``assemble`` (one task per tier, long queue) -> ``register``.
+process_raster stages: ``validate`` (one task) -> ``prepare`` (large files: one task per
+window, long queue; small files: one task that does nothing) -> ``cog`` (one task per output
+tier; from the parts on the long queue for a large file) -> ``register`` (one task:
+statistics, STAC item, removal of older runs) -> result.
 """
 
 from __future__ import annotations
@@ -41,6 +41,32 @@ def _source_containers() -> set[str]:
     return {*settings.GEOPLATFORM_UPLOAD_CONTAINERS, zone_container("bronze")}
 
 
+# --- whole file or windows -----------------------------------------------------------------
+
+PROCESSING = ("auto", "whole", "windows")
+
+
+def windowed(params: dict[str, Any], size: int) -> bool:
+    """Whether a file goes through windows: asked for, or ``auto`` and at/above the threshold."""
+    if params.get("processing") == "windows":
+        return True
+    if params.get("processing") == "whole":
+        return False
+    return size >= conf.get("LARGE_BYTES")
+
+
+def _reprojection_problem(params: dict[str, Any], file_crs: str | None) -> str | None:
+    """Windows copy pixels as they are: a ``crs`` other than the file's own is refused there."""
+    crs = params.get("crs")
+    if crs and file_crs and cog.check_crs(crs) != cog.check_crs(file_crs):
+        return (
+            f"{params['file_name']!r} is processed by windows (large file or processing='windows'), which does not "
+            f"reproject; the crs parameter ({crs}) can only assign a CRS to a file without one. "
+            "Reproject the file first, or pass processing='whole' to convert it in one task."
+        )
+    return None
+
+
 # --- pre-flight (at submit: problems -> 400) -----------------------------------------------
 
 
@@ -48,7 +74,7 @@ def preflight(params: dict[str, Any]) -> list[str]:
     return check_file(params)
 
 
-def check_file(params: dict[str, Any], *, large: bool = False, catalog: bool = True) -> list[str]:
+def check_file(params: dict[str, Any], *, catalog: bool = True) -> list[str]:
     """Problems with one source file; ``catalog=False`` skips the collection/item checks."""
     container, name = params["container_name"], params["file_name"]
     collection_id, item_id = _ids(params)
@@ -75,15 +101,12 @@ def check_file(params: dict[str, Any], *, large: bool = False, catalog: bool = T
         return [*problems, f"{name!r} is empty (0 bytes)."]
     if size > conf.get("MAX_BYTES"):
         return [*problems, f"{name!r} is {size} bytes, above the limit of {conf.get('MAX_BYTES')} bytes."]
-    if size >= conf.get("LARGE_BYTES") and not large:
-        problems.append(
-            f"{name!r} is {size} bytes, at or above the large-file threshold ({conf.get('LARGE_BYTES')} bytes): "
-            "submit it as process_large_raster (long queue, processed by windows)."
-        )
     try:
         with gdal.open_blob(container, name) as ds:
             facts = cog.inspect(ds, crs=params.get("crs"))
         problems.extend(facts.problems)
+        if not problems and windowed(params, size):
+            problems.extend(filter(None, [_reprojection_problem(params, facts.crs)]))
     except RasterioIOError as exc:
         problems.append(f"{name!r} is not a readable GeoTIFF ({exc}).")
     if not problems and catalog:
@@ -104,12 +127,19 @@ def _catalog_problems(params: dict[str, Any], collection_id: str, item_id: str) 
     return []
 
 
-# --- stage handlers -------------------------------------------------------------------------
+# --- stage handlers, shared with process_raster_collection ------------------------------------
+#
+# Every file goes validate -> prepare -> cog. ``prepare`` is where a large file is copied by
+# windows, in parallel tasks on the long queue; a small file has one prepare task that does
+# nothing. ``cog`` then writes each tier from the source (small) or from a VRT over the
+# parts (large, long queue). Task parameters always carry file_name and item_id, so one
+# collection job can mix small and large files.
 
 
 def validate_file(p: dict[str, Any], warn: Callable[[str], None]) -> dict[str, Any]:
-    """Facts, detected type and tiers of ``p['file_name']`` (raises InvalidRaster)."""
+    """Facts, detected type, tiers and (large files) the windows of ``p['file_name']``."""
     try:
+        size = blob_size(p["container_name"], p["file_name"])
         with gdal.open_blob(p["container_name"], p["file_name"]) as ds:
             facts = cog.inspect(ds, crs=p.get("crs"))
             if facts.problems:
@@ -126,39 +156,159 @@ def validate_file(p: dict[str, Any], warn: Callable[[str], None]) -> dict[str, A
     if p["raster_type"] != "auto" and detected != p["raster_type"]:
         warn(f"{p['file_name']}: raster_type {p['raster_type']!r} was given; the file looks like {detected!r}.")
     tiers = list(cog.TIERS) if p["output_tier"] == "all" else [p["output_tier"]]
-    return {"facts": facts.as_dict(), "raster_type": raster_type, "detected_type": detected, "tiers": tiers}
+    plan: list[dict[str, int]] = []
+    if windowed(p, size):
+        problem = _reprojection_problem(p, facts.crs)
+        if problem:
+            raise InvalidRaster(problem)
+        plan = windows.plan(facts.width, facts.height, p["window_size"])
+    _, item_id = _ids(p)
+    return {
+        "file_name": p["file_name"],
+        "item_id": item_id,
+        "facts": facts.as_dict(),
+        "raster_type": raster_type,
+        "detected_type": detected,
+        "tiers": tiers,
+        "windows": plan,
+    }
 
 
-def _validate(ctx: registry.TaskContext) -> dict[str, Any]:
-    return validate_file(ctx.params, ctx.warn)
+_SHARED = ("file_name", "item_id", "facts", "raster_type", "tiers")
+
+
+def prepare_tasks(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """One task per window of each large file; one (empty) task per small file."""
+    tasks: list[dict[str, Any]] = []
+    for validated in results:
+        shared = {k: validated[k] for k in _SHARED}
+        tasks.extend([{**shared, "window": w} for w in validated["windows"]] or [shared])
+    return tasks
+
+
+def _long_if(key: str) -> Callable[[dict[str, Any]], str]:
+    return lambda task_params: "long" if key in task_params else "default"
+
+
+def prepare_file(p: dict[str, Any], *, job_id: str, task_params: dict[str, Any]) -> dict[str, Any]:
+    """Copy one window of a large file to a lossless part in silver (small files: nothing to do)."""
+    if "window" not in task_params:
+        return dict(task_params)
+    collection_id, item_id = _ids(p)
+    window = task_params["window"]
+    blob = services.part_blob(collection_id, item_id, job_id, window["index"])
+    with tempfile.TemporaryDirectory(prefix="geoplatform-part-") as tmp:
+        part = Path(tmp) / "part.tif"
+        with gdal.open_blob(p["container_name"], p["file_name"]) as src:
+            try:
+                windows.write_part(src, window, part, crs=p.get("crs") or None)
+            except RasterioIOError as exc:
+                raise InvalidRaster(f"Window {window['index']} cannot be read: {exc}") from exc
+        services.blob_store(container=zone_container("silver"), name=blob, path=part)
+    return {**task_params, "blob": blob}
+
+
+def cog_tasks(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """One task per file and tier; a windowed file's tasks carry its parts, in window order."""
+    by_item: dict[str, list[dict[str, Any]]] = {}
+    for prepared in results:
+        by_item.setdefault(prepared["item_id"], []).append(prepared)
+    tasks: list[dict[str, Any]] = []
+    for prepared_parts in by_item.values():
+        first = prepared_parts[0]
+        base = {k: first[k] for k in ("file_name", "item_id", "facts", "raster_type")}
+        if "window" in first:
+            ordered = sorted(prepared_parts, key=lambda r: r["window"]["index"])
+            base["parts"] = [[r["window"], r["blob"]] for r in ordered]
+        tasks.extend({**base, "tier": tier} for tier in first["tiers"])
+    return tasks
 
 
 def cog_file(
     p: dict[str, Any], *, job_id: str, task_params: dict[str, Any], warn: Callable[[str], None]
 ) -> dict[str, Any]:
-    """One tier's COG of ``p['file_name']`` into silver."""
+    """One tier's COG of ``p['file_name']`` into silver: from the source, or from its parts."""
     collection_id, item_id = _ids(p)
-    suffix = Path(p["file_name"]).suffix or ".tif"
-    with local_copy(p["container_name"], p["file_name"], suffix=suffix) as path:
-        out = services.cog_tier_publish(
-            source_container=p["container_name"],
-            source_name=p["file_name"],
-            local_source=path,
+    if "parts" in task_params:
+        out = _assemble(p, job_id=job_id, task_params=task_params)
+    else:
+        suffix = Path(p["file_name"]).suffix or ".tif"
+        with local_copy(p["container_name"], p["file_name"], suffix=suffix) as path:
+            out = services.cog_tier_publish(
+                source_container=p["container_name"],
+                source_name=p["file_name"],
+                local_source=path,
+                collection_id=collection_id,
+                item_id=item_id,
+                job_id=job_id,
+                tier=task_params["tier"],
+                raster_type=task_params["raster_type"],
+                crs=p.get("crs"),
+                web_optimized=p["web_optimized"],
+            )
+    for warning in out["warnings"]:
+        warn(warning)
+    return {
+        **out,
+        "file_name": p["file_name"],
+        "item_id": item_id,
+        "facts": task_params["facts"],
+        "raster_type": task_params["raster_type"],
+    }
+
+
+def _assemble(p: dict[str, Any], *, job_id: str, task_params: dict[str, Any]) -> dict[str, Any]:
+    """A tier's COG from a VRT over the window parts (read with range requests)."""
+    collection_id, item_id = _ids(p)
+    silver = zone_container("silver")
+    facts = task_params["facts"]
+    with gdal.open_blob(silver, task_params["parts"][0][1]) as first:
+        try:
+            colormap = first.colormap(1) if first.count == 1 else None
+        except ValueError:
+            colormap = None
+    parts = [(window, gdal.gdal_path(silver, blob)) for window, blob in task_params["parts"]]
+    with tempfile.TemporaryDirectory(prefix="geoplatform-vrt-") as tmp, gdal.gdal_env():
+        vrt = Path(tmp) / "mosaic.vrt"
+        vrt.write_text(windows.build_vrt(facts, parts, colormap))
+        return services.cog_tier_publish(
+            source_container=silver,
+            source_name="(parts)",
+            local_source=vrt,
             collection_id=collection_id,
             item_id=item_id,
             job_id=job_id,
             tier=task_params["tier"],
             raster_type=task_params["raster_type"],
-            crs=p.get("crs"),
+            crs=None,
             web_optimized=p["web_optimized"],
         )
-    for warning in out["warnings"]:
-        warn(warning)
-    return {**out, "facts": task_params["facts"], "raster_type": task_params["raster_type"]}
 
 
-def _cog(ctx: registry.TaskContext) -> dict[str, Any]:
-    return cog_file(ctx.params, job_id=ctx.job_id, task_params=ctx.task_params, warn=ctx.warn)
+def file_stages(
+    file_params: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]],
+) -> list[registry.Stage]:
+    """The prepare and cog stages of a job whose validate stage returns validate_file()'s results.
+
+    ``file_params(job_params, task_params)`` gives the parameters of one file (a collection
+    job holds many files; process_raster's own parameters are its file's).
+    """
+
+    def _prepare(ctx: registry.TaskContext) -> dict[str, Any]:
+        return prepare_file(file_params(ctx.params, ctx.task_params), job_id=ctx.job_id, task_params=ctx.task_params)
+
+    def _cog(ctx: registry.TaskContext) -> dict[str, Any]:
+        p = file_params(ctx.params, ctx.task_params)
+        return cog_file(p, job_id=ctx.job_id, task_params=ctx.task_params, warn=ctx.warn)
+
+    return [
+        registry.Stage("prepare", _prepare, tasks=registry.from_previous(prepare_tasks), queue_of=_long_if("window")),
+        registry.Stage("cog", _cog, tasks=registry.from_previous(cog_tasks), queue_of=_long_if("parts")),
+    ]
+
+
+def _validate(ctx: registry.TaskContext) -> dict[str, Any]:
+    return validate_file(ctx.params, ctx.warn)
 
 
 def item_for(p: dict[str, Any], *, job_id: str, outputs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -231,16 +381,27 @@ def _cleanup(job_id: str, params: dict[str, Any]) -> None:
     services.run_outputs_delete(collection_id=collection_id, item_id=item_id, job_id=job_id)
 
 
-def _tier_tasks(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
-    validated = results[0]
-    return [
-        {"tier": t, "raster_type": validated["raster_type"], "facts": validated["facts"]} for t in validated["tiers"]
-    ]
-
+PROCESSING_PARAMS = [
+    registry.Param(
+        "processing",
+        str,
+        default="auto",
+        choices=PROCESSING,
+        help=(
+            "auto: files at or above GEOPLATFORM_RASTER_LARGE_BYTES are copied by windows in parallel tasks on the "
+            "long queue (bounded memory, no reprojection), smaller ones are converted in one task; "
+            "whole / windows force one way."
+        ),
+    ),
+    registry.Param("window_size", int, default=4096, min=256, max=32768, help="Window edge in pixels (windows)."),
+]
 
 PROCESS_RASTER = registry.JobType(
     name="process_raster",
-    description="GeoTIFF in bronze -> validated COG(s) in silver (per output tier) -> STAC item -> tile URLs.",
+    description=(
+        "GeoTIFF in bronze -> validated COG(s) in silver (per output tier) -> STAC item -> tile URLs. "
+        "Large files are processed by windows on the long queue."
+    ),
     params=[
         registry.Param("container_name", str, required=True, help="Bronze container holding the file."),
         registry.Param("file_name", str, required=True, help="Blob name of the GeoTIFF."),
@@ -260,113 +421,12 @@ PROCESS_RASTER = registry.JobType(
             default=True,
             help="Register the STAC item at once (default); false returns it in the result for a reviewer's approval.",
         ),
+        *PROCESSING_PARAMS,
     ],
     validators=[preflight],
     stages=[
         registry.Stage("validate", _validate),
-        registry.Stage("cog", _cog, tasks=registry.from_previous(_tier_tasks)),
-        registry.Stage("register", _register),
-    ],
-    finalize=_finalize,
-    cleanup=_cleanup,
-)
-
-
-# --- process_large_raster: windows in parallel on the long queue ----------------------------
-
-
-def _large_validate(ctx: registry.TaskContext) -> dict[str, Any]:
-    validated = _validate(ctx)
-    facts = validated["facts"]
-    crs = ctx.params.get("crs")
-    if crs and facts["crs"] and cog.check_crs(crs) != cog.check_crs(facts["crs"]):
-        raise InvalidRaster(
-            "process_large_raster does not reproject; the crs parameter only assigns a CRS to a file without one.",
-            remediation="Reproject the file first, or use process_raster for files below the large-file threshold.",
-        )
-    validated["windows"] = windows.plan(facts["width"], facts["height"], ctx.params["window_size"])
-    return validated
-
-
-def _window_tasks(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
-    validated = results[0]
-    shared = {k: validated[k] for k in ("facts", "raster_type", "tiers")}
-    return [{"window": w, **shared} for w in validated["windows"]]
-
-
-def _window(ctx: registry.TaskContext) -> dict[str, Any]:
-    p = ctx.params
-    collection_id, item_id = _ids(p)
-    window = ctx.task_params["window"]
-    blob = services.part_blob(collection_id, item_id, ctx.job_id, window["index"])
-    with tempfile.TemporaryDirectory(prefix="geoplatform-part-") as tmp:
-        part = Path(tmp) / "part.tif"
-        with gdal.open_blob(p["container_name"], p["file_name"]) as src:
-            try:
-                windows.write_part(src, window, part, crs=p.get("crs") or None)
-            except RasterioIOError as exc:
-                raise InvalidRaster(f"Window {window['index']} cannot be read: {exc}") from exc
-        services.blob_store(container=zone_container("silver"), name=blob, path=part)
-    return {"window": window, "blob": blob, **{k: ctx.task_params[k] for k in ("facts", "raster_type", "tiers")}}
-
-
-def _assemble_tasks(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
-    first = results[0]
-    parts = [[r["window"], r["blob"]] for r in sorted(results, key=lambda r: r["window"]["index"])]
-    return [
-        {"tier": t, "raster_type": first["raster_type"], "facts": first["facts"], "parts": parts}
-        for t in first["tiers"]
-    ]
-
-
-def _assemble(ctx: registry.TaskContext) -> dict[str, Any]:
-    p = ctx.params
-    collection_id, item_id = _ids(p)
-    silver = zone_container("silver")
-    facts = ctx.task_params["facts"]
-    with gdal.open_blob(silver, ctx.task_params["parts"][0][1]) as first:
-        try:
-            colormap = first.colormap(1) if first.count == 1 else None
-        except ValueError:
-            colormap = None
-    parts = [(window, gdal.gdal_path(silver, blob)) for window, blob in ctx.task_params["parts"]]
-    with tempfile.TemporaryDirectory(prefix="geoplatform-vrt-") as tmp, gdal.gdal_env():
-        vrt = Path(tmp) / "mosaic.vrt"
-        vrt.write_text(windows.build_vrt(facts, parts, colormap))
-        out = services.cog_tier_publish(
-            source_container=silver,
-            source_name="(parts)",
-            local_source=vrt,
-            collection_id=collection_id,
-            item_id=item_id,
-            job_id=ctx.job_id,
-            tier=ctx.task_params["tier"],
-            raster_type=ctx.task_params["raster_type"],
-            crs=None,
-            web_optimized=p["web_optimized"],
-        )
-    for warning in out["warnings"]:
-        ctx.warn(warning)
-    return {**out, "facts": facts, "raster_type": ctx.task_params["raster_type"]}
-
-
-def _large_preflight(params: dict[str, Any]) -> list[str]:
-    return check_file(params, large=True)
-
-
-PROCESS_LARGE_RASTER = registry.JobType(
-    name="process_large_raster",
-    description="Like process_raster, for big files: windows copied in parallel on the long queue, then COGs.",
-    params=[
-        *[p for p in PROCESS_RASTER.params if p.name != "crs"],
-        registry.Param("crs", str, default="", help="CRS for files without one (no reprojection here)."),
-        registry.Param("window_size", int, default=4096, min=256, max=32768, help="Window edge in pixels."),
-    ],
-    validators=[_large_preflight],
-    stages=[
-        registry.Stage("validate", _large_validate, queue="long"),
-        registry.Stage("windows", _window, tasks=registry.from_previous(_window_tasks), queue="long"),
-        registry.Stage("assemble", _assemble, tasks=registry.from_previous(_assemble_tasks), queue="long"),
+        *file_stages(lambda job_params, task_params: job_params),
         registry.Stage("register", _register),
     ],
     finalize=_finalize,
@@ -393,7 +453,38 @@ UNPUBLISH_RASTER = registry.JobType(
 )
 
 
+def _collection_unpublish_preflight(params: dict[str, Any]) -> list[str]:
+    if params["collection_id"] == services.SYSTEM_COLLECTION:
+        return [
+            f"{services.SYSTEM_COLLECTION!r} holds every single-file raster: unpublish its items one by one "
+            "with unpublish_raster."
+        ]
+    return []
+
+
+def _collection_unpublish(ctx: registry.TaskContext) -> dict[str, Any]:
+    p = ctx.params
+    return services.raster_collection_unpublish(collection_id=p["collection_id"], dry_run=p["dry_run"])
+
+
+UNPUBLISH_RASTER_COLLECTION = registry.JobType(
+    name="unpublish_raster_collection",
+    description=(
+        "List (dry_run, the default) or delete a raster collection made by process_raster_collection: "
+        "its COGs, STAC items, the collection and its registered mosaic searches."
+    ),
+    params=[
+        registry.Param("collection_id", str, required=True),
+        registry.Param("dry_run", bool, default=True),
+        registry.Param("run_tag", str, default="", help="Free text; makes otherwise equal jobs distinct."),
+    ],
+    validators=[_collection_unpublish_preflight],
+    stages=[registry.Stage("unpublish", _collection_unpublish)],
+    finalize=lambda ctx: ctx.stage_results[0][0],
+)
+
+
 def register() -> None:
     registry.register(PROCESS_RASTER)
-    registry.register(PROCESS_LARGE_RASTER)
     registry.register(UNPUBLISH_RASTER)
+    registry.register(UNPUBLISH_RASTER_COLLECTION)

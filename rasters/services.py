@@ -203,3 +203,38 @@ def raster_unpublish(*, collection_id: str, item_id: str, dry_run: bool = True) 
             catalog_services.item_delete(collection_id=collection_id, item_id=item_id)
         pending_item_discard(collection_id=collection_id, item_id=item_id)
     return {"dry_run": dry_run, "container": silver, "blobs": blobs, "stac_items": stac_items}
+
+
+def raster_collection_unpublish(*, collection_id: str, dry_run: bool = True) -> dict[str, Any]:
+    """List (dry run) or delete a whole raster collection: COGs, items, the collection, its mosaic searches.
+
+    Deleting twice is harmless. System collections are refused by the job's pre-flight.
+    """
+    from catalog import selectors as catalog_selectors
+    from catalog import services as catalog_services
+
+    from .models import PendingItem
+
+    silver = zone_container("silver")
+    blobs = _list_blobs(silver, f"rasters/{collection_id}")
+    exists = catalog_selectors.collection_get(collection_id=collection_id) is not None
+    item_ids = catalog_selectors.collection_item_ids_list(collection_id=collection_id) if exists else []
+    searches = catalog_selectors.collection_searches_list(collection_id=collection_id)
+    pending = list(PendingItem.objects.filter(collection_id=collection_id).values_list("item_id", flat=True))
+    if not dry_run:
+        for blob in blobs:
+            _delete(silver, blob)
+        if exists:
+            catalog_services.collection_delete(collection_id=collection_id)  # and its items
+        for search_id in searches:
+            catalog_services.search_delete(search_id=search_id)
+        PendingItem.objects.filter(collection_id=collection_id).delete()
+    return {
+        "dry_run": dry_run,
+        "container": silver,
+        "blobs": blobs,
+        "stac_collection": collection_id if exists else None,
+        "stac_items": [f"{collection_id}/{item_id}" for item_id in item_ids],
+        "pending_items": sorted(pending),
+        "searches": searches,
+    }

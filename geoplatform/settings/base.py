@@ -218,7 +218,7 @@ GEOPLATFORM_FEATURES_CACHE_SECONDS = env.get_int("FEATURES_CACHE_SECONDS", 60)
 # Pre-flight: files bigger than this, or with more pixels, are refused at submit.
 GEOPLATFORM_RASTER_MAX_BYTES = env.get_int("RASTER_MAX_BYTES", 20 * 1024**3)
 GEOPLATFORM_RASTER_MAX_PIXELS = env.get_int("RASTER_MAX_PIXELS", 4 * 10**9)
-# Files at least this big go through process_large_raster (long queue, windows).
+# Files at least this big go through process_raster by windows (long queue) unless processing=whole.
 GEOPLATFORM_RASTER_LARGE_BYTES = env.get_int("RASTER_LARGE_BYTES", 2 * 1024**3)
 # Extract / clip / preview: largest output image (width * height), largest preview side.
 GEOPLATFORM_RASTER_EXTRACT_MAX_PIXELS = env.get_int("RASTER_EXTRACT_MAX_PIXELS", 4096 * 4096)

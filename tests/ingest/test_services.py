@@ -203,3 +203,30 @@ def test_a_worker_that_does_not_know_the_job_type_retries_it() -> None:
     assert task.error["code"] == "unknown_job_type_on_worker"
     job.refresh_from_db()
     assert job.status != JobStatus.FAILED
+
+
+def test_tasks_of_one_stage_can_go_to_different_queues(
+    monkeypatch: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """``Stage.queue_of``: each task's queue from its own parameters, kept on the task row."""
+    from ingest import registry
+
+    sent: list[tuple[list[str], str]] = []
+    monkeypatch.setattr(services, "_send", lambda ids, queue, delay_ms=None: sent.append((list(ids), queue)))
+    jt = registry.JobType(
+        name="test_mixed_queues",
+        stages=[
+            registry.Stage(
+                "work",
+                lambda ctx: {"n": ctx.task_params["n"]},
+                tasks=lambda params, previous: [{"n": n} for n in range(4)],
+                queue_of=lambda task_params: "long" if task_params["n"] % 2 else "default",
+            )
+        ],
+    )
+    monkeypatch.setitem(registry._registry, jt.name, jt)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services.job_submit(job_type=jt.name, parameters={}).job
+    queues = dict(Task.objects.filter(job=job).values_list("unit", "queue"))
+    assert queues == {0: "default", 1: "long", 2: "default", 3: "long"}
+    assert sorted((q, len(ids)) for ids, q in sent) == [("default", 2), ("long", 2)]

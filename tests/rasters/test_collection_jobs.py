@@ -23,9 +23,13 @@ def _collection_items(collection_id: str) -> list[str]:
     return [i for i in ("lc", "olinda_dem_utm25s", "dem") if item_get(collection_id=collection_id, item_id=i)]
 
 
-def test_manifest_to_collection_and_cleanup(upload: Callable[..., str], bronze: str, api_client: Any) -> None:
+def test_manifest_to_collection_and_cleanup(
+    upload: Callable[..., str], bronze: str, api_client: Any, settings: Any
+) -> None:
     from catalog.selectors import collection_get, item_get
 
+    # The DEM (50 kB) is "large" here: one collection mixes a file converted whole and one by windows.
+    settings.GEOPLATFORM_RASTER_LARGE_BYTES = 20_000
     lc, dem = upload("lc.tif"), upload("olinda_dem_utm25s.tif")
     manifest = f"tests/manifest-{lc.split('/')[1][:10]}.json"
     get_storage(bronze).save(
@@ -38,8 +42,11 @@ def test_manifest_to_collection_and_cleanup(upload: Callable[..., str], bronze: 
             "collection_id": "test-raster-coll",
             "title": "Two rasters",
             "metadata": {"ddh:dataset_id": "DS-9"},
+            "window_size": 256,
         }
         job_id, result, _ = run_job_inline("process_raster_collection", params)
+        silver_blobs = services._list_blobs(services.zone_container("silver"), "rasters/test-raster-coll")
+        assert len(silver_blobs) == 2 and not [b for b in silver_blobs if "/parts/" in b]
         lc_id = lc.split("/")[-1].removesuffix(".tif")
         assert result["collection_id"] == "test-raster-coll" and sorted(result["item_ids"]) == sorted([lc_id, "dem"])
         sid = result["search_id"]
@@ -87,6 +94,12 @@ def test_collection_preflight(upload: Callable[..., str], bronze: str, auth_clie
     assert no_manifest.status_code == 400
     zooms = submit({"container_name": bronze, "collection_id": "c1", "files": [lc], "minzoom": 5, "maxzoom": 2})
     assert zooms.status_code == 400 and "minzoom 5 is above maxzoom 2" in str(zooms.json()["details"])
+    system_unpublish = auth_client.post(
+        "/api/jobs/submit/unpublish_raster_collection",
+        {"parameters": {"collection_id": "system-rasters"}},
+        format="json",
+    )
+    assert system_unpublish.status_code == 400 and "unpublish_raster" in str(system_unpublish.json()["details"])
 
 
 def _half(fixture: str, west: bool, tmp_path: Any) -> bytes:
@@ -163,6 +176,30 @@ def test_collection_mosaic_tiles(upload: Callable[..., str], bronze: str, api_cl
         unknown = api_client.get(f"/api/raster/mosaic/{'0' * 32}/tiles/WebMercatorQuad/1/0/0.png")
         assert unknown.status_code == 404 and "search" in unknown.json()["message"]
         assert api_client.get(f"/api/raster/mosaic/{'0' * 32}/tilejson.json").status_code == 404
+
+        # The whole collection unpublished: a dry run lists, the live run removes, the mosaic URLs go.
+        from catalog.selectors import collection_get
+
+        silver = services.zone_container("silver")
+        listed = run_job_inline("unpublish_raster_collection", {"collection_id": "test-mosaic"})[1]
+        assert listed["dry_run"] and listed["stac_collection"] == "test-mosaic"
+        assert listed["stac_items"] == ["test-mosaic/east", "test-mosaic/west"]
+        # (pgSTAC's search() also stores the searches the collection mosaic ran: they go too.)
+        assert {sid, narrow} <= set(listed["searches"]) and len(listed["blobs"]) == 2
+        assert api_client.get(f"/api/raster/mosaic/{sid}/tiles/WebMercatorQuad/1/0/0.png").status_code == 200
+        removed = run_job_inline("unpublish_raster_collection", {"collection_id": "test-mosaic", "dry_run": False})[1]
+        assert removed["blobs"] == listed["blobs"] and removed["searches"] == listed["searches"]
+        assert collection_get(collection_id="test-mosaic") is None
+        assert services._list_blobs(silver, "rasters/test-mosaic") == []
+        mosaic.index_clear()
+        assert api_client.get(f"/api/raster/mosaic/{sid}/tilejson.json").status_code == 404
+        assert api_client.get(f"/api/raster/mosaic/{sid}/tiles/WebMercatorQuad/1/0/0.png").status_code == 404
+        assert api_client.get(base + "/tiles/WebMercatorQuad/0/0/0.png").status_code == 404
+        assert api_client.get("/api/stac/collections/test-mosaic").status_code == 404
+        twice = run_job_inline(
+            "unpublish_raster_collection", {"collection_id": "test-mosaic", "dry_run": False, "run_tag": "again"}
+        )[1]
+        assert (twice["blobs"], twice["stac_items"], twice["searches"], twice["stac_collection"]) == ([], [], [], None)
     finally:
         for item_id in ("west", "east"):
             services.raster_unpublish(collection_id="test-mosaic", item_id=item_id, dry_run=False)

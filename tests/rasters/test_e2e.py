@@ -146,9 +146,10 @@ def test_preflight_messages(
     no_crs = submit({"container_name": bronze, "file_name": name})
     assert no_crs.status_code == 400 and "no CRS" in str(no_crs.json()["details"])
 
+    # A large file is processed by windows, which copy pixels: reprojecting it is refused up front.
     settings.GEOPLATFORM_RASTER_LARGE_BYTES = 1000
-    large = submit({"container_name": bronze, "file_name": upload("lc.tif")})
-    assert large.status_code == 400 and "process_large_raster" in str(large.json()["details"])
+    large = submit({"container_name": bronze, "file_name": upload("lc.tif"), "crs": "EPSG:3857"})
+    assert large.status_code == 400 and "does not reproject" in str(large.json()["details"])
 
     settings.GEOPLATFORM_RASTER_MAX_BYTES = 1000
     big = submit({"container_name": bronze, "file_name": upload("lc.tif")})
@@ -202,18 +203,23 @@ def test_process_large_raster_by_windows(
     from rasters.gdal import open_blob
 
     name = upload("L7_ETMs.tif")
-    params = {"container_name": bronze, "file_name": name, "item_id": "e2e-large", "window_size": 256}
-    resp = auth_client.post("/api/jobs/submit/process_large_raster", {"parameters": params}, format="json")
+    params = {
+        "container_name": bronze,
+        "file_name": name,
+        "item_id": "e2e-large",
+        "window_size": 256,
+        "processing": "windows",
+    }
+    resp = auth_client.post("/api/jobs/submit/process_raster", {"parameters": params}, format="json")
     assert resp.status_code == 202, resp.content
     job = wait_for_job(resp.json()["job_id"], timeout=120)
     try:
         assert job.status == "completed", job.error
         from ingest.models import Stage, Task
 
-        assert Stage.objects.get(job_id=job.id, name="windows").tasks_total == 4
-        assert set(Task.objects.filter(job_id=job.id, stage__name="windows").values_list("queue", flat=True)) == {
-            "long"
-        }
+        assert Stage.objects.get(job_id=job.id, name="prepare").tasks_total == 4
+        queues = Task.objects.filter(job_id=job.id).values_list("stage__name", "queue")
+        assert {stage: q for stage, q in queues if stage in ("prepare", "cog")} == {"prepare": "long", "cog": "long"}
         blobs = _silver_blobs("system-rasters", "e2e-large")
         assert len(blobs) == 1 and blobs[0].endswith("/analysis.tif")  # parts removed
         with open_blob(zone_container("silver"), blobs[0]) as out, rasterio.open(FIXTURES / "L7_ETMs.tif") as src:
@@ -223,3 +229,34 @@ def test_process_large_raster_by_windows(
         assert "bidx=3,2,1" in job.result["tile_url_template"]
     finally:
         services.raster_unpublish(collection_id="system-rasters", item_id="e2e-large", dry_run=False)
+
+
+@pytest.mark.django_db
+def test_large_files_go_by_windows_without_being_asked(bronze: str, upload: Callable[..., str], settings: Any) -> None:
+    """process_raster (as DDH submits it) on a file at/above the threshold: windows on the long queue."""
+    from ingest.models import Task
+    from ingest.services import job_submit
+    from tests.features.conftest import run_job_inline as run_submitted
+
+    settings.GEOPLATFORM_RASTER_LARGE_BYTES = 1000
+    small = upload("lc.tif")
+    name = upload("L7_ETMs.tif")
+    try:
+        params = {"container_name": bronze, "file_name": name, "item_id": "auto-large", "window_size": 256}
+        job = run_submitted(job_submit(job_type="process_raster", parameters=params).job.id)
+        assert job.status == "completed", job.error
+        tasks = list(Task.objects.filter(job_id=job.id).values_list("stage__name", "queue"))
+        assert tasks.count(("prepare", "long")) == 4 and ("cog", "long") in tasks
+        blobs = _silver_blobs("system-rasters", "auto-large")
+        assert len(blobs) == 1 and blobs[0].endswith("/analysis.tif")  # parts removed
+
+        # Below the threshold: one prepare task that does nothing, everything on the default queue.
+        settings.GEOPLATFORM_RASTER_LARGE_BYTES = 10 * 1024**2
+        params = {"container_name": bronze, "file_name": small, "item_id": "auto-small"}
+        job = run_submitted(job_submit(job_type="process_raster", parameters=params).job.id)
+        assert job.status == "completed", job.error
+        tasks = list(Task.objects.filter(job_id=job.id).order_by("stage__index").values_list("stage__name", "queue"))
+        assert tasks == [("validate", "default"), ("prepare", "default"), ("cog", "default"), ("register", "default")]
+    finally:
+        for item_id in ("auto-large", "auto-small"):
+            services.raster_unpublish(collection_id="system-rasters", item_id=item_id, dry_run=False)
