@@ -235,6 +235,7 @@ def job_parameters(
             params["publish"] = False  # the STAC item goes public on approval
         else:
             params["files"] = list(data["file_name"])
+            params["publish"] = False  # the collection and its items go public on approval
         where = {"stac_collection_id": collection, "stac_item_id": item}
     else:
         raise zarr_unavailable()

@@ -98,12 +98,14 @@ def services_of(release: Release) -> dict[str, Any] | None:
             "stac_collection": None,
             "stac_item": None,
         }
-    if release.data_type == DataType.RASTER_COLLECTION:  # no mosaic API yet: the STAC collection
+    if release.data_type == DataType.RASTER_COLLECTION:  # the mosaic of its registered search
+        outputs = release.outputs
         return {
-            "service_url": f"/api/stac/collections/{release.stac_collection_id}/items",
+            "service_url": outputs.get("mosaic_tilejson_url")
+            or f"/api/stac/collections/{release.stac_collection_id}/items",
             "preview": None,
             "viewer": None,
-            "tiles": None,
+            "tiles": outputs.get("mosaic_tile_url_template"),
             "stac_collection": f"/api/stac/collections/{release.stac_collection_id}",
             "stac_item": None,
         }

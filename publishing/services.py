@@ -368,6 +368,9 @@ def _outputs_publish(release: Release) -> None:
         if release.data_type == DataType.VECTOR and release.table_name:
             features_services.dataset_publish_set(collection_id=release.table_name, published=True)
             return
+        if release.data_type == DataType.RASTER_COLLECTION:
+            _raster_collection_publish(release)
+            return
         if release.data_type != DataType.RASTER or not release.stac_item_id:
             return
         item = release.outputs.get("stac_item")
@@ -391,6 +394,17 @@ def _outputs_publish(release: Release) -> None:
         raise PublicationFailed(f"Publishing the outputs failed ({type(exc).__name__}); approval rolled back.") from exc
 
 
+def _raster_collection_publish(release: Release) -> None:
+    from rasters.services import pending_collection_publish
+
+    collection = release.outputs.get("stac_collection")
+    if release.job_id is None or not isinstance(collection, dict):
+        raise PublicationFailed(
+            f"The job produced no STAC collection {release.stac_collection_id!r} to publish; approval rolled back."
+        )
+    pending_collection_publish(collection=collection, job_id=release.job_id)
+
+
 def _outputs_withdraw(release: Release) -> None:
     """Hide what approval made public (idempotent; a table already dropped is fine)."""
     from catalog import services as catalog_services
@@ -405,6 +419,8 @@ def _outputs_withdraw(release: Release) -> None:
                 pass
         elif release.data_type == DataType.RASTER and release.stac_item_id:
             catalog_services.item_delete(collection_id=release.stac_collection_id, item_id=release.stac_item_id)
+        elif release.data_type == DataType.RASTER_COLLECTION and release.stac_collection_id:
+            catalog_services.collection_delete(collection_id=release.stac_collection_id)  # and its items
     except ApplicationError as exc:
         raise PublicationFailed(f"Withdrawing the outputs failed: {exc.message}.") from exc
 
@@ -568,6 +584,8 @@ def _would_delete(release: Release) -> dict[str, Any]:
         out["tables"].append(f"geo.{release.table_name}")
     if release.stac_item_id:
         out["stac_items"].append(f"{release.stac_collection_id}/{release.stac_item_id}")
+    elif release.data_type == DataType.RASTER_COLLECTION and release.stac_collection_id:
+        out["stac_items"].extend(f"{release.stac_collection_id}/{i}" for i in release.outputs.get("item_ids", []))
     outputs = release.outputs
     for key in ("blobs", "cog_blobs", "files"):
         if isinstance(outputs.get(key), list):

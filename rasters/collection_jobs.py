@@ -136,12 +136,19 @@ def _register(ctx: registry.TaskContext) -> dict[str, Any]:
         "links": [],
         "geoplatform:job_id": ctx.job_id,
     }
-    catalog_services.collection_upsert(collection=collection)
-    catalog_services.items_upsert(collection_id=p["collection_id"], items=items)
+    published = p.get("publish", True)
+    if published:
+        services.raster_collection_register(collection=collection, items=items, job_id=ctx.job_id)
+    else:  # a reviewed release: publishing registers the collection and its items on approval
+        for item in items:
+            services.pending_item_set(
+                collection_id=p["collection_id"], item_id=item["id"], item=item, job_id=ctx.job_id
+            )
     for item in items:
-        services.old_runs_delete(collection_id=p["collection_id"], item_id=item["id"], keep_job_id=ctx.job_id)
         services.parts_delete(collection_id=p["collection_id"], item_id=item["id"], job_id=ctx.job_id)
     minzoom, maxzoom = _mosaic_zooms(p, items)
+    # A registered search is only a stored query: registering it before approval gives the
+    # release its stable mosaic URL, which answers 404 until the collection is public.
     search_id = catalog_services.search_register(
         search={"collections": [p["collection_id"]]},
         metadata={"name": p["collection_id"], "minzoom": minzoom, "maxzoom": maxzoom},
@@ -153,6 +160,11 @@ def _register(ctx: registry.TaskContext) -> dict[str, Any]:
         "search_id": search_id,
         "minzoom": minzoom,
         "maxzoom": maxzoom,
+        # silver COGs of every item (the external copy of an approved public release uses them)
+        "cog_blobs": sorted(
+            a["geoplatform:blob"] for i in items for a in i["assets"].values() if "geoplatform:blob" in a
+        ),
+        **({} if published else {"stac_collection": collection}),
     }
 
 
@@ -193,6 +205,8 @@ def _finalize(ctx: registry.FinalizeContext) -> dict[str, Any]:
         "mosaic_maxzoom": registered["maxzoom"],
         "mosaic_tilejson_url": links.search_mosaic_tilejson(registered["search_id"]),
         "mosaic_tile_url_template": links.search_mosaic_tile_template(registered["search_id"]),
+        "cog_blobs": registered["cog_blobs"],
+        **({"stac_collection": registered["stac_collection"]} if "stac_collection" in registered else {}),
     }
 
 
@@ -217,6 +231,7 @@ def _cleanup(job_id: str, params: dict[str, Any]) -> None:
     collection = catalog_selectors.collection_get(collection_id=collection_id)
     if collection is not None and collection.get("geoplatform:job_id") == job_id:
         catalog_services.collection_delete(collection_id=collection_id)
+    services.pending_items_discard(collection_id=collection_id, job_id=job_id)
 
 
 PROCESS_RASTER_COLLECTION = registry.JobType(
@@ -237,6 +252,12 @@ PROCESS_RASTER_COLLECTION = registry.JobType(
         registry.Param("metadata", dict, default=None, help="Properties copied into every item."),
         registry.Param("minzoom", int, default=None, min=0, max=30, help="Mosaic minzoom (default: from the COGs)."),
         registry.Param("maxzoom", int, default=None, min=0, max=30, help="Mosaic maxzoom (default: from the COGs)."),
+        registry.Param(
+            "publish",
+            bool,
+            default=True,
+            help="Register the collection and items at once (default); false keeps them for a reviewer's approval.",
+        ),
         *jobtypes.PROCESSING_PARAMS,
     ],
     validators=[preflight],

@@ -20,6 +20,7 @@ from django.core.files.storage import FileSystemStorage
 from geoplatform.storage import get_storage, zone_container
 
 from . import cog
+from .errors import InvalidRaster
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +167,39 @@ def pending_item_discard(*, collection_id: str, item_id: str) -> bool:
 
     deleted, _ = PendingItem.objects.filter(collection_id=collection_id, item_id=item_id).delete()
     return bool(deleted)
+
+
+def pending_items_discard(*, collection_id: str, job_id: str) -> int:
+    """Forget the pending items one run of a collection job kept (its cleanup)."""
+    from .models import PendingItem
+
+    deleted, _ = PendingItem.objects.filter(collection_id=collection_id, job_id=job_id).delete()
+    return deleted
+
+
+def raster_collection_register(*, collection: dict[str, Any], items: list[dict[str, Any]], job_id: str) -> None:
+    """Make a collection and its items public; earlier runs' COGs of those items go."""
+    from catalog import services as catalog_services
+
+    collection_id = collection["id"]
+    catalog_services.collection_upsert(collection=collection)
+    catalog_services.items_upsert(collection_id=collection_id, items=items)
+    for item in items:
+        old_runs_delete(collection_id=collection_id, item_id=item["id"], keep_job_id=job_id)
+
+
+def pending_collection_publish(*, collection: dict[str, Any], job_id: str) -> int:
+    """Approval of a collection release: register the collection and the items its run kept pending."""
+    from .models import PendingItem
+
+    collection_id = collection["id"]
+    pending = PendingItem.objects.filter(collection_id=collection_id, job_id=job_id).order_by("item_id")
+    items = [row.item for row in pending]
+    if not items:
+        raise InvalidRaster(f"No pending items of {collection_id!r} from job {job_id}: nothing to publish.")
+    raster_collection_register(collection=collection, items=items, job_id=job_id)
+    pending.delete()
+    return len(items)
 
 
 def run_outputs_delete(*, collection_id: str, item_id: str, job_id: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from django.core.files import File
@@ -114,3 +115,54 @@ def test_real_process_raster_release(monkeypatch: pytest.MonkeyPatch, ddh_client
     r = ddh_client.post("/api/platform/revoke", {"job_id": job.id, "reviewer": "bob", "reason": "test"}, format="json")
     assert r.status_code == 200
     assert catalog_selectors.item_get(collection_id="system-rasters", item_id="it-landcover-v1") is None
+
+
+def test_real_raster_collection_release(monkeypatch: pytest.MonkeyPatch, ddh_client: Any, api_client: Any) -> None:
+    """A list of GeoTIFFs: hidden until approved (collection, items, mosaic), copied out, revoked, unpublished."""
+    from catalog import selectors as catalog_selectors
+    from rasters import mosaic
+
+    monkeypatch.setitem(jobs.PROCESS_JOB_TYPES, "raster_collection", "process_raster_collection")
+    monkeypatch.setitem(jobs.UNPUBLISH_JOB_TYPES, "raster_collection", "unpublish_raster_collection")
+    names = []
+    for fixture in ("lc.tif", "olinda_dem_utm25s.tif"):
+        with open(FIXTURE.parent / fixture, "rb") as fh:
+            names.append(zone_storage("bronze").save(f"publishing-it/{fixture}", File(fh)))
+    body = {"dataset_id": "it", "resource_id": "tiles", "container_name": zone_container("bronze"), "file_name": names}
+    r = ddh_client.post("/api/platform/submit", body, format="json")
+    assert r.status_code == 202, r.json()
+    job = run_job(r.json()["job_id"])
+    assert job.status == "completed", job.error
+    collection = "it-tiles-v1"
+    mosaic_url = job.result["mosaic_tilejson_url"]
+    mosaic.index_clear()
+    # Awaiting review: nothing public, not even through the (already stable) mosaic URL.
+    assert catalog_selectors.collection_get(collection_id=collection) is None
+    assert api_client.get(f"/api/stac/collections/{collection}").status_code == 404
+    assert api_client.get(mosaic_url).status_code == 404
+    r = ddh_client.post(
+        "/api/platform/approve", {"job_id": job.id, "reviewer": "alice", "clearance_state": "public"}, format="json"
+    )
+    assert r.status_code == 200, r.json()
+    items = catalog_selectors.collection_item_ids_list(collection_id=collection)
+    assert len(items) == 2 and api_client.get(f"/api/stac/collections/{collection}/items").status_code == 200
+    assert api_client.get(mosaic_url).status_code == 200
+    status = ddh_client.get(f"/api/platform/status/{job.id}").json()
+    assert status["services"]["service_url"].endswith(mosaic_url)
+    assert unquote(status["services"]["tiles"]).endswith(job.result["mosaic_tile_url_template"])
+    external = run_job(status["external"]["job_id"])
+    assert external.status == "completed", external.error
+    copies = ddh_client.get(f"/api/platform/status/{job.id}").json()["external"]["copies"]
+    assert len(copies) == 2 and all(c["blob"].endswith("/analysis.tif") for c in copies)
+    r = ddh_client.post("/api/platform/revoke", {"job_id": job.id, "reviewer": "bob", "reason": "test"}, format="json")
+    assert r.status_code == 200, r.json()
+    assert catalog_selectors.collection_get(collection_id=collection) is None  # withdrawn at once
+    r = ddh_client.post(
+        "/api/platform/unpublish", {"job_id": job.id, "dry_run": False, "force_approved": True}, format="json"
+    )
+    assert r.status_code == 202, r.json()
+    unpublished = run_job(r.json()["job_id"])
+    assert unpublished.status == "completed", unpublished.error
+    assert len(unpublished.result["blobs"]) == 2 and job.result["search_id"] in unpublished.result["searches"]
+    mosaic.index_clear()
+    assert api_client.get(mosaic_url).status_code == 404
