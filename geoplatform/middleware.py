@@ -1,4 +1,4 @@
-"""Request id on every request and response, carried into logs."""
+"""Request id on every request and response, carried into logs; the trailing-slash redirect."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 import secrets
 from collections.abc import Callable
 
+import django.middleware.common
 from django.http import HttpRequest, HttpResponse
 
 from .logging import log_context
@@ -26,3 +27,14 @@ class RequestContextMiddleware:
         if not response.has_header("X-Request-Id"):
             response["X-Request-Id"] = request_id
         return response
+
+
+class CommonMiddleware(django.middleware.common.CommonMiddleware):
+    """Django's, with an absolute ``Location`` on the trailing-slash redirect.
+
+    A relative ``Location`` is valid HTTP (RFC 9110 10.2.2), but QGIS 3.22's OGC API client
+    does not resolve it: ``.../api/features`` typed without the slash gave an invalid layer.
+    """
+
+    def get_full_path_with_slash(self, request: HttpRequest) -> str:
+        return request.build_absolute_uri(super().get_full_path_with_slash(request))

@@ -42,7 +42,7 @@ MIDDLEWARE = [
     # separate web server needed for `make run`.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "geoplatform.middleware.CommonMiddleware",  # absolute Location on the slash redirect
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

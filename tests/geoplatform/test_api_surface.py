@@ -57,3 +57,10 @@ def test_no_missing_migrations() -> None:
 def test_home_page_links_docs_and_admin(client: Any) -> None:
     html = client.get("/").content.decode()
     assert "/api/docs/" in html and "/admin/" in html
+
+
+def test_trailing_slash_redirect_is_absolute(client: Any) -> None:
+    """QGIS 3.22 does not resolve a relative Location: '.../api/features' typed without '/'."""
+    r = client.get("/api/features?f=json")
+    assert r.status_code == 301 and r["Location"] == "http://testserver/api/features/?f=json"
+    assert client.get(r["Location"]).status_code == 200
