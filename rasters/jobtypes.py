@@ -8,9 +8,10 @@ statistics, STAC item, removal of older runs) -> result.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -224,28 +225,46 @@ def cog_tasks(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dic
     return tasks
 
 
+@contextlib.contextmanager
+def _cog_source(p: dict[str, Any], task_params: dict[str, Any]) -> Iterator[tuple[str, str, Path, str | None]]:
+    """(container, name, local GDAL path, crs) to convert: the file itself, or a VRT over its window parts."""
+    if "parts" not in task_params:
+        suffix = Path(p["file_name"]).suffix or ".tif"
+        with local_copy(p["container_name"], p["file_name"], suffix=suffix) as path:
+            yield p["container_name"], p["file_name"], path, p.get("crs")
+        return
+    # Windows: a VRT over the parts, read with range requests; they already have the CRS.
+    silver = zone_container("silver")
+    with gdal.open_blob(silver, task_params["parts"][0][1]) as first:
+        try:
+            colormap = first.colormap(1) if first.count == 1 else None
+        except ValueError:
+            colormap = None
+    parts = [(window, gdal.gdal_path(silver, blob)) for window, blob in task_params["parts"]]
+    with tempfile.TemporaryDirectory(prefix="geoplatform-vrt-") as tmp, gdal.gdal_env():
+        vrt = Path(tmp) / "mosaic.vrt"
+        vrt.write_text(windows.build_vrt(task_params["facts"], parts, colormap))
+        yield silver, "(parts)", vrt, None
+
+
 def cog_file(
     p: dict[str, Any], *, job_id: str, task_params: dict[str, Any], warn: Callable[[str], None]
 ) -> dict[str, Any]:
     """One tier's COG of ``p['file_name']`` into silver: from the source, or from its parts."""
     collection_id, item_id = _ids(p)
-    if "parts" in task_params:
-        out = _assemble(p, job_id=job_id, task_params=task_params)
-    else:
-        suffix = Path(p["file_name"]).suffix or ".tif"
-        with local_copy(p["container_name"], p["file_name"], suffix=suffix) as path:
-            out = services.cog_tier_publish(
-                source_container=p["container_name"],
-                source_name=p["file_name"],
-                local_source=path,
-                collection_id=collection_id,
-                item_id=item_id,
-                job_id=job_id,
-                tier=task_params["tier"],
-                raster_type=task_params["raster_type"],
-                crs=p.get("crs"),
-                web_optimized=p["web_optimized"],
-            )
+    with _cog_source(p, task_params) as (container, name, path, crs):
+        out = services.cog_tier_publish(
+            source_container=container,
+            source_name=name,
+            local_source=path,
+            collection_id=collection_id,
+            item_id=item_id,
+            job_id=job_id,
+            tier=task_params["tier"],
+            raster_type=task_params["raster_type"],
+            crs=crs,
+            web_optimized=p["web_optimized"],
+        )
     for warning in out["warnings"]:
         warn(warning)
     return {
@@ -255,34 +274,6 @@ def cog_file(
         "facts": task_params["facts"],
         "raster_type": task_params["raster_type"],
     }
-
-
-def _assemble(p: dict[str, Any], *, job_id: str, task_params: dict[str, Any]) -> dict[str, Any]:
-    """A tier's COG from a VRT over the window parts (read with range requests)."""
-    collection_id, item_id = _ids(p)
-    silver = zone_container("silver")
-    facts = task_params["facts"]
-    with gdal.open_blob(silver, task_params["parts"][0][1]) as first:
-        try:
-            colormap = first.colormap(1) if first.count == 1 else None
-        except ValueError:
-            colormap = None
-    parts = [(window, gdal.gdal_path(silver, blob)) for window, blob in task_params["parts"]]
-    with tempfile.TemporaryDirectory(prefix="geoplatform-vrt-") as tmp, gdal.gdal_env():
-        vrt = Path(tmp) / "mosaic.vrt"
-        vrt.write_text(windows.build_vrt(facts, parts, colormap))
-        return services.cog_tier_publish(
-            source_container=silver,
-            source_name="(parts)",
-            local_source=vrt,
-            collection_id=collection_id,
-            item_id=item_id,
-            job_id=job_id,
-            tier=task_params["tier"],
-            raster_type=task_params["raster_type"],
-            crs=None,
-            web_optimized=p["web_optimized"],
-        )
 
 
 def file_stages(
