@@ -75,12 +75,6 @@ def _env() -> dict[str, str]:
     return env
 
 
-
-
-
-
-
-
 def synthetic_source(path: Path) -> None:
     """Smooth gradients plus noise (compressible like imagery, not trivially), written by strips."""
     import numpy as np
@@ -277,6 +271,19 @@ def compare(
     return out
 
 
+def group_rss_mib(leader: subprocess.Popen[bytes]) -> float:
+    """Resident memory (MiB) of every process in a server's process group (master + workers)."""
+    total_kib = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != leader.pid:  # pgrp (the group was started with start_new_session)
+                continue
+            status = (stat.parent / "status").read_text()
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        total_kib += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return total_kib / 1024
 
 
 def load(port: int, urls: list[str], seconds: float, concurrency: int) -> dict[str, float]:
@@ -292,6 +299,7 @@ def main() -> None:
     args = parser.parse_args()
     if not (TITILER_VENV / "bin" / "uvicorn").exists():
         sys.exit(f"titiler is not installed in {TITILER_VENV} (see this script's docstring)")
+    load_before = os.getloadavg()
     WORK.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(STORAGE, ignore_errors=True)
     source = WORK / "synthetic-8k.tif"
@@ -335,6 +343,7 @@ def main() -> None:
         common.wait_http(THEIRS_PORT, theirs_points[0])
         loads = (args.seconds, args.rounds, args.concurrency)
         results = compare("tiles", ours_urls, theirs_urls, *loads)
+        rss_after_tiles = {"ours": group_rss_mib(ours), "titiler": group_rss_mib(theirs)}
         point_results = compare("points", ours_points, theirs_points, *loads)
     finally:
         common.stop(ours)
@@ -367,7 +376,8 @@ def main() -> None:
         print(f"mean req/s: ours {ours_rps:.1f}, titiler {theirs_rps:.1f}, ratio {ours_rps / theirs_rps:.2f}x")
         for name, samples in res["connections"].items():
             print(f"established connections per process ({name}, sampled each second): {samples}")
-    print(f"load average after the run: {os.getloadavg()}")
+    print(f"server RSS after the tile rounds, MiB (all processes): {rss_after_tiles}")
+    print(f"load average before the run: {load_before}; after: {os.getloadavg()}")
     out = ROOT / "bench" / "results" / f"{args.results}.json"
     doc = {
         "gunicorn": threads,
@@ -375,6 +385,8 @@ def main() -> None:
         "tiles": results,
         "distinct_tiles": len(tiles),
         "points": point_results,
+        "rss_mib_after_tiles": rss_after_tiles,
+        "load_average_start": load_before,
         "load_average_end": os.getloadavg(),
     }
     out.write_text(json.dumps(doc, indent=2))

@@ -202,6 +202,7 @@ class RasterTileApi(_RasterApi):
             y=int(y),
             scale=int(scale or 1),
             options=options,
+            version=asset.etag_seed,
         )
         content, media_type = tiles.render(image, fmt=fmt, options=options, colormap=colormap)
         return _cached(content, media_type, etag)
@@ -289,7 +290,9 @@ class RasterPointApi(_RasterApi):
             raise InvalidRasterRequest("lon and lat are required (degrees, EPSG:4326).")
         lon, lat = _number(q["lon"], "lon"), _number(q["lat"], "lat")
         asset = _asset(collection_id, item_id, request, "data")
-        result = tiles.point(asset.container, asset.blob, lon=lon, lat=lat, options=render_options(request))
+        result = tiles.point(
+            asset.container, asset.blob, lon=lon, lat=lat, options=render_options(request), version=asset.etag_seed
+        )
         return Response({**result, "collection_id": collection_id, "item_id": item_id, "asset": asset.key})
 
 

@@ -7,9 +7,11 @@ first, and mosaics them with the chosen pixel-selection method. Per-tile searche
 write one ``pgstac.searches`` row per tile.
 
 Mosaics of a registered pgSTAC search (``/mosaic/{search_id}``, see
-``catalog.services.search_register``) ask catalog for the items meeting each tile (no index:
-a search may match any number of items) and enforce the search metadata's minzoom/maxzoom.
-Both kinds of mosaic render through :func:`_render`.
+``catalog.services.search_register``) enforce the search metadata's minzoom/maxzoom. A search
+matching at most ``MAX_SEARCH_INDEX_ITEMS`` items gets the same kind of in-process index (its
+items in the search's order, refreshed every ``RASTER_ITEM_CACHE_SECONDS``); a bigger one asks
+catalog for the items meeting each tile. Both kinds of mosaic render through :func:`_render`,
+which reads through the pool of open datasets (``gdal.pooled_dataset``).
 """
 
 from __future__ import annotations
@@ -31,10 +33,14 @@ from rio_tiler.mosaic.methods import defaults as methods
 
 from . import conf, stac, tiles
 from .errors import InvalidRasterRequest, OutsideBounds, RasterNotFound, RequestTooLarge
-from .gdal import gdal_env, gdal_path
+from .gdal import gdal_env, gdal_path, pooled_dataset
 
 MAX_INDEX_ITEMS = 10_000
 MAX_ITEMS_PER_TILE = 50
+# A search's whole item list is read once (hydrated items) per refresh: worth it for the
+# collection-sized searches the collection jobs register, not for an open-ended search.
+MAX_SEARCH_INDEX_ITEMS = 500
+_WORLD = (-180.0, -90.0, 180.0, 90.0)
 PIXEL_SELECTION: dict[str, type[methods.MosaicMethodBase]] = {
     "first": methods.FirstMethod,
     "highest": methods.HighestMethod,
@@ -52,9 +58,12 @@ class MosaicItem:
     datetime: str
     container: str
     blob: str
+    updated: str = ""  # the item's update stamp: keys the pooled dataset
 
 
 _index: dict[str, tuple[float, list[MosaicItem]]] = {}
+# search id -> (when read, the search, its items in order or None when too many for an index)
+_searches: dict[str, tuple[float, dict[str, Any], list[MosaicItem] | None]] = {}
 _lock = threading.Lock()
 
 
@@ -100,6 +109,7 @@ def collection_index(collection_id: str) -> list[MosaicItem]:
 def index_clear() -> None:
     with _lock:
         _index.clear()
+        _searches.clear()
 
 
 def _tile_bounds(tms: morecantile.TileMatrixSet, z: int, x: int, y: int) -> tuple[float, float, float, float]:
@@ -139,7 +149,10 @@ def _render(
         reader_options["nodata"] = options.nodata
 
     def read(item: MosaicItem, *args: Any, **kwargs: Any) -> ImageData:
-        with Reader(gdal_path(item.container, item.blob), tms=tms, options=reader_options) as reader:  # type: ignore[arg-type]
+        with (
+            pooled_dataset(item.container, item.blob, version=item.updated) as dataset,
+            Reader(dataset.name, dataset=dataset, tms=tms, options=reader_options) as reader,  # type: ignore[arg-type]
+        ):
             return reader.tile(x, y, z, tilesize=256 * scale, **options.read_kwargs())
 
     try:
@@ -187,17 +200,43 @@ def _mosaic_item(item: dict[str, Any]) -> MosaicItem | None:
     bbox = item["bbox"]
     # A 3D bbox is [w, s, zmin, e, n, zmax].
     west, south, east, north = (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 else bbox[:4]
-    return MosaicItem(item["id"], (west, south, east, north), item["properties"].get("datetime") or "", *where)
+    props = item["properties"]
+    return MosaicItem(
+        item["id"],
+        (west, south, east, north),
+        props.get("datetime") or "",
+        *where,
+        updated=str(props.get("updated", "")),
+    )
 
 
 def search_get(search_id: str) -> dict[str, Any]:
     """The registered search (404 if unknown)."""
+    return _search_entry(search_id)[0]
+
+
+def _search_entry(search_id: str) -> tuple[dict[str, Any], list[MosaicItem] | None]:
+    """The search and, if it matches at most MAX_SEARCH_INDEX_ITEMS items, all of them in its
+    order (cached ``RASTER_ITEM_CACHE_SECONDS`` per process, like the collection index)."""
     from catalog import selectors as catalog_selectors
 
+    now = time.monotonic()
+    with _lock:
+        hit = _searches.get(search_id)
+    if hit and now - hit[0] < float(conf.get("ITEM_CACHE_SECONDS")):
+        return hit[1], hit[2]
     found = catalog_selectors.search_get(search_id=search_id)
     if found is None:
+        with _lock:
+            _searches.pop(search_id, None)
         raise RasterNotFound(f"No registered search {search_id!r}.")
-    return found
+    every = catalog_selectors.search_items_for_tile(search_id=search_id, bbox=_WORLD, limit=MAX_SEARCH_INDEX_ITEMS + 1)
+    items = [m for m in map(_mosaic_item, every) if m is not None] if len(every) <= MAX_SEARCH_INDEX_ITEMS else None
+    with _lock:
+        if len(_searches) > 256:
+            _searches.clear()
+        _searches[search_id] = (now, found, items)
+    return found, items
 
 
 def search_zooms(found: dict[str, Any], tms: morecantile.TileMatrixSet) -> tuple[int, int]:
@@ -224,7 +263,7 @@ def search_tile(
     """One mosaic tile of a registered search; zooms outside its minzoom..maxzoom are refused."""
     from catalog import selectors as catalog_selectors
 
-    found = search_get(search_id)
+    found, index = _search_entry(search_id)
     tms = tiles.get_tms(tms_id)
     lo, hi = search_zooms(found, tms)
     if not lo <= z <= hi:
@@ -234,10 +273,16 @@ def search_tile(
             details={"z": z, "minzoom": lo, "maxzoom": hi},
             remediation=f"Request tiles with {lo} <= z <= {hi} (see the mosaic's tilejson.json).",
         )
-    bbox = _tile_bounds(tms, z, x, y)
+    west, south, east, north = bbox = _tile_bounds(tms, z, x, y)
     _check_pixel_selection(pixel_selection)
-    items = catalog_selectors.search_items_for_tile(search_id=search_id, bbox=bbox, limit=MAX_ITEMS_PER_TILE)
-    candidates = [m for m in map(_mosaic_item, items) if m is not None]
+    if index is not None:
+        # As the SQL below (items whose footprint meets the tile, boundary included), on bboxes.
+        candidates = [
+            i for i in index if i.bbox[0] <= east and i.bbox[2] >= west and i.bbox[1] <= north and i.bbox[3] >= south
+        ][:MAX_ITEMS_PER_TILE]
+    else:
+        items = catalog_selectors.search_items_for_tile(search_id=search_id, bbox=bbox, limit=MAX_ITEMS_PER_TILE)
+        candidates = [m for m in map(_mosaic_item, items) if m is not None]
     return _render(
         candidates, label=f"search {search_id}", tms=tms, z=z, x=x, y=y, scale=scale, options=options,
         pixel_selection=pixel_selection,

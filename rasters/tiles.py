@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,16 +20,17 @@ from morecantile.errors import InvalidIdentifier
 from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 from rio_tiler import errors as rt_errors
+from rio_tiler.colormap import apply_cmap
 from rio_tiler.colormap import cmap as colormaps
 from rio_tiler.io import Reader
 from rio_tiler.models import ImageData
 
 from geoplatform.errors import ServiceUnavailable
 
-from . import conf
+from . import conf, png
 from .cog import nodata_problem
 from .errors import InvalidRasterRequest, OutsideBounds, RequestTooLarge
-from .gdal import gdal_env, gdal_path
+from .gdal import gdal_env, pooled_dataset
 
 FORMATS: dict[str, tuple[str, str]] = {
     "png": ("PNG", "image/png"),
@@ -61,25 +63,47 @@ class RenderOptions:
         return kwargs
 
 
+_tms_cache = threading.local()
+
+
 def get_tms(tms_id: str) -> morecantile.TileMatrixSet:
+    # morecantile.tms.get() deep-copies the definition on every call (~0.5 ms); each thread
+    # keeps its own copies (a TMS holds pyproj transformers).
+    cache: dict[str, morecantile.TileMatrixSet] = _tms_cache.__dict__.setdefault("by_id", {})
+    found = cache.get(tms_id)
+    if found is not None:
+        return found
     try:
-        return morecantile.tms.get(tms_id)
+        found = cache[tms_id] = morecantile.tms.get(tms_id)
     except InvalidIdentifier as exc:
         raise InvalidRasterRequest(
             f"Unknown TileMatrixSet {tms_id!r}.", details={"tile_matrix_sets": morecantile.tms.list()}
         ) from exc
+    return found
 
 
 @contextlib.contextmanager
 def open_reader(
-    container: str, blob: str, *, tms_id: str = "WebMercatorQuad", options: RenderOptions | None = None
+    container: str,
+    blob: str,
+    *,
+    tms_id: str = "WebMercatorQuad",
+    options: RenderOptions | None = None,
+    version: str = "",
 ) -> Iterator[Reader]:
+    """A rio-tiler Reader over a pooled open dataset (see ``gdal.pooled_dataset``); ``version``
+    (the STAC item's update stamp) tells apart two contents of one blob name."""
     opts = options or RenderOptions()
     reader_options: dict[str, Any] = {"resampling_method": opts.resampling}
     if opts.nodata is not None:
         reader_options["nodata"] = opts.nodata
     tms = get_tms(tms_id)
-    with gdal_env(), _mapped_errors(), Reader(gdal_path(container, blob), tms=tms, options=reader_options) as reader:  # type: ignore[arg-type]
+    with (
+        gdal_env(),
+        _mapped_errors(),
+        pooled_dataset(container, blob, version=version) as dataset,
+        Reader(dataset.name, dataset=dataset, tms=tms, options=reader_options) as reader,  # type: ignore[arg-type]
+    ):
         if opts.nodata is not None:
             problem = nodata_problem(opts.nodata, reader.dataset.dtypes[0])
             if problem:
@@ -139,8 +163,23 @@ def render(
             )
         if image.data.dtype != np.uint8:
             image.data = image.data.astype("uint8")  # type: ignore[misc]
+        if driver == "PNG":
+            fast = _png(image, cmap)
+            if fast is not None:
+                return fast, media_type
         return image.render(img_format=driver, colormap=cmap, add_mask=driver != "JPEG"), media_type
     return image.render(img_format=driver), media_type
+
+
+def _png(image: ImageData, cmap: Any) -> bytes | None:
+    """The PNG of ``image`` through :mod:`.png` (same pixels as rio-tiler's render with the
+    mask as alpha), or None when the image is not one it handles."""
+    data, mask = image.data, image.mask
+    if cmap:
+        # As rio_tiler.utils.render: RGB from the colormap; alpha = the colormap's where data is valid.
+        data, alpha = apply_cmap(data, cmap)
+        mask = np.where(mask != 0, alpha, 0).astype(data.dtype)
+    return png.encode(data, mask) if png.encodable(data, mask) else None
 
 
 def _auto_range(image: ImageData) -> tuple[float, float]:
@@ -153,9 +192,18 @@ def _auto_range(image: ImageData) -> tuple[float, float]:
 
 
 def tile(
-    container: str, blob: str, *, tms_id: str, z: int, x: int, y: int, scale: int, options: RenderOptions
+    container: str,
+    blob: str,
+    *,
+    tms_id: str,
+    z: int,
+    x: int,
+    y: int,
+    scale: int,
+    options: RenderOptions,
+    version: str = "",
 ) -> tuple[ImageData, dict[int, Any] | None]:
-    with open_reader(container, blob, tms_id=tms_id, options=options) as reader:
+    with open_reader(container, blob, tms_id=tms_id, options=options, version=version) as reader:
         tms = reader.tms
         if z < tms.minzoom or z > tms.maxzoom:
             raise InvalidRasterRequest(f"Zoom {z} is outside {tms.id} ({tms.minzoom}..{tms.maxzoom}).")
@@ -181,10 +229,12 @@ def statistics(
         return {band: s.model_dump() for band, s in stats.items()}
 
 
-def point(container: str, blob: str, *, lon: float, lat: float, options: RenderOptions) -> dict[str, Any]:
+def point(
+    container: str, blob: str, *, lon: float, lat: float, options: RenderOptions, version: str = ""
+) -> dict[str, Any]:
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise InvalidRasterRequest("lon must be within -180..180 and lat within -90..90 (EPSG:4326).")
-    with open_reader(container, blob, options=options) as reader:
+    with open_reader(container, blob, options=options, version=version) as reader:
         pt = reader.point(lon, lat, **options.read_kwargs())
     masked = np.ma.getmaskarray(pt.array)
     values: list[float | int | None] = []
