@@ -36,6 +36,7 @@ def start_ours(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[by
         "--workers", env.get("GEOPLATFORM_WEB_WORKERS", "4"), "--threads", env.get("GEOPLATFORM_WEB_THREADS", "2"),
         "--access-logfile", "-", "--timeout", "120",
     ]  # fmt: skip
+    env = {**env, "GDAL_CACHEMAX": env.get("GEOPLATFORM_WEB_GDAL_CACHEMAX", "128")}  # as scripts/run.sh
     return start(cmd, env, log)
 
 

@@ -36,6 +36,9 @@ GEOPLATFORM_DB_CONN_HEALTH_CHECKS="${GEOPLATFORM_WORKER_DB_CONN_HEALTH_CHECKS:-f
 pids+=($!)
 "$PY" manage.py janitor --loop &
 pids+=($!)
+# Web processes keep open COGs and their decoded blocks for tiles: the same bound, smaller
+# (tiles measured 1.75x titiler at 128 vs 1.85x at GDAL's default; RSS 1.9 vs 2.7 GB for 4 workers).
+GDAL_CACHEMAX="${GEOPLATFORM_WEB_GDAL_CACHEMAX:-128}" \
 "$VENV/bin/gunicorn" geoplatform.wsgi:application --bind "$BIND" \
   --workers "${GEOPLATFORM_WEB_WORKERS:-4}" --threads "${GEOPLATFORM_WEB_THREADS:-2}" \
   --access-logfile - --timeout 120 &
