@@ -10,6 +10,10 @@ tipg runs from its own venv (never .venv):
     python3.11 -m venv .cache/bench-venvs/tipg
     .cache/bench-venvs/tipg/bin/pip install tipg==1.6.1 'uvicorn[standard]'
     .venv/bin/python bench/features_serving.py [--seconds 15] [--rounds 2] [--concurrency 8]
+
+``--cpu`` instead measures where a bbox page's CPU goes on OUR server alone: one gunicorn worker x
+one thread, one sequential keep-alive client, CPU time of the worker and of its PostgreSQL backend
+(from /proc) divided by the requests served. Run it on two checkouts to compare code versions.
 """
 
 from __future__ import annotations
@@ -98,14 +102,60 @@ def same_results(ours: str, theirs: str, qs: list[str]) -> None:
         assert counts[0][0] == counts[1][0], counts
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request(seconds: float, rounds: int) -> None:
+    import psycopg
+
+    env = {**_env(), "GEOPLATFORM_WEB_WORKERS": "1", "GEOPLATFORM_WEB_THREADS": "1"}
+    subprocess.run([str(ROOT / "scripts" / "db.sh")], env=env, check=True)
+    logs = ROOT / "var" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    ours = common.start_ours(OURS_PORT, env, logs / "features-ours-cpu.log")
+    base, qs = f"/api/features/collections/{TABLE}/items", queries("bbox")
+    try:
+        common.wait_http(OURS_PORT, f"/api/features/collections/{TABLE}")
+        load(OURS_PORT, base, qs, 3, 1)  # warm-up: the worker's connection now exists
+        workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(ours.pid)], capture_output=True, text=True).stdout.split()]
+        with psycopg.connect(DB_URL, autocommit=True) as conn:
+            backends = [r[0] for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'"
+                " AND pid <> pg_backend_pid()", [DB_NAME]).fetchall()]  # fmt: skip
+        print("| round | requests | Python (gunicorn worker) ms | PostgreSQL backend ms | p50 ms |")
+        print("|---|---|---|---|---|")
+        for i in range(1, rounds + 1):
+            w0, b0 = sum(map(_cpu_seconds, workers)), sum(map(_cpu_seconds, backends))
+            r = load(OURS_PORT, base, qs, seconds, 1)
+            w1, b1 = sum(map(_cpu_seconds, workers)), sum(map(_cpu_seconds, backends))
+            n = r["requests"]
+            print(f"| {i} | {n:.0f} | {1000 * (w1 - w0) / n:.2f} | {1000 * (b1 - b0) / n:.2f} | {r['p50_ms']:.1f} |")
+    finally:
+        common.stop(ours)
+
+
+def _load(avg: tuple[float, float, float]) -> str:
+    return " / ".join(f"{v:.2f}" for v in avg)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--cpu", action="store_true", help="CPU per bbox page of our server (see above)")
     args = parser.parse_args()
+    if args.cpu:
+        print(f"load average before: {_load(os.getloadavg())}")
+        cpu_per_request(args.seconds, args.rounds)
+        print(f"load average after: {_load(os.getloadavg())}")
+        return
     if not (TIPG_VENV / "bin" / "uvicorn").exists():
         sys.exit(f"tipg is not installed in {TIPG_VENV} (see this script's docstring)")
+    load_before = os.getloadavg()
     logs = ROOT / "var" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
     env = _env()
@@ -142,6 +192,8 @@ def main() -> None:
         common.stop(ours)
         common.stop(theirs)
 
+    load_after = os.getloadavg()
+    print(f"\nload average (1/5/15 min): before {_load(load_before)}, after {_load(load_after)}")
     for kind, by_server in results.items():
         what = "random 20x20 deg bbox" if kind == "bbox" else "random offset < 900,000"
         print(f"\nGET items?limit=100 with {what}, table geo.{TABLE}, concurrency {args.concurrency}")

@@ -104,7 +104,12 @@ def build_query(dataset: VectorDataset, params: Mapping[str, str]) -> tuple[sql.
             f"Unknown query parameter(s): {', '.join(unknown)}. Known: {', '.join(sorted(ITEMS_PARAMS))} "
             f"and the collection's properties for equality filters."
         )
-    q = sql.ItemsQuery(table=dataset.collection_id, columns=list(attributes), single_points=dataset.single_points)
+    q = sql.ItemsQuery(
+        table=dataset.collection_id,
+        columns=list(attributes),
+        decimal_columns=frozenset(name for name, pgtype in attributes.items() if pgtype in sql.DECIMAL_TYPES),
+        single_points=dataset.single_points,
+    )
     q.limit = parse_limit(params.get("limit"))
     q.offset = parse_int("offset", params["offset"], minimum=0) if params.get("offset") else 0
     if params.get("bbox"):
@@ -163,6 +168,16 @@ def link(href: str, rel: str, type_: str, title: str = "") -> dict[str, str]:
     return out
 
 
+_STRING_FORMATS = {"date": "date", "timestamptz": "date-time", "timestamp": "date-time", "time": "time"}
+
+
+def _property_schema(pgtype: str) -> dict[str, str]:
+    """JSON Schema of one property (``format`` for dates and times, as GeoJSON writes them: ISO 8601)."""
+    kind = sql.JSON_TYPES.get(pgtype, "string")
+    fmt = _STRING_FORMATS.get(pgtype) if kind == "string" else None
+    return {"type": kind, "format": fmt} if fmt else {"type": kind}
+
+
 def collection_document(dataset: VectorDataset, url: Callable[[str], str]) -> dict[str, Any]:
     """``url(path)`` makes an absolute URL for a path below /api/features/."""
     cid = dataset.collection_id
@@ -183,7 +198,7 @@ def collection_document(dataset: VectorDataset, url: Callable[[str], str]) -> di
         "geometryType": dataset.geometry_type,
         "featureCount": dataset.feature_count,
         "temporalProperty": dataset.temporal_property or None,
-        "properties": {a["name"]: {"type": sql.JSON_TYPES.get(a["type"], "string")} for a in dataset.attributes},
+        "properties": {a["name"]: _property_schema(a["type"]) for a in dataset.attributes},
         "links": [
             link(url(f"collections/{cid}?f=json"), "self", "application/json", "This collection"),
             link(url(f"collections/{cid}?f=html"), "alternate", "text/html", "This collection as HTML"),

@@ -1,14 +1,47 @@
-"""Reads of the features app. Collections are read from the database on every request,
-so a newly loaded (or unpublished) collection shows on every web process at once."""
+"""Reads of the features app.
+
+Collection metadata is cached per process, but every use is checked against the database
+(the metadata row's version, :func:`sql.row_version_sql`), so a newly loaded, replaced or
+unpublished collection shows on every web process at once. Items pages check it inside their
+one statement (:func:`items_page`); other reads re-read the row.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import DatabaseError, connection, transaction
+from django.db.models.expressions import RawSQL
+
 from . import conf, sql
-from .errors import CollectionNotFound, FeatureNotFound
+from .errors import CollectionNotFound, FeatureNotFound, InvalidQuery
 from .models import VectorDataset
+
+
+@dataclass(frozen=True)
+class _Cached:
+    version: str
+    dataset: VectorDataset
+
+
+# collection_id -> the metadata row as last read, with its version. Entries are replaced,
+# never mutated, so threads may share them.
+_cache: dict[str, _Cached] = {}
+# (collection_id, version) -> the table has statistics on geom (bbox estimates can use them).
+_stats: dict[tuple[str, str], bool] = {}
+
+
+def _geom_stats(entry: _Cached) -> bool:
+    key = (entry.dataset.collection_id, entry.version)
+    if key not in _stats:
+        if len(_stats) > 1000:
+            _stats.clear()
+        _stats[key] = sql.geom_stats_exist(entry.dataset.collection_id)
+    return _stats[key]
 
 
 def _visible(include_unpublished: bool) -> Any:
@@ -20,40 +53,139 @@ def dataset_list(*, include_unpublished: bool = False) -> list[VectorDataset]:
     return list(_visible(include_unpublished).order_by("collection_id"))
 
 
+def _load(collection_id: str, include_unpublished: bool) -> _Cached:
+    """Read the metadata row (and its version) from the database and cache it."""
+    version = RawSQL(sql.row_version_sql(), [])  # noqa: S611 (a constant expression, no input)
+    row = VectorDataset.objects.annotate(row_version=version).filter(pk=collection_id).first()
+    if row is None:
+        _cache.pop(collection_id, None)
+        raise CollectionNotFound(f"No collection {collection_id!r}.")
+    entry = _Cached(version=row.row_version, dataset=row)
+    _cache[collection_id] = entry
+    if not (row.published or include_unpublished):
+        raise CollectionNotFound(f"No collection {collection_id!r}.")
+    return entry
+
+
 def dataset_get(*, collection_id: str, include_unpublished: bool = False) -> VectorDataset:
     """A collection; one awaiting review only for callers allowed to preview it (else 404)."""
-    dataset = _visible(include_unpublished).filter(pk=collection_id).first()
-    if dataset is None:
+    return _load(collection_id, include_unpublished).dataset
+
+
+def dataset_version(*, collection_id: str, include_unpublished: bool = False) -> str:
+    """The collection's current version (for ETags); one small query when the cache is current."""
+    version = sql.row_version(
+        meta_table=VectorDataset._meta.db_table, collection_id=collection_id, include_unpublished=include_unpublished
+    )
+    if version is None:
         raise CollectionNotFound(f"No collection {collection_id!r}.")
-    return dataset
+    entry = _cache.get(collection_id)
+    if entry is None or entry.version != version:
+        entry = _load(collection_id, include_unpublished)
+    return entry.version
 
 
 @dataclass
 class ItemsPage:
-    features: list[str]  # GeoJSON Feature texts, built by PostgreSQL
+    body: str  # the GeoJSON Features, built by PostgreSQL, joined by ","
+    returned: int
     last_id: int | None
     has_more: bool
     number_matched: int
     matched_exact: bool
 
+    def features(self) -> list[Any]:
+        return list(json.loads("[" + self.body + "]"))
 
-def items_page(*, dataset: VectorDataset, query: sql.ItemsQuery, filtered: bool) -> ItemsPage:
-    rows = sql.items_select(query)
-    has_more = len(rows) > query.limit
-    rows = rows[: query.limit]
-    if not filtered:
-        matched, exact = dataset.feature_count, True  # counted when the data was loaded
-    elif dataset.feature_count <= conf.exact_count_max():
-        matched, exact = sql.items_count(query, exact=True), True
-    else:
-        matched, exact = sql.items_count(query, exact=False), False
-    return ItemsPage(
-        features=[text for _, text in rows],
-        last_id=rows[-1][0] if rows else None,
-        has_more=has_more,
-        number_matched=matched,
-        matched_exact=exact,
-    )
+
+@dataclass
+class ItemsResult:
+    dataset: VectorDataset
+    version: str
+    query: sql.ItemsQuery
+    page: ItemsPage
+
+
+BuildQuery = Callable[[VectorDataset], tuple[sql.ItemsQuery, dict[str, Any]]]
+
+
+def items_page(*, collection_id: str, include_unpublished: bool, build: BuildQuery) -> ItemsResult:
+    """One items page, usually in ONE statement: with a cached metadata row the statement also
+    returns the row's current version; when that differs (or the statement fails because the
+    table was replaced under the cached copy) the row is re-read and the page asked again.
+
+    ``build(dataset)`` parses the request into an :class:`sql.ItemsQuery` (raises InvalidQuery).
+    """
+    entry = _cache.get(collection_id)
+    fresh = entry is None
+    if entry is None:
+        entry = _load(collection_id, include_unpublished)
+    for _ in range(3):
+        dataset = entry.dataset
+        try:
+            query, info = build(dataset)
+        except InvalidQuery:
+            if fresh:
+                raise
+            # A parameter unknown to the cached copy may be a column of the new table.
+            entry, fresh = _load(collection_id, include_unpublished), True
+            continue
+        if not info["filtered"]:
+            count, matched, exact = "none", dataset.feature_count, True  # counted at load time
+        elif dataset.feature_count <= conf.exact_count_max():
+            count, matched, exact = "exact", None, True
+        elif sql.bbox_only(query) and _geom_stats(entry):
+            count, matched, exact = "estimate", None, False
+        else:  # the planner's estimate, below
+            count, matched, exact = "none", None, False
+        try:
+            rows = _page_statement(query, dataset, include_unpublished, count, guarded=not fresh)
+        except DatabaseError:
+            if fresh:
+                raise
+            entry, fresh = _load(collection_id, include_unpublished), True
+            continue
+        if rows.version is None:  # deleted, or unpublished for this caller
+            _cache.pop(collection_id, None)
+            raise CollectionNotFound(f"No collection {collection_id!r}.")
+        if rows.version != entry.version:
+            entry, fresh = _load(collection_id, include_unpublished), True
+            continue
+        if count != "none":
+            matched = rows.matched
+        if matched is None:
+            matched = sql.items_count(query, exact=False)
+        assert matched is not None
+        returned = min(rows.rows, query.limit)
+        if not exact:  # an estimate never below what is already known to exist
+            matched = max(matched, query.offset + rows.rows)
+        page = ItemsPage(
+            body=rows.body,
+            returned=returned,
+            last_id=rows.last_id,
+            has_more=rows.rows > query.limit,
+            number_matched=matched,
+            matched_exact=exact,
+        )
+        return ItemsResult(dataset=dataset, version=entry.version, query=query, page=page)
+    raise DatabaseError(f"Collection {collection_id!r} kept changing while its items were read; try again.")
+
+
+def _page_statement(
+    query: sql.ItemsQuery, dataset: VectorDataset, include_unpublished: bool, count: str, *, guarded: bool
+) -> sql.PageRows:
+    # Inside a transaction (tests, ATOMIC_REQUESTS) a failed statement would abort it: the
+    # attempt with a possibly stale copy then runs in a savepoint. In autocommit it costs nothing.
+    guard = transaction.atomic() if guarded and connection.in_atomic_block else nullcontext()
+    with guard:
+        return sql.items_page(
+            query,
+            meta_table=VectorDataset._meta.db_table,
+            collection_id=dataset.collection_id,
+            include_unpublished=include_unpublished,
+            count=count,
+            feature_count=dataset.feature_count,
+        )
 
 
 def feature_get(*, dataset: VectorDataset, feature_id: str) -> str:
@@ -65,7 +197,10 @@ def feature_get(*, dataset: VectorDataset, feature_id: str) -> str:
         None
         if fid < 0
         else sql.feature_select(
-            table=dataset.collection_id, columns=[a["name"] for a in dataset.attributes], feature_id=fid
+            table=dataset.collection_id,
+            columns=[a["name"] for a in dataset.attributes],
+            feature_id=fid,
+            decimal_columns=frozenset(a["name"] for a in dataset.attributes if a["type"] in sql.DECIMAL_TYPES),
         )
     )
     if text is None:

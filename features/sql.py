@@ -287,6 +287,7 @@ JSON_TYPES = {
 class ItemsQuery:
     table: str
     columns: list[str]  # all attribute columns of the dataset, in order
+    decimal_columns: frozenset[str] = frozenset()  # real / double precision / numeric columns
     properties: list[str] | None = None  # selection (None: all)
     bbox: tuple[float, float, float, float] | None = None
     datetime_column: str | None = None
@@ -345,42 +346,172 @@ def _where(q: ItemsQuery) -> tuple[sql.Composable, list[Any]]:
     return sql.SQL(" AND ").join(parts), params
 
 
-def _feature_json(columns: Iterable[str]) -> sql.Composable:
-    cols = list(columns)
-    props: sql.Composable
-    if cols:
-        props = sql.SQL("(SELECT row_to_json(p) FROM (SELECT {}) AS p)").format(
-            sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in cols)
-        )
-    else:
-        props = sql.SQL("'{}'::json")
+DECIMAL_TYPES = frozenset({"numeric", "real", "double precision"})
+
+
+def _property(column: str, decimal: bool) -> sql.Composable:
+    if not decimal:
+        return sql.SQL("t.{}").format(sql.Identifier(column))
+    # PostgreSQL writes a whole double as 889953, and clients that type fields from the first
+    # features (QGIS 3.22's OAPIF provider) then make the column an integer and lose later
+    # fractions: whole values of decimal columns are written 889953.0 (NaN/Infinity/1e15+ as is).
     return sql.SQL(
-        "json_build_object('type', 'Feature', 'id', t.id, 'geometry', ST_AsGeoJSON(t.geom, 7)::json, 'properties', {})::text"
-    ).format(props)
+        "CASE WHEN t.{c} = trunc(t.{c}) AND abs(t.{c}) < 1e15 THEN to_json(t.{c}::numeric(32, 1))"
+        " ELSE to_json(t.{c}) END AS {c}"
+    ).format(c=sql.Identifier(column))
 
 
-def items_select(q: ItemsQuery) -> list[tuple[int, str]]:
-    """One page of features as (id, GeoJSON Feature text), limit+1 rows to tell if more follow."""
+def _properties_json(columns: Iterable[str], decimal: frozenset[str] = frozenset()) -> sql.Composable:
+    cols = list(columns)
+    if not cols:
+        return sql.SQL("'{}'::json")
+    return sql.SQL("(SELECT row_to_json(p) FROM (SELECT {}) AS p)").format(
+        sql.SQL(", ").join(_property(c, c in decimal) for c in cols)
+    )
+
+
+def _feature_json(columns: Iterable[str], decimal: frozenset[str] = frozenset()) -> sql.Composable:
+    # Text concatenation, not json_build_object(...)::text: the geometry text of
+    # ST_AsGeoJSON is used as is instead of being parsed into json and printed again.
+    return sql.SQL(
+        """('{{"type": "Feature", "id": ' || t.id || ', "geometry": ' || ST_AsGeoJSON(t.geom, 7)"""
+        """ || ', "properties": ' || {} || '}}')"""
+    ).format(_properties_json(columns, decimal))
+
+
+def _page_subquery(q: ItemsQuery) -> tuple[sql.Composable, list[Any]]:
+    """The page's rows numbered 1..limit+1 (``_n``) in the page order.
+
+    The page is cut in a subquery of plain columns: rows skipped by OFFSET are never turned
+    into GeoJSON (PostgreSQL projects every row a scan returns). The row_number() window
+    has the subquery's own order, so it costs no second sort."""
+    if q.offset_seek and q.offset:
+        q = ItemsQuery(**{**q.__dict__, "after_id": q.offset, "offset": 0, "offset_seek": False})
     where, params = _where(q)
     order: list[sql.Composable] = [
         sql.SQL("{} {} NULLS LAST").format(sql.Identifier(c), sql.SQL("ASC" if asc else "DESC")) for c, asc in q.sortby
     ]
     order.append(sql.SQL("id"))
-    # Page in a subquery of plain columns, build JSON outside it: rows skipped by OFFSET are
-    # never turned into GeoJSON (PostgreSQL projects every row a scan returns).
     query = sql.SQL(
-        "SELECT t.id, {f} FROM (SELECT * FROM {tbl} WHERE {w} ORDER BY {o} LIMIT %s OFFSET %s) AS t ORDER BY {o}"
-    ).format(
-        f=_feature_json(q.properties if q.properties is not None else q.columns),
-        tbl=_table(q.table),
-        w=where,
-        o=sql.SQL(", ").join(order),
+        "SELECT s.*, row_number() OVER (ORDER BY {o}) AS _n"
+        " FROM (SELECT * FROM {tbl} WHERE {w} ORDER BY {o} LIMIT %s OFFSET %s) AS s"
+    ).format(tbl=_table(q.table), w=where, o=sql.SQL(", ").join(order))
+    return query, [*params, q.limit + 1, q.offset if q.after_id is None else 0]
+
+
+def items_select(q: ItemsQuery) -> list[tuple[int, str]]:
+    """One page of features as (id, GeoJSON Feature text), limit+1 rows to tell if more follow."""
+    page, params = _page_subquery(q)
+    query = sql.SQL("SELECT t.id, {f} FROM ({p}) AS t ORDER BY t._n").format(
+        f=_feature_json(q.properties if q.properties is not None else q.columns, q.decimal_columns), p=page
     )
-    if q.offset_seek and q.offset:
-        q = ItemsQuery(**{**q.__dict__, "after_id": q.offset, "offset": 0, "offset_seek": False})
-        return items_select(q)
-    cur = _execute(query, [*params, q.limit + 1, q.offset if q.after_id is None else 0])
+    cur = _execute(query, params)
     return [(int(r[0]), r[1]) for r in cur.fetchall()]
+
+
+def bbox_only(q: ItemsQuery) -> bool:
+    """The only filter is ``bbox`` (its numberMatched estimate needs no planner)."""
+    return q.bbox is not None and not q.filters and q.datetime_range is None
+
+
+def _boxes(q: ItemsQuery) -> list[tuple[float, float, float, float]]:
+    assert q.bbox is not None
+    minx, miny, maxx, maxy = q.bbox
+    return [(minx, miny, 180.0, maxy), (-180.0, miny, maxx, maxy)] if minx > maxx else [(minx, miny, maxx, maxy)]
+
+
+def _estimate(q: ItemsQuery) -> sql.Composable:
+    """numberMatched estimate of a bbox-only query from the statistics the planner itself uses
+    (PostGIS' 2-D histogram of geom) times the feature count: no EXPLAIN round trip. Only for
+    tables with statistics on geom (:func:`geom_stats_exist`): without them it is an error."""
+    sel = sql.SQL(" + ").join(
+        sql.SQL("_postgis_selectivity(%s::regclass, 'geom', ST_MakeEnvelope(%s, %s, %s, %s, 4326))") for _ in _boxes(q)
+    )
+    return sql.SQL("round(LEAST(1.0, {}) * %s)::bigint").format(sel)
+
+
+def _estimate_params(q: ItemsQuery, feature_count: int) -> list[Any]:
+    params: list[Any] = []
+    for box in _boxes(q):
+        params += [f'{SCHEMA}."{q.table}"', *box]
+    return [*params, feature_count]
+
+
+def geom_stats_exist(table: str) -> bool:
+    """ANALYZE has left statistics on ``geo.<table>.geom`` (what ``_postgis_selectivity`` reads)."""
+    query = "SELECT EXISTS (SELECT 1 FROM pg_stats WHERE schemaname = %s AND tablename = %s AND attname = 'geom')"
+    with connection.cursor() as cur:
+        cur.execute(query, [SCHEMA, table])
+        return bool(cur.fetchone()[0])
+
+
+@dataclass
+class PageRows:
+    """What one items statement returns (see :func:`items_page`)."""
+
+    version: str | None  # the metadata row's version seen by the statement; None: gone or hidden
+    matched: int | None  # count(*), an estimate, or None when not asked (or not available)
+    rows: int  # rows read: limit + 1 when more follow
+    last_id: int | None  # id of the last feature on the page
+    body: str  # the page's GeoJSON Features joined by ","
+
+
+def row_version_sql() -> str:
+    """A version of a table row that changes with every update (a new row version has another
+    (xmin, ctid)): the per-process metadata cache compares it to the one it holds."""
+    return "xmin::text || ':' || ctid::text"
+
+
+def row_version(*, meta_table: str, collection_id: str, include_unpublished: bool) -> str | None:
+    """The version of a collection's metadata row; None when it is gone or hidden from the caller."""
+    query = sql.SQL("SELECT {v} FROM {meta} WHERE collection_id = %s AND (published OR %s)").format(
+        v=sql.SQL(row_version_sql()), meta=sql.Identifier(meta_table)
+    )
+    row = _execute(query, [collection_id, include_unpublished]).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _items_page_sql(q: ItemsQuery, meta_table: str, count: str, feature_count: int) -> tuple[sql.Composable, list[Any]]:
+    page, page_params = _page_subquery(q)
+    matched: sql.Composable = sql.SQL("NULL::bigint")
+    matched_params: list[Any] = []
+    if count == "exact":
+        where, matched_params = _where(ItemsQuery(**{**q.__dict__, "after_id": None}))
+        matched = sql.SQL("(SELECT count(*) FROM {} WHERE {})").format(_table(q.table), where)
+    elif count == "estimate" and bbox_only(q):
+        matched, matched_params = _estimate(q), _estimate_params(q, feature_count)
+    query = sql.SQL(
+        "SELECT (SELECT {version} FROM {meta} WHERE collection_id = %s AND (published OR %s)), {matched}, count(*),"
+        " (array_agg(t.id ORDER BY t._n DESC) FILTER (WHERE t._n <= %s))[1],"
+        " string_agg({f}, ',' ORDER BY t._n) FILTER (WHERE t._n <= %s)"
+        " FROM ({page}) AS t"
+    ).format(
+        version=sql.SQL(row_version_sql()),
+        meta=sql.Identifier(meta_table),
+        matched=matched,
+        f=_feature_json(q.properties if q.properties is not None else q.columns, q.decimal_columns),
+        page=page,
+    )
+    return query, [*matched_params, q.limit, q.limit, *page_params]
+
+
+def items_page(
+    q: ItemsQuery, *, meta_table: str, collection_id: str, include_unpublished: bool, count: str, feature_count: int
+) -> PageRows:
+    """One statement per items page: the metadata row's version (so a cached copy of it can be
+    checked in the same snapshot), numberMatched (``count``: "exact", "estimate" or "none";
+    "estimate" only for bbox-only queries on tables with geom statistics, from ``feature_count``),
+    and the page as ONE text of Features (limit + 1 rows read to tell if more follow)."""
+    query, params = _items_page_sql(q, meta_table, count, feature_count)
+    cur = _execute(query, [collection_id, include_unpublished, *params])
+    row = cur.fetchone()
+    return PageRows(
+        version=row[0],
+        matched=None if row[1] is None else int(row[1]),
+        rows=int(row[2]),
+        last_id=None if row[3] is None else int(row[3]),
+        body=row[4] or "",
+    )
 
 
 def items_count(q: ItemsQuery, *, exact: bool) -> int:
@@ -398,7 +529,11 @@ def items_count(q: ItemsQuery, *, exact: bool) -> int:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-def feature_select(*, table: str, columns: Sequence[str], feature_id: int) -> str | None:
-    query = sql.SQL("SELECT {f} FROM {tbl} AS t WHERE t.id = %s").format(f=_feature_json(columns), tbl=_table(table))
+def feature_select(
+    *, table: str, columns: Sequence[str], feature_id: int, decimal_columns: frozenset[str] = frozenset()
+) -> str | None:
+    query = sql.SQL("SELECT {f} FROM {tbl} AS t WHERE t.id = %s").format(
+        f=_feature_json(columns, decimal_columns), tbl=_table(table)
+    )
     row = _execute(query, [feature_id]).fetchone()
     return None if row is None else str(row[0])

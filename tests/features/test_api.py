@@ -242,3 +242,91 @@ def test_single_point_datasets_filter_bbox_with_the_index_alone(
         api_client.get(f"{BASE}/collections/airports_pts/items", {"limit": 1000, "bbox": ",".join(map(str, box))})
     )
     assert inside and {f["id"] for f in got["features"]} == inside
+
+
+def test_cached_collection_follows_a_replacement_and_etags(
+    api_client: Any, nc: str, put_fixture: Any, submit_inline: Any
+) -> None:
+    """Collection metadata is cached per process and checked in the items statement: a
+    collection replaced under the cache (other columns, other rows) is served as the new one."""
+    url = f"{BASE}/collections/nc/items"
+    first = api_client.get(url, {"limit": 2})
+    assert body(first)["numberMatched"] == 100
+    etag = first["ETag"]
+    assert api_client.get(url, {"limit": 2}, HTTP_IF_NONE_MATCH=etag).status_code == 304
+    airports = submit_inline(file_name=put_fixture("airports.csv"), table_name="nc", lat_column="Latitude",
+                             lon_column="Longitude", overwrite=True)  # fmt: skip
+    assert airports.status == "completed", airports.error
+    # A filter on a column only the new table has: unknown to the cached copy, which is re-read.
+    assert body(api_client.get(url, {"iata": "ABQ"}))["numberMatched"] == 1
+    second = api_client.get(url, {"limit": 2}, HTTP_IF_NONE_MATCH=etag)
+    assert second.status_code == 200 and second["ETag"] != etag
+    page = body(second)
+    assert page["numberMatched"] == airports.result["feature_count"] != 100
+    assert page["features"][0]["geometry"]["type"] == "MultiPoint" and "city" in page["features"][0]["properties"]
+    again = submit_inline(file_name=put_fixture("nc.gpkg"), table_name="nc", overwrite=True)
+    assert again.status == "completed", again.error
+    # The cached copy names the airports' columns: the statement fails, the row is re-read.
+    page = body(api_client.get(url, {"limit": 2}))
+    assert page["numberMatched"] == 100 and "fips" in page["features"][0]["properties"]
+
+
+def test_estimates_without_exact_counts(api_client: Any, nc: str, settings: Any) -> None:
+    """Above the exact-count size, a bbox-only numberMatched comes from PostGIS' statistics in
+    the page's own statement; other filters ask the planner. Neither is below what the page shows."""
+    settings.GEOPLATFORM_FEATURES_EXACT_COUNT_MAX = 10
+    url = f"{BASE}/collections/nc/items"
+    for params in ({"bbox": "-84,33,-75,37", "limit": 5}, {"bbox": "170,30,-75,37"}, {"name": "Ashe"}):
+        resp = api_client.get(url, params)
+        page = body(resp)
+        assert resp["OGC-NumberMatched-Type"] == "estimate", params
+        assert page["numberMatched"] >= page["numberReturned"] + (1 if any(
+            link["rel"] == "next" for link in page["links"]) else 0), params  # fmt: skip
+
+
+def test_methods_tokens_and_private_reads(api_client: Any, auth_client: Any, nc: str, settings: Any) -> None:
+    """The OGC views are plain Django views: other methods, bad tokens and closed reads still
+    answer with OGC exception bodies, and tokens still authenticate."""
+    url = f"{BASE}/collections/nc/items"
+    assert api_client.post(url, {}).status_code == 401  # writes need an account first (as with DRF)
+    post = auth_client.post(url, {})
+    assert post.status_code == 405 and post.json()["code"] == "MethodNotAllowed" and "GET" in post["Allow"]
+    bad = api_client.get(url, HTTP_AUTHORIZATION="Token not-a-token")
+    assert bad.status_code == 401 and bad.json()["code"] == "NotAuthenticated"
+    settings.GEOPLATFORM_PUBLIC_READ = False
+    closed = api_client.get(url)
+    assert closed.status_code == 401 and closed["Access-Control-Allow-Origin"] == "*"
+    assert body(auth_client.get(url, {"limit": 1}))["numberReturned"] == 1
+
+
+def test_decimal_properties_stay_decimal_and_dates_say_their_format(
+    api_client: Any, put_file: Any, submit_inline: Any
+) -> None:
+    """QGIS 3.22 types fields from the first features: a whole double must read 2.0, not 2."""
+    from features.models import VectorDataset
+
+    csv = (
+        "lon,lat,value,observed\n"
+        "10,50,2.0,2020-01-01T00:00:00Z\n"
+        "11,51,2.5,2020-06-01T12:30:00Z\n"
+        "12,52,-3,2021-01-01T00:00:00Z\n"
+        "13,53,1e20,2022-01-01T00:00:00Z\n"
+    )
+    job = submit_inline(
+        file_name=put_file("decimals.csv", csv.encode()), table_name="decimals", lat_column="lat", lon_column="lon"
+    )
+    assert job.status == "completed", job.error
+    types = {a["name"]: a["type"] for a in VectorDataset.objects.get(pk="decimals").attributes}
+    assert types["value"] == "double precision", types
+    page = api_client.get(f"{BASE}/collections/decimals/items")
+    text = b"".join(page.streaming_content) if page.streaming else page.content
+    assert b'"value":2.0' in text.replace(b" ", b"") and b'"value":-3.0' in text.replace(b" ", b"")
+    values = [f["properties"]["value"] for f in json.loads(text)["features"]]
+    assert values == [2.0, 2.5, -3.0, 1e20]
+    one = api_client.get(f"{BASE}/collections/decimals/items/1")
+    one_text = b"".join(one.streaming_content) if one.streaming else one.content
+    assert b'"value":2.0' in one_text.replace(b" ", b"")
+    schema = body(api_client.get(f"{BASE}/collections/decimals", {"f": "json"}))
+    props = schema.get("properties") or {}
+    if types.get("observed") in ("timestamptz", "timestamp"):
+        assert props["observed"] == {"type": "string", "format": "date-time"}
