@@ -15,6 +15,8 @@ class VectorDataset(models.Model):
     single_points = models.BooleanField(default=False)
     # ids are exactly 1..feature_count (tables are never edited in place, only replaced).
     dense_ids = models.BooleanField(default=False)
+    # Rows stored in spatial (Hilbert) order: a small bbox is cheapest as a GiST bitmap scan.
+    spatially_ordered = models.BooleanField(default=False)
     feature_count = models.BigIntegerField(default=0)
     bbox = models.JSONField(null=True, blank=True, help_text="[minx, miny, maxx, maxy] in CRS84.")
     temporal_property = models.CharField(max_length=63, blank=True, default="")

@@ -130,6 +130,7 @@ def items_page(*, collection_id: str, include_unpublished: bool, build: BuildQue
             # A parameter unknown to the cached copy may be a column of the new table.
             entry, fresh = _load(collection_id, include_unpublished), True
             continue
+        query.bitmap_choice = dataset.spatially_ordered and query.bbox is not None and _geom_stats(entry)
         if not info["filtered"]:
             count, matched, exact = "none", dataset.feature_count, True  # counted at load time
         elif dataset.feature_count <= conf.exact_count_max():

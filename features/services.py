@@ -296,6 +296,7 @@ def vector_finalise(ctx: TaskContext) -> dict[str, Any]:
         ctx.warn(f"{dropped} feature(s) without a usable geometry (null or empty) were dropped.")
     if repaired:
         ctx.warn(f"{repaired} invalid geometrie(s) were repaired with make_valid.")
+    sql.load_table_order(table=load)
     sql.load_table_finish(table=load, final=table)
     sql.table_analyze(load)
     # Count and extent add up from the chunks' results: no extra scan of the table.
@@ -323,6 +324,7 @@ def vector_finalise(ctx: TaskContext) -> dict[str, Any]:
                 "geometry_type": validate["geometry_type"],
                 "single_points": single_points,
                 "dense_ids": dense_ids,
+                "spatially_ordered": True,
                 "feature_count": count,
                 "bbox": bbox,
                 "temporal_property": validate["temporal_column"] or "",
