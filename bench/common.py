@@ -6,6 +6,7 @@ keep-alive clients and reports requests/s, p50/p99 and errors with :func:`load`.
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import os
 import signal
@@ -20,6 +21,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # (method, path, body) — body None for GET.
 Request = tuple[str, str, bytes | None]
+
+
+def load_parser(doc: str | None, results: str | None = None) -> argparse.ArgumentParser:
+    """The options every load benchmark takes (--seconds, --rounds, --concurrency[, --results])."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=8)
+    if results is not None:
+        parser.add_argument("--results", default=results, help="bench/results/<NAME>.json")
+    return parser
 
 
 def start(cmd: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:

@@ -18,7 +18,6 @@ one thread, one sequential keep-alive client, CPU time of the worker and of its 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -142,10 +141,7 @@ def _load(avg: tuple[float, float, float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser = common.load_parser(__doc__)
     parser.add_argument("--cpu", action="store_true", help="CPU per bbox page of our server (see above)")
     args = parser.parse_args()
     if args.cpu:

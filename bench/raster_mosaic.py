@@ -22,7 +22,6 @@ Ours: gunicorn as scripts/run.sh (GEOPLATFORM_WEB_WORKERS x GEOPLATFORM_WEB_THRE
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -159,12 +158,7 @@ def same_pixels(ours_urls: list[str], theirs_urls: list[str], tiles: list[tuple[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--results", default="raster_mosaic", help="bench/results/<NAME>.json")
-    args = parser.parse_args()
+    args = common.load_parser(__doc__, results="raster_mosaic").parse_args()
     if not (VENV / "bin" / "uvicorn").exists():
         sys.exit(f"titiler-pgstac is not installed in {VENV} (see this script's docstring)")
     load_before = os.getloadavg()

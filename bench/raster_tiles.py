@@ -25,7 +25,6 @@ Our gunicorn takes GEOPLATFORM_WEB_WORKERS / GEOPLATFORM_WEB_THREADS from the en
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -291,12 +290,7 @@ def load(port: int, urls: list[str], seconds: float, concurrency: int) -> dict[s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--results", default="raster_tiles", help="bench/results/<NAME>.json")
-    args = parser.parse_args()
+    args = common.load_parser(__doc__, results="raster_tiles").parse_args()
     if not (TITILER_VENV / "bin" / "uvicorn").exists():
         sys.exit(f"titiler is not installed in {TITILER_VENV} (see this script's docstring)")
     load_before = os.getloadavg()

@@ -15,7 +15,6 @@ stac-fastapi-pgstac runs from its own venv (never .venv):
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import os
@@ -171,11 +170,8 @@ def same_results(bodies: list[bytes]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.load_parser(__doc__)
     parser.add_argument("--items", type=int, default=10_000)
-    parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--keep-db", action="store_true", help="reuse the loaded benchmark database")
     args = parser.parse_args()
     if not (SFA_VENV / "bin" / "uvicorn").exists():
