@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from rest_framework.authtoken.models import Token
+
+from geoplatform.errors import InvalidInput
 
 from .callbacks import client_secret_new
 from .models import ApiClient
@@ -32,15 +35,23 @@ def service_group() -> Group:
     return group
 
 
-def service_account_ensure(*, name: str, rotate: bool = False) -> ServiceAccount:
-    """Create (or return) the service account ``name``; ``rotate`` issues a new token and secret."""
+def service_account_ensure(*, name: str, rotate: bool = False, groups: Sequence[str] = ()) -> ServiceAccount:
+    """Create (or return) the service account ``name``; ``rotate`` issues a new token and secret.
+
+    ``groups`` are existing groups it joins too (e.g. ``platform-clients`` for DDH).
+    """
     user_model = get_user_model()
+    extra = list(Group.objects.filter(name__in=groups))
+    missing = sorted(set(groups) - {g.name for g in extra})
+    if missing:
+        known = ", ".join(sorted(Group.objects.values_list("name", flat=True)))
+        raise InvalidInput(f"No group {', '.join(missing)}; known groups: {known}.")
     with transaction.atomic():
         user, created = user_model.objects.get_or_create(username=name)
         if created:
             user.set_unusable_password()
             user.save()
-        user.groups.add(service_group())
+        user.groups.add(service_group(), *extra)
         if rotate:
             Token.objects.filter(user=user).delete()
         token, _ = Token.objects.get_or_create(user=user)

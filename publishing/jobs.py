@@ -50,6 +50,7 @@ _OPTIONS: dict[str, dict[str, tuple[type, tuple[str, ...] | None]]] = {
         "crs": (str, None),
         "raster_type": (str, None),
         "output_tier": (str, ("visualization", "analysis", "archive", "all")),
+        "processing": (str, ("auto", "whole", "windows")),
         "overwrite": (bool, None),
     },
     DataType.ZARR: {
@@ -226,6 +227,7 @@ def job_parameters(
             "crs": options.get("crs"),
             "raster_type": options.get("raster_type"),
             "output_tier": options.get("output_tier", "analysis"),
+            "processing": options.get("processing"),
             # copied into the STAC item's properties by process_raster: namespaced keys
             "metadata": {f"ddh:{k}": v for k, v in release_meta.items()},
         }

@@ -230,3 +230,23 @@ def test_tasks_of_one_stage_can_go_to_different_queues(
     queues = dict(Task.objects.filter(job=job).values_list("unit", "queue"))
     assert queues == {0: "default", 1: "long", 2: "default", 3: "long"}
     assert sorted((q, len(ids)) for ids, q in sent) == [("default", 2), ("long", 2)]
+
+
+def test_createserviceaccount_joins_named_groups() -> None:
+    """DDH's account goes into platform-clients in one command; an unknown group is refused."""
+    from io import StringIO
+
+    from django.contrib.auth.models import Group, User
+    from django.core.management import CommandError, call_command
+
+    Group.objects.get_or_create(name="test-clients")
+    out = StringIO()
+    call_command("createserviceaccount", "ddh-test", "--group", "test-clients", stdout=out)
+    assert "token:" in out.getvalue()
+    assert set(User.objects.get(username="ddh-test").groups.values_list("name", flat=True)) == {
+        "service-accounts",
+        "test-clients",
+    }
+    with pytest.raises(CommandError, match="No group nope"):
+        call_command("createserviceaccount", "ddh-test2", "--group", "nope", stdout=StringIO())
+    assert not User.objects.filter(username="ddh-test2").exists()

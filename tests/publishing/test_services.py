@@ -287,12 +287,13 @@ def test_job_parameters_per_data_type() -> None:
     params, where = jobs.job_parameters(
         data_type="raster_collection",
         data={**data, "file_name": ["a.tif", "b.tif"]},
-        options={"output_tier": "all"},
+        options={"output_tier": "all", "processing": "windows"},
         ordinal=2,
         release_meta={"dataset_id": "D.1"},
     )
     assert where == {"stac_collection_id": "D.1-R-2-v2", "stac_item_id": ""}
     assert params["files"] == ["a.tif", "b.tif"] and params["metadata"] == {"ddh:dataset_id": "D.1"}
+    assert params["processing"] == "windows" and params["publish"] is False
     params, where = jobs.job_parameters(
         data_type="vector",
         data={**data, "file_name": "x.csv"},

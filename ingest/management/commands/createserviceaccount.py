@@ -1,7 +1,8 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from geoplatform.errors import InvalidInput
 from ingest.accounts import service_account_ensure
 
 
@@ -12,9 +13,18 @@ class Command(BaseCommand):
         parser.add_argument("name")
         parser.add_argument("--rotate", action="store_true", help="Issue a new token and webhook secret.")
         parser.add_argument("--token-only", action="store_true", help="Print only the token (for scripts).")
+        parser.add_argument(
+            "--group",
+            action="append",
+            default=[],
+            help="Also join this existing group (repeatable), e.g. platform-clients for DDH.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        account = service_account_ensure(name=options["name"], rotate=options["rotate"])
+        try:
+            account = service_account_ensure(name=options["name"], rotate=options["rotate"], groups=options["group"])
+        except InvalidInput as exc:
+            raise CommandError(exc.message) from exc
         if options["token_only"]:
             self.stdout.write(account.token)
             return
