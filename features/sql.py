@@ -468,17 +468,6 @@ def _page_subquery(q: ItemsQuery) -> tuple[sql.Composable, list[Any]]:
     return query, [*params, break_even, *cut, *params, break_even, *cut]
 
 
-def items_select(q: ItemsQuery) -> list[tuple[int, str]]:
-    """One page of features as (id, GeoJSON Feature text), limit+1 rows to tell if more follow."""
-    cte, cte_params = _estimate_cte(q)
-    page, params = _page_subquery(q)
-    query = cte + sql.SQL("SELECT t.id, {f} FROM ({p}) AS t ORDER BY t._n").format(
-        f=_feature_json(q.properties if q.properties is not None else q.columns, q.decimal_columns), p=page
-    )
-    cur = _execute(query, [*cte_params, *params])
-    return [(int(r[0]), r[1]) for r in cur.fetchall()]
-
-
 def bbox_only(q: ItemsQuery) -> bool:
     """The only filter is ``bbox`` (its numberMatched estimate needs no planner)."""
     return q.bbox is not None and not q.filters and q.datetime_range is None

@@ -144,8 +144,9 @@ def _register(ctx: registry.TaskContext) -> dict[str, Any]:
             services.pending_item_set(
                 collection_id=p["collection_id"], item_id=item["id"], item=item, job_id=ctx.job_id
             )
-    for item in items:
-        services.parts_delete(collection_id=p["collection_id"], item_id=item["id"], job_id=ctx.job_id)
+    # Only windowed files have parts: no storage listing per item for the others.
+    for item_id in sorted({r["item_id"] for r in ctx.previous_results if r.get("from_parts")}):
+        services.parts_delete(collection_id=p["collection_id"], item_id=item_id, job_id=ctx.job_id)
     minzoom, maxzoom = _mosaic_zooms(p, items)
     # A registered search is only a stored query: registering it before approval gives the
     # release its stable mosaic URL, which answers 404 until the collection is public.

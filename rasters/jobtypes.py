@@ -273,6 +273,7 @@ def cog_file(
         "item_id": item_id,
         "facts": task_params["facts"],
         "raster_type": task_params["raster_type"],
+        "from_parts": "parts" in task_params,  # window parts to delete once registered
     }
 
 
