@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +33,23 @@ def load_parser(doc: str | None, results: str | None = None) -> argparse.Argumen
     if results is not None:
         parser.add_argument("--results", default=results, help="bench/results/<NAME>.json")
     return parser
+
+
+def print_rounds(runs: dict[str, Any], peer: str, ours: str = "ours") -> float:
+    """The per-round table of ``ours`` and ``peer`` (lists of :func:`load` results) and the
+    ratio of their mean requests/s, which it returns."""
+    print("| server | round | requests | req/s | p50 ms | p99 ms | errors |")
+    print("|---|---|---|---|---|---|---|")
+    for name in (ours, peer):
+        for i, r in enumerate(runs[name], 1):
+            print(
+                f"| {name} | {i} | {r['requests']:.0f} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} "
+                f"| {r['errors']:.0f} |"
+            )
+    ours_rps = statistics.mean(r["rps"] for r in runs[ours])
+    peer_rps = statistics.mean(r["rps"] for r in runs[peer])
+    print(f"mean req/s: {ours} {ours_rps:.1f}, {peer} {peer_rps:.1f}, ratio {ours_rps / peer_rps:.2f}x")
+    return ours_rps / peer_rps
 
 
 def start(cmd: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:

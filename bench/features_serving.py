@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import uuid
@@ -193,14 +192,7 @@ def main() -> None:
     for kind, by_server in results.items():
         what = "random 20x20 deg bbox" if kind == "bbox" else "random offset < 900,000"
         print(f"\nGET items?limit=100 with {what}, table geo.{TABLE}, concurrency {args.concurrency}")
-        print("| server | round | requests | req/s | p50 ms | p99 ms | errors |")
-        print("|---|---|---|---|---|---|---|")
-        for name, runs in by_server.items():
-            for i, r in enumerate(runs, 1):
-                print(f"| {name} | {i} | {r['requests']:.0f} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']:.0f} |")
-        ours_rps = statistics.mean(r["rps"] for r in by_server["ours"])
-        tipg_rps = statistics.mean(r["rps"] for r in by_server["tipg"])
-        print(f"mean req/s: ours {ours_rps:.1f}, tipg {tipg_rps:.1f}, ratio {ours_rps / tipg_rps:.2f}x")
+        common.print_rounds(by_server, "tipg")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ import json
 import os
 import random
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -218,15 +217,7 @@ def main() -> None:
         f"\nmosaic PNG tiles z{zooms[0]}-{zooms[-1]} ({len(tiles)} distinct) over 16 COGs, search {search_id}, "
         f"concurrency {args.concurrency}, ours gunicorn {threads}"
     )
-    print("| server | round | requests | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|")
-    for name in ("ours", "titiler-pgstac"):
-        for i, r in enumerate(out[name], 1):
-            print(
-                f"| {name} | {i} | {r['requests']:.0f} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']:.0f} |"
-            )
-    ours_rps = statistics.mean(r["rps"] for r in out["ours"])
-    theirs_rps = statistics.mean(r["rps"] for r in out["titiler-pgstac"])
-    print(f"mean req/s: ours {ours_rps:.1f}, titiler-pgstac {theirs_rps:.1f}, ratio {ours_rps / theirs_rps:.2f}x")
+    ratio = common.print_rounds(out, "titiler-pgstac")
     load_after = os.getloadavg()
     print(f"server RSS after the rounds, MiB (all processes): {rss}")
     print(f"load average before {load_before}, after {load_after}")
@@ -239,7 +230,7 @@ def main() -> None:
         "pixels_compared": checked,
         "collection_load_s": loaded["load_s"],
         "results": out,
-        "ratio": ours_rps / theirs_rps,
+        "ratio": ratio,
         "rss_mib": rss,
         "load_average_before": load_before,
         "load_average_after": load_after,

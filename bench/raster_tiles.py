@@ -30,7 +30,6 @@ import os
 import random
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import threading
@@ -358,16 +357,7 @@ def main() -> None:
         (f"point queries ({len(points)} random points inside the raster)", point_results),
     ):
         print(f"\n{title}, concurrency {args.concurrency}, ours gunicorn {threads}")
-        print("| server | round | requests | req/s | p50 ms | p99 ms | errors |")
-        print("|---|---|---|---|---|---|---|")
-        for name in ("ours", "titiler"):
-            for i, r in enumerate(res[name], 1):
-                print(
-                    f"| {name} | {i} | {r['requests']:.0f} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']:.0f} |"
-                )
-        ours_rps = statistics.mean(r["rps"] for r in res["ours"])
-        theirs_rps = statistics.mean(r["rps"] for r in res["titiler"])
-        print(f"mean req/s: ours {ours_rps:.1f}, titiler {theirs_rps:.1f}, ratio {ours_rps / theirs_rps:.2f}x")
+        common.print_rounds(res, "titiler")
         for name, samples in res["connections"].items():
             print(f"established connections per process ({name}, sampled each second): {samples}")
     print(f"server RSS after the tile rounds, MiB (all processes): {rss_after_tiles}")

@@ -19,7 +19,6 @@ import http.client
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import time
@@ -215,19 +214,7 @@ def main() -> None:
     print(
         f"\nPOST /search, bbox 10x10 deg + 6-month datetime, limit 100, {args.items} items, concurrency {args.concurrency}"
     )
-    print("| server | round | requests | req/s | p50 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|---|")
-    for i in range(args.rounds):  # in the order they ran
-        for name, runs in results.items():
-            r = runs[i]
-            print(
-                f"| {name} | {i + 1} | {r['requests']:.0f} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']:.0f} |"
-            )
-    ours_rps = statistics.mean(r["rps"] for r in results["ours"])
-    theirs_rps = statistics.mean(r["rps"] for r in results["stac-fastapi-pgstac"])
-    print(
-        f"\nmean req/s: ours {ours_rps:.1f}, stac-fastapi-pgstac {theirs_rps:.1f}, ratio {ours_rps / theirs_rps:.2f}x"
-    )
+    common.print_rounds(results, "stac-fastapi-pgstac")
 
 
 if __name__ == "__main__":
