@@ -40,8 +40,6 @@ def _env() -> dict[str, str]:
             "GEOPLATFORM_STORAGE_BACKEND": "local",
             "BENCH_BROKER_URL": BROKER,
             "dramatiq_worker_timeout": "100",
-            # as scripts/run.sh starts workers
-            "GEOPLATFORM_DB_CONN_HEALTH_CHECKS": "false",
         }
     )
     env.setdefault("GEOPLATFORM_SECRET_KEY", uuid.uuid4().hex)

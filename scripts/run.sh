@@ -25,12 +25,9 @@ cleanup() { log "stopping"; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/n
 trap cleanup EXIT INT TERM
 
 export dramatiq_worker_timeout=100
-# Workers skip Django's per-message connection check query (a round trip per task): a
-# task that meets a dropped connection fails with a retryable error and runs again.
 # GDAL's block cache defaults to 5% of RAM per process and stays held: building the COG
 # of a 732 MiB raster peaked at 2.2 GiB with it, 0.84 GiB at 256 MB (bench/raster_large_memory.py).
 GDAL_CACHEMAX="${GDAL_CACHEMAX:-256}" \
-GEOPLATFORM_DB_CONN_HEALTH_CHECKS="${GEOPLATFORM_WORKER_DB_CONN_HEALTH_CHECKS:-false}" \
 "$PY" manage.py rundramatiq --processes "${GEOPLATFORM_WORKER_PROCESSES:-2}" \
   --threads "${GEOPLATFORM_WORKER_THREADS:-4}" &
 pids+=($!)

@@ -22,7 +22,7 @@ def test_database_url_is_parsed() -> None:
         "6543",
         "geo",
     )
-    assert db["ENGINE"] == "django.contrib.gis.db.backends.postgis"
+    assert db["ENGINE"] == "geoplatform.postgis"
     with pytest.raises(ImproperlyConfigured):
         env.database_from_url("mysql://x/y")
 
