@@ -239,6 +239,7 @@ def vector_load_chunk(ctx: TaskContext) -> dict[str, Any]:
         "dropped": cleaned.dropped_null,
         "repaired": cleaned.repaired,
         "bbox": cleaned.bbox,
+        "single_points": cleaned.single_points,
     }
 
 
@@ -296,7 +297,6 @@ def vector_finalise(ctx: TaskContext) -> dict[str, Any]:
         ctx.warn(f"{dropped} feature(s) without a usable geometry (null or empty) were dropped.")
     if repaired:
         ctx.warn(f"{repaired} invalid geometrie(s) were repaired with make_valid.")
-    sql.load_table_order(table=load)
     sql.load_table_finish(table=load, final=table)
     sql.table_analyze(load)
     # Count and extent add up from the chunks' results: no extra scan of the table.
@@ -312,7 +312,12 @@ def vector_finalise(ctx: TaskContext) -> dict[str, Any]:
     )
     if count == 0:
         raise PermanentError("No feature with a usable geometry was loaded.", code="empty_result")
-    single_points = validate["geometry_type"] == "MultiPoint" and sql.all_single_points(load)
+    # Chunks of a job submitted before they reported it: one scan of the table.
+    single_points = validate["geometry_type"] == "MultiPoint" and (
+        all(r["single_points"] for r in loads)
+        if all("single_points" in r for r in loads)
+        else sql.all_single_points(load)
+    )
     dense_ids = sql.ids_dense(load, count)
     with transaction.atomic():
         sql.table_swap(load=load, final=table, replace=bool(params.get("overwrite")))

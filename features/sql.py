@@ -13,6 +13,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,7 +115,9 @@ def load_table_create(*, table: str, columns: Sequence[tuple[str, str]], geometr
     if geometry_type not in {"MultiPoint", "MultiLineString", "MultiPolygon"}:
         raise ValueError(geometry_type)
     cols = [
-        sql.SQL("id bigint PRIMARY KEY"),
+        # The primary key is built in finalise: each chunk arrives in spatial order, so its ids
+        # would go into a live index in random order (twice the COPY time).
+        sql.SQL("id bigint NOT NULL"),
         sql.SQL("etl_batch_id text NOT NULL"),
         sql.SQL("geom geometry({}, 4326) NOT NULL").format(sql.SQL(geometry_type)),
     ]
@@ -140,48 +143,62 @@ def chunk_copy(*, table: str, batch_id: str, columns: Sequence[str], csv_bytes: 
         return int(raw.rowcount)
 
 
-def load_table_order(*, table: str) -> None:
-    """Rewrite the staging table in spatial order (PostGIS sorts geometries on a Hilbert curve).
+def load_table_finish(*, table: str, final: str) -> None:
+    """The staging table's indexes and primary key, built before the swap (the swap is instant).
 
-    Rows near each other on the map then share pages, so a small bbox is read from a few
-    pages through the GiST index instead of walking the primary key. One transaction: a
-    retried finalise finds either the old table or the ordered one, never half of each.
+    Two connections build them side by side: the GiST index on one, the ids' unique index and
+    the batch index on the other (``CREATE INDEX`` locks allow that; ``ADD PRIMARY KEY`` would
+    not, so the key is made from the finished unique index). Idempotent for a retried finalise.
     """
-    from django.db import transaction
-
-    ordered = sql.Identifier(f"{table[:50]}_ordered")
-    with transaction.atomic():
-        _execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(SCHEMA), ordered))
+    geom_ix, batch_ix = index_names(table)
+    pkey = f"{table[:58]}_pkey"
+    builds: list[list[sql.Composable]] = [
+        [
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gist (geom)").format(
+                sql.Identifier(geom_ix), _table(table)
+            )
+        ],
+        [
+            sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} (id)").format(sql.Identifier(pkey), _table(table)),
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (etl_batch_id)").format(
+                sql.Identifier(batch_ix), _table(table)
+            ),
+        ],
+    ]
+    if connection.in_atomic_block:
+        # Other connections cannot see a table created in an open transaction (a caller's or
+        # a test's): build on this connection, one index after another.
+        for statements in builds:
+            _build_indexes(statements, own_connection=False)
+    else:
+        with ThreadPoolExecutor(max_workers=len(builds)) as pool:
+            for future in [pool.submit(_build_indexes, statements) for statements in builds]:
+                future.result()
+    has_key = _execute(
+        sql.SQL("SELECT 1 FROM pg_constraint WHERE conrelid = {}::regclass AND contype = 'p'").format(
+            sql.Literal(f"{SCHEMA}.{table}")
+        )
+    ).fetchone()
+    if not has_key:
         _execute(
-            sql.SQL("CREATE TABLE {}.{} AS SELECT * FROM {} ORDER BY geom").format(
-                sql.Identifier(SCHEMA), ordered, _table(table)
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY USING INDEX {}").format(
+                _table(table), sql.Identifier(pkey), sql.Identifier(pkey)
             )
         )
-        _execute(sql.SQL("DROP TABLE {}").format(_table(table)))
-        _execute(
-            sql.SQL("ALTER TABLE {}.{} RENAME TO {}").format(sql.Identifier(SCHEMA), ordered, sql.Identifier(table))
-        )
-        _execute(
-            sql.SQL(
-                "ALTER TABLE {} ADD PRIMARY KEY (id), ALTER COLUMN etl_batch_id SET NOT NULL, ALTER COLUMN geom SET NOT NULL"
-            ).format(_table(table))
-        )
 
 
-def load_table_finish(*, table: str, final: str) -> None:
-    """Indexes built on the staging table before the swap, so the swap itself is instant."""
-    geom_ix, batch_ix = index_names(table)
-    # More sort memory than the default 64 MB makes the GIST build on millions of rows faster.
-    with connection.cursor() as cur:
-        cur.execute("SET maintenance_work_mem = '512MB'")
-    _execute(
-        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gist (geom)").format(sql.Identifier(geom_ix), _table(table))
-    )
-    _execute(
-        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (etl_batch_id)").format(sql.Identifier(batch_ix), _table(table))
-    )
-    with connection.cursor() as cur:
-        cur.execute("RESET maintenance_work_mem")
+def _build_indexes(statements: Sequence[sql.Composable], *, own_connection: bool = True) -> None:
+    """Run ``statements`` on this thread's connection (closed at the end when it is its own)."""
+    try:
+        with connection.cursor() as cur:
+            # More sort memory than the default 64 MB makes builds on millions of rows faster.
+            cur.execute("SET maintenance_work_mem = '512MB'")
+            for statement in statements:
+                cur.execute(_render(statement))
+            cur.execute("RESET maintenance_work_mem")
+    finally:
+        if own_connection:
+            connection.close()
 
 
 def temporal_extent(*, table: str, column: str) -> list[str | None]:

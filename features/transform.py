@@ -100,6 +100,7 @@ class CleanChunk:
     dropped_null: int
     repaired: int
     bbox: list[float] | None = None
+    single_points: bool = False
 
 
 def _reproject(geoms: np.ndarray, crs: str) -> np.ndarray:
@@ -196,10 +197,12 @@ def clean_chunk(
     fast = _fast_points(wkb) if family == "Point" else None
     if fast is not None:
         mask, x, y = fast
-        hexes, bbox = _points_ewkb(x, y, crs)
-        repaired = 0
+        lon, lat = _points_lonlat(x, y, crs)
+        hexes, bbox = _points_ewkb(lon, lat)
+        enc = _Encoded(mask=mask, hexes=hexes, bbox=bbox, repaired=0, x=lon, y=lat, single_points=True)
     else:
-        mask, hexes, bbox, repaired = _generic_ewkb(wkb, crs, family)
+        enc = _generic_ewkb(wkb, crs, family)
+    mask, hexes, bbox = enc.mask, enc.hexes, enc.bbox
     _check_lonlat(bbox)
     dropped = int(n - mask.sum())
     ids = np.arange(first_id, first_id + n, dtype=np.int64)
@@ -211,10 +214,20 @@ def clean_chunk(
         column = attributes.column(source) if source in attributes.column_names else pa.nulls(n)
         arrays.append(_attribute_column(pc.filter(column, selection), col["type"]))
         names.append(col["name"])
-    table = pa.Table.from_arrays(arrays, names=names)
+    # Rows go to COPY in spatial order (ids keep the source order): see hilbert_keys().
+    table = pa.Table.from_arrays(arrays, names=names).take(
+        pa.array(np.argsort(hilbert_keys(enc.x, enc.y), kind="stable"))
+    )
     buf = io.BytesIO()
     pacsv.write_csv(table, buf, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    return CleanChunk(csv=buf.getvalue(), rows=int(mask.sum()), dropped_null=dropped, repaired=repaired, bbox=bbox)
+    return CleanChunk(
+        csv=buf.getvalue(),
+        rows=int(mask.sum()),
+        dropped_null=dropped,
+        repaired=enc.repaired,
+        bbox=bbox,
+        single_points=enc.single_points,
+    )
 
 
 def _check_lonlat(bbox: list[float] | None) -> None:
@@ -230,8 +243,45 @@ def _check_lonlat(bbox: list[float] | None) -> None:
         )
 
 
-def _generic_ewkb(wkb: pa.Array, crs: str, family: str) -> tuple[np.ndarray, pa.Array, list[float] | None, int]:
-    """Any geometry type, through GEOS: (kept mask, EWKB hex, bbox, repaired count)."""
+def hilbert_keys(x: np.ndarray, y: np.ndarray, order: int = 16) -> np.ndarray:
+    """Position of each lon/lat point on a Hilbert curve over the world (2^order cells a side).
+
+    Each chunk is written in this order, so the table is a few long runs in which features
+    near each other on the map share pages: a small bbox reads few pages through the GiST
+    index (``features.sql`` chooses that plan). Sorting per chunk, in the parallel load tasks,
+    replaced a rewrite of the whole table (``ORDER BY geom``) in finalise: for boxes holding
+    more than a few features per chunk the pages read are the same.
+    """
+    side = (1 << order) - 1
+    xi = np.clip((np.nan_to_num(x) + 180.0) * ((side + 1) / 360.0), 0, side).astype(np.int64)
+    yi = np.clip((np.nan_to_num(y) + 90.0) * ((side + 1) / 180.0), 0, side).astype(np.int64)
+    d = np.zeros(len(xi), dtype=np.int64)
+    s = 1 << (order - 1)
+    while s > 0:
+        rx = (xi & s) > 0
+        ry = (yi & s) > 0
+        d += s * s * ((3 * rx.astype(np.int64)) ^ ry.astype(np.int64))
+        flip = ~ry & rx
+        xi = np.where(flip, side - xi, xi)
+        yi = np.where(flip, side - yi, yi)
+        xi, yi = np.where(ry, xi, yi), np.where(ry, yi, xi)
+        s >>= 1
+    return d
+
+
+@dataclass
+class _Encoded:
+    mask: np.ndarray  # the rows kept (a usable geometry)
+    hexes: pa.Array  # their EWKB as hex text
+    bbox: list[float] | None
+    repaired: int
+    x: np.ndarray  # longitude and latitude of each kept geometry's box centre
+    y: np.ndarray
+    single_points: bool  # every geometry is a MultiPoint of one point
+
+
+def _generic_ewkb(wkb: pa.Array, crs: str, family: str) -> _Encoded:
+    """Any geometry type, through GEOS."""
     geoms = _from_wkb(wkb)
     keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     geoms = geoms[keep]
@@ -254,7 +304,16 @@ def _generic_ewkb(wkb: pa.Array, crs: str, family: str) -> tuple[np.ndarray, pa.
     hexes = pa.array(shapely.to_wkb(geoms, hex=True, output_dimension=2, byte_order=1), pa.string())
     prefix = _EWKB_PREFIX[_MULTI[family]]
     out = pc.binary_join_element_wise(pa.scalar(prefix), pc.utf8_slice_codeunits(hexes, 10), pa.scalar(""))
-    return mask, out, bbox, repaired
+    bounds = shapely.bounds(geoms)
+    return _Encoded(
+        mask=mask,
+        hexes=out,
+        bbox=bbox,
+        repaired=repaired,
+        x=(bounds[:, 0] + bounds[:, 2]) / 2,
+        y=(bounds[:, 1] + bounds[:, 3]) / 2,
+        single_points=family == "Point" and bool(np.all(shapely.get_num_geometries(geoms) == 1)),
+    )
 
 
 _EWKB_PREFIX = {
@@ -303,18 +362,24 @@ def _fast_points(wkb: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray] | N
     return mask, x[~empty], y[~empty]
 
 
-def _points_ewkb(x: np.ndarray, y: np.ndarray, crs: str) -> tuple[pa.Array, list[float] | None]:
-    """MultiPoint EWKB hex (SRID 4326) for reprojected coordinates, built in numpy."""
+def _points_lonlat(x: np.ndarray, y: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """Point coordinates reprojected to EPSG:4326 (longitude, latitude)."""
     src = CRS.from_user_input(crs)
-    if not (src.equals(CRS.from_epsg(4326), ignore_axis_order=True) or src.equals(CRS.from_user_input("OGC:CRS84"))):
-        x, y = Transformer.from_crs(src, "EPSG:4326", always_xy=True).transform(x, y)
-        x, y = np.asarray(x), np.asarray(y)
-        if not (np.isfinite(x).all() and np.isfinite(y).all()):
-            raise InvalidSource(
-                f"Coordinates cannot be reprojected from {src.name} to EPSG:4326 (out of the CRS's area?).",
-                code="reprojection_failed",
-                remediation="Check the crs parameter names the file's real CRS.",
-            )
+    if src.equals(CRS.from_epsg(4326), ignore_axis_order=True) or src.equals(CRS.from_user_input("OGC:CRS84")):
+        return x, y
+    lon, lat = Transformer.from_crs(src, "EPSG:4326", always_xy=True).transform(x, y)
+    lon, lat = np.asarray(lon), np.asarray(lat)
+    if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
+        raise InvalidSource(
+            f"Coordinates cannot be reprojected from {src.name} to EPSG:4326 (out of the CRS's area?).",
+            code="reprojection_failed",
+            remediation="Check the crs parameter names the file's real CRS.",
+        )
+    return lon, lat
+
+
+def _points_ewkb(x: np.ndarray, y: np.ndarray) -> tuple[pa.Array, list[float] | None]:
+    """MultiPoint EWKB hex (SRID 4326) for EPSG:4326 coordinates, built in numpy."""
     m = len(x)
     records = np.empty(m, dtype=_MULTIPOINT_EWKB)
     records["bo"], records["t"], records["srid"], records["n"] = 1, 0x20000004, 4326, 1

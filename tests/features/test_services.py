@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from features import sql
@@ -353,3 +354,54 @@ def test_swapped_lat_lon_fails_with_a_clear_message(put_file: Any, submit_inline
     assert job.status == "failed"
     assert job.error["code"] == "coordinates_out_of_range" and "swapped" in job.error["remediation"]
     _nothing_left("swapped", job.id)
+
+
+def test_hilbert_keys_walk_the_grid_cell_by_cell() -> None:
+    from features.transform import hilbert_keys
+
+    order, n = 3, 8
+    i, j = (a.ravel() for a in np.meshgrid(np.arange(n), np.arange(n), indexing="ij"))
+    keys = hilbert_keys(-180 + (i + 0.5) * 360 / n, -90 + (j + 0.5) * 180 / n, order=order)
+    assert sorted(keys.tolist()) == list(range(n * n))
+    walk = np.argsort(keys)
+    steps = np.abs(np.diff(i[walk])) + np.abs(np.diff(j[walk]))
+    assert steps.tolist() == [1] * (n * n - 1)  # each next cell is a neighbour
+
+
+def test_rows_are_stored_in_spatial_order_and_keep_their_source_ids(put_fixture: Any, submit_inline: Any) -> None:
+    """Each chunk is written in Hilbert order (neighbours share pages), while feature ids stay
+    the source's row numbers; the primary key is built at the end."""
+    import csv
+
+    from django.db import connection
+
+    from features.transform import hilbert_keys
+
+    from .conftest import DATA
+
+    job = submit_inline(
+        file_name=put_fixture("airports.csv"),
+        table_name="airports_hilbert",
+        lat_column="Latitude",
+        lon_column="Longitude",
+        chunk_rows=25,
+    )
+    assert job.status == "completed", job.error
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT id, etl_batch_id, ST_X(ST_GeometryN(geom, 1)), ST_Y(ST_GeometryN(geom, 1)), name"
+            " FROM geo.airports_hilbert ORDER BY ctid"
+        )
+        stored = cur.fetchall()
+        cur.execute("SELECT contype FROM pg_constraint WHERE conrelid = 'geo.airports_hilbert'::regclass")
+        assert [r[0] for r in cur.fetchall()] == ["p"]
+    source = list(csv.DictReader((DATA / "airports.csv").open(encoding="utf-8")))
+    assert len(stored) == len(source) == 60
+    assert all(name == source[fid - 1]["Name"] for fid, _, _, _, name in stored)
+    assert [r[0] for r in stored] != sorted(r[0] for r in stored)  # the file is not in spatial order
+    batches = sorted({r[1] for r in stored})
+    assert len(batches) == 3
+    for batch in batches:
+        rows = [r for r in stored if r[1] == batch]
+        keys = hilbert_keys(np.array([r[2] for r in rows]), np.array([r[3] for r in rows])).tolist()
+        assert keys == sorted(keys)
