@@ -8,6 +8,7 @@ or the dataset's stored attribute list already vouched for; values are always bo
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -354,25 +355,41 @@ class ItemsQuery:
     feature_count: int = 0  # of the whole table (the estimate and the choice need it)
 
 
-def _where(q: ItemsQuery) -> tuple[sql.Composable, list[Any]]:
+def _where(
+    q: ItemsQuery, *, boxes_from_cte: bool = False, box_by_index: bool = True
+) -> tuple[sql.Composable, list[Any]]:
+    """The WHERE of the query's filters.
+
+    ``boxes_from_cte``: the bbox envelopes are read from the ``_e`` CTE (:func:`_estimate_cte`),
+    so the planner does not know them (an InitPlan value, usable by an index): its estimate is
+    then the same for every box, and a prepared statement's generic plan is as good as a plan
+    made for the box. ``box_by_index=False`` also hides the test from index matching and from
+    selectivity estimation (a ``CASE``): only a filter of another scan, assumed not selective.
+    """
     parts: list[sql.Composable] = []
     params: list[Any] = []
     if q.bbox is not None:
-        minx, miny, maxx, maxy = q.bbox
-        if minx > maxx:  # crosses the antimeridian: two boxes
-            parts.append(
-                sql.SQL(
-                    "(geom && ST_MakeEnvelope(%s, %s, 180, %s, 4326) AND ST_Intersects(geom, ST_MakeEnvelope(%s, %s, 180, %s, 4326))"
-                    " OR geom && ST_MakeEnvelope(-180, %s, %s, %s, 4326) AND ST_Intersects(geom, ST_MakeEnvelope(-180, %s, %s, %s, 4326)))"
-                )
-            )
-            params += [minx, miny, maxy] * 2 + [miny, maxx, maxy] * 2
+        boxes = _boxes(q)
+        envelopes: list[sql.Composable] = (
+            [sql.SQL("(SELECT b{} FROM _e)").format(sql.SQL(str(i))) for i in range(len(boxes))]
+            if boxes_from_cte
+            else [sql.SQL("ST_MakeEnvelope(%s, %s, %s, %s, 4326)")] * len(boxes)
+        )
+        tests: list[sql.Composable] = []
+        for envelope, box in zip(envelopes, boxes, strict=True):
+            if q.single_points:  # the index operator is exact for points
+                tests.append(sql.SQL("geom && {}").format(envelope))
+            elif len(boxes) == 1:  # ST_Intersects brings its own index condition
+                tests.append(sql.SQL("ST_Intersects(geom, {})").format(envelope))
+            else:  # ... but not inside an OR
+                tests.append(sql.SQL("geom && {e} AND ST_Intersects(geom, {e})").format(e=envelope))
+            if not boxes_from_cte:
+                params += list(box) * (2 if len(boxes) > 1 and not q.single_points else 1)
+        test = sql.SQL(" OR ").join(tests)
+        if box_by_index:
+            parts.append(sql.SQL("({})").format(test))
         else:
-            if q.single_points:
-                parts.append(sql.SQL("geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"))
-            else:
-                parts.append(sql.SQL("ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326))"))
-            params += [minx, miny, maxx, maxy]
+            parts.append(sql.SQL("CASE WHEN {} THEN TRUE END").format(test))
     if q.datetime_column and q.datetime_range is not None:
         start, end = q.datetime_range
         col = sql.Identifier(q.datetime_column)
@@ -421,12 +438,20 @@ def _properties_json(columns: Iterable[str], decimal: frozenset[str] = frozenset
 
 
 def _feature_json(columns: Iterable[str], decimal: frozenset[str] = frozenset()) -> sql.Composable:
+    return _feature_json_text(tuple(columns), decimal)
+
+
+@functools.lru_cache(maxsize=256)
+def _feature_json_text(columns: tuple[str, ...], decimal: frozenset[str]) -> sql.SQL:
+    """One dataset's Feature expression, composed and rendered once per process (it grows with
+    the columns; composing it was the largest part of building an items statement)."""
     # Text concatenation, not json_build_object(...)::text: the geometry text of
     # ST_AsGeoJSON is used as is instead of being parsed into json and printed again.
-    return sql.SQL(
+    expression = sql.SQL(
         """('{{"type": "Feature", "id": ' || t.id || ', "geometry": ' || ST_AsGeoJSON(t.geom, 7)"""
         """ || ', "properties": ' || {} || '}}')"""
     ).format(_properties_json(columns, decimal))
+    return sql.SQL(expression.as_string())
 
 
 # Rows in the box up to which the bitmap beats the walk, squared, per (limit + 1) x feature count.
@@ -442,12 +467,16 @@ def _bitmap_choice(q: ItemsQuery) -> bool:
 
 
 def _estimate_cte(q: ItemsQuery) -> tuple[sql.Composable, list[Any]]:
-    """``WITH _e``: the bbox estimate, computed once per statement (the plan choice and numberMatched)."""
+    """``WITH _e``: the bbox estimate, computed once per statement (the plan choice and
+    numberMatched), and the bbox envelopes ``b0`` (``b1``: the part east of the antimeridian)."""
     if not _bitmap_choice(q):
         return sql.SQL(""), []
-    return sql.SQL("WITH _e AS MATERIALIZED (SELECT {} AS est) ").format(_estimate(q)), _estimate_params(
-        q, q.feature_count
+    boxes = _boxes(q)
+    envelopes = sql.SQL("").join(
+        sql.SQL(", ST_MakeEnvelope(%s, %s, %s, %s, 4326) AS b{}").format(sql.SQL(str(i))) for i in range(len(boxes))
     )
+    query = sql.SQL("WITH _e AS MATERIALIZED (SELECT {} AS est{}) ").format(_estimate(q), envelopes)
+    return query, [*_estimate_params(q, q.feature_count), *(v for box in boxes for v in box)]
 
 
 def _page_subquery(q: ItemsQuery) -> tuple[sql.Composable, list[Any]]:
@@ -469,20 +498,31 @@ def _page_subquery(q: ItemsQuery) -> tuple[sql.Composable, list[Any]]:
         sql.SQL("{} {} NULLS LAST").format(sql.Identifier(c), sql.SQL("ASC" if asc else "DESC")) for c, asc in q.sortby
     ]
     order.append(sql.SQL("id"))
-    cut = [q.limit + 1, q.offset if q.after_id is None else 0]
+    # LIMIT and OFFSET are literals: a prepared statement's generic plan would assume a
+    # LIMIT parameter keeps 10% of the rows, and choose its scans for that.
+    cut = sql.SQL("LIMIT {} OFFSET {}").format(
+        sql.Literal(q.limit + 1), sql.Literal(q.offset if q.after_id is None else 0)
+    )
     window = sql.SQL("SELECT s.*, row_number() OVER (ORDER BY {o}) AS _n FROM ").format(o=sql.SQL(", ").join(order))
     if not _bitmap_choice(q):
-        query = window + sql.SQL("(SELECT * FROM {tbl} WHERE {w} ORDER BY {o} LIMIT %s OFFSET %s) AS s").format(
-            tbl=_table(q.table), w=where, o=sql.SQL(", ").join(order)
+        query = window + sql.SQL("(SELECT * FROM {tbl} WHERE {w} ORDER BY {o} {cut}) AS s").format(
+            tbl=_table(q.table), w=where, o=sql.SQL(", ").join(order), cut=cut
         )
-        return query, [*params, *cut]
+        return query, params
+    # The bitmap branch sorts only (ctid, id) pairs and then fetches its page's rows by ctid
+    # (a TID scan, same snapshot): ~0.4 ms less per page than sorting whole rows. Neither
+    # branch lets the planner see the box (its plan is fixed whatever the box), and the walk's
+    # test is no index condition: so the plan, made once for a prepared statement, is the same
+    # as the one made per box, and reads a box of any size the way its branch means to.
+    where, params = _where(q, boxes_from_cte=True)
+    walk_where, walk_params = _where(q, boxes_from_cte=True, box_by_index=False)
     few = sql.SQL("(SELECT est FROM _e) * (SELECT est FROM _e) <= %s")
     query = window + sql.SQL(
-        "((SELECT * FROM {tbl} WHERE {w} AND {few} ORDER BY id + 0 LIMIT %s OFFSET %s)"
-        " UNION ALL (SELECT * FROM {tbl} WHERE {w} AND NOT {few} ORDER BY id LIMIT %s OFFSET %s)) AS s"
-    ).format(tbl=_table(q.table), w=where, few=few)
+        "((SELECT * FROM {tbl} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {tbl} WHERE {w} AND {few} ORDER BY id + 0 {cut})))"
+        " UNION ALL (SELECT * FROM {tbl} WHERE {ww} AND NOT {few} ORDER BY id {cut})) AS s"
+    ).format(tbl=_table(q.table), w=where, ww=walk_where, few=few, cut=cut)
     break_even = BITMAP_BREAK_EVEN * (q.limit + 1) * q.feature_count
-    return query, [*params, break_even, *cut, *params, break_even, *cut]
+    return query, [*params, break_even, *walk_params, break_even]
 
 
 def bbox_only(q: ItemsQuery) -> bool:
@@ -586,7 +626,7 @@ def items_page(
     and the page as ONE text of Features (limit + 1 rows read to tell if more follow)."""
     q = ItemsQuery(**{**q.__dict__, "feature_count": feature_count})
     query, params = _items_page_sql(q, meta_table, count, [collection_id, include_unpublished])
-    cur = _execute(query, params)
+    cur = _execute_bound(query, params) if _same_plan_for_all_values(q) else _execute(query, params)
     row = cur.fetchone()
     return PageRows(
         version=row[0],
@@ -595,6 +635,32 @@ def items_page(
         last_id=None if row[3] is None else int(row[3]),
         body=row[4] or "",
     )
+
+
+def _same_plan_for_all_values(q: ItemsQuery) -> bool:
+    """The statement's best plan does not depend on its parameter values, so it may be
+    prepared and planned once: no filter at all (the primary key serves every page), or only
+    a bbox whose plan is chosen at run time (``bitmap_choice``). Other filters keep a plan per
+    request, made for their values (a rare value may be best read by a sequential scan)."""
+    return (_bitmap_choice(q) and bbox_only(q)) or (q.bbox is None and not q.filters and q.datetime_range is None)
+
+
+def _execute_bound(query: sql.Composable, params: Sequence[Any]) -> Any:
+    """Execute with server-side parameters (Django's cursors bind on the client): the text is
+    then the same for every request of one query shape, and psycopg prepares it once it has
+    run ``prepare_threshold`` times on the connection (``GEOPLATFORM_DB_PREPARED_STATEMENTS``).
+    PostgreSQL parses and plans it once instead of per request (~0.4 ms of a ~2 ms page)."""
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    if connection.queries_logged:  # DEBUG or a test's query capture: log the SQL with its values
+        return _execute(query, params)
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    cursor_class: Any = ServerBindingCursor  # django-stubs types it as psycopg2's
+    cur = connection.make_cursor(cursor_class(connection.connection))
+    cur.execute(_render(query), params)
+    return cur
 
 
 def items_count(q: ItemsQuery, *, exact: bool) -> int:

@@ -100,7 +100,13 @@ def database_from_url(url: str) -> dict[str, object]:
         # pgSTAC's SQL functions use unqualified names. JIT and parallel plans cost
         # 10-30 ms of set-up per query: measured on OGC items pages and STAC searches, they
         # made every API request slower (many small queries, not few large ones).
-        "OPTIONS": {"options": "-c search_path=public,pgstac -c jit=off -c max_parallel_workers_per_gather=0"},
+        "OPTIONS": {
+            "options": "-c search_path=public,pgstac -c jit=off -c max_parallel_workers_per_gather=0",
+            # Statements run with server-side parameters (OGC items pages) are prepared after
+            # 5 runs on a connection; Django's own cursors bind on the client and never are.
+            # Off for a transaction-mode pooler without prepared statement support.
+            "prepare_threshold": 5 if get_bool("DB_PREPARED_STATEMENTS", True) else None,
+        },
         "CONN_MAX_AGE": get_int("DB_CONN_MAX_AGE", 60),
         # Check a kept connection before reusing it in each request/message, so the first
         # request after a database restart is not a 500. geoplatform.postgis makes the check
