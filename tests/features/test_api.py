@@ -271,6 +271,63 @@ def test_cached_collection_follows_a_replacement_and_etags(
     assert page["numberMatched"] == 100 and "fips" in page["features"][0]["properties"]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_prepared_pages_follow_a_replacement_with_the_same_columns(
+    api_client: Any, put_file: Any, put_fixture: Any, submit_inline: Any
+) -> None:
+    """Pages whose statements are prepared (unfiltered, bbox-only) keep the same SQL text when a
+    collection is replaced by one with the same columns, on another connection (as a worker
+    does): PostgreSQL re-plans them for the new table, and they answer with its rows."""
+    import threading
+
+    from django.db import connection, connections
+
+    from .conftest import DATA
+
+    def load(name: str, overwrite: bool) -> None:
+        outcome: list[Any] = []
+
+        def run() -> None:  # its own connection; psycopg drops a connection's prepared
+            try:  # statements when it sees DROP or ALTER on that same connection
+                outcome.append(submit_inline(file_name=name, table_name="airports_swap", lat_column="Latitude",
+                                             lon_column="Longitude", overwrite=overwrite))  # fmt: skip
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+        assert outcome and outcome[0].status == "completed", outcome and outcome[0].error
+
+    def pages() -> list[list[str]]:
+        url = f"{BASE}/collections/airports_swap/items"
+        boxes = ({"limit": 5}, {"limit": 5, "bbox": "-180,-90,180,90"}, {"limit": 5, "bbox": "-90,30,-75,42"})
+        return [[f["properties"]["name"] for f in body(api_client.get(url, params))["features"]] for params in boxes]
+
+    load(put_fixture("airports.csv"), overwrite=False)
+    for _ in range(12):  # past psycopg's prepare threshold and PostgreSQL's five custom plans
+        before = pages()
+    lines = (DATA / "airports.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    fewer = "".join([lines[0], *lines[31:]])  # the same columns, without the first 30 rows
+    load(put_file("features-tests/airports_fewer.csv", fewer.encode()), overwrite=True)
+    after = pages()
+    everything = body(api_client.get(f"{BASE}/collections/airports_swap/items", {"limit": 100}))["features"]
+    assert len(everything) == len(lines) - 31
+    names = [f["properties"]["name"] for f in everything]
+    in_box = [
+        f["properties"]["name"]
+        for f in everything
+        if -90 <= f["geometry"]["coordinates"][0][0] <= -75 and 30 <= f["geometry"]["coordinates"][0][1] <= 42
+    ]
+    assert after == [names[:5], names[:5], in_box[:5]] and len(in_box) >= 5
+    assert before[0] != after[0]
+    with connection.cursor() as cur:  # the statements prepared before the replacement answered
+        cur.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%airports_swap%' AND generic_plans > 0"
+        )
+        assert cur.fetchone()[0] >= 2
+
+
 def test_estimates_without_exact_counts(api_client: Any, nc: str, settings: Any) -> None:
     """Above the exact-count size, a bbox-only numberMatched comes from PostGIS' statistics in
     the page's own statement; other filters ask the planner. Neither is below what the page shows."""
