@@ -33,6 +33,7 @@ from psycopg.types.json import Jsonb
 
 from geoplatform.errors import InvalidInput
 from geoplatform.logging import log_context
+from geoplatform.postgis.cursors import server_bound_cursor
 
 from . import registry
 from .dispatch import send_many
@@ -345,13 +346,11 @@ def task_execute(*, task_id: str) -> None:
 
 
 def _hot_statement(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
-    """Run one of the two per-task statements as a prepared statement on Django's connection.
-
-    Server-side binding lets PostgreSQL plan each once per connection instead of once per
-    task (Django's own cursors bind on the client and never prepare).
-    """
-    connection.ensure_connection()
-    return connection.connection.execute(sql, params, prepare=True).fetchone()  # type: ignore[no-any-return]
+    """Run one of the two per-task statements with server-side parameters, so that it is
+    prepared: PostgreSQL plans it once per connection instead of once per task."""
+    with server_bound_cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchone()  # type: ignore[no-any-return]
 
 
 def _stage_spec(job_type: str, stage_index: int) -> registry.Stage:

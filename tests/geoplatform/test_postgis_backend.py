@@ -43,3 +43,25 @@ def test_a_live_connection_passes_without_a_query_and_a_dropped_one_is_replaced(
             assert cursor.fetchone()[0] != pid
     finally:
         kept.close()
+
+
+@pytest.mark.django_db
+def test_server_bound_cursor_prepares_a_repeated_statement() -> None:
+    """Django's cursors bind on the client and never prepare; the server-bound cursor sends
+    ``$n`` placeholders, and psycopg prepares the statement once it has run 5 times."""
+    from django.test.utils import CaptureQueriesContext
+
+    from geoplatform.postgis.cursors import server_bound_cursor
+
+    statement = "SELECT %s::int + 40 AS prepared_check"
+    for value in range(6):
+        with server_bound_cursor() as cur:
+            cur.execute(statement, [value])
+            assert cur.fetchone()[0] == value + 40
+    with connection.cursor() as cur:
+        cur.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%%prepared_check%%'")
+        assert [r[0] for r in cur.fetchall()] == ["SELECT $1::int + 40 AS prepared_check"]
+    with CaptureQueriesContext(connection) as queries:  # logged queries show their values
+        with server_bound_cursor() as cur:
+            cur.execute(statement, [2])
+    assert queries.captured_queries[0]["sql"] == "SELECT 2::int + 40 AS prepared_check"
