@@ -418,9 +418,8 @@ def dataset_export_geoparquet(*, collection_id: str, zone: str = "silver") -> st
         writer = None
         try:
             for rows in sql.rows_for_export(collection_id, columns):
-                frame = pandas.DataFrame([r[1:] for r in rows], columns=columns or ["_"])
-                if not columns:
-                    frame = frame.drop(columns="_")
+                # The feature id first: rows of the file name the same features as the OGC API.
+                frame = pandas.DataFrame([r[1:] for r in rows], columns=["id", *columns])
                 geometry = shapely.from_wkb([bytes(r[0]) for r in rows])
                 chunk = geopandas.GeoDataFrame(frame, geometry=geometry, crs="OGC:CRS84")
                 table = pa.table(chunk.to_arrow(index=False, geometry_encoding="WKB"))

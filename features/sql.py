@@ -260,10 +260,10 @@ def ids_dense(name: str, count: int) -> bool:
 
 
 def rows_for_export(name: str, columns: Sequence[str], batch: int = 50_000) -> Any:
-    """Yield lists of (wkb, *columns) rows of a whole table, ``batch`` at a time (a named,
-    server-side cursor: the table is never held in memory at once)."""
+    """Yield lists of (wkb, id, *columns) rows of a whole table in id order, ``batch`` at a time
+    (a named, server-side cursor: the table is never held in memory at once)."""
     query = sql.SQL("SELECT ST_AsBinary(geom), {} FROM {} ORDER BY id").format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in columns) if columns else sql.SQL("NULL"), _table(name)
+        sql.SQL(", ").join(sql.Identifier(c) for c in ["id", *columns]), _table(name)
     )
     # A named cursor lives in a transaction.
     with transaction.atomic():

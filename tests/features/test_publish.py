@@ -67,3 +67,4 @@ def test_geoparquet_export(hidden: str) -> None:
         frame = geopandas.read_parquet(path)
     assert len(frame) == 100 and frame.crs.to_string() in {"OGC:CRS84", "EPSG:4326"}
     assert {"name", "geometry"} <= set(frame.columns) and frame.geometry.geom_type.unique().tolist() == ["MultiPolygon"]
+    assert frame.columns[0] == "id" and frame["id"].tolist() == list(range(1, 101))  # the OGC API's feature ids
