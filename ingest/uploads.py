@@ -8,6 +8,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.http import HttpRequest
 
 from geoplatform.errors import InvalidInput, NotFound, PayloadTooLarge
 from geoplatform.storage import check_blob_name, get_storage
@@ -40,6 +42,53 @@ class _HashingReader:
         return int(self.upload.tell())
 
 
+# Multipart framing around the file (boundaries, part headers, the "name" field).
+_MULTIPART_SLACK = 64 * 1024
+
+
+def _too_large(what: str, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"{what}; the limit is {limit} bytes.",
+        remediation="Split the file, or ask an operator to raise GEOPLATFORM_UPLOAD_MAX_BYTES.",
+    )
+
+
+class LimitedUploadHandler(TemporaryFileUploadHandler):
+    """Django's spooling to a temporary file, stopped at the size limit: a request without a
+    (truthful) Content-Length is refused once the file passes the limit, not after all of it
+    was written to disk."""
+
+    def __init__(self, request: HttpRequest | None = None, *, limit: int) -> None:
+        super().__init__(request)
+        self.limit = limit
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
+        self.received += len(raw_data)
+        if self.received > self.limit:
+            if self.file is not None:
+                self.file.close()  # the temporary file is deleted on close
+            raise _too_large(f"The file is more than {self.limit} bytes", self.limit)
+        return super().receive_data_chunk(raw_data, start)  # type: ignore[no-any-return]
+
+
+def limit_upload_spooling(request: HttpRequest) -> None:
+    """Spool the request's files through LimitedUploadHandler (call before the body is read)."""
+    request.upload_handlers = [LimitedUploadHandler(request, limit=int(settings.GEOPLATFORM_UPLOAD_MAX_BYTES))]
+
+
+def check_upload_length(request: HttpRequest) -> None:
+    """Refuse a request whose Content-Length is over the limit before reading its body: the
+    client has sent its headers, not the file."""
+    limit = int(settings.GEOPLATFORM_UPLOAD_MAX_BYTES)
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit + _MULTIPART_SLACK:
+        raise _too_large(f"The request is {length} bytes", limit)
+
+
 def upload_store(*, container: str, upload: UploadedFile | None, name: str | None = None) -> dict[str, Any]:
     allowed = settings.GEOPLATFORM_UPLOAD_CONTAINERS
     if container not in allowed:
@@ -52,10 +101,7 @@ def upload_store(*, container: str, upload: UploadedFile | None, name: str | Non
         raise InvalidInput("No file: send it as the multipart field 'file'.", code="missing_file")
     limit = int(settings.GEOPLATFORM_UPLOAD_MAX_BYTES)
     if upload.size is not None and upload.size > limit:
-        raise PayloadTooLarge(
-            f"The file is {upload.size} bytes; the limit is {limit} bytes.",
-            remediation="Split the file, or ask an operator to raise GEOPLATFORM_UPLOAD_MAX_BYTES.",
-        )
+        raise _too_large(f"The file is {upload.size} bytes", limit)
     target = name if name is not None else os.path.basename(upload.name or "")
     check_blob_name(target)
     storage = get_storage(container)
