@@ -40,6 +40,7 @@ _ERROR_TEXT = {
     403: "Authenticated but lacking permission.",
     404: "Not found.",
     409: "Conflicts with the current state.",
+    411: "Length required: send a Content-Length.",
     413: "Payload too large.",
     503: "A dependency is unavailable.",
 }

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
@@ -249,6 +248,10 @@ class StorageUploadApi(APIView):
     permission_classes = [has_perm("ingest.upload_file")]
     parser_classes = [MultiPartParser]
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # who asks, and may they upload: first
+        uploads.check_upload_length(request._request)
+
     @extend_schema(
         operation_id="storage_upload",
         request={
@@ -261,19 +264,10 @@ class StorageUploadApi(APIView):
                 "required": ["file"],
             }
         },
-        responses={201: UploadOutput, **error_responses(400, 401, 403, 404, 413)},
+        responses={201: UploadOutput, **error_responses(400, 401, 403, 404, 411, 413)},
         description=f"Store a raw file in a bronze container. Size limit: GEOPLATFORM_UPLOAD_MAX_BYTES "
         f"(default {settings.GEOPLATFORM_UPLOAD_MAX_BYTES} bytes).",
     )
-    def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
-        # Before anything reads the body (a session login's CSRF check reads the form).
-        uploads.limit_upload_spooling(request)
-        return super().initialize_request(request, *args, **kwargs)
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)  # who asks, and may they upload: first
-        uploads.check_upload_length(request._request)
-
     def post(self, request: Request, container: str) -> Response:
         stored = uploads.upload_store(
             container=container, upload=request.FILES.get("file"), name=request.POST.get("name") or None

@@ -8,7 +8,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import HttpRequest
 
 from geoplatform.errors import InvalidInput, NotFound, PayloadTooLarge
@@ -53,38 +52,23 @@ def _too_large(what: str, limit: int) -> PayloadTooLarge:
     )
 
 
-class LimitedUploadHandler(TemporaryFileUploadHandler):
-    """Django's spooling to a temporary file, stopped at the size limit: a request without a
-    (truthful) Content-Length is refused once the file passes the limit, not after all of it
-    was written to disk."""
-
-    def __init__(self, request: HttpRequest | None = None, *, limit: int) -> None:
-        super().__init__(request)
-        self.limit = limit
-        self.received = 0
-
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
-        self.received += len(raw_data)
-        if self.received > self.limit:
-            if self.file is not None:
-                self.file.close()  # the temporary file is deleted on close
-            raise _too_large(f"The file is more than {self.limit} bytes", self.limit)
-        return super().receive_data_chunk(raw_data, start)  # type: ignore[no-any-return]
-
-
-def limit_upload_spooling(request: HttpRequest) -> None:
-    """Spool the request's files through LimitedUploadHandler (call before the body is read)."""
-    request.upload_handlers = [LimitedUploadHandler(request, limit=int(settings.GEOPLATFORM_UPLOAD_MAX_BYTES))]
-
-
 def check_upload_length(request: HttpRequest) -> None:
-    """Refuse a request whose Content-Length is over the limit before reading its body: the
-    client has sent its headers, not the file."""
+    """Refuse an upload before its body is read: over the limit by its Content-Length (the
+    client has sent its headers, not the file), or without a Content-Length (chunked), which
+    Django reads as an empty body. Django never reads past the Content-Length, so what reaches
+    the temporary file is bounded by the limit plus the multipart framing."""
     limit = int(settings.GEOPLATFORM_UPLOAD_MAX_BYTES)
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
+    if length == 0 and request.META.get("HTTP_TRANSFER_ENCODING"):
+        raise InvalidInput(
+            "The upload has no Content-Length (chunked transfer encoding).",
+            code="length_required",
+            status_code=411,
+            remediation="Send the file with a Content-Length header (curl -F does).",
+        )
     if length > limit + _MULTIPART_SLACK:
         raise _too_large(f"The request is {length} bytes", limit)
 
