@@ -70,6 +70,17 @@ def start_ours(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[by
     return start(cmd, env, log)
 
 
+def start_peer(venv: Path, app: list[str], port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A peer server from its own venv: uvicorn, 4 worker processes (as many as ours), no access
+    log, and an environment without our GEOPLATFORM_/DJANGO_ settings plus ``env``."""
+    cmd = [
+        str(venv / "bin" / "uvicorn"), *app,
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "4", "--no-access-log",
+    ]  # fmt: skip
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("GEOPLATFORM_", "DJANGO_"))}
+    return start(cmd, {**clean, **env}, log)
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)

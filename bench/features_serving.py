@@ -55,14 +55,6 @@ def _env() -> dict[str, str]:
     return env
 
 
-
-
-
-
-
-
-
-
 def queries(kind: str, n: int = 500) -> list[str]:
     rng = random.Random(7)
     out = []
@@ -73,8 +65,6 @@ def queries(kind: str, n: int = 500) -> list[str]:
         else:
             out.append(f"limit=100&offset={rng.randrange(0, 900_000)}")
     return out
-
-
 
 
 ACCEPT = {"Accept": "application/geo+json"}
@@ -118,7 +108,10 @@ def cpu_per_request(seconds: float, rounds: int) -> None:
     try:
         common.wait_http(OURS_PORT, f"/api/features/collections/{TABLE}")
         load(OURS_PORT, base, qs, 3, 1)  # warm-up: the worker's connection now exists
-        workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(ours.pid)], capture_output=True, text=True).stdout.split()]
+        workers = [
+            int(p)
+            for p in subprocess.run(["pgrep", "-P", str(ours.pid)], capture_output=True, text=True).stdout.split()
+        ]
         with psycopg.connect(DB_URL, autocommit=True) as conn:
             backends = [r[0] for r in conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'"
@@ -156,18 +149,8 @@ def main() -> None:
     env = _env()
     subprocess.run([str(ROOT / "scripts" / "db.sh")], env=env, check=True)  # schema up to date
     ours = common.start_ours(OURS_PORT, env, logs / "features-ours.log")
-    tipg_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("GEOPLATFORM_", "DJANGO_"))},
-        "DATABASE_URL": DB_URL, "TIPG_DB_SCHEMAS": '["geo"]', "TIPG_MAX_FEATURES_PER_QUERY": "10000",
-    }  # fmt: skip
-    theirs = common.start(
-        [
-            str(TIPG_VENV / "bin" / "uvicorn"), "tipg.main:app", "--host", "127.0.0.1", "--port", str(THEIRS_PORT),
-            "--workers", "4", "--no-access-log",
-        ],
-        tipg_env,
-        logs / "features-tipg.log",
-    )  # fmt: skip
+    tipg_env = {"DATABASE_URL": DB_URL, "TIPG_DB_SCHEMAS": '["geo"]', "TIPG_MAX_FEATURES_PER_QUERY": "10000"}
+    theirs = common.start_peer(TIPG_VENV, ["tipg.main:app"], THEIRS_PORT, tipg_env, logs / "features-tipg.log")
     ours_base = f"/api/features/collections/{TABLE}/items"
     theirs_base = f"/collections/geo.{TABLE}/items"
     results: dict[str, dict[str, list[dict[str, float]]]] = {}

@@ -182,16 +182,8 @@ def main() -> None:
     logs = WORK / "logs"
     logs.mkdir(exist_ok=True)
     ours = common.start_ours(OURS_PORT, env, logs / "ours.log")
-    theirs_env = {k: v for k, v in os.environ.items() if not k.startswith(("GEOPLATFORM_", "DJANGO_"))}
-    theirs_env.update({"DATABASE_URL": DB_URL, "TITILER_PGSTAC_API_DEBUG": "false"})
-    theirs = common.start(
-        [
-            str(VENV / "bin" / "uvicorn"), "titiler.pgstac.main:app",
-            "--host", "127.0.0.1", "--port", str(THEIRS_PORT), "--workers", "4", "--no-access-log",
-        ],
-        theirs_env,
-        logs / "titiler-pgstac.log",
-    )  # fmt: skip
+    theirs_env = {"DATABASE_URL": DB_URL, "TITILER_PGSTAC_API_DEBUG": "false"}
+    theirs = common.start_peer(VENV, ["titiler.pgstac.main:app"], THEIRS_PORT, theirs_env, logs / "titiler-pgstac.log")
     tiles = tile_list(int(meta["minzoom"]), int(meta["maxzoom"]))
     ours_urls = [f"/api/raster/mosaic/{search_id}/tiles/WebMercatorQuad/{z}/{x}/{y}.png" for z, x, y in tiles]
     theirs_urls = [f"/searches/{search_id}/tiles/WebMercatorQuad/{z}/{x}/{y}.png?assets=analysis" for z, x, y in tiles]

@@ -314,15 +314,7 @@ def main() -> None:
     logs = WORK / "logs"
     logs.mkdir(exist_ok=True)
     ours = common.start_ours(OURS_PORT, env, logs / "ours.log")
-    titiler_env = {k: v for k, v in os.environ.items() if not k.startswith(("GEOPLATFORM_", "DJANGO_"))}
-    theirs = common.start(
-        [
-            str(TITILER_VENV / "bin" / "uvicorn"), "titiler.application.main:app",
-            "--host", "127.0.0.1", "--port", str(THEIRS_PORT), "--workers", "4", "--no-access-log",
-        ],
-        titiler_env,
-        logs / "titiler.log",
-    )  # fmt: skip
+    theirs = common.start_peer(TITILER_VENV, ["titiler.application.main:app"], THEIRS_PORT, {}, logs / "titiler.log")
     tiles = tile_paths()
     ours_urls = [f"/api/raster/system-rasters/{ITEM}/tiles/WebMercatorQuad/{z}/{x}/{y}.png" for z, x, y in tiles]
     theirs_urls = [f"/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?url={cog_path}" for z, x, y in tiles]

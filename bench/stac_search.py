@@ -58,12 +58,6 @@ def _env() -> dict[str, str]:
     return env
 
 
-
-
-
-
-
-
 def prepare_database(n_items: int, keep: bool) -> None:
     import psycopg
 
@@ -182,18 +176,13 @@ def main() -> None:
     env = _env()
     ours = common.start_ours(OURS_PORT, env, logs / "stac-ours.log")
     sfa_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("GEOPLATFORM_", "DJANGO_"))},
         "PGUSER": "root", "PGPASSWORD": "", "PGHOST": "127.0.0.1", "PGPORT": "5432", "PGDATABASE": DB_NAME,
         "POSTGRES_USER": "root", "POSTGRES_PASS": "", "POSTGRES_HOST_READER": "127.0.0.1",
         "POSTGRES_HOST_WRITER": "127.0.0.1", "POSTGRES_PORT": "5432", "POSTGRES_DBNAME": DB_NAME,
     }  # fmt: skip
     # Same process count as ours (4); uvicorn workers are async, one event loop each.
-    theirs = common.start(
-        [
-            str(SFA_VENV / "bin" / "uvicorn"), "stac_fastapi.pgstac.app:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(THEIRS_PORT), "--workers", "4", "--no-access-log",
-        ],
-        sfa_env,
+    theirs = common.start_peer(
+        SFA_VENV, ["stac_fastapi.pgstac.app:create_app", "--factory"], THEIRS_PORT, sfa_env,
         logs / "stac-fastapi-pgstac.log",
     )  # fmt: skip
     try:

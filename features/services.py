@@ -297,7 +297,7 @@ def vector_finalise(ctx: TaskContext) -> dict[str, Any]:
         ctx.warn(f"{dropped} feature(s) without a usable geometry (null or empty) were dropped.")
     if repaired:
         ctx.warn(f"{repaired} invalid geometrie(s) were repaired with make_valid.")
-    sql.load_table_finish(table=load, final=table)
+    sql.load_table_finish(table=load)
     sql.table_analyze(load)
     # Count and extent add up from the chunks' results: no extra scan of the table.
     count = sum(int(r.get("rows", 0)) for r in loads)

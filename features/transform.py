@@ -103,9 +103,14 @@ class CleanChunk:
     single_points: bool = False
 
 
+def _is_lonlat(src: CRS) -> bool:
+    """EPSG:4326 in either axis order, or CRS84: nothing to reproject."""
+    return bool(src.equals(CRS.from_epsg(4326), ignore_axis_order=True) or src.equals(CRS.from_user_input("OGC:CRS84")))
+
+
 def _reproject(geoms: np.ndarray, crs: str) -> np.ndarray:
     src = CRS.from_user_input(crs)
-    if src.equals(CRS.from_epsg(4326), ignore_axis_order=True) or src.equals(CRS.from_user_input("OGC:CRS84")):
+    if _is_lonlat(src):
         return geoms
     transformer = Transformer.from_crs(src, "EPSG:4326", always_xy=True)
 
@@ -365,7 +370,7 @@ def _fast_points(wkb: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray] | N
 def _points_lonlat(x: np.ndarray, y: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
     """Point coordinates reprojected to EPSG:4326 (longitude, latitude)."""
     src = CRS.from_user_input(crs)
-    if src.equals(CRS.from_epsg(4326), ignore_axis_order=True) or src.equals(CRS.from_user_input("OGC:CRS84")):
+    if _is_lonlat(src):
         return x, y
     lon, lat = Transformer.from_crs(src, "EPSG:4326", always_xy=True).transform(x, y)
     lon, lat = np.asarray(lon), np.asarray(lat)
