@@ -1,0 +1,62 @@
+"""Bad files at POST /api/platform/submit: a 4xx in the DDH envelope, nothing written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+from rest_framework.test import APIClient
+
+from geoplatform.storage import zone_container, zone_storage
+from ingest.models import Job
+from publishing.models import Asset, Release
+
+from .conftest import submit_body
+
+pytestmark = pytest.mark.django_db
+
+# A SQLite header followed by garbage: GDAL picks the GPKG driver, then cannot read it.
+CORRUPT_GPKG = b"SQLite format 3\x00" + b"\x07garbage" * 512
+
+
+def test_corrupt_geopackage_is_a_400_in_the_envelope_and_leaves_nothing(ddh_client: APIClient) -> None:
+    name = zone_storage("bronze").save("publishing-tests/corrupt.gpkg", ContentFile(CORRUPT_GPKG))
+    body = submit_body(container_name=zone_container("bronze"), file_name=name)
+    for query in ("", "?dry_run=true"):
+        resp = ddh_client.post(f"/api/platform/submit{query}", body, format="json")
+        assert resp.status_code == 400, resp.content
+        err = resp.json()
+        assert err["success"] is False and err["error_type"] == "InvalidInput"
+        assert "cannot be read as a GeoPackage" in err["error"] and "corrupt.gpkg" in err["error"]
+        assert "valid GeoPackage" in err["remediation"]
+        assert "/vsiaz/" not in resp.content.decode()  # no server-side paths leak
+        assert resp["Cache-Control"] == "no-store"
+    assert not Asset.objects.exists() and not Release.objects.exists() and not Job.objects.exists()
+    zone_storage("bronze").delete(name)
+
+
+def test_missing_geopackage_is_left_to_the_job_type_preflight(ddh_client: APIClient) -> None:
+    body = submit_body(container_name=zone_container("bronze"), file_name="publishing-tests/nowhere.gpkg")
+    resp = ddh_client.post("/api/platform/submit?dry_run=true", body, format="json")
+    assert resp.status_code != 500, resp.content
+
+
+def test_generic_submit_of_a_corrupt_geopackage_is_a_400_naming_the_format(auth_client: Any) -> None:
+    name = zone_storage("bronze").save("publishing-tests/corrupt-generic.gpkg", ContentFile(CORRUPT_GPKG))
+    resp = auth_client.post(
+        "/api/jobs/submit/process_vector",
+        {
+            "parameters": {
+                "container_name": zone_container("bronze"),
+                "file_name": name,
+                "table_name": "corrupt_generic",
+            }
+        },
+        format="json",
+    )
+    assert resp.status_code == 400, resp.content
+    problems = resp.json()["details"]["problems"]
+    assert any("Cannot read the file as gpkg" in p and "Check the file is complete" in p for p in problems), problems
+    assert not Job.objects.exists()
+    zone_storage("bronze").delete(name)
