@@ -135,6 +135,56 @@ def is_remote(container: str) -> bool:
     return not isinstance(get_storage(container), FileSystemStorage)
 
 
+def _exists_error(container: str, name: str) -> Conflict:
+    return Conflict(
+        f"{name!r} already exists in {container!r}.",
+        code="blob_exists",
+        remediation="Pass overwrite=true to replace it, or choose another name.",
+    )
+
+
+def blob_save(container: str, name: str, content: Any, *, size: int | None, overwrite: bool) -> str:
+    """Write ``content`` (a binary file object) as ``name``; 409 if it exists and not ``overwrite``.
+
+    The no-overwrite case is decided by the storage itself (Azure If-None-Match: *, O_EXCL
+    locally), so two concurrent uploads of one name cannot both win. A failed write leaves
+    no partial file behind.
+    """
+    storage = get_storage(container)
+    check_blob_name(name)
+    if isinstance(storage, FileSystemStorage):
+        path = Path(storage.path(name))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+        try:
+            with open(staging, "wb") as dst:
+                shutil.copyfileobj(content, dst, 4 * 1024 * 1024)
+            if overwrite:
+                os.replace(staging, path)
+            else:
+                try:
+                    os.link(staging, path)  # fails if the name exists: atomic "create if absent"
+                except FileExistsError:
+                    raise _exists_error(container, name) from None
+        finally:
+            staging.unlink(missing_ok=True)
+        return name
+    import mimetypes
+
+    from azure.core.exceptions import ResourceExistsError
+    from azure.storage.blob import ContentSettings
+
+    client = storage.client.get_blob_client(name)  # type: ignore[attr-defined]
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    try:
+        client.upload_blob(
+            content, length=size, overwrite=overwrite, content_settings=ContentSettings(content_type=content_type)
+        )
+    except ResourceExistsError:
+        raise _exists_error(container, name) from None
+    return name
+
+
 # --- counters (tests and diagnostics read them; no behaviour depends on them) ----------------
 
 STATS: Counter[str] = Counter()  # "downloads", "download_bytes", "ranged_reads", "ranged_bytes"
@@ -429,14 +479,3 @@ def blob_user_register(name: str, fn: BlobUser) -> None:
 def blob_users(container: str, name: str) -> list[str]:
     """Every registered reader of a blob, e.g. ``["release 3f2c... of asset x (approved)"]``."""
     return [who for fn in _blob_users.values() if (who := fn(container, name))]
-
-
-def check_blob_not_in_use(container: str, name: str) -> None:
-    users = blob_users(container, name)
-    if users:
-        raise Conflict(
-            f"{name!r} in {container!r} is in use by {'; '.join(users)}; it cannot be replaced.",
-            code="blob_in_use",
-            details={"used_by": users},
-            remediation="Upload the new data under another name and submit it as a new version.",
-        )

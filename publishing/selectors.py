@@ -12,8 +12,8 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from ingest.models import Job, Task, TaskStatus
-from ingest.selectors import job_progress
+from ingest.models import Job, JobStatus, Task, TaskStatus
+from ingest.selectors import blob_reference_q, job_progress
 
 from .errors import ReleaseNotFound
 from .models import ApprovalState, Asset, DataType, ProcessingStatus, Release, asset_id_for, request_id_for
@@ -361,3 +361,31 @@ def failures(*, hours: int, limit: int) -> dict[str, Any]:
 
 def pending_review() -> QuerySet[Release]:
     return _releases().filter(approval_state=ApprovalState.PENDING_REVIEW)
+
+
+def releases_referencing_blob(*, container: str, name: str) -> QuerySet[Release]:
+    """Releases whose source is the blob and that still stand on it: approved ones, and those
+    awaiting review that did not fail (a failed, rejected or revoked release may have its file
+    replaced and be submitted again)."""
+    # processing_status derives from the job: failed = its job failed, was cancelled or was deleted.
+    live = Q(approval_state=ApprovalState.APPROVED) | (
+        Q(approval_state=ApprovalState.PENDING_REVIEW, job__isnull=False)
+        & ~Q(job__status__in=[JobStatus.FAILED, JobStatus.CANCELLED])
+    )
+    return (
+        Release.objects.filter(blob_reference_q("job_parameters", container=container, name=name))
+        .filter(live)
+        .select_related("asset")
+        .order_by("created_at")
+    )
+
+
+def blob_release_user(container: str, name: str) -> str | None:
+    """The storage layer's "blob in use" question, answered for releases (a sentence naming them)."""
+    found = list(releases_referencing_blob(container=container, name=name)[:5])
+    if not found:
+        return None
+    return ", ".join(
+        f"release {r.id} ({r.asset.dataset_id}/{r.asset.resource_id} v{r.version_ordinal}, {r.approval_state})"
+        for r in found
+    )

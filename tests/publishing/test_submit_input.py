@@ -8,7 +8,7 @@ import pytest
 from django.core.files.base import ContentFile
 from rest_framework.test import APIClient
 
-from geoplatform.storage import zone_container, zone_storage
+from geoplatform.storage import get_storage, zone_container, zone_storage
 from ingest.models import Job
 from publishing.models import Asset, Release
 
@@ -60,3 +60,32 @@ def test_generic_submit_of_a_corrupt_geopackage_is_a_400_naming_the_format(auth_
     assert any("Cannot read the file as gpkg" in p and "Check the file is complete" in p for p in problems), problems
     assert not Job.objects.exists()
     zone_storage("bronze").delete(name)
+
+
+def test_uploads_never_replace_the_file_a_release_stands_on(auth_client: Any, ddh_user: Any, settings: Any) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from publishing import services
+
+    from .helpers import submitted
+
+    container = settings.GEOPLATFORM_UPLOAD_CONTAINERS[0]
+    name = "publishing-tests/released.geojson"
+
+    def upload(data: bytes) -> Any:
+        return auth_client.post(
+            f"/api/storage/{container}/upload?overwrite=true",
+            {"file": SimpleUploadedFile("x.geojson", data), "name": name},
+            format="multipart",
+        )
+
+    assert upload(b"v1").status_code == 201
+    release = submitted(ddh_user, container_name=container, file_name=name)
+    services.release_approve(release_id=release.id, user=ddh_user, reviewer="alice", clearance_state="ouo")
+    resp = upload(b"v2")
+    assert resp.status_code == 409, resp.content
+    assert resp.json()["code"] == "blob_in_use" and release.id in resp.json()["message"]
+    assert "approved" in resp.json()["message"]
+    services.release_revoke(release_id=release.id, user=ddh_user, reviewer="alice", reason="replaced")
+    assert upload(b"v2").status_code == 201  # revoked: the file may be replaced
+    get_storage(container).delete(name)
