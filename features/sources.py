@@ -43,6 +43,8 @@ FORMATS = {
     ".geoparquet": "parquet",
 }
 _SHAPEFILE_PARTS = {".shp", ".shx", ".dbf", ".prj", ".cpg"}
+# A PostgreSQL table holds at most 1600 columns; ours add id, geom and etl_batch_id.
+MAX_COLUMNS = 1600 - 3
 _SEPARATORS = {",": "COMMA", ";": "SEMICOLON", "\t": "TAB", "|": "PIPE"}
 
 
@@ -103,6 +105,15 @@ def detect_format(file_name: str) -> str:
             remediation="Send GeoJSON (.geojson), GeoPackage (.gpkg), a zipped Shapefile (.zip), CSV (.csv), "
             "KML/KMZ or GeoParquet (.parquet).",
         ) from None
+
+
+def _check_column_count(count: int) -> None:
+    if count > MAX_COLUMNS:
+        raise InvalidSource(
+            f"The file has {count} columns; a table holds at most {MAX_COLUMNS}.",
+            code="too_many_columns",
+            remediation="Keep the columns you need (or reshape wide data into rows), then submit again.",
+        )
 
 
 def _check_crs(text: str) -> str:
@@ -284,6 +295,7 @@ def _open_csv(params: SourceParams, path: Path, folder: Path) -> Opened:
         )
     encoding, separator = _csv_encoding_and_separator(path)
     header = _csv_header(path, encoding, separator)
+    _check_column_count(len(header))  # from the header: GDAL's CSV reader stops at 2000 fields
     wanted = [c for c in (params.lat_column, params.lon_column, params.wkt_column) if c]
     missing = [c for c in wanted if c not in header]
     if missing:
@@ -392,6 +404,7 @@ def inspect(params: SourceParams, src: Opened) -> SourceInfo:
     if info.get("geometry_type") in (None, "None") and src.format != "csv":
         raise InvalidSource("The layer has no geometry column.", code="no_geometry")
     fields = [(str(n), str(t)) for n, t in zip(info["fields"], info["dtypes"], strict=False)]
+    _check_column_count(len(fields))
     return SourceInfo(
         format=src.format,
         layer=src.layer,
@@ -465,6 +478,7 @@ def _inspect_parquet(params: SourceParams, src: Opened) -> SourceInfo:
     if count == 0:
         raise InvalidSource("The file holds no features.", code="empty_source")
     fields = [(f.name, str(f.type)) for f in pf.schema_arrow if f.name != geo["column"]]
+    _check_column_count(len(fields))
     types = geo.get("geometry_types") or []
     return SourceInfo(
         format="parquet",
@@ -530,7 +544,7 @@ def _check_head(params: SourceParams, fmt: str) -> None:
         path = folder / ("head" + PurePosixPath(params.file_name).suffix.lower())
         path.write_bytes(head)
         if fmt == "csv":
-            _open_csv(params, path, folder)  # encoding, separator, the geometry columns in the header
+            _open_csv(params, path, folder)  # encoding, separator, column count, the geometry columns
             return
         text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
         if fmt == "geojson":

@@ -55,14 +55,41 @@ def check_container_name(container: str) -> str:
 
 
 def check_blob_name(name: str) -> str:
-    """A relative path of safe parts: no '..', no absolute path, no odd characters."""
+    """A relative path of safe ASCII parts: no '..', no absolute path, no odd characters.
+
+    Unicode is refused rather than normalised: one name would have two spellings (NFC from
+    most systems, NFD from macOS) that look the same and name two different blobs, and names
+    travel on into GDAL paths, URLs, table names and STAC ids. The error suggests an ASCII
+    spelling (accents dropped) the client can use as is.
+    """
     parts = name.split("/")
     if not name or len(name) > 1024 or any(not _NAME_PART_RE.match(p) or p in {".", ".."} for p in parts):
+        suggestion = _suggest_blob_name(name)
         raise InvalidInput(
             f"Invalid file name {name!r}.",
-            remediation="Use letters, digits, '.', '_' and '-' (folders separated by '/'); no '..'.",
+            details={"suggested_name": suggestion} if suggestion else None,
+            remediation="Use ASCII letters, digits, '.', '_' and '-' (folders separated by '/'); "
+            "no '..', no leading '/' or '.'" + (f"; e.g. {suggestion!r}." if suggestion else "."),
         )
     return name
+
+
+def _suggest_blob_name(name: str) -> str | None:
+    import unicodedata
+
+    if ".." in name.replace("\\", "/").split("/"):
+        return None  # a path escape, not a typo: nothing to suggest
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    parts = []
+    for part in ascii_name.replace("\\", "/").split("/"):
+        cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", part).lstrip(".-_")[:255]
+        if cleaned and "." in part and not cleaned.rpartition(".")[0]:
+            return None  # nothing of the name's stem survives (e.g. all CJK): no useful suggestion
+        if cleaned:
+            parts.append(cleaned)
+    suggestion = "/".join(parts)[:1024]
+    valid = suggestion and all(_NAME_PART_RE.match(p) for p in parts)
+    return suggestion if valid and suggestion != name else None
 
 
 def _azure_storage(container: str) -> Storage:

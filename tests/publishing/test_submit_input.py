@@ -89,3 +89,35 @@ def test_uploads_never_replace_the_file_a_release_stands_on(auth_client: Any, dd
     services.release_revoke(release_id=release.id, user=ddh_user, reviewer="alice", reason="replaced")
     assert upload(b"v2").status_code == 201  # revoked: the file may be replaced
     get_storage(container).delete(name)
+
+
+def test_a_5_gb_content_length_at_submit_is_a_413_envelope(ddh_client: APIClient) -> None:
+    resp = ddh_client.generic(
+        "POST", "/api/platform/submit", b"{}", content_type="application/json", CONTENT_LENGTH=str(5 * 1024**3)
+    )
+    assert resp.status_code == 413, resp.content
+    assert resp.json()["success"] is False
+    assert not Job.objects.exists() and not Release.objects.exists()
+
+
+def test_bad_files_at_platform_submit_are_400s(ddh_client: APIClient, tmp_path: Any) -> None:
+    """An empty GeoPackage, a NetCDF renamed .gpkg, a name escaping the container."""
+    from tests.conftest import FIXTURES
+
+    bronze = zone_storage("bronze")
+    for name, data in (
+        ("publishing-tests/empty.gpkg", b""),
+        ("publishing-tests/nc.gpkg", (FIXTURES / "tiny.nc").read_bytes()),
+    ):
+        if bronze.exists(name):
+            bronze.delete(name)
+        bronze.save(name, ContentFile(data))
+        body = submit_body(container_name=zone_container("bronze"), file_name=name)
+        resp = ddh_client.post("/api/platform/submit", body, format="json")
+        assert resp.status_code == 400, resp.content
+        assert "cannot be read as a GeoPackage" in resp.json()["error"]
+        bronze.delete(name)
+    body = submit_body(container_name=zone_container("bronze"), file_name="../other/x.gpkg")
+    resp = ddh_client.post("/api/platform/submit", body, format="json")
+    assert resp.status_code == 400 and "Invalid file name" in resp.json()["error"], resp.content
+    assert not Asset.objects.exists() and not Release.objects.exists() and not Job.objects.exists()
