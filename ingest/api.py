@@ -105,7 +105,11 @@ class JobTypesApi(APIView):
         operation_id="jobs_types",
         responses={
             200: OpenApiResponse(
-                description="Job types by name: description, parameter schema (types, defaults, limits), stages."
+                description=(
+                    "Job types by name: description, parameter schema (types, defaults, limits), stages, and "
+                    "whether POST /api/jobs/submit accepts it (`api_submit`; else `started_by` names the route "
+                    "that starts it) with which permission."
+                )
             ),
             **error_responses(401),
         },
@@ -117,6 +121,9 @@ class JobTypesApi(APIView):
                     "description": jt.description,
                     "parameters": jt.params_schema(),
                     "stages": [s.name for s in jt.stages],
+                    "api_submit": jt.api_submit,
+                    "submit_permission": jt.submit_permission if jt.api_submit else None,
+                    "started_by": jt.started_by or None,
                 }
                 for name, jt in sorted(registry.all_types().items())
             }
@@ -134,13 +141,15 @@ class JobSubmitApi(APIView):
             "Submit a job. The job id is SHA-256 of the type and parameters: resubmitting returns the "
             "completed job (200), the running one (202), or re-runs a failed one (202). `force` re-runs a "
             "completed job. Unknown job type -> 400 listing the valid ones; pre-flight failures -> 400 with "
-            "each problem."
+            "each problem. 403 when the job type is not submittable here (`started_by` in /api/jobs/types "
+            "names the route that starts it), when the account lacks the type's `submit_permission`, or when "
+            "the job would replace or delete protected data (e.g. a release's: use /api/platform/*)."
         ),
     )
     def post(self, request: Request, job_type: str) -> Response:
         data = JobSubmitInput(data=request.data)
         data.is_valid(raise_exception=True)
-        outcome = services.job_submit(job_type=job_type, user=request.user, **data.validated_data)
+        outcome = services.job_submit(job_type=job_type, user=request.user, gate=True, **data.validated_data)
         job = outcome.job
         body = {
             "job_id": job.id,

@@ -52,6 +52,10 @@ class Job(models.Model):
             ("submit_job", "Can submit jobs"),
             ("operate_job", "Can retry and cancel jobs"),
             ("upload_file", "Can upload files to bronze storage"),
+            # Through /api/jobs: replace or delete outputs a submit guard protects (e.g. an
+            # approved release's data) without going through /api/platform/*.
+            ("override_submit_guards", "Can submit jobs that replace or delete protected outputs"),
+            ("view_all_jobs", "Can see every client's jobs (others see their own)"),
         ]
 
     def __str__(self) -> str:

@@ -31,7 +31,7 @@ from django.db.models import F
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from geoplatform.errors import InvalidInput
+from geoplatform.errors import Forbidden, InvalidInput
 from geoplatform.logging import log_context
 from geoplatform.postgis.cursors import server_bound_cursor
 
@@ -83,12 +83,19 @@ def job_submit(
     user: Any = None,
     callback_url: str = "",
     force: bool = False,
+    gate: bool = False,
 ) -> SubmitOutcome:
-    """Validate and start a job, or return the existing one with the same id."""
+    """Validate and start a job, or return the existing one with the same id.
+
+    ``gate``: a client's submission through the generic API, held to :func:`job_submit_gate`.
+    Services that own a workflow (publishing's state machine) submit ungated.
+    """
     from .callbacks import callback_url_check
 
     jt = registry.get(job_type)
     params = jt.clean_params(parameters)
+    if gate:
+        job_submit_gate(job_type=jt, params=params, user=user)
     if callback_url:
         callback_url_check(callback_url, user)
     job_id = job_id_for(job_type, params)
@@ -134,6 +141,38 @@ def job_submit(
             job.callback_url = callback_url
         _job_restart(job, jt, reason="forced re-run" if job.status == JobStatus.COMPLETED else "resubmitted")
         return SubmitOutcome(job, "restarted")
+
+
+def job_submit_gate(*, job_type: registry.JobType, params: dict[str, Any], user: Any) -> None:
+    """The generic API's rules: the job type may be submitted through it, the account holds
+    the permission the type names, and no submit guard protects an output it would replace
+    or delete (unless the account may override the guards)."""
+    jt = job_type
+    if not jt.api_submit:
+        raise Forbidden(
+            f"{jt.name} is started by {jt.started_by}.",
+            code="job_type_not_submittable",
+            remediation=f"{jt.name} cannot be submitted through /api/jobs/submit.",
+        )
+    if user is None or not user.has_perm(jt.submit_permission):
+        raise Forbidden(
+            f"Your account lacks the permission {jt.submit_permission!r} needed to submit {jt.name}.",
+            code="permission_denied",
+        )
+    outputs = list(jt.replaces(params)) if jt.replaces is not None else []
+    if not outputs or user.has_perm(registry.OVERRIDE_GUARDS_PERMISSION):
+        return
+    refusals = [refusal for guard in registry.submit_guards() for refusal in guard(outputs)]
+    if refusals:
+        raise Forbidden(
+            " ".join(refusals),
+            code="protected_output",
+            details={"problems": refusals},
+            remediation=(
+                "Use the route named above; an operator holding "
+                f"{registry.OVERRIDE_GUARDS_PERMISSION!r} may submit it here."
+            ),
+        )
 
 
 def _job_restart(job: Job, jt: registry.JobType, *, reason: str) -> None:

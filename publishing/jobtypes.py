@@ -10,7 +10,7 @@ from typing import Any
 
 from ingest import registry
 
-from . import externalize, services
+from . import externalize, selectors, services
 from .models import DataType, Release
 
 
@@ -73,8 +73,15 @@ EXTERNALIZE = registry.JobType(
         registry.Stage("record", _record),
     ],
     finalize=_finalize,
+    # It checks nothing itself: publishing starts it once the state machine allows it.
+    api_submit=False,
+    started_by=(
+        "publishing when a release is approved as public: use POST /api/platform/approve "
+        "(POST /api/platform/revoke or /api/platform/unpublish removes the copies)"
+    ),
 )
 
 
 def register() -> None:
     registry.register(EXTERNALIZE)
+    registry.register_submit_guard(selectors.release_outputs_guard)
