@@ -38,7 +38,7 @@ from geoplatform.postgis.cursors import server_bound_cursor
 from . import registry
 from .dispatch import send_many
 from .errors import JobNotFound, JobNotRunnable, RetryableError, classify
-from .models import Job, JobEvent, JobStatus, Stage, Task, TaskStatus
+from .models import Job, JobEvent, JobStatus, JobSubscriber, Stage, Task, TaskStatus
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,9 @@ def task_id_for(job_id: str, stage_index: int, unit: int) -> str:
 class SubmitOutcome:
     job: Job
     outcome: str  # created | existing | in_progress | restarted
+    # The submitter joined a job another client had started (same type and parameters):
+    # it may read the job from now on, and its own callback_url is called.
+    joined: bool = False
 
     @property
     def created(self) -> bool:
@@ -100,12 +103,14 @@ def job_submit(
         callback_url_check(callback_url, user)
     job_id = job_id_for(job_type, params)
 
-    existing = Job.objects.filter(pk=job_id).first()
-    if existing is not None:
-        if existing.status == JobStatus.COMPLETED and not force:
-            return SubmitOutcome(existing, "existing")
-        if existing.status in {JobStatus.QUEUED, JobStatus.RUNNING}:
-            return SubmitOutcome(existing, "in_progress")
+    if Job.objects.filter(pk=job_id).exists():
+        # Under the job row lock: a job finishing meanwhile reads its subscribers after
+        # this commits (its callbacks include this client's), or we see it finished.
+        with transaction.atomic():
+            found = Job.objects.select_for_update().filter(pk=job_id).first()
+            reused = _reused(found, force) if found is not None else ""
+            if found is not None and reused:
+                return SubmitOutcome(found, reused, _subscribe(found, user, callback_url))
 
     problems: list[str] = []
     for validator in jt.validators:
@@ -130,17 +135,43 @@ def job_submit(
                 submitted_by=user if getattr(user, "is_authenticated", False) else None,
             )
             event_record(job_id, "submitted", f"{job_type} submitted")
+            _subscribe(job, user, callback_url)
             _stage_start(job, jt, 0, [])
             return SubmitOutcome(job, "created")
         # Another submit may have won the race while we validated.
-        if job.status == JobStatus.COMPLETED and not force:
-            return SubmitOutcome(job, "existing")
-        if job.status in {JobStatus.QUEUED, JobStatus.RUNNING}:
-            return SubmitOutcome(job, "in_progress")
-        if callback_url:
+        reused = _reused(job, force)
+        if reused:
+            return SubmitOutcome(job, reused, _subscribe(job, user, callback_url))
+        if callback_url and job.submitted_by_id == getattr(user, "pk", None):
             job.callback_url = callback_url
         _job_restart(job, jt, reason="forced re-run" if job.status == JobStatus.COMPLETED else "resubmitted")
-        return SubmitOutcome(job, "restarted")
+        return SubmitOutcome(job, "restarted", _subscribe(job, user, callback_url))
+
+
+def _reused(job: Job, force: bool) -> str:
+    """'existing' / 'in_progress' when a submission returns this job as it is, else ''."""
+    if job.status == JobStatus.COMPLETED and not force:
+        return "existing"
+    if job.status in {JobStatus.QUEUED, JobStatus.RUNNING}:
+        return "in_progress"
+    return ""
+
+
+def _subscribe(job: Job, user: Any, callback_url: str) -> bool:
+    """Make ``user`` a subscriber of ``job`` (its latest callback_url wins); True when it
+    joined a job another client started."""
+    if not getattr(user, "is_authenticated", False):
+        return False  # the platform itself (management commands, system jobs)
+    sub, created = JobSubscriber.objects.get_or_create(
+        job=job,
+        user=user,
+        defaults={"callback_url": callback_url, "joined": job.submitted_by_id != user.pk},
+    )
+    if not created and callback_url and sub.callback_url != callback_url:
+        JobSubscriber.objects.filter(pk=sub.pk).update(callback_url=callback_url)
+    if created and sub.joined:
+        event_record(job.id, "joined", "another client submitted the same job", user_id=user.pk)
+    return sub.joined
 
 
 def job_submit_gate(*, job_type: registry.JobType, params: dict[str, Any], user: Any) -> None:
@@ -585,9 +616,9 @@ def _cancel_waiting_tasks(job: Job) -> None:
 
 
 def _after_commit_notify(job: Job, event: str) -> None:
-    if job.callback_url:
-        job_id = job.id
-        transaction.on_commit(lambda: _callback_enqueue(job_id, event))
+    # Subscribers are read once the end is committed: one that joined meanwhile is included.
+    job_id = job.id
+    transaction.on_commit(lambda: _callback_enqueue(job_id, event))
 
 
 def _callback_enqueue(job_id: str, event: str) -> None:
