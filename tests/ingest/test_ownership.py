@@ -123,3 +123,20 @@ def test_every_subscriber_gets_its_own_signed_callback(live_worker: Any) -> None
     finally:
         receiver_a.server.shutdown()
         receiver_b.server.shutdown()
+
+
+@pytest.mark.django_db
+def test_a_callback_event_is_shown_only_to_the_client_it_went_to() -> None:
+    a, user_a, _ = _client("client-a")
+    b, user_b, _ = _client("client-b")
+    job = services.job_submit(job_type="hello", parameters={"count": 1, "name": "ev"}, user=user_a).job
+    services.job_submit(job_type="hello", parameters={"count": 1, "name": "ev"}, user=user_b)
+    services.event_record(job.id, "callback", "job.completed -> http://a.example/secret-path", user_id=user_a.pk)
+    services.event_record(job.id, "callback", "job.completed -> http://b.example/hook", user_id=user_b.pk)
+
+    def callbacks(client: APIClient) -> list[str]:
+        return [e["message"] for e in client.get(f"/api/jobs/{job.id}/events").json() if e["kind"] == "callback"]
+
+    assert callbacks(a) == ["job.completed -> http://a.example/secret-path"]
+    assert callbacks(b) == ["job.completed -> http://b.example/hook"]
+    assert len(callbacks(_with_perms("ops-c", "view_all_jobs"))) == 2
