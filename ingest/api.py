@@ -241,11 +241,12 @@ class JobRetryApi(APIView):
         operation_id="jobs_retry",
         request=None,
         responses={202: JobSubmitOutput, **error_responses(401, 403, 404, 409)},
-        description="Needs ingest.operate_job. " + _VISIBILITY,
+        description="Needs ingest.operate_job. A retry that would replace or delete protected data (a "
+        "release's) is a 403, as its submission would be. " + _VISIBILITY,
     )
     def post(self, request: Request, job_id: str) -> Response:
         selectors.job_get(job_id=job_id, user=request.user)  # another client's job: 404
-        job = services.job_retry(job_id=job_id, user=request.user)
+        job = services.job_retry(job_id=job_id, user=request.user, gate=True)
         return Response(
             {
                 "job_id": job.id,

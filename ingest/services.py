@@ -190,8 +190,12 @@ def job_submit_gate(*, job_type: registry.JobType, params: dict[str, Any], user:
             f"Your account lacks the permission {jt.submit_permission!r} needed to submit {jt.name}.",
             code="permission_denied",
         )
+    _guards_check(jt, params, user)
+
+
+def _guards_check(jt: registry.JobType, params: dict[str, Any], user: Any) -> None:
     outputs = list(jt.replaces(params)) if jt.replaces is not None else []
-    if not outputs or user.has_perm(registry.OVERRIDE_GUARDS_PERMISSION):
+    if not outputs or (user is not None and user.has_perm(registry.OVERRIDE_GUARDS_PERMISSION)):
         return
     refusals = [refusal for guard in registry.submit_guards() for refusal in guard(outputs)]
     if refusals:
@@ -684,12 +688,17 @@ def job_cancel(*, job_id: str, user: Any = None) -> Job:
     return job
 
 
-def job_retry(*, job_id: str, user: Any = None) -> Job:
+def job_retry(*, job_id: str, user: Any = None, gate: bool = False) -> Job:
+    """Re-run a failed or cancelled job. ``gate`` (the generic API): a retry that would replace
+    or delete protected outputs is refused like such a submission."""
     with transaction.atomic():
         job = _locked_job(job_id)
         if job.status not in {JobStatus.FAILED, JobStatus.CANCELLED}:
             raise JobNotRunnable(f"Job {job_id} is {job.status}; only a failed or cancelled job can be retried.")
-        _job_restart(job, registry.get(job.job_type), reason=f"retried by {user or 'system'}")
+        jt = registry.get(job.job_type)
+        if gate:
+            _guards_check(jt, job.parameters, user)
+        _job_restart(job, jt, reason=f"retried by {user or 'system'}")
     return job
 
 

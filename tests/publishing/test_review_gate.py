@@ -170,3 +170,35 @@ def test_job_types_say_whether_the_generic_api_takes_them(ddh_client: APIClient)
     assert body["externalize_release"]["submit_permission"] is None
     assert body["process_vector"]["api_submit"] is True
     assert body["process_vector"]["submit_permission"] == "ingest.submit_job"
+
+
+def test_a_copy_job_started_by_hand_copies_nothing_unless_the_release_is_approved_public(ddh_user: Any) -> None:
+    """Started past the API (the admin, a retry, a re-sent message), the job checks itself."""
+    from ingest.services import job_submit
+
+    from .conftest import run_job
+
+    pending = submitted(ddh_user)
+    job = job_submit(job_type="externalize_release", parameters={"release_id": pending.id}, user=ddh_user).job
+    job = run_job(job.id)
+    assert job.status == "failed" and job.error["code"] == "release_not_public"
+    assert job.stage_index == 0  # nothing transferred
+    assert Release.objects.get(pk=pending.id).external == {}
+
+
+def test_a_retry_that_would_delete_an_approved_release_s_data_is_refused(ddh_user: Any) -> None:
+    from ingest.services import job_submit
+
+    raster = submitted(ddh_user, dataset_id="ds-r", file_name="dem.tif")
+    services.release_approve(release_id=raster.id, user=ddh_user, reviewer="a", clearance_state="ouo")
+    params = {"collection_id": raster.stac_collection_id, "item_id": raster.stac_item_id, "dry_run": False}
+    job = job_submit(job_type="unpublish_raster", parameters=params).job  # e.g. from an earlier life
+    Job.objects.filter(pk=job.id).update(status="failed")
+    operator = get_user_model().objects.create_user("ops-retry")
+    operator.user_permissions.add(
+        *Permission.objects.filter(codename__in=["operate_job", "view_all_jobs"], content_type__app_label="ingest")
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=operator).key}")
+    _refused(client.post(f"/api/jobs/{job.id}/retry"), code="protected_output", route="POST /api/platform/unpublish")
+    assert Job.objects.get(pk=job.id).status == "failed"
