@@ -62,6 +62,11 @@ def test_externalize_release_is_started_only_by_publishing(ddh_client: APIClient
     assert body["message"].startswith("externalize_release is started by publishing")
     assert Job.objects.count() == jobs_before  # nothing created
     assert Release.objects.get(pk=pending.id).external == {}
+    # ... nor for a release cleared only as OUO.
+    ouo = services.release_approve(release_id=pending.id, user=ddh_user, reviewer="a", clearance_state="ouo")
+    resp = _submit(ddh_client, "externalize_release", {"release_id": ouo.id, "revision": ouo.revision})
+    _refused(resp, code="job_type_not_submittable", route="POST /api/platform/approve")
+    assert Job.objects.count() == jobs_before
 
 
 def test_overwrite_of_an_approved_release_s_table_is_refused(
@@ -184,6 +189,11 @@ def test_a_copy_job_started_by_hand_copies_nothing_unless_the_release_is_approve
     assert job.status == "failed" and job.error["code"] == "release_not_public"
     assert job.stage_index == 0  # nothing transferred
     assert Release.objects.get(pk=pending.id).external == {}
+    ouo = services.release_approve(release_id=pending.id, user=ddh_user, reviewer="a", clearance_state="ouo")
+    params = {"release_id": ouo.id, "revision": ouo.revision, "action": "copy"}
+    job = run_job(job_submit(job_type="externalize_release", parameters=params).job.id)
+    assert job.status == "failed" and job.error["code"] == "release_not_public"
+    assert Release.objects.get(pk=ouo.id).external == {}
 
 
 def test_a_retry_that_would_delete_an_approved_release_s_data_is_refused(ddh_user: Any) -> None:
