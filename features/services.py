@@ -132,8 +132,8 @@ def vector_validate(ctx: TaskContext) -> dict[str, Any]:
     source_names = [f.name for f in schema]
     names = sql.sanitize_names(source_names)
     columns = [
-        {"name": name, "source_name": field.name, "type": transform.pg_type(field.type)}
-        for name, field in zip(names, schema, strict=True)
+        {"name": name, "source_name": field.name, "source_index": index, "type": transform.pg_type(field.type)}
+        for index, (name, field) in enumerate(zip(names, schema, strict=True))
     ]
     temporal = params.get("temporal_property") or ""
     if temporal:
@@ -146,9 +146,13 @@ def vector_validate(ctx: TaskContext) -> dict[str, Any]:
     sql.load_table_create(table=load, columns=[(c["name"], c["type"]) for c in columns], geometry_type=geometry_type)
     size = int(params.get("chunk_rows") or conf.chunk_rows())
     chunks = [{"index": i, "skip": skip, "count": size} for i, skip in enumerate(range(0, info.feature_count, size))]
-    renamed = {c["source_name"]: c["name"] for c in columns if c["source_name"] != c["name"]}
+    renamed = [f"{c['source_name']!r} -> {c['name']}" for c in columns if c["source_name"] != c["name"]]
     if renamed:
-        ctx.warn(f"Column names were made safe SQL identifiers: {renamed}.")
+        # A list, not a dict: a header that repeats a name is renamed twice.
+        ctx.warn(
+            f"COLUMN_NAMES_SANITISED: {len(renamed)} column name(s) were made safe, unique SQL identifiers "
+            f"(the original names stay as the properties' titles): {', '.join(renamed)}."
+        )
     return {
         "table": table,
         "load_table": load,

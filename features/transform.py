@@ -215,8 +215,7 @@ def clean_chunk(
     arrays: list[pa.Array] = [pa.array(ids[mask]), pa.array([batch_id] * int(mask.sum()), pa.string()), hexes]
     names = ["id", "etl_batch_id", "geom"]
     for col in columns:
-        source = col["source_name"]
-        column = attributes.column(source) if source in attributes.column_names else pa.nulls(n)
+        column = _source_column(attributes, col, n)
         arrays.append(_attribute_column(pc.filter(column, selection), col["type"]))
         names.append(col["name"])
     # Rows go to COPY in spatial order (ids keep the source order): see hilbert_keys().
@@ -233,6 +232,19 @@ def clean_chunk(
         bbox=bbox,
         single_points=enc.single_points,
     )
+
+
+def _source_column(attributes: pa.Table, col: dict[str, Any], n: int) -> pa.ChunkedArray | pa.Array:
+    """The attribute column a planned column reads, by POSITION: a header may repeat a name
+    (a CSV's ``x,x``), and Arrow's lookup by name refuses a name it holds twice. Plans made
+    before positions were recorded fall back to the name."""
+    index = col.get("source_index")
+    if isinstance(index, int) and 0 <= index < attributes.num_columns:
+        return attributes.column(index)
+    source = col["source_name"]
+    if attributes.column_names.count(source) == 1:
+        return attributes.column(source)
+    return pa.nulls(n)
 
 
 def _check_lonlat(bbox: list[float] | None) -> None:
