@@ -49,6 +49,15 @@ def _visible(include_unpublished: bool) -> Any:
     return qs if include_unpublished else qs.filter(published=True)
 
 
+def dataset_group(*, table: str) -> list[VectorDataset]:
+    """The collections one load into ``table`` made: the table itself, or, when the file mixed
+    geometry types, its ``{table}_point`` / ``_line`` / ``_polygon`` parts (they name
+    ``table`` in ``source.split_of``)."""
+    from django.db.models import Q
+
+    return list(VectorDataset.objects.filter(Q(pk=table) | Q(source__split_of=table)).order_by("collection_id"))
+
+
 def dataset_list(*, include_unpublished: bool = False) -> list[VectorDataset]:
     return list(_visible(include_unpublished).order_by("collection_id"))
 

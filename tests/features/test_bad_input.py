@@ -144,3 +144,114 @@ def test_geojson_and_geopackage_columns_follow_the_same_rule(
         ("etl_batch_id", "etl_batch_id_"),
         ("9lives", "c_9lives"),
     ]
+
+
+def _warning(warnings: list[str], code: str) -> str:
+    found = [w for w in warnings if w.startswith(f"{code}:")]
+    assert len(found) == 1, warnings
+    return found[0]
+
+
+def test_mixed_geometry_types_are_split_into_one_collection_per_type(
+    put_fixture: Any, put_file: Any, submit_inline: Any, api_client: Any
+) -> None:
+    from catalog import selectors as catalog_selectors
+    from features.services import dataset_unpublish
+
+    name = put_fixture("mixed_geometries.geojson")
+    job = submit_inline(file_name=name, table_name="mixed", create_stac=True, chunk_rows=4)
+    assert job.status == "completed", job.error
+    assert job.result["collection_ids"] == ["mixed_point", "mixed_line", "mixed_polygon"]
+    assert job.result["split_by_geometry_type"] is True and job.result["feature_count"] == 8
+    assert "mixed_point (3 Point)" in _warning(job.warnings, "GEOMETRY_TYPE_SPLIT")
+    assert _warning(job.warnings, "NULL_GEOMETRY_DROPPED").startswith("NULL_GEOMETRY_DROPPED: 3 feature(s)")
+    assert _warning(job.warnings, "INVALID_GEOMETRY_REPAIRED").startswith("INVALID_GEOMETRY_REPAIRED: 1 ")
+    assert not sql.table_exists("mixed") and not VectorDataset.objects.filter(pk="mixed").exists()
+    expected = {
+        "mixed_point": ("MultiPoint", [1, 5, 9]),
+        "mixed_line": ("MultiLineString", [2, 6]),
+        "mixed_polygon": ("MultiPolygon", [3, 7, 8]),
+    }
+    for table, (geometry_type, ids) in expected.items():
+        ds = VectorDataset.objects.get(pk=table)
+        assert (ds.geometry_type, ds.feature_count, ds.source["split_of"]) == (geometry_type, len(ids), "mixed")
+        features = _features(api_client, table)
+        # Feature ids stay the features' positions in the file; attributes follow their rows.
+        assert sorted(int(f["id"]) for f in features) == ids
+        assert all(f["properties"]["n"] == int(f["id"]) for f in features)
+        assert {f["geometry"]["type"] for f in features} == {geometry_type}
+        assert catalog_selectors.item_get(collection_id="system-vectors", item_id=table) is not None
+    with connection.cursor() as cur:
+        cur.execute("SELECT bool_and(ST_IsValid(geom)) FROM geo.mixed_polygon")
+        assert cur.fetchone()[0] is True
+    assert sql.load_tables_of("_load_") == []
+
+    # The same name again, without overwrite: 409 at submit, before any job.
+    from geoplatform.errors import Conflict
+
+    with pytest.raises(Conflict):
+        submit_inline(file_name=name, table_name="mixed")
+    # Overwritten by a file of one type: the collections of the split go with it.
+    single = put_file(
+        "features-tests/single.geojson",
+        b'{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"n":1},'
+        b'"geometry":{"type":"Point","coordinates":[1,2]}}]}',
+    )
+    job = submit_inline(file_name=single, table_name="mixed", overwrite=True, create_stac=True)
+    assert job.status == "completed", job.error
+    assert job.result["collection_id"] == "mixed" and [c["collection_id"] for c in job.result["collections"]] == [
+        "mixed"
+    ]
+    for table in expected:
+        assert not sql.table_exists(table) and not VectorDataset.objects.filter(pk=table).exists()
+        assert catalog_selectors.item_get(collection_id="system-vectors", item_id=table) is None
+    dataset_unpublish(collection_id="mixed", dry_run=False)
+
+
+def test_split_unpublish_lists_and_removes_every_part(put_fixture: Any, submit_inline: Any) -> None:
+    from features.services import dataset_unpublish
+
+    name = put_fixture("mixed_geometries.geojson")
+    assert submit_inline(file_name=name, table_name="parts").status == "completed"
+    dry = dataset_unpublish(collection_id="parts")
+    assert dry["would_remove"]["tables"] == ["geo.parts_line", "geo.parts_point", "geo.parts_polygon"]
+    assert dry["would_remove"]["rows"] == 8
+    live = dataset_unpublish(collection_id="parts", dry_run=False)
+    assert live["removed"] == dry["would_remove"]
+    for suffix in ("point", "line", "polygon"):
+        assert not sql.table_exists(f"parts_{suffix}")
+    assert not VectorDataset.objects.filter(source__split_of="parts").exists()
+
+
+def test_a_collection_mixing_types_in_one_feature_fails_and_leaves_nothing(put_file: Any, submit_inline: Any) -> None:
+    data = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [1, 2]}},
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": {
+                    "type": "GeometryCollection",
+                    "geometries": [
+                        {"type": "Point", "coordinates": [1, 2]},
+                        {"type": "LineString", "coordinates": [[1, 2], [3, 4]]},
+                    ],
+                },
+            },
+        ],
+    }
+    name = put_file("features-tests/gc.geojson", json.dumps(data).encode())
+    job = submit_inline(file_name=name, table_name="gc")
+    assert job.status == "failed"
+    assert job.error["code"] == "mixed_geometry_collection" and "separate features" in job.error["remediation"]
+    assert not sql.table_exists("gc") and not VectorDataset.objects.filter(pk="gc").exists()
+    assert sql.load_tables_of("_load_") == []
+
+
+def test_long_table_names_keep_their_split_suffix() -> None:
+    base = "t" + "x" * 62
+    names = {sql.split_table_name(base, f) for f in ("Point", "LineString", "Polygon")}
+    assert all(len(n) <= 63 and sql.check_table_name(n) for n in names) and len(names) == 3
+    assert sql.split_table_name(base, "Polygon").endswith("_polygon")
+    assert sql.split_table_name("short", "LineString") == "short_line"
