@@ -58,6 +58,13 @@ def dataset_group(*, table: str) -> list[VectorDataset]:
     return list(VectorDataset.objects.filter(Q(pk=table) | Q(source__split_of=table)).order_by("collection_id"))
 
 
+def dataset_split_of(*, collection_id: str) -> str | None:
+    """The table a split collection's file was loaded as (None for any other collection)."""
+    row = VectorDataset.objects.filter(pk=collection_id).values_list("source", flat=True).first()
+    base = row.get("split_of") if isinstance(row, dict) else None
+    return str(base) if base else None
+
+
 def dataset_list(*, include_unpublished: bool = False) -> list[VectorDataset]:
     return list(_visible(include_unpublished).order_by("collection_id"))
 
