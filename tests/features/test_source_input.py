@@ -46,6 +46,8 @@ def _refused(job_type: str, **params: Any) -> list[str]:
 
 def test_an_empty_file_is_refused_at_upload_and_at_submit(auth_client: Any) -> None:
     container = zone_container("bronze")
+    if get_storage(container).exists("input-tests/empty-upload.geojson"):  # left by an older run
+        get_storage(container).delete("input-tests/empty-upload.geojson")
     resp = auth_client.post(
         f"/api/storage/{container}/upload",
         {"file": SimpleUploadedFile("empty.geojson", b""), "name": "input-tests/empty-upload.geojson"},
