@@ -370,6 +370,17 @@ def _flock(path: Path, mode: int) -> Iterator[bool]:
         os.close(fd)  # closing releases the lock
 
 
+# A download in progress writes its file continuously; one untouched this long lost its process.
+_STALE_STAGING_SECONDS = 3600
+
+
+def _idle_for(folder: Path, now: float) -> float:
+    try:
+        return now - max([folder.stat().st_mtime, *(f.stat().st_mtime for f in folder.iterdir())])
+    except FileNotFoundError:
+        return 0.0
+
+
 def _entry_size(entry: Path) -> int:
     return sum(f.stat().st_size for f in entry.iterdir() if f.is_file())
 
@@ -386,13 +397,15 @@ def blob_cache_evict(*, keep: str = "", max_bytes: int | None = None, max_age: f
     removed = 0
     with _flock(root / "locks" / "cache.lock", fcntl.LOCK_EX):
         entries = []
+        now = time.time()
         for entry in root.iterdir():
             if entry.name.startswith("e-") and entry.is_dir():
                 with contextlib.suppress(FileNotFoundError):
                     entries.append((entry.stat().st_mtime, entry, _entry_size(entry)))
+            elif entry.name.startswith("tmp-") and _idle_for(entry, now) > _STALE_STAGING_SECONDS:
+                shutil.rmtree(entry, ignore_errors=True)  # a download whose process was killed
         entries.sort()  # oldest use first
         total = sum(size for _, _, size in entries)
-        now = time.time()
         for used, entry, size in entries:
             if entry.name == keep or (total <= limit and now - used <= age):
                 continue
