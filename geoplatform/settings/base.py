@@ -146,6 +146,11 @@ GEOPLATFORM_UPLOAD_MAX_BYTES = env.get_int("UPLOAD_MAX_BYTES", 2 * 1024**3)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024**2
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024**2
 
+# --- Health ------------------------------------------------------------------------------
+# How long each web process reuses its readiness answer (GET /api/health): probes every
+# second from several load balancers then cost one database/broker/storage round.
+GEOPLATFORM_HEALTH_CACHE_SECONDS = env.get_float("HEALTH_CACHE_SECONDS", 1.0)
+
 # --- Jobs and workers --------------------------------------------------------------------
 GEOPLATFORM_BROKER_URL = env.get_str("BROKER_URL", "redis://127.0.0.1:6379/0")
 GEOPLATFORM_TASK_MAX_RETRIES = env.get_int("TASK_MAX_RETRIES", 3)

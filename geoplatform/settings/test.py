@@ -19,3 +19,5 @@ GEOPLATFORM_TASK_STALE_SECONDS = env.get_float("TASK_STALE_SECONDS", 5.0)
 GEOPLATFORM_TASK_LOST_SECONDS = env.get_float("TASK_LOST_SECONDS", 8.0)
 GEOPLATFORM_CALLBACK_ALLOWED_HOSTS = env.get_list("CALLBACK_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests flip dependencies on and off between requests: no cached readiness answer.
+GEOPLATFORM_HEALTH_CACHE_SECONDS = env.get_float("HEALTH_CACHE_SECONDS", 0.0)
