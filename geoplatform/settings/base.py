@@ -70,6 +70,10 @@ TEMPLATES = [
 DATABASES = {
     "default": env.database_from_url(env.get_str("DATABASE_URL", "postgresql://root@127.0.0.1:5432/geoplatform")),
 }
+# The role that owns the schema and runs migrations (`manage.py migrate` switches to it);
+# GEOPLATFORM_DATABASE_URL is the application role web and workers run as. Unset: one
+# role does both (geoplatform/dbroles.py, docs/operations.md).
+GEOPLATFORM_DATABASE_OWNER_URL = env.get_optional("DATABASE_OWNER_URL")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
