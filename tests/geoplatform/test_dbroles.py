@@ -170,3 +170,25 @@ def test_the_app_role_works_but_cannot_change_the_structure(roles_db: dict[str, 
         assert "permission denied" in _refused(conn, "CREATE SCHEMA other")
         assert "permission denied to create role" in _refused(conn, "CREATE ROLE intruder")
         assert "permission denied to create database" in _refused(conn, "CREATE DATABASE intruder")
+
+
+@pytest.mark.django_db
+def test_operator_commands_under_the_roles(roles_db: dict[str, str]) -> None:
+    """clear_app_state runs as the app role; rebuild_app_tables switches to the owner, and the
+    tables it makes are at once usable by the app role (default privileges)."""
+    env = json.loads(roles_db["env"])
+    for command in ("clear_app_state", "rebuild_app_tables"):
+        result = subprocess.run(
+            [".venv/bin/python", "manage.py", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+    with psycopg.connect(_url(settings.DATABASES["default"]["USER"], roles_db["db"])) as conn:
+        (owner,) = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'ingest_job'").fetchone()
+    assert owner == roles_db["owner"]
+    with _as_app(roles_db) as conn:
+        conn.execute(
+            "INSERT INTO ingest_job (id, job_type, parameters, status, stage_index, stage_count, error_history,"
+            " warnings, runs, callback_url, created_at, updated_at)"
+            " VALUES ('j', 't', '{}', 'completed', 0, 0, '[]', '[]', 1, '', now(), now())"
+        )
+        conn.execute("DELETE FROM ingest_job WHERE id = 'j'")
