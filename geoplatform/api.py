@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import platform
 from typing import Any
 
+import django
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -137,10 +139,6 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _versions() -> dict[str, str]:
-    import platform
-
-    import django
-
     return {
         "geoplatform": str(settings.SPECTACULAR_SETTINGS["VERSION"]),
         "python": platform.python_version(),

@@ -200,7 +200,10 @@ def use_owner_connection() -> bool:
     return True
 
 
-def _default_admin_url(owner_url: str) -> str:
+def _default_admin_url(owner_url: str, app_url: str) -> str:
+    if owner_url == app_url:  # one role (as before the split): it is the admin too
+        p = urlparse(app_url)
+        return p._replace(path="/postgres").geturl()
     # libpq's own defaults (PGUSER, the OS user) on the owner's server.
     o = Conn.parse(owner_url)
     return f"postgresql://{o.host}:{o.port}/postgres"
@@ -214,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     app_url = env.get_str("DATABASE_URL", "postgresql://root@127.0.0.1:5432/geoplatform")
     owner_url = env.get_optional("DATABASE_OWNER_URL") or app_url
-    admin_url = env.get_optional("DATABASE_ADMIN_URL") or _default_admin_url(owner_url)
+    admin_url = env.get_optional("DATABASE_ADMIN_URL") or _default_admin_url(owner_url, app_url)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     step = prepare if args.step == "prepare" else grant
     step(admin_url=admin_url, owner_url=owner_url, app_url=app_url)

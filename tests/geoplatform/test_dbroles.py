@@ -12,6 +12,7 @@ import secrets
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -192,3 +193,11 @@ def test_operator_commands_under_the_roles(roles_db: dict[str, str]) -> None:
             " VALUES ('j', 't', '{}', 'completed', 0, 0, '[]', '[]', 1, '', now(), now())"
         )
         conn.execute("DELETE FROM ingest_job WHERE id = 'j'")
+
+
+def test_migrate_refuses_an_owner_url_for_another_database(settings: Any) -> None:
+    from django.core.management import CommandError, call_command
+
+    settings.GEOPLATFORM_DATABASE_OWNER_URL = "postgresql://someone@127.0.0.1:5432/another_database"
+    with pytest.raises(CommandError, match="point both at the same database"):
+        call_command("migrate", "--plan", verbosity=0)
