@@ -30,6 +30,8 @@ from .models import Job, JobStatus
 
 APP_LABEL = "ingest"
 KEEP = frozenset({"apiclient"})  # account configuration (webhook secrets), not state
+# Rows that stay with a kept job: who joined it, so they may still read it.
+FOLLOW_KEPT_JOBS = frozenset({"jobsubscriber"})
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 _INTERRUPTED = {
     "message": "The job was interrupted when an operator cleared the application state; submit it again.",
@@ -100,6 +102,19 @@ def _referenced_pks() -> dict[type[models.Model], set[Any]]:
     return kept
 
 
+def _kept() -> dict[type[models.Model], tuple[str, list[Any]]]:
+    """Per model, the column and values of the rows that stay (referenced jobs and theirs)."""
+    pks = _referenced_pks()
+    kept: dict[type[models.Model], tuple[str, list[Any]]] = {
+        model: (str(model._meta.pk.column), sorted(values)) for model, values in pks.items() if values
+    }
+    job_ids = sorted(pks.get(Job, set()))
+    for model in app_state_models():
+        if model._meta.model_name in FOLLOW_KEPT_JOBS and job_ids:
+            kept[model] = (str(getattr(model._meta.get_field("job"), "column", "job_id")), job_ids)
+    return kept
+
+
 def _guard(*, force: bool) -> list[str]:
     active = list(Job.objects.filter(status__in=ACTIVE).values_list("id", flat=True))
     if active and not force:
@@ -127,16 +142,16 @@ def app_state_clear(*, dry_run: bool, force: bool = False) -> Report:
     report = Report(dry_run=dry_run)
     with transaction.atomic():
         active = _guard(force=force)
-        kept = _referenced_pks()
-        report.kept_jobs = len(kept.get(Job, set()))
+        kept = _kept()
+        kept_jobs = kept.get(Job, ("", []))[1]
+        report.kept_jobs = len(kept_jobs)
         report.interrupted_jobs = sorted(active)
         with connection.cursor() as cur:
             for model in reversed(app_state_models()):  # children before what they reference
-                keep = sorted(kept.get(model, set()))
-                where = (
-                    f" WHERE NOT ({connection.ops.quote_name(str(model._meta.pk.column))} = ANY(%s))" if keep else ""
-                )
-                params = [keep] if keep else []
+                where, params = "", []
+                if model in kept:
+                    column, values = kept[model]
+                    where, params = f" WHERE NOT ({connection.ops.quote_name(column)} = ANY(%s))", [values]
                 if dry_run:
                     cur.execute(f"SELECT count(*) FROM {_table(model)}{where}", params)
                     report.tables[model._meta.db_table] = cur.fetchone()[0]
@@ -144,7 +159,7 @@ def app_state_clear(*, dry_run: bool, force: bool = False) -> Report:
                     cur.execute(f"DELETE FROM {_table(model)}{where}", params)
                     report.tables[model._meta.db_table] = cur.rowcount
         if not dry_run:
-            _interrupt(active, kept.get(Job, set()))
+            _interrupt(active, set(kept_jobs))
     return report
 
 
@@ -165,15 +180,17 @@ def app_tables_rebuild(*, dry_run: bool, force: bool = False) -> Report:
     with transaction.atomic():
         _check_migrated()
         active = _guard(force=force)
-        kept_pks = _referenced_pks()
+        kept = _kept()
         report.interrupted_jobs = sorted(active)
         report.foreign_keys = [f"{fk.model._meta.db_table}.{fk.column}" for fk in external_references()]
         with connection.cursor() as cur:
             for model in reversed(state_models):
                 cur.execute(f"SELECT count(*) FROM {_table(model)}")
                 report.tables[model._meta.db_table] = cur.fetchone()[0]
-        kept_rows = {
-            model: list(model._default_manager.filter(pk__in=pks).values()) for model, pks in kept_pks.items() if pks
+        kept_rows = {  # in creation order: a job before the rows that belong to it
+            model: list(model._default_manager.filter(**{f"{kept[model][0]}__in": kept[model][1]}).values())
+            for model in state_models
+            if model in kept
         }
         report.kept_jobs = len(kept_rows.get(Job, []))
         for model, rows in kept_rows.items():
@@ -189,7 +206,7 @@ def app_tables_rebuild(*, dry_run: bool, force: bool = False) -> Report:
         _replay_migrations()
         for model, rows in kept_rows.items():
             model._default_manager.bulk_create([model(**row) for row in rows])
-        _interrupt(active, kept_pks.get(Job, set()))
+        _interrupt(active, {row["id"] for row in kept_rows.get(Job, [])})
         with connection.schema_editor(atomic=False) as fk_editor:
             editor_any: Any = fk_editor  # _create_fk_sql: the same SQL and name AddField would use
             for fk in external_references():
