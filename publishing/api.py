@@ -579,7 +579,8 @@ class CatalogDatasetApi(CatalogApi):
 class PlatformHealthApi(PlatformApi):
     @extend_schema(operation_id="platform_health", responses={200: dict, 503: dict})
     def get(self, request: Request) -> Response:
-        healthy, components = health.run_checks()
+        # Versions and error text only for operators; a client sees each component's status.
+        healthy, components = health.run_checks(detail=request.user.has_perm("geoplatform.view_health"))
         failing = [name for name, info in components.items() if info["status"] != "ok"]
         status = "healthy" if healthy else ("unavailable" if "database" in failing else "degraded")
         body = {

@@ -70,6 +70,10 @@ TEMPLATES = [
 DATABASES = {
     "default": env.database_from_url(env.get_str("DATABASE_URL", "postgresql://root@127.0.0.1:5432/geoplatform")),
 }
+# The role that owns the schema and runs migrations (`manage.py migrate` switches to it);
+# GEOPLATFORM_DATABASE_URL is the application role web and workers run as. Unset: one
+# role does both (geoplatform/dbroles.py, docs/operations.md).
+GEOPLATFORM_DATABASE_OWNER_URL = env.get_optional("DATABASE_OWNER_URL")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -145,6 +149,11 @@ GEOPLATFORM_UPLOAD_MAX_BYTES = env.get_int("UPLOAD_MAX_BYTES", 2 * 1024**3)
 # Uploads larger than this stream to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024**2
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024**2
+
+# --- Health ------------------------------------------------------------------------------
+# How long each web process reuses its readiness answer (GET /api/health): probes every
+# second from several load balancers then cost one database/broker/storage round.
+GEOPLATFORM_HEALTH_CACHE_SECONDS = env.get_float("HEALTH_CACHE_SECONDS", 1.0)
 
 # --- Jobs and workers --------------------------------------------------------------------
 GEOPLATFORM_BROKER_URL = env.get_str("BROKER_URL", "redis://127.0.0.1:6379/0")

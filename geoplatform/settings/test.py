@@ -20,3 +20,8 @@ GEOPLATFORM_TASK_LOST_SECONDS = env.get_float("TASK_LOST_SECONDS", 8.0)
 GEOPLATFORM_CALLBACK_ALLOWED_HOSTS = env.get_list("CALLBACK_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 GEOPLATFORM_EXTRA_JOB_TYPES = env.get_list("EXTRA_JOB_TYPES", ["ingest.jobtypes"])
+# Tests flip dependencies on and off between requests: no cached readiness answer.
+GEOPLATFORM_HEALTH_CACHE_SECONDS = env.get_float("HEALTH_CACHE_SECONDS", 0.0)
+# pytest-django creates and migrates the test database as GEOPLATFORM_DATABASE_URL's role (a
+# superuser here); an owner URL from a developer's .env names another database.
+GEOPLATFORM_DATABASE_OWNER_URL = None
