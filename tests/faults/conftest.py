@@ -9,6 +9,7 @@ knows which process holds which task. Redis only: RabbitMQ would need a vhost pe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -91,10 +92,19 @@ class Stack:
         self.log_dir = log_dir
         self.procs: list[Proc] = []
 
-    def manage(self, name: str, *args: str, env: dict[str, str] | None = None) -> Proc:
-        proc = Proc(name, [sys.executable, "manage.py", *args], {**self.env, **(env or {})}, self.log_dir, cwd=ROOT)
+    def run(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> Proc:
+        proc = Proc(name, cmd, {**self.env, **(env or {})}, self.log_dir, cwd=ROOT)
         self.procs.append(proc)
         return proc
+
+    def manage(self, name: str, *args: str, env: dict[str, str] | None = None) -> Proc:
+        return self.run(name, [sys.executable, "manage.py", *args], env)
+
+    def web(self, port: int) -> Proc:
+        """gunicorn, as `make run` serves (one process: a test needs no more)."""
+        bind = f"127.0.0.1:{port}"
+        return self.run("web", [sys.executable, "-m", "gunicorn", "geoplatform.wsgi:application", "--bind", bind,
+                                "--workers", "1", "--threads", "4"])  # fmt: skip
 
     def worker(self, name: str, env: dict[str, str] | None = None) -> Proc:
         return self.manage(name, "rundramatiq", "--processes", "1", "--threads", "1", env=env)
@@ -176,3 +186,75 @@ def kill_at(stack: Stack, fault_dir: Path, point: str, *, timeout: float = 120) 
     )
     doomed.kill(signal.SIGKILL)
     return task_id
+
+
+# --- a private PostgreSQL cluster (the machine's own is shared: never restart it) -------------
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class PrivatePostgres:
+    """A throw-away PostgreSQL 15 cluster on a free port (PostGIS from the system packages),
+    run as the ``postgres`` OS user (initdb refuses root), that a test may stop and start."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.port = free_port()
+        shutil.chown(root, "postgres")
+        self._run(PG_BIN / "initdb", "-D", str(self.data), "-A", "trust", "-U", "root", "--no-sync", "-E", "UTF8")
+
+    def _run(self, *cmd: str | Path) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *map(str, cmd)], check=True, capture_output=True)
+
+    def _ctl(self, *args: str) -> None:
+        self._run(PG_BIN / "pg_ctl", "-D", str(self.data), "-l", str(self.root / "postgres.log"), "-w", *args)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+        self._ctl("-o", options, "start")
+
+    def stop(self) -> None:
+        self._ctl("-m", "fast", "stop")
+
+    def url(self, name: str = "postgres") -> str:
+        return f"postgresql://root@127.0.0.1:{self.port}/{name}"
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        with psycopg.connect(self.url(name), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION postgis")
+        return self.url(name)
+
+
+@pytest.fixture
+def private_pg(fault_dir: Path) -> Iterator[PrivatePostgres]:
+    if os.geteuid() != 0 or not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
+        pytest.skip("needs root (to run initdb as the postgres user) and PostgreSQL 15's binaries")
+    root = Path(tempfile.mkdtemp(prefix="geoplatform-pg-"))
+    pg = PrivatePostgres(root)
+    pg.start()
+    try:
+        yield pg
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            pg._ctl("-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def platform_env(*, database_url: str, broker: Broker, fault_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of platform processes on another database than the test database."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="geoplatform.settings.test",
+        GEOPLATFORM_DATABASE_URL=database_url,
+        GEOPLATFORM_LOG_FORMAT="text",
+        GEOPLATFORM_TEST_FAULT_DIR=str(fault_dir),
+        dramatiq_worker_timeout="100",
+        **broker.env,
+        **extra,
+    )
+    return env
