@@ -25,7 +25,9 @@ def test_supervise_restarts_an_exiting_process_and_stops_with_it(tmp_path: Path)
     runs = tmp_path / "runs"
     child_pid = tmp_path / "child"
     # Exits twice (a crash), then keeps running: the supervisor starts it again each time.
-    script = f'echo run >> {runs}; [ "$(wc -l < {runs})" -ge 3 ] && {{ echo $$ > {child_pid}; exec sleep 300; }}; exit 3'
+    script = (
+        f'echo run >> {runs}; [ "$(wc -l < {runs})" -ge 3 ] && {{ echo $$ > {child_pid}; exec sleep 300; }}; exit 3'
+    )
     env = {**os.environ, "GEOPLATFORM_RESTART_DELAY_MS": "50"}
     proc = subprocess.Popen(
         [str(ROOT / "scripts/supervise.sh"), "demo", "sh", "-c", script],

@@ -43,7 +43,9 @@ def _job(name: str, status: str, *, age_days: float, tasks: int = 3) -> Job:
             enqueued_at=timezone.now(),
         )
         services.event_record(job.id, "task_done", "done", task_id=task.id)
-    CallbackDelivery.objects.create(job=job, event="job.completed", url="http://127.0.0.1/cb", attempt=1, delivery_id="d")
+    CallbackDelivery.objects.create(
+        job=job, event="job.completed", url="http://127.0.0.1/cb", attempt=1, delivery_id="d"
+    )
     return job
 
 
