@@ -188,7 +188,16 @@ def _stage_start(job: Job, jt: registry.JobType, index: int, previous: list[dict
     for t in tasks:
         by_queue.setdefault(t.queue, []).append(t.id)
     for queue, ids in by_queue.items():
-        transaction.on_commit(partial(_enqueue, ids, queue))
+        transaction.on_commit(partial(_enqueue_or_leave_to_janitor, ids, queue))
+
+
+def _enqueue_or_leave_to_janitor(task_ids: list[str], queue: str) -> None:
+    """A new stage's first send. The tasks are committed: if the broker is down now, the
+    submit (or the fan-in) still succeeds and the janitor sends them once it is back."""
+    try:
+        _enqueue(task_ids, queue)
+    except Exception:
+        logger.exception("could not send %d task(s) to queue %s; the janitor will send them", len(task_ids), queue)
 
 
 def _enqueue(task_ids: list[str], queue: str, delay_ms: int | None = None) -> None:

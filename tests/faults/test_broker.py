@@ -73,6 +73,8 @@ def test_broker_restart_loses_queued_messages_and_the_janitor_resends_them(
         # While the broker is down the janitor's re-sends fail: it logs them and keeps going.
         wait_until(lambda: "janitor pass failed" in janitor.log() or not janitor.alive, 30, "a failed janitor pass")
         assert janitor.alive, janitor.log()[-3000:]
+        # A job submitted while the broker is down is accepted; the janitor sends its tasks later.
+        late = services.job_submit(job_type="hello", parameters={"count": 2, "name": "broker-down"}).job
         private_redis.start()  # empty: every queued message is gone
 
         done = wait_until(
@@ -81,6 +83,10 @@ def test_broker_restart_loses_queued_messages_and_the_janitor_resends_them(
         assert done.status == "completed", done.error
         assert done.result["total"] == sum(n * n for n in range(6))
         assert JobEvent.objects.filter(job_id=job.pk, kind="task_resent").exists()
+        late_done = wait_until(
+            lambda: Job.objects.filter(pk=late.pk, status__in=["completed", "failed"]).first(), 60, "the late job"
+        )
+        assert late_done.status == "completed" and late_done.result["total"] == 1, late_done.error
         assert janitor.alive
     finally:
         stack.stop()
