@@ -744,7 +744,7 @@ def _rows_delete(model: type[models.Model], column: str, ids: list[str]) -> int:
 
 
 def retention_purge(
-    *, older_than: dt.timedelta | None = None, batch_size: int = 500, max_batches: int = 200
+    *, older_than: dt.timedelta | None = None, batch_size: int = 100, max_batches: int = 1000
 ) -> dict[str, int]:
     """Delete finished jobs (completed, failed, cancelled) older than the retention period,
     with their tasks, stages, events and callback deliveries, in batches of ``batch_size``
