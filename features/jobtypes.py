@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from geoplatform.errors import InvalidInput
 from ingest import registry
 
 from . import services
@@ -11,6 +12,16 @@ from . import services
 
 def _chunks(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
     return list(results[0]["chunks"])
+
+
+def _replaced_table(params: dict[str, Any]) -> list[registry.Output]:
+    """The existing collection an overwrite replaces (a bad name is pre-flight's to report)."""
+    if not params.get("overwrite"):
+        return []
+    try:
+        return [registry.Output(registry.VECTOR_TABLE, services.table_of(params))]
+    except InvalidInput:
+        return []
 
 
 PROCESS_VECTOR = registry.JobType(
@@ -52,6 +63,7 @@ PROCESS_VECTOR = registry.JobType(
     ],
     finalize=services.vector_result,
     cleanup=services.vector_cleanup,
+    replaces=_replaced_table,
 )
 
 UNPUBLISH_VECTOR = registry.JobType(
@@ -64,6 +76,7 @@ UNPUBLISH_VECTOR = registry.JobType(
     validators=[services.vector_unpublish_preflight],
     stages=[registry.Stage("unpublish", services.vector_unpublish)],
     finalize=lambda ctx: dict(ctx.stage_results[0][0]),
+    replaces=lambda p: [] if p["dry_run"] else [registry.Output(registry.VECTOR_TABLE, p["collection_id"])],
 )
 
 

@@ -30,6 +30,10 @@ class JobSubmitOutput(serializers.Serializer):  # type: ignore[type-arg]
     job_type = serializers.CharField()
     status = serializers.CharField()
     outcome = serializers.ChoiceField(choices=["created", "existing", "in_progress", "restarted"])
+    joined = serializers.BooleanField(
+        help_text="This client joined a job another client had submitted (same type and parameters): it may "
+        "read the job from now on, and its own callback_url is called."
+    )
     status_url = serializers.CharField()
     result = serializers.JSONField(allow_null=True)
 
@@ -94,6 +98,12 @@ class JobEventOutput(serializers.Serializer):  # type: ignore[type-arg]
     created_at = serializers.DateTimeField()
 
 
+_VISIBILITY = (
+    "A client sees the jobs it submitted or joined (404 for another client's, as for a missing one); "
+    "accounts with ingest.view_all_jobs (operators) see all."
+)
+
+
 def _status_url(request: Request, job_id: str) -> str:
     return request.build_absolute_uri(f"/api/jobs/status/{job_id}")
 
@@ -105,7 +115,11 @@ class JobTypesApi(APIView):
         operation_id="jobs_types",
         responses={
             200: OpenApiResponse(
-                description="Job types by name: description, parameter schema (types, defaults, limits), stages."
+                description=(
+                    "Job types by name: description, parameter schema (types, defaults, limits), stages, and "
+                    "whether POST /api/jobs/submit accepts it (`api_submit`; else `started_by` names the route "
+                    "that starts it) with which permission."
+                )
             ),
             **error_responses(401),
         },
@@ -117,6 +131,9 @@ class JobTypesApi(APIView):
                     "description": jt.description,
                     "parameters": jt.params_schema(),
                     "stages": [s.name for s in jt.stages],
+                    "api_submit": jt.api_submit,
+                    "submit_permission": jt.submit_permission if jt.api_submit else None,
+                    "started_by": jt.started_by or None,
                 }
                 for name, jt in sorted(registry.all_types().items())
             }
@@ -134,19 +151,24 @@ class JobSubmitApi(APIView):
             "Submit a job. The job id is SHA-256 of the type and parameters: resubmitting returns the "
             "completed job (200), the running one (202), or re-runs a failed one (202). `force` re-runs a "
             "completed job. Unknown job type -> 400 listing the valid ones; pre-flight failures -> 400 with "
-            "each problem."
+            "each problem. 403 when the job type is not submittable here (`started_by` in /api/jobs/types "
+            "names the route that starts it), when the account lacks the type's `submit_permission`, or when "
+            "the job would replace or delete protected data (e.g. a release's: use /api/platform/*). "
+            "The same job submitted by a second client is joined (`joined: true`): that client may read it "
+            "from then on and its own callback_url is called, signed with its own webhook secret."
         ),
     )
     def post(self, request: Request, job_type: str) -> Response:
         data = JobSubmitInput(data=request.data)
         data.is_valid(raise_exception=True)
-        outcome = services.job_submit(job_type=job_type, user=request.user, **data.validated_data)
+        outcome = services.job_submit(job_type=job_type, user=request.user, gate=True, **data.validated_data)
         job = outcome.job
         body = {
             "job_id": job.id,
             "job_type": job.job_type,
             "status": job.status,
             "outcome": outcome.outcome,
+            "joined": outcome.joined,
             "status_url": _status_url(request, job.id),
             "result": job.result,
         }
@@ -156,9 +178,13 @@ class JobSubmitApi(APIView):
 class JobStatusApi(APIView):
     permission_classes = [Authenticated]
 
-    @extend_schema(operation_id="jobs_status", responses={200: JobStatusOutput, **error_responses(401, 404)})
+    @extend_schema(
+        operation_id="jobs_status",
+        responses={200: JobStatusOutput, **error_responses(401, 404)},
+        description=_VISIBILITY,
+    )
     def get(self, request: Request, job_id: str) -> Response:
-        return Response(JobStatusOutput(selectors.job_status(job_id=job_id)).data)
+        return Response(JobStatusOutput(selectors.job_status(job_id=job_id, user=request.user)).data)
 
 
 class JobListApi(APIView):
@@ -174,6 +200,7 @@ class JobListApi(APIView):
 
     @extend_schema(
         operation_id="jobs_list",
+        description=_VISIBILITY,
         parameters=[Filters],
         responses={200: JobListOutput, **error_responses(400, 401)},
     )
@@ -181,7 +208,7 @@ class JobListApi(APIView):
         filters = self.Filters(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         f: dict[str, Any] = filters.validated_data
-        qs = selectors.job_list(filters=f)
+        qs = selectors.job_list(filters=f, user=request.user)
         total = qs.count()
         page = qs[f["offset"] : f["offset"] + f["limit"]]
         return Response(
@@ -198,25 +225,35 @@ class JobListApi(APIView):
 class JobEventsApi(APIView):
     permission_classes = [Authenticated]
 
-    @extend_schema(operation_id="jobs_events", responses={200: JobEventOutput(many=True), **error_responses(401, 404)})
+    @extend_schema(
+        operation_id="jobs_events",
+        responses={200: JobEventOutput(many=True), **error_responses(401, 404)},
+        description=_VISIBILITY + " Callback events are shown to the client they were sent to.",
+    )
     def get(self, request: Request, job_id: str) -> Response:
-        return Response(JobEventOutput(selectors.job_events(job_id=job_id), many=True).data)
+        return Response(JobEventOutput(selectors.job_events(job_id=job_id, user=request.user), many=True).data)
 
 
 class JobRetryApi(APIView):
     permission_classes = [has_perm("ingest.operate_job")]
 
     @extend_schema(
-        operation_id="jobs_retry", request=None, responses={202: JobSubmitOutput, **error_responses(401, 403, 404, 409)}
+        operation_id="jobs_retry",
+        request=None,
+        responses={202: JobSubmitOutput, **error_responses(401, 403, 404, 409)},
+        description="Needs ingest.operate_job. A retry that would replace or delete protected data (a "
+        "release's) is a 403, as its submission would be. " + _VISIBILITY,
     )
     def post(self, request: Request, job_id: str) -> Response:
-        job = services.job_retry(job_id=job_id, user=request.user)
+        selectors.job_get(job_id=job_id, user=request.user)  # another client's job: 404
+        job = services.job_retry(job_id=job_id, user=request.user, gate=True)
         return Response(
             {
                 "job_id": job.id,
                 "job_type": job.job_type,
                 "status": job.status,
                 "outcome": "restarted",
+                "joined": False,
                 "status_url": _status_url(request, job.id),
                 "result": None,
             },
@@ -229,10 +266,12 @@ class JobCancelApi(APIView):
 
     @extend_schema(
         operation_id="jobs_cancel",
+        description="Needs ingest.operate_job. " + _VISIBILITY,
         request=None,
         responses={200: JobStatusOutput, **error_responses(401, 403, 404, 409)},
     )
     def post(self, request: Request, job_id: str) -> Response:
+        selectors.job_get(job_id=job_id, user=request.user)  # another client's job: 404
         job = services.job_cancel(job_id=job_id, user=request.user)
         return Response(JobStatusOutput(selectors.job_status_of(job)).data)
 

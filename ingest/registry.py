@@ -178,6 +178,31 @@ class Stage:
 
 Validator = Callable[[dict[str, Any]], list[str]]
 
+# --- who may start a job type ------------------------------------------------------------
+
+SUBMIT_PERMISSION = "ingest.submit_job"
+# Operators holding this may replace or delete outputs that a submit guard protects
+# (e.g. the data of an approved release) through the generic API.
+OVERRIDE_GUARDS_PERMISSION = "ingest.override_submit_guards"
+
+# Kinds of existing outputs a job can replace or delete (see ``JobType.replaces``).
+VECTOR_TABLE = "vector_table"  # id: the table / collection id
+STAC_ITEM = "stac_item"  # id: "collection_id/item_id"
+STAC_COLLECTION = "stac_collection"  # id: the collection id
+
+
+@dataclass(frozen=True)
+class Output:
+    """An existing output that a job with given parameters would replace or delete."""
+
+    kind: str
+    id: str
+
+
+# A submit guard sees the outputs a generic-API submission would replace or delete and
+# returns one refusal per output it protects (each naming the route to use instead).
+SubmitGuard = Callable[[Sequence[Output]], list[str]]
+
 
 @dataclass(frozen=True)
 class JobType:
@@ -189,6 +214,15 @@ class JobType:
     # Called when a job fails for good, to remove what its tasks wrote (idempotent).
     cleanup: Callable[[str, dict[str, Any]], None] | None = None
     description: str = ""
+    # Through POST /api/jobs/submit? A job type that acts on what a review decided (e.g.
+    # copying a release to the external zone) is started only by the service that owns the
+    # decision; ``started_by`` then says by whom and which route to use instead.
+    api_submit: bool = True
+    started_by: str = ""
+    submit_permission: str = SUBMIT_PERMISSION
+    # The existing outputs these (cleaned) parameters would replace or delete: submit
+    # guards refuse generic-API submissions that touch outputs they protect.
+    replaces: Callable[[dict[str, Any]], Sequence[Output]] | None = None
 
     def clean_params(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Apply defaults and limits; unknown names are an error, listed together."""
@@ -223,13 +257,28 @@ class JobType:
 
 
 _registry: dict[str, JobType] = {}
+_guards: list[SubmitGuard] = []
 
 
 def register(job_type: JobType) -> JobType:
     if not job_type.stages:
         raise ValueError(f"job type {job_type.name} has no stages")
+    if not job_type.api_submit and not job_type.started_by:
+        raise ValueError(f"job type {job_type.name} is not API-submittable: say in started_by what starts it")
     _registry[job_type.name] = job_type
     return job_type
+
+
+def register_submit_guard(guard: SubmitGuard) -> SubmitGuard:
+    """Protect outputs from generic-API jobs (e.g. publishing guards released data);
+    registered once from an ``AppConfig.ready()``."""
+    if guard not in _guards:
+        _guards.append(guard)
+    return guard
+
+
+def submit_guards() -> list[SubmitGuard]:
+    return list(_guards)
 
 
 def get(name: str) -> JobType:

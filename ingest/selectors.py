@@ -6,22 +6,37 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from .errors import JobNotFound
-from .models import CallbackDelivery, Job, JobEvent, JobStatus, Stage, Task, TaskStatus, WorkerHeartbeat
+from .models import CallbackDelivery, Job, JobEvent, JobStatus, JobSubscriber, Stage, Task, TaskStatus, WorkerHeartbeat
+
+# Operators see every client's jobs; everyone else the jobs they submitted or joined.
+VIEW_ALL_JOBS = "ingest.view_all_jobs"
 
 
-def job_get(*, job_id: str) -> Job:
-    job = Job.objects.filter(pk=job_id).first()
+def jobs_visible(*, user: Any = None) -> QuerySet[Job]:
+    """The jobs ``user`` may see (all of them when ``user`` is None: the platform itself)."""
+    if user is None or user.has_perm(VIEW_ALL_JOBS):
+        return Job.objects.all()
+    if not user.is_authenticated:
+        return Job.objects.none()
+    subscribed = JobSubscriber.objects.filter(job=OuterRef("pk"), user=user)
+    return Job.objects.filter(Q(submitted_by=user) | Exists(subscribed))
+
+
+def job_get(*, job_id: str, user: Any = None) -> Job:
+    """The job, if ``user`` may see it; another client's job is 404 like a missing one (its
+    id does not leak)."""
+    job = jobs_visible(user=user).filter(pk=job_id).first()
     if job is None:
         raise JobNotFound(f"No job {job_id!r}.", remediation="Check the job id returned by the submit call.")
     return job
 
 
-def job_list(*, filters: dict[str, Any] | None = None) -> QuerySet[Job]:
-    qs = Job.objects.all().order_by("-created_at")
+def job_list(*, filters: dict[str, Any] | None = None, user: Any = None) -> QuerySet[Job]:
+    qs = jobs_visible(user=user).order_by("-created_at")
     filters = filters or {}
     if filters.get("status"):
         qs = qs.filter(status=filters["status"])
@@ -76,8 +91,8 @@ def job_progress(*, job: Job) -> dict[str, Any]:
     }
 
 
-def job_status(*, job_id: str) -> dict[str, Any]:
-    job = job_get(job_id=job_id)
+def job_status(*, job_id: str, user: Any = None) -> dict[str, Any]:
+    job = job_get(job_id=job_id, user=user)
     return job_status_of(job)
 
 
@@ -99,9 +114,13 @@ def job_status_of(job: Job) -> dict[str, Any]:
     }
 
 
-def job_events(*, job_id: str) -> QuerySet[JobEvent]:
-    job_get(job_id=job_id)
-    return JobEvent.objects.filter(job_id=job_id).order_by("created_at", "id")
+def job_events(*, job_id: str, user: Any = None) -> QuerySet[JobEvent]:
+    job_get(job_id=job_id, user=user)
+    events = JobEvent.objects.filter(job_id=job_id).order_by("created_at", "id")
+    if user is not None and not user.has_perm(VIEW_ALL_JOBS):
+        # A callback event names one client's URL: shown to that client only.
+        events = events.exclude(Q(kind="callback") & ~Q(data__user_id=user.pk))
+    return events
 
 
 def callback_deliveries(*, job_id: str) -> QuerySet[CallbackDelivery]:

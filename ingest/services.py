@@ -31,14 +31,14 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from geoplatform.errors import InvalidInput
+from geoplatform.errors import Forbidden, InvalidInput
 from geoplatform.logging import log_context
 from geoplatform.postgis.cursors import server_bound_cursor
 
 from . import registry
 from .dispatch import send_many
 from .errors import JobNotFound, JobNotRunnable, RetryableError, classify
-from .models import CallbackDelivery, Job, JobEvent, JobStatus, Stage, Task, TaskStatus
+from .models import CallbackDelivery, Job, JobEvent, JobStatus, JobSubscriber, Stage, Task, TaskStatus
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,9 @@ def task_id_for(job_id: str, stage_index: int, unit: int) -> str:
 class SubmitOutcome:
     job: Job
     outcome: str  # created | existing | in_progress | restarted
+    # The submitter joined a job another client had started (same type and parameters):
+    # it may read the job from now on, and its own callback_url is called.
+    joined: bool = False
 
     @property
     def created(self) -> bool:
@@ -83,22 +86,31 @@ def job_submit(
     user: Any = None,
     callback_url: str = "",
     force: bool = False,
+    gate: bool = False,
 ) -> SubmitOutcome:
-    """Validate and start a job, or return the existing one with the same id."""
+    """Validate and start a job, or return the existing one with the same id.
+
+    ``gate``: a client's submission through the generic API, held to :func:`job_submit_gate`.
+    Services that own a workflow (publishing's state machine) submit ungated.
+    """
     from .callbacks import callback_url_check
 
     jt = registry.get(job_type)
     params = jt.clean_params(parameters)
+    if gate:
+        job_submit_gate(job_type=jt, params=params, user=user)
     if callback_url:
         callback_url_check(callback_url, user)
     job_id = job_id_for(job_type, params)
 
-    existing = Job.objects.filter(pk=job_id).first()
-    if existing is not None:
-        if existing.status == JobStatus.COMPLETED and not force:
-            return SubmitOutcome(existing, "existing")
-        if existing.status in {JobStatus.QUEUED, JobStatus.RUNNING}:
-            return SubmitOutcome(existing, "in_progress")
+    if Job.objects.filter(pk=job_id).exists():
+        # Under the job row lock: a job finishing meanwhile reads its subscribers after
+        # this commits (its callbacks include this client's), or we see it finished.
+        with transaction.atomic():
+            found = Job.objects.select_for_update().filter(pk=job_id).first()
+            reused = _reused(found, force) if found is not None else ""
+            if found is not None and reused:
+                return SubmitOutcome(found, reused, _subscribe(found, user, callback_url))
 
     problems: list[str] = []
     for validator in jt.validators:
@@ -123,17 +135,79 @@ def job_submit(
                 submitted_by=user if getattr(user, "is_authenticated", False) else None,
             )
             event_record(job_id, "submitted", f"{job_type} submitted")
+            _subscribe(job, user, callback_url)
             _stage_start(job, jt, 0, [])
             return SubmitOutcome(job, "created")
         # Another submit may have won the race while we validated.
-        if job.status == JobStatus.COMPLETED and not force:
-            return SubmitOutcome(job, "existing")
-        if job.status in {JobStatus.QUEUED, JobStatus.RUNNING}:
-            return SubmitOutcome(job, "in_progress")
-        if callback_url:
+        reused = _reused(job, force)
+        if reused:
+            return SubmitOutcome(job, reused, _subscribe(job, user, callback_url))
+        if callback_url and job.submitted_by_id == getattr(user, "pk", None):
             job.callback_url = callback_url
         _job_restart(job, jt, reason="forced re-run" if job.status == JobStatus.COMPLETED else "resubmitted")
-        return SubmitOutcome(job, "restarted")
+        return SubmitOutcome(job, "restarted", _subscribe(job, user, callback_url))
+
+
+def _reused(job: Job, force: bool) -> str:
+    """'existing' / 'in_progress' when a submission returns this job as it is, else ''."""
+    if job.status == JobStatus.COMPLETED and not force:
+        return "existing"
+    if job.status in {JobStatus.QUEUED, JobStatus.RUNNING}:
+        return "in_progress"
+    return ""
+
+
+def _subscribe(job: Job, user: Any, callback_url: str) -> bool:
+    """Make ``user`` a subscriber of ``job`` (its latest callback_url wins); True when it
+    joined a job another client started."""
+    if not getattr(user, "is_authenticated", False):
+        return False  # the platform itself (management commands, system jobs)
+    sub, created = JobSubscriber.objects.get_or_create(
+        job=job,
+        user=user,
+        defaults={"callback_url": callback_url, "joined": job.submitted_by_id != user.pk},
+    )
+    if not created and callback_url and sub.callback_url != callback_url:
+        JobSubscriber.objects.filter(pk=sub.pk).update(callback_url=callback_url)
+    if created and sub.joined:
+        event_record(job.id, "joined", "another client submitted the same job", user_id=user.pk)
+    return sub.joined
+
+
+def job_submit_gate(*, job_type: registry.JobType, params: dict[str, Any], user: Any) -> None:
+    """The generic API's rules: the job type may be submitted through it, the account holds
+    the permission the type names, and no submit guard protects an output it would replace
+    or delete (unless the account may override the guards)."""
+    jt = job_type
+    if not jt.api_submit:
+        raise Forbidden(
+            f"{jt.name} is started by {jt.started_by}.",
+            code="job_type_not_submittable",
+            remediation=f"{jt.name} cannot be submitted through /api/jobs/submit.",
+        )
+    if user is None or not user.has_perm(jt.submit_permission):
+        raise Forbidden(
+            f"Your account lacks the permission {jt.submit_permission!r} needed to submit {jt.name}.",
+            code="permission_denied",
+        )
+    _guards_check(jt, params, user)
+
+
+def _guards_check(jt: registry.JobType, params: dict[str, Any], user: Any) -> None:
+    outputs = list(jt.replaces(params)) if jt.replaces is not None else []
+    if not outputs or (user is not None and user.has_perm(registry.OVERRIDE_GUARDS_PERMISSION)):
+        return
+    refusals = [refusal for guard in registry.submit_guards() for refusal in guard(outputs)]
+    if refusals:
+        raise Forbidden(
+            " ".join(refusals),
+            code="protected_output",
+            details={"problems": refusals},
+            remediation=(
+                "Use the route named above; an operator holding "
+                f"{registry.OVERRIDE_GUARDS_PERMISSION!r} may submit it here."
+            ),
+        )
 
 
 def _job_restart(job: Job, jt: registry.JobType, *, reason: str) -> None:
@@ -557,9 +631,9 @@ def _cancel_waiting_tasks(job: Job) -> None:
 
 
 def _after_commit_notify(job: Job, event: str) -> None:
-    if job.callback_url:
-        job_id = job.id
-        transaction.on_commit(lambda: _callback_enqueue(job_id, event))
+    # Subscribers are read once the end is committed: one that joined meanwhile is included.
+    job_id = job.id
+    transaction.on_commit(lambda: _callback_enqueue(job_id, event))
 
 
 def _callback_enqueue(job_id: str, event: str) -> None:
@@ -625,12 +699,17 @@ def job_cancel(*, job_id: str, user: Any = None) -> Job:
     return job
 
 
-def job_retry(*, job_id: str, user: Any = None) -> Job:
+def job_retry(*, job_id: str, user: Any = None, gate: bool = False) -> Job:
+    """Re-run a failed or cancelled job. ``gate`` (the generic API): a retry that would replace
+    or delete protected outputs is refused like such a submission."""
     with transaction.atomic():
         job = _locked_job(job_id)
         if job.status not in {JobStatus.FAILED, JobStatus.CANCELLED}:
             raise JobNotRunnable(f"Job {job_id} is {job.status}; only a failed or cancelled job can be retried.")
-        _job_restart(job, registry.get(job.job_type), reason=f"retried by {user or 'system'}")
+        jt = registry.get(job.job_type)
+        if gate:
+            _guards_check(jt, job.parameters, user)
+        _job_restart(job, jt, reason=f"retried by {user or 'system'}")
     return job
 
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from ingest import registry
 from ingest.models import Job
 from ingest.selectors import job_progress, task_backlog
 
@@ -360,3 +362,47 @@ def failures(*, hours: int, limit: int) -> dict[str, Any]:
 
 def pending_review() -> QuerySet[Release]:
     return _releases().filter(approval_state=ApprovalState.PENDING_REVIEW)
+
+
+# --- the review gate on the generic job API ----------------------------------------------------
+
+# Releases whose data is under review or approved: their outputs change only through the
+# state machine (/api/platform/*). A failed pending release holds nothing to protect.
+# (processing status is the release's job status: failed or cancelled = failed)
+_GUARDED = Q(approval_state=ApprovalState.APPROVED) | Q(
+    approval_state=ApprovalState.PENDING_REVIEW, job__status__in=["queued", "running", "completed"]
+)
+
+
+def _releases_of_output(output: registry.Output) -> QuerySet[Release]:
+    qs = Release.objects.filter(_GUARDED).select_related("asset")
+    if output.kind == registry.VECTOR_TABLE:
+        return qs.filter(table_name=output.id)
+    if output.kind == registry.STAC_ITEM:
+        collection, _, item = output.id.partition("/")
+        # a single raster's item, or any item of a release's own collection
+        return qs.filter(
+            Q(stac_collection_id=collection, stac_item_id=item)
+            | Q(stac_collection_id=collection, data_type=DataType.RASTER_COLLECTION)
+        )
+    if output.kind == registry.STAC_COLLECTION:
+        return qs.filter(stac_collection_id=output.id)
+    return qs.none()
+
+
+def release_outputs_guard(outputs: Sequence[registry.Output]) -> list[str]:
+    """Submit guard (registered with ingest): refuse generic-API jobs that would replace or
+    delete the data of a release under review or approved."""
+    refusals = []
+    for output in outputs:
+        release = _releases_of_output(output).order_by("-version_ordinal").first()
+        if release is None:
+            continue
+        refusals.append(
+            f"{output.kind.replace('_', ' ')} {output.id!r} holds the data of release {release.id} "
+            f"({release.asset.dataset_id}/{release.asset.resource_id}, ordinal {release.version_ordinal}, "
+            f"{release.approval_state}): change it through /api/platform/* — POST /api/platform/submit "
+            "(a new version_id, or processing_options.overwrite once it is no longer approved), "
+            "POST /api/platform/revoke or POST /api/platform/unpublish."
+        )
+    return refusals

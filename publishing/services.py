@@ -536,12 +536,18 @@ def _after_commit_review_hooks(release: Release, event: str) -> None:
 # --- external zone -------------------------------------------------------------------------
 
 
+def _on_behalf_of(release: Release, user: Any) -> Any:
+    """Whose job a release's follow-up job is: the client that submitted the release (DDH's
+    account sees it among its jobs), whoever triggered it (a reviewer in the admin)."""
+    return release.submitted_by if release.submitted_by_id is not None else user
+
+
 def _externalize_start(release: Release, *, action: str, user: Any) -> None:
     """Start (or find) the job copying a public release to the external zone, or removing the copies."""
     outcome = job_submit(
         job_type="externalize_release",
         parameters={"release_id": release.id, "revision": release.revision, "action": action},
-        user=user,
+        user=_on_behalf_of(release, user),
     )
     release.external = {**(release.external or {}), "status": f"{action}_pending", "job_id": outcome.job.id}
     release.save(update_fields=["external", "updated_at"])
@@ -623,7 +629,7 @@ def release_unpublish(
         if dry_run:
             jt.clean_params(params)
             return UnpublishResult(True, release, would)
-        outcome = job_submit(job_type=name, parameters=params, user=user, force=True)
+        outcome = job_submit(job_type=name, parameters=params, user=_on_behalf_of(release, user), force=True)
         was_approved = release.approval_state == ApprovalState.APPROVED
         release.unpublish_job = outcome.job
         release.approval_state = ApprovalState.REVOKED

@@ -270,6 +270,7 @@ PROCESS_RASTER_COLLECTION = registry.JobType(
     ],
     finalize=_finalize,
     cleanup=_cleanup,
+    replaces=lambda p: [registry.Output(registry.STAC_COLLECTION, p["collection_id"])] if p["overwrite"] else [],
 )
 
 

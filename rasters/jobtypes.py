@@ -423,6 +423,7 @@ PROCESS_RASTER = registry.JobType(
     ],
     finalize=_finalize,
     cleanup=_cleanup,
+    replaces=lambda p: [registry.Output(registry.STAC_ITEM, "/".join(_ids(p)))] if p["overwrite"] else [],
 )
 
 
@@ -442,6 +443,9 @@ UNPUBLISH_RASTER = registry.JobType(
     ],
     stages=[registry.Stage("unpublish", _unpublish)],
     finalize=lambda ctx: ctx.stage_results[0][0],
+    replaces=lambda p: (
+        [] if p["dry_run"] else [registry.Output(registry.STAC_ITEM, f"{p['collection_id']}/{p['item_id']}")]
+    ),
 )
 
 
@@ -473,6 +477,7 @@ UNPUBLISH_RASTER_COLLECTION = registry.JobType(
     validators=[_collection_unpublish_preflight],
     stages=[registry.Stage("unpublish", _collection_unpublish)],
     finalize=lambda ctx: ctx.stage_results[0][0],
+    replaces=lambda p: [] if p["dry_run"] else [registry.Output(registry.STAC_COLLECTION, p["collection_id"])],
 )
 
 

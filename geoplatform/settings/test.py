@@ -22,3 +22,4 @@ GEOPLATFORM_CALLBACK_ALLOWED_HOSTS = env.get_list("CALLBACK_ALLOWED_HOSTS", ["12
 GEOPLATFORM_TEST_FAULT_POINT = env.get_str("TEST_FAULT_POINT", "")
 GEOPLATFORM_TEST_FAULT_DIR = env.get_str("TEST_FAULT_DIR", "")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+GEOPLATFORM_EXTRA_JOB_TYPES = env.get_list("EXTRA_JOB_TYPES", ["ingest.jobtypes"])

@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ingest", "0003_task_hot_updates"),
+        ("ingest", "0004_job_submitter"),
     ]
 
     operations = [

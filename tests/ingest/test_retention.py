@@ -8,12 +8,13 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
 from ingest import selectors, services
-from ingest.models import CallbackDelivery, Job, JobEvent, Stage, Task
+from ingest.models import CallbackDelivery, Job, JobEvent, JobSubscriber, Stage, Task
 from publishing.models import Asset, Platform, Release
 
 
@@ -77,6 +78,10 @@ def test_janitor_purges_old_finished_jobs_only(settings: Any) -> None:
         job_type="hello", job=served, approval_state="approved",
     )  # fmt: skip
 
+    client = get_user_model().objects.create_user("retention-client")
+    for job in (old[0], served):
+        JobSubscriber.objects.create(job=job, user=client)
+
     call_command("janitor", stdout=open("/dev/null", "w"))  # one pass: re-queue, re-send, purge
 
     for job in old:
@@ -85,6 +90,8 @@ def test_janitor_purges_old_finished_jobs_only(settings: Any) -> None:
         assert _counts(job) == (1, 1, 3, 3, 1), job.status
     # The served job keeps its row and stages (status, result, progress); its history goes.
     assert _counts(served) == (1, 1, 0, 0, 0)
+    # Subscribers go with a deleted job, and stay with a kept one (they may still read it).
+    assert list(JobSubscriber.objects.values_list("job_id", flat=True)) == [served.pk]
     release.refresh_from_db()
     assert release.job_id == served.pk and release.processing_status == "completed"
     assert release.outputs == {"total": 1}
