@@ -1,8 +1,9 @@
 """How a release becomes jobs of the domain apps: data type detection, options, parameters.
 
-Publishing never imports features/rasters/climate: it submits their job types BY NAME
-through :func:`ingest.services.job_submit`. The two tables below are the whole coupling;
-tests swap them for test-only job types (``monkeypatch.setitem``).
+Publishing submits the domain apps' job types BY NAME through
+:func:`ingest.services.job_submit`; the two tables below are that coupling, and tests swap
+them for test-only job types (``monkeypatch.setitem``). What a release leaves behind is read
+from the domain apps by :mod:`publishing.kinds`.
 """
 
 from __future__ import annotations

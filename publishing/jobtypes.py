@@ -8,30 +8,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from geoplatform.errors import ApplicationError
 from ingest import registry
 from ingest.errors import PermanentError
 
-from . import externalize, selectors, services
-from .models import ApprovalState, ClearanceState, DataType, Release
+from . import externalize, kinds, selectors, services
+from .models import ApprovalState, ClearanceState, Release
 
 
 def _plan(ctx: registry.TaskContext) -> dict[str, Any]:
+    """The blobs to copy out (or remove): named by the release's kind, as the unpublish dry run names them."""
     release = Release.objects.select_related("job").get(pk=ctx.params["release_id"])
+    kind = kinds.kind_of(release)
     if ctx.params["action"] == "copy":
         _check_copyable(release, ctx.params["revision"])
-        blobs = externalize.artifacts_of(release)
-        if release.data_type == DataType.VECTOR and release.table_name:
-            # The vector's public form is a GeoParquet export of its table (written to
-            # silver, then copied like any other artifact).
-            from features.errors import CollectionNotFound
-            from features.services import dataset_export_geoparquet
-
-            try:
-                blobs = sorted({*blobs, dataset_export_geoparquet(collection_id=release.table_name)})
-            except CollectionNotFound as exc:
-                ctx.warn(f"No GeoParquet export: {exc.message}")
-        return {"blobs": blobs}
-    return {"blobs": sorted({c["blob"] for c in (release.external or {}).get("copies", [])})}
+        try:
+            # A vector's public form is a GeoParquet export of each table (written to silver,
+            # then copied like any other artifact).
+            kind.export(release)
+        except ApplicationError as exc:
+            ctx.warn(f"No export: {exc.message}")
+        return {"blobs": sorted(kind.artifacts(release).copy_blobs)}
+    return {"blobs": list(kinds.external_copies(release))}
 
 
 def _check_copyable(release: Release, revision: int) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from features.selectors import dataset_split_of
 from ingest import registry
 from ingest.models import Job
 from ingest.selectors import job_progress, task_backlog
@@ -91,14 +92,18 @@ def services_of(release: Release) -> dict[str, Any] | None:
     if release.approval_state != ApprovalState.APPROVED:
         return None
     if release.data_type == DataType.VECTOR and release.table_name:
-        base = f"/api/features/collections/{release.table_name}"
+        # One service per collection: a file mixing geometry types made one per type. The
+        # first is also spelled out at the top level (the predecessor's single-service shape).
+        collections = [_vector_service(c) for c in _vector_outputs(release)]
+        first = collections[0]
         return {
-            "service_url": f"{base}/items",
-            "preview": f"{base}/items?f=html",
-            "viewer": f"{base}/items?f=html",
+            "service_url": first["service_url"],
+            "preview": first["preview"],
+            "viewer": first["viewer"],
             "tiles": None,
-            "stac_collection": None,
-            "stac_item": None,
+            "stac_collection": "/api/stac/collections/system-vectors" if first["stac_item"] else None,
+            "stac_item": first["stac_item"],
+            "collections": collections,
         }
     if release.data_type == DataType.RASTER_COLLECTION:  # the mosaic of its registered search
         outputs = release.outputs
@@ -124,6 +129,27 @@ def services_of(release: Release) -> dict[str, Any] | None:
             "stac_item": f"/api/stac/collections/{c}/items/{i}" if i else None,
         }
     return None
+
+
+def _vector_outputs(release: Release) -> list[dict[str, Any]]:
+    """The collections the release's job made (its result's ``collections``), else its table."""
+    made = release.outputs.get("collections")
+    if isinstance(made, list) and made and all(isinstance(c, dict) and c.get("collection_id") for c in made):
+        return made
+    return [{"collection_id": release.table_name}]
+
+
+def _vector_service(collection: dict[str, Any]) -> dict[str, Any]:
+    base = f"/api/features/collections/{collection['collection_id']}"
+    stac = collection.get("stac_item")
+    return {
+        "collection_id": collection["collection_id"],
+        "geometry_type": collection.get("geometry_type"),
+        "service_url": f"{base}/items",
+        "preview": f"{base}/items?f=html",
+        "viewer": f"{base}/items?f=html",
+        "stac_item": f"/api/stac/collections/{stac.replace('/', '/items/', 1)}" if isinstance(stac, str) else None,
+    }
 
 
 def _release_summary(release: Release) -> dict[str, Any]:
@@ -238,6 +264,11 @@ def approvals_status(*, stac_item_ids: list[str], table_names: list[str]) -> dic
         out["stac_items"][item_id] = _approval_brief(release)
     for table in table_names:
         release = qs.filter(table_name=table).first()
+        if release is None:  # a {table}_point / _line / _polygon collection of a split file
+            from features.selectors import dataset_split_of
+
+            base = dataset_split_of(collection_id=table)
+            release = qs.filter(table_name=base).first() if base else None
         out["tables"][table] = _approval_brief(release)
     return out
 
@@ -377,7 +408,8 @@ _GUARDED = Q(approval_state=ApprovalState.APPROVED) | Q(
 def _releases_of_output(output: registry.Output) -> QuerySet[Release]:
     qs = Release.objects.filter(_GUARDED).select_related("asset")
     if output.kind == registry.VECTOR_TABLE:
-        return qs.filter(table_name=output.id)
+        # a part of a split file ({table}_point, ...) belongs to the release of its table
+        return qs.filter(table_name__in={output.id, dataset_split_of(collection_id=output.id) or output.id})
     if output.kind == registry.STAC_ITEM:
         collection, _, item = output.id.partition("/")
         # a single raster's item, or any item of a release's own collection

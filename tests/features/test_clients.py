@@ -102,10 +102,13 @@ def test_failed_job_cleanup_through_the_worker(live_worker: Any, auth_client: An
     from features import sql
     from features.models import VectorDataset
 
+    # A feature whose GeometryCollection mixes a point and a polygon fits no one table.
     data = (
         b'{"type":"FeatureCollection","features":['
         b'{"type":"Feature","properties":{},"geometry":{"type":"Point","coordinates":[1,2]}},'
-        b'{"type":"Feature","properties":{},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}}]}'
+        b'{"type":"Feature","properties":{},"geometry":{"type":"GeometryCollection","geometries":['
+        b'{"type":"Point","coordinates":[1,2]},'
+        b'{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}]}}]}'
     )
     name = put_file("features-tests/mixed-e2e.geojson", data)
     resp = auth_client.post(
@@ -114,7 +117,7 @@ def test_failed_job_cleanup_through_the_worker(live_worker: Any, auth_client: An
     assert resp.status_code == 202, resp.content
     job_id = resp.json()["job_id"]
     job = wait_for_job(job_id, timeout=60)
-    assert job.status == "failed" and job.error["code"] == "mixed_geometry_types"
+    assert job.status == "failed" and job.error["code"] == "mixed_geometry_collection"
     import time
 
     from ingest.models import JobEvent

@@ -135,6 +135,22 @@ def test_unpublish_of_an_approved_release_is_refused_but_a_dry_run_is_not(ddh_cl
     assert dry.status_code != 403, dry.content
 
 
+def test_a_part_of_an_approved_split_release_is_protected_too(ddh_client: APIClient, ddh_user: Any) -> None:
+    """A file that mixed geometry types is served as {table}_point/_line/_polygon: each part
+    holds the release's data, so unpublishing one part by name is refused like the table."""
+    from features.models import VectorDataset
+
+    release = submitted(ddh_user)
+    services.release_approve(release_id=release.id, user=ddh_user, reviewer="a", clearance_state="ouo")
+    part = f"{release.table_name}_point"
+    VectorDataset.objects.create(collection_id=part, geometry_type="Point", source={"split_of": release.table_name})
+    _refused(
+        _submit(ddh_client, "unpublish_vector", {"collection_id": part, "dry_run": False}),
+        code="protected_output",
+        route="POST /api/platform/unpublish",
+    )
+
+
 def test_the_platform_path_still_unpublishes(ddh_client: APIClient, ddh_user: Any) -> None:
     release = submitted(ddh_user)
     services.release_approve(release_id=release.id, user=ddh_user, reviewer="a", clearance_state="ouo")
