@@ -49,6 +49,14 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # The retention purge's scan: finished jobs by age (queued/running never match).
+            models.Index(
+                fields=["finished_at"],
+                name="job_finished_retention_idx",
+                condition=models.Q(status__in=["completed", "failed", "cancelled"]),
+            ),
+        ]
         permissions = [
             ("submit_job", "Can submit jobs"),
             ("operate_job", "Can retry and cancel jobs"),

@@ -38,11 +38,13 @@ trap cleanup EXIT INT TERM
 export dramatiq_worker_timeout=100
 # GDAL's block cache defaults to 5% of RAM per process and stays held: building the COG
 # of a 732 MiB raster peaked at 2.2 GiB with it, 0.84 GiB at 256 MB (bench/raster_large_memory.py).
+# Worker and janitor are restarted when they exit (scripts/supervise.sh): only the web server
+# exiting stops the platform.
 GDAL_CACHEMAX="${GDAL_CACHEMAX:-256}" \
-"$PY" manage.py rundramatiq --processes "${GEOPLATFORM_WORKER_PROCESSES:-2}" \
+"$ROOT/scripts/supervise.sh" worker "$PY" manage.py rundramatiq --processes "${GEOPLATFORM_WORKER_PROCESSES:-2}" \
   --threads "${GEOPLATFORM_WORKER_THREADS:-4}" &
 pids+=($!)
-"$PY" manage.py janitor --loop &
+"$ROOT/scripts/supervise.sh" janitor "$PY" manage.py janitor --loop &
 pids+=($!)
 # Web processes keep open COGs and their decoded blocks for tiles: the same bound, smaller
 # (tiles measured 1.75x titiler at 128 vs 1.85x at GDAL's default; RSS 1.9 vs 2.7 GB for 4 workers).

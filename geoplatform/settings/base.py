@@ -47,6 +47,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "geoplatform.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "geoplatform.urls"
@@ -168,6 +169,9 @@ GEOPLATFORM_TASK_STALE_SECONDS = env.get_float("TASK_STALE_SECONDS", 120.0)
 # A queued task whose message no worker took for this long is re-sent by the janitor.
 GEOPLATFORM_TASK_LOST_SECONDS = env.get_float("TASK_LOST_SECONDS", 900.0)
 GEOPLATFORM_JANITOR_INTERVAL_SECONDS = env.get_float("JANITOR_INTERVAL_SECONDS", 30.0)
+# Finished jobs (completed, failed, cancelled) older than this many days are deleted by the
+# janitor with their tasks, events and callback deliveries; 0 keeps them forever.
+GEOPLATFORM_RETENTION_DAYS = env.get_float("RETENTION_DAYS", 90.0)
 # Python's GIL switch interval in worker processes (seconds); see ingest/workers.py.
 GEOPLATFORM_WORKER_SWITCH_INTERVAL = env.get_float("WORKER_SWITCH_INTERVAL", 0.0005)
 GEOPLATFORM_CALLBACK_ALLOWED_HOSTS = env.get_list("CALLBACK_ALLOWED_HOSTS", [])
