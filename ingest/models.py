@@ -65,6 +65,9 @@ class Job(models.Model):
             # approved release's data) without going through /api/platform/*.
             ("override_submit_guards", "Can submit jobs that replace or delete protected outputs"),
             ("view_all_jobs", "Can see every client's jobs (others see their own)"),
+            # Through /api/jobs: make data public at once (e.g. process_vector with
+            # publish=true) instead of through a reviewed release (/api/platform/submit).
+            ("publish_without_review", "Can submit jobs that make data public without a review"),
         ]
 
     def __str__(self) -> str:

@@ -176,8 +176,9 @@ def _subscribe(job: Job, user: Any, callback_url: str) -> bool:
 
 def job_submit_gate(*, job_type: registry.JobType, params: dict[str, Any], user: Any) -> None:
     """The generic API's rules: the job type may be submitted through it, the account holds
-    the permission the type names, and no submit guard protects an output it would replace
-    or delete (unless the account may override the guards)."""
+    the permission the type names, no submit guard protects an output it would replace or
+    delete (unless the account may override the guards), and it does not make data public
+    without a review (unless the account may publish without one)."""
     jt = job_type
     if not jt.api_submit:
         raise Forbidden(
@@ -190,7 +191,34 @@ def job_submit_gate(*, job_type: registry.JobType, params: dict[str, Any], user:
             f"Your account lacks the permission {jt.submit_permission!r} needed to submit {jt.name}.",
             code="permission_denied",
         )
+    _params_check(jt, params, user)
+
+
+def _params_check(jt: registry.JobType, params: dict[str, Any], user: Any) -> None:
+    """What the parameters would do, held to the generic API's rules (submit and retry).
+    Guards first: a protected output's refusal names the route for that very release."""
     _guards_check(jt, params, user)
+    _publish_check(jt, params, user)
+
+
+def _publish_check(jt: registry.JobType, params: dict[str, Any], user: Any) -> None:
+    if jt.publishes is None or not jt.publishes(params):
+        return
+    permission = registry.PUBLISH_WITHOUT_REVIEW_PERMISSION
+    if user is not None and user.has_perm(permission):
+        return
+    preview = dict(jt.preview_params or {})
+    hidden = ", ".join(f"{name}={json.dumps(value)}" for name, value in preview.items())
+    route = registry.review_route()
+    todo = f"Pass {hidden} to load it for preview only (hidden from the public)"
+    todo += f", or submit it through {route} to have it reviewed and published on approval." if route else "."
+    raise Forbidden(
+        f"{jt.name} with these parameters makes the data public without a review, which needs the "
+        f"permission {permission!r} (operators). {todo}",
+        code="publish_needs_review",
+        details={"permission": permission, "preview_parameters": preview, "review_route": route or None},
+        remediation=todo,
+    )
 
 
 def _guards_check(jt: registry.JobType, params: dict[str, Any], user: Any) -> None:
@@ -701,14 +729,14 @@ def job_cancel(*, job_id: str, user: Any = None) -> Job:
 
 def job_retry(*, job_id: str, user: Any = None, gate: bool = False) -> Job:
     """Re-run a failed or cancelled job. ``gate`` (the generic API): a retry that would replace
-    or delete protected outputs is refused like such a submission."""
+    or delete protected outputs, or publish without a review, is refused like such a submission."""
     with transaction.atomic():
         job = _locked_job(job_id)
         if job.status not in {JobStatus.FAILED, JobStatus.CANCELLED}:
             raise JobNotRunnable(f"Job {job_id} is {job.status}; only a failed or cancelled job can be retried.")
         jt = registry.get(job.job_type)
         if gate:
-            _guards_check(jt, job.parameters, user)
+            _params_check(jt, job.parameters, user)
         _job_restart(job, jt, reason=f"retried by {user or 'system'}")
     return job
 
