@@ -49,7 +49,10 @@ PROCESS_VECTOR = registry.JobType(
             "publish",
             bool,
             default=True,
-            help="Serve at once (default); false keeps the collection (and its STAC item) hidden until published.",
+            help=(
+                "Serve at once (default; through /api/jobs only for accounts holding "
+                "ingest.publish_without_review); false keeps the collection (and its STAC item) hidden until published."
+            ),
         ),
         registry.Param(
             "chunk_rows", int, default=0, min=0, max=10_000_000, help="Features per load task (0: platform default)."
@@ -64,6 +67,8 @@ PROCESS_VECTOR = registry.JobType(
     finalize=services.vector_result,
     cleanup=services.vector_cleanup,
     replaces=_replaced_table,
+    publishes=lambda p: bool(p.get("publish", True)),
+    preview_params={"publish": False},
 )
 
 UNPUBLISH_VECTOR = registry.JobType(

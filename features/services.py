@@ -21,6 +21,7 @@ from django.urls import reverse
 
 from geoplatform import storage
 from geoplatform.errors import ApplicationError, InvalidInput
+from geoplatform.faults import fault_point
 from ingest.errors import PermanentError
 from ingest.registry import FinalizeContext, TaskContext
 
@@ -330,6 +331,7 @@ def vector_load_chunk(ctx: TaskContext) -> dict[str, Any]:
                 remediation="Check the attribute encoding (UTF-8) and values.",
             ) from exc
         raise
+    fault_point("features.load_chunk.copied")  # rows committed, task not yet recorded
     first = loaded.get(parts[0]["table"], {})
     return {
         "batch_id": batch_id,

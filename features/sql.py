@@ -149,7 +149,11 @@ def load_table_create(*, table: str, columns: Sequence[tuple[str, str]], geometr
     ]
     cols += [sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pgtype)) for name, pgtype in columns]
     with connection.cursor() as cur:
-        cur.execute("CREATE SCHEMA IF NOT EXISTS geo")
+        # CREATE SCHEMA checks its privilege before IF NOT EXISTS, and the application role
+        # may not create schemas: only create geo when a migration has not (dbroles.py).
+        cur.execute("SELECT to_regnamespace('geo') IS NULL")
+        if cur.fetchone()[0]:
+            cur.execute("CREATE SCHEMA geo")
     _execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_table(table)))
     _execute(sql.SQL("CREATE TABLE {} ({})").format(_table(table), sql.SQL(", ").join(cols)))
 

@@ -519,3 +519,51 @@ def blob_user_register(name: str, fn: BlobUser) -> None:
 def blob_users(container: str, name: str) -> list[str]:
     """Every registered reader of a blob, e.g. ``["release 3f2c... of asset x (approved)"]``."""
     return [who for fn in _blob_users.values() if (who := fn(container, name))]
+
+
+def container_probe(container: str) -> dict[str, bool]:
+    """Whether a container can be reached, by a read only (health checks).
+
+    Never creates nor writes anything, unlike :func:`get_storage` (which creates a missing
+    container on first use): a container that does not exist yet is reachable, it will be
+    created by the first write. Raises when the backend cannot be reached or refuses us.
+    """
+    check_container_name(container)
+    backend = settings.GEOPLATFORM_STORAGE_BACKEND
+    if backend == "local":
+        location = Path(settings.GEOPLATFORM_STORAGE_ROOT) / container
+        if location.is_dir():
+            if not os.access(location, os.R_OK | os.W_OK | os.X_OK):
+                raise PermissionError(f"storage folder {location} is not readable and writable")
+            return {"exists": True}
+        parent = next(p for p in location.parents if p.exists())  # where mkdir would start
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise PermissionError(f"storage folder {location} cannot be created")
+        return {"exists": False}
+    if backend != "azure":
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"GEOPLATFORM_STORAGE_BACKEND must be local or azure, not {backend!r}.")
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.storage.blob import ContainerClient
+
+    connection_string = settings.GEOPLATFORM_AZURE_CONNECTION_STRING or ""
+    client = _probe_clients.get((connection_string, container))
+    if client is None:
+        # No retries and short timeouts: a health check must answer, not wait out a backoff.
+        client = ContainerClient.from_connection_string(
+            connection_string,
+            container,
+            retry_total=0,
+            connection_timeout=3,
+            read_timeout=3,
+        )
+        _probe_clients[(connection_string, container)] = client
+    try:
+        client.get_container_properties()
+    except ResourceNotFoundError:
+        return {"exists": False}
+    return {"exists": True}
+
+
+_probe_clients: dict[tuple[str, str], Any] = {}

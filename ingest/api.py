@@ -118,7 +118,10 @@ class JobTypesApi(APIView):
                 description=(
                     "Job types by name: description, parameter schema (types, defaults, limits), stages, and "
                     "whether POST /api/jobs/submit accepts it (`api_submit`; else `started_by` names the route "
-                    "that starts it) with which permission."
+                    "that starts it) with which permission. `publishes` (null for types that never do): some "
+                    "parameters of this type make data public at once, without a review; the generic API takes "
+                    "those only from accounts holding `permission`, others pass `preview_parameters` (loaded "
+                    "hidden, for preview only) or submit through `review_route`."
                 )
             ),
             **error_responses(401),
@@ -134,6 +137,15 @@ class JobTypesApi(APIView):
                     "api_submit": jt.api_submit,
                     "submit_permission": jt.submit_permission if jt.api_submit else None,
                     "started_by": jt.started_by or None,
+                    "publishes": (
+                        {
+                            "permission": registry.PUBLISH_WITHOUT_REVIEW_PERMISSION,
+                            "preview_parameters": dict(jt.preview_params or {}),
+                            "review_route": registry.review_route() or None,
+                        }
+                        if jt.publishes is not None
+                        else None
+                    ),
                 }
                 for name, jt in sorted(registry.all_types().items())
             }
@@ -153,7 +165,10 @@ class JobSubmitApi(APIView):
             "completed job. Unknown job type -> 400 listing the valid ones; pre-flight failures -> 400 with "
             "each problem. 403 when the job type is not submittable here (`started_by` in /api/jobs/types "
             "names the route that starts it), when the account lacks the type's `submit_permission`, or when "
-            "the job would replace or delete protected data (e.g. a release's: use /api/platform/*). "
+            "the job would replace or delete protected data (e.g. a release's: use /api/platform/*), or when it "
+            "would make data public without a review (`publishes` in /api/jobs/types: pass its "
+            "`preview_parameters`, e.g. publish=false, or submit through POST /api/platform/submit; operators "
+            "hold ingest.publish_without_review). "
             "The same job submitted by a second client is joined (`joined: true`): that client may read it "
             "from then on and its own callback_url is called, signed with its own webhook secret."
         ),
@@ -242,7 +257,7 @@ class JobRetryApi(APIView):
         request=None,
         responses={202: JobSubmitOutput, **error_responses(401, 403, 404, 409)},
         description="Needs ingest.operate_job. A retry that would replace or delete protected data (a "
-        "release's) is a 403, as its submission would be. " + _VISIBILITY,
+        "release's) or publish without a review is a 403, as its submission would be. " + _VISIBILITY,
     )
     def post(self, request: Request, job_id: str) -> Response:
         selectors.job_get(job_id=job_id, user=request.user)  # another client's job: 404

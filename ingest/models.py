@@ -49,6 +49,14 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # The retention purge's scan: finished jobs by age (queued/running never match).
+            models.Index(
+                fields=["finished_at"],
+                name="job_finished_retention_idx",
+                condition=models.Q(status__in=["completed", "failed", "cancelled"]),
+            ),
+        ]
         permissions = [
             ("submit_job", "Can submit jobs"),
             ("operate_job", "Can retry and cancel jobs"),
@@ -57,6 +65,9 @@ class Job(models.Model):
             # approved release's data) without going through /api/platform/*.
             ("override_submit_guards", "Can submit jobs that replace or delete protected outputs"),
             ("view_all_jobs", "Can see every client's jobs (others see their own)"),
+            # Through /api/jobs: make data public at once (e.g. process_vector with
+            # publish=true) instead of through a reviewed release (/api/platform/submit).
+            ("publish_without_review", "Can submit jobs that make data public without a review"),
         ]
 
     def __str__(self) -> str:

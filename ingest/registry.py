@@ -22,7 +22,7 @@ Handlers must be idempotent: a task may run again after a retry or a lost worker
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,6 +184,9 @@ SUBMIT_PERMISSION = "ingest.submit_job"
 # Operators holding this may replace or delete outputs that a submit guard protects
 # (e.g. the data of an approved release) through the generic API.
 OVERRIDE_GUARDS_PERMISSION = "ingest.override_submit_guards"
+# Operators holding this may submit, through the generic API, jobs that put data in front
+# of the public at once (``JobType.publishes``); everyone else has it reviewed first.
+PUBLISH_WITHOUT_REVIEW_PERMISSION = "ingest.publish_without_review"
 
 # Kinds of existing outputs a job can replace or delete (see ``JobType.replaces``).
 VECTOR_TABLE = "vector_table"  # id: the table / collection id
@@ -223,6 +226,12 @@ class JobType:
     # The existing outputs these (cleaned) parameters would replace or delete: submit
     # guards refuse generic-API submissions that touch outputs they protect.
     replaces: Callable[[dict[str, Any]], Sequence[Output]] | None = None
+    # Whether these (cleaned) parameters make data public at once, with no review (e.g.
+    # process_vector with publish=true). The generic API takes those only from accounts
+    # holding PUBLISH_WITHOUT_REVIEW_PERMISSION. ``preview_params``: what to pass instead to
+    # load the same data hidden, for preview only (named in the refusal and /api/jobs/types).
+    publishes: Callable[[dict[str, Any]], bool] | None = None
+    preview_params: Mapping[str, Any] | None = None
 
     def clean_params(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Apply defaults and limits; unknown names are an error, listed together."""
@@ -258,6 +267,9 @@ class JobType:
 
 _registry: dict[str, JobType] = {}
 _guards: list[SubmitGuard] = []
+# Where data is reviewed before it is public (set by the app that owns the review), named
+# when the generic API refuses to publish without review.
+_review_route: str = ""
 
 
 def register(job_type: JobType) -> JobType:
@@ -265,6 +277,8 @@ def register(job_type: JobType) -> JobType:
         raise ValueError(f"job type {job_type.name} has no stages")
     if not job_type.api_submit and not job_type.started_by:
         raise ValueError(f"job type {job_type.name} is not API-submittable: say in started_by what starts it")
+    if job_type.publishes is not None and not job_type.preview_params:
+        raise ValueError(f"job type {job_type.name} publishes: say in preview_params how to load it for preview only")
     _registry[job_type.name] = job_type
     return job_type
 
@@ -279,6 +293,17 @@ def register_submit_guard(guard: SubmitGuard) -> SubmitGuard:
 
 def submit_guards() -> list[SubmitGuard]:
     return list(_guards)
+
+
+def register_review_route(route: str) -> None:
+    """The route through which data is reviewed before it is public (publishing's
+    ``POST /api/platform/submit``); registered once from an ``AppConfig.ready()``."""
+    global _review_route
+    _review_route = route
+
+
+def review_route() -> str:
+    return _review_route
 
 
 def get(name: str) -> JobType:

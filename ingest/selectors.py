@@ -127,6 +127,24 @@ def callback_deliveries(*, job_id: str) -> QuerySet[CallbackDelivery]:
     return CallbackDelivery.objects.filter(job_id=job_id).order_by("created_at", "id")
 
 
+def task_backlog() -> dict[str, int]:
+    """Tasks waiting for a worker, per queue.
+
+    Through the job's status index: the few queued or running jobs, then their tasks by the
+    job key. Task.status has no index on purpose (claim, heartbeat and completion stay HOT
+    updates, see Task.Meta), so filtering tasks on status alone reads the whole task table,
+    which only grows with history."""
+    rows = (
+        Task.objects.filter(
+            job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING], status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]
+        )
+        .values("queue")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {row["queue"]: row["n"] for row in rows}
+
+
 def workers_live() -> QuerySet[WorkerHeartbeat]:
     horizon = timezone.now() - dt.timedelta(seconds=3 * float(settings.GEOPLATFORM_HEARTBEAT_SECONDS) + 5)
     return WorkerHeartbeat.objects.filter(last_seen__gte=horizon).order_by("worker_id")

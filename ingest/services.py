@@ -26,8 +26,8 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F
+from django.db import connection, models, transaction
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -38,7 +38,7 @@ from geoplatform.postgis.cursors import server_bound_cursor
 from . import registry
 from .dispatch import send_many
 from .errors import JobNotFound, JobNotRunnable, RetryableError, classify
-from .models import Job, JobEvent, JobStatus, JobSubscriber, Stage, Task, TaskStatus
+from .models import CallbackDelivery, Job, JobEvent, JobStatus, JobSubscriber, Stage, Task, TaskStatus
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +176,9 @@ def _subscribe(job: Job, user: Any, callback_url: str) -> bool:
 
 def job_submit_gate(*, job_type: registry.JobType, params: dict[str, Any], user: Any) -> None:
     """The generic API's rules: the job type may be submitted through it, the account holds
-    the permission the type names, and no submit guard protects an output it would replace
-    or delete (unless the account may override the guards)."""
+    the permission the type names, no submit guard protects an output it would replace or
+    delete (unless the account may override the guards), and it does not make data public
+    without a review (unless the account may publish without one)."""
     jt = job_type
     if not jt.api_submit:
         raise Forbidden(
@@ -190,7 +191,34 @@ def job_submit_gate(*, job_type: registry.JobType, params: dict[str, Any], user:
             f"Your account lacks the permission {jt.submit_permission!r} needed to submit {jt.name}.",
             code="permission_denied",
         )
+    _params_check(jt, params, user)
+
+
+def _params_check(jt: registry.JobType, params: dict[str, Any], user: Any) -> None:
+    """What the parameters would do, held to the generic API's rules (submit and retry).
+    Guards first: a protected output's refusal names the route for that very release."""
     _guards_check(jt, params, user)
+    _publish_check(jt, params, user)
+
+
+def _publish_check(jt: registry.JobType, params: dict[str, Any], user: Any) -> None:
+    if jt.publishes is None or not jt.publishes(params):
+        return
+    permission = registry.PUBLISH_WITHOUT_REVIEW_PERMISSION
+    if user is not None and user.has_perm(permission):
+        return
+    preview = dict(jt.preview_params or {})
+    hidden = ", ".join(f"{name}={json.dumps(value)}" for name, value in preview.items())
+    route = registry.review_route()
+    todo = f"Pass {hidden} to load it for preview only (hidden from the public)"
+    todo += f", or submit it through {route} to have it reviewed and published on approval." if route else "."
+    raise Forbidden(
+        f"{jt.name} with these parameters makes the data public without a review, which needs the "
+        f"permission {permission!r} (operators). {todo}",
+        code="publish_needs_review",
+        details={"permission": permission, "preview_parameters": preview, "review_route": route or None},
+        remediation=todo,
+    )
 
 
 def _guards_check(jt: registry.JobType, params: dict[str, Any], user: Any) -> None:
@@ -262,13 +290,24 @@ def _stage_start(job: Job, jt: registry.JobType, index: int, previous: list[dict
     for t in tasks:
         by_queue.setdefault(t.queue, []).append(t.id)
     for queue, ids in by_queue.items():
-        transaction.on_commit(partial(_enqueue, ids, queue))
+        transaction.on_commit(partial(_enqueue_or_leave_to_janitor, ids, queue))
+
+
+def _enqueue_or_leave_to_janitor(task_ids: list[str], queue: str) -> None:
+    """A new stage's first send. The tasks are committed: if the broker is down now, the
+    submit (or the fan-in) still succeeds and the janitor sends them once it is back."""
+    try:
+        _enqueue(task_ids, queue)
+    except Exception:
+        logger.exception("could not send %d task(s) to queue %s; the janitor will send them", len(task_ids), queue)
 
 
 def _enqueue(task_ids: list[str], queue: str, delay_ms: int | None = None) -> None:
     due = timezone.now() + dt.timedelta(milliseconds=delay_ms or 0)
-    Task.objects.filter(id__in=task_ids).update(enqueued_at=due)
+    # Sent first: when the broker is down the send raises and enqueued_at keeps its old
+    # value, so the janitor re-sends on its first pass after the broker is back.
     _send(task_ids, queue, delay_ms)
+    Task.objects.filter(id__in=task_ids).update(enqueued_at=due)
 
 
 def _send(task_ids: list[str], queue: str, delay_ms: int | None = None) -> None:
@@ -690,14 +729,14 @@ def job_cancel(*, job_id: str, user: Any = None) -> Job:
 
 def job_retry(*, job_id: str, user: Any = None, gate: bool = False) -> Job:
     """Re-run a failed or cancelled job. ``gate`` (the generic API): a retry that would replace
-    or delete protected outputs is refused like such a submission."""
+    or delete protected outputs, or publish without a review, is refused like such a submission."""
     with transaction.atomic():
         job = _locked_job(job_id)
         if job.status not in {JobStatus.FAILED, JobStatus.CANCELLED}:
             raise JobNotRunnable(f"Job {job_id} is {job.status}; only a failed or cancelled job can be retried.")
         jt = registry.get(job.job_type)
         if gate:
-            _guards_check(jt, job.parameters, user)
+            _params_check(jt, job.parameters, user)
         _job_restart(job, jt, reason=f"retried by {user or 'system'}")
     return job
 
@@ -761,15 +800,108 @@ def _janitor_resend_lost() -> int:
     lost_before = timezone.now() - dt.timedelta(seconds=float(settings.GEOPLATFORM_TASK_LOST_SECONDS))
     lost = list(
         Task.objects.filter(
+            # Never sent at all: the process that committed the task died (or the broker
+            # was down) before its on-commit send.
+            models.Q(enqueued_at__lt=lost_before) | models.Q(enqueued_at__isnull=True, created_at__lt=lost_before),
             status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING],
-            enqueued_at__lt=lost_before,
             job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
         ).values_list("id", "queue", "job_id")
     )
-    by_queue: dict[str, list[str]] = {}
+    by_queue: dict[str, list[tuple[str, str]]] = {}
     for task_id, queue, job_id in lost:
-        by_queue.setdefault(queue, []).append(task_id)
-        event_record(job_id, "task_resent", "message re-sent: no worker took it in time", task_id=task_id)
-    for queue, ids in by_queue.items():
-        _enqueue(ids, queue)
+        by_queue.setdefault(queue, []).append((task_id, job_id))
+    for queue, tasks in by_queue.items():
+        _enqueue([task_id for task_id, _ in tasks], queue)  # raises while the broker is down
+        for task_id, job_id in tasks:
+            event_record(job_id, "task_resent", "message re-sent: no worker took it in time", task_id=task_id)
     return len(lost)
+
+
+# --- retention ----------------------------------------------------------------------------
+
+_FINISHED = [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED]
+# Rows of a job's history that retention removes even when the job row itself is kept.
+_HISTORY: tuple[type[models.Model], ...] = (JobEvent, CallbackDelivery, Task)
+
+
+def _job_relations() -> list[models.ForeignObjectRel]:
+    """Every foreign key to Job, ``related_name="+"`` ones included (hidden from
+    ``_meta.related_objects``). Found from the model graph: ingest knows no other app."""
+    return [f for f in Job._meta.get_fields(include_hidden=True) if isinstance(f, models.ForeignObjectRel)]
+
+
+def _job_references() -> list[models.ForeignObjectRel]:
+    """Foreign keys to Job whose rows would not simply go with the job (another app's
+    SET_NULL/PROTECT, e.g. a release whose outputs are read from its job's result)."""
+    return [rel for rel in _job_relations() if rel.on_delete is not models.CASCADE]
+
+
+def _referenced(references: list[models.ForeignObjectRel]) -> models.Q:
+    q = models.Q()
+    for rel in references:
+        column = rel.field.attname  # type: ignore[union-attr]
+        q |= models.Q(pk__in=rel.related_model._base_manager.filter(**{f"{column}__isnull": False}).values(column))
+    return q
+
+
+def _rows_delete(model: type[models.Model], column: str, ids: list[str]) -> int:
+    with connection.cursor() as cur:
+        cur.execute(f'DELETE FROM {model._meta.db_table} WHERE "{column}" = ANY(%s)', [ids])
+        return int(cur.rowcount)
+
+
+def retention_purge(
+    *, older_than: dt.timedelta | None = None, batch_size: int = 100, max_batches: int = 1000
+) -> dict[str, int]:
+    """Delete finished jobs (completed, failed, cancelled) older than the retention period,
+    with their tasks, stages, events and callback deliveries, in batches of ``batch_size``
+    jobs (one short transaction each). A queued or running job is never touched.
+
+    A job that another app still references (a release reads its outputs from the job's
+    result) keeps its row and stages; only its tasks, events and deliveries go.
+    Returns the number of rows deleted per kind.
+    """
+    if older_than is None:
+        days = float(settings.GEOPLATFORM_RETENTION_DAYS)
+        if days <= 0:  # retention off: keep everything
+            return {"jobs": 0, "tasks": 0, "events": 0, "deliveries": 0}
+        older_than = dt.timedelta(days=days)
+    cutoff = timezone.now() - older_than
+    finished = Job.objects.filter(status__in=_FINISHED, finished_at__lt=cutoff)
+    referenced = _referenced(_job_references())
+    counts = {"jobs": 0, "tasks": 0, "events": 0, "deliveries": 0}
+    names = {JobEvent: "events", CallbackDelivery: "deliveries", Task: "tasks"}
+
+    def batches(qs: models.QuerySet[Job]) -> Iterator[list[str]]:
+        for _ in range(max_batches):
+            candidates = list(qs.order_by("finished_at").values_list("pk", flat=True)[:batch_size])
+            if not candidates:
+                return
+            with transaction.atomic():
+                # Locked and checked again: a job restarted meanwhile (retry, forced
+                # submit) is running and keeps everything; one being restarted is skipped.
+                ids = list(
+                    qs.filter(pk__in=candidates).select_for_update(skip_locked=True).values_list("pk", flat=True)
+                )
+                if not ids:
+                    return
+                yield ids
+
+    for ids in batches(finished.exclude(referenced) if referenced else finished):
+        for rel in _job_relations():  # every CASCADE child: tasks, stages, events, deliveries, ...
+            if rel.on_delete is not models.CASCADE:
+                continue
+            n = _rows_delete(rel.related_model, rel.field.attname, ids)  # type: ignore[union-attr, arg-type]
+            if rel.related_model in names:
+                counts[names[rel.related_model]] += n
+        counts["jobs"] += _rows_delete(Job, "id", ids)
+    if referenced:
+        has_history = models.Q()
+        for model in _HISTORY:
+            has_history |= models.Q(Exists(model._base_manager.filter(job_id=OuterRef("pk"))))
+        for ids in batches(finished.filter(referenced).filter(has_history)):
+            for model in _HISTORY:
+                counts[names[model]] += _rows_delete(model, "job_id", ids)
+    if any(counts.values()):
+        logger.info("retention purge (finished before %s): %s", cutoff.isoformat(), counts)
+    return counts

@@ -104,3 +104,5 @@ EXTERNALIZE = registry.JobType(
 def register() -> None:
     registry.register(EXTERNALIZE)
     registry.register_submit_guard(selectors.release_outputs_guard)
+    # Data the generic API may not publish without review is reviewed through a release.
+    registry.register_review_route("POST /api/platform/submit")

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from features.selectors import dataset_split_of
 from ingest import registry
-from ingest.models import Job, Task, TaskStatus
-from ingest.selectors import blob_reference_q, job_progress
+from ingest.models import Job
+from ingest.selectors import blob_reference_q, job_progress, task_backlog
 
 from .errors import ReleaseNotFound
 from .models import ApprovalState, Asset, DataType, ProcessingStatus, Release, asset_id_for, request_id_for
@@ -351,8 +351,7 @@ def catalog_dataset(*, dataset_id: str) -> dict[str, Any]:
 
 
 def queue_backlog() -> dict[str, int]:
-    rows = Task.objects.filter(status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]).values_list("queue", flat=True)
-    return dict(Counter(rows))
+    return task_backlog()
 
 
 def failures(*, hours: int, limit: int) -> dict[str, Any]:

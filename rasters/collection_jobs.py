@@ -257,7 +257,10 @@ PROCESS_RASTER_COLLECTION = registry.JobType(
             "publish",
             bool,
             default=True,
-            help="Register the collection and items at once (default); false keeps them for a reviewer's approval.",
+            help=(
+                "Register the collection and items at once (default; through /api/jobs only for accounts holding "
+                "ingest.publish_without_review); false keeps them for a reviewer's approval."
+            ),
         ),
         *jobtypes.PROCESSING_PARAMS,
     ],
@@ -271,6 +274,8 @@ PROCESS_RASTER_COLLECTION = registry.JobType(
     finalize=_finalize,
     cleanup=_cleanup,
     replaces=lambda p: [registry.Output(registry.STAC_COLLECTION, p["collection_id"])] if p["overwrite"] else [],
+    publishes=lambda p: bool(p.get("publish", True)),
+    preview_params={"publish": False},
 )
 
 

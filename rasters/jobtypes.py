@@ -411,7 +411,10 @@ PROCESS_RASTER = registry.JobType(
             "publish",
             bool,
             default=True,
-            help="Register the STAC item at once (default); false returns it in the result for a reviewer's approval.",
+            help=(
+                "Register the STAC item at once (default; through /api/jobs only for accounts holding "
+                "ingest.publish_without_review); false returns it in the result for a reviewer's approval."
+            ),
         ),
         *PROCESSING_PARAMS,
     ],
@@ -424,6 +427,8 @@ PROCESS_RASTER = registry.JobType(
     finalize=_finalize,
     cleanup=_cleanup,
     replaces=lambda p: [registry.Output(registry.STAC_ITEM, "/".join(_ids(p)))] if p["overwrite"] else [],
+    publishes=lambda p: bool(p.get("publish", True)),
+    preview_params={"publish": False},
 )
 
 

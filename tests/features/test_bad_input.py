@@ -67,13 +67,13 @@ def _features(api_client: Any, cid: str) -> list[dict[str, Any]]:
 
 
 def test_csv_with_repeated_sql_and_punctuation_headers_loads_through_the_worker(
-    live_worker: Any, auth_client: Any, put_file: Any, api_client: Any
+    live_worker: Any, operator_client: Any, put_file: Any, api_client: Any
 ) -> None:
     from features.services import dataset_unpublish
 
     name = put_file("features-tests/hostile.csv", HOSTILE_CSV.encode())
     params = {"file_name": name, "table_name": "hostile_csv", "lat_column": "lat", "lon_column": "lon"}
-    resp = auth_client.post("/api/jobs/submit/process_vector", {"parameters": params}, format="json")
+    resp = operator_client.post("/api/jobs/submit/process_vector", {"parameters": params}, format="json")
     assert resp.status_code == 202, resp.content
     try:
         job = wait_for_job(resp.json()["job_id"], timeout=120)

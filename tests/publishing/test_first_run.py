@@ -1,7 +1,8 @@
 """The README's first run, on a database created for this test, through real processes.
 
-`migrate` on a brand-new database, `createserviceaccount ddh --group platform-clients`,
-a real HTTP server on that database, then DDH's upload and submit over HTTP with the
+scripts/db.sh on a brand-new database (its roles, one `migrate` as the owner, as `make run`
+does), `createserviceaccount ddh --group platform-clients`, a real HTTP server on that
+database as the application role, then DDH's upload and submit over HTTP with the
 printed token. A second `migrate` hides a group filled before all permissions exist, and
 pytest's own test database is migrated once per session: only a fresh database shows it.
 
@@ -10,7 +11,6 @@ Slow-ish (about 10 s: three Django processes start); marked ``slow``.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import subprocess
@@ -18,64 +18,38 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import requests
 from django.conf import settings
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.platform_db import ROOT, platform_database
+
 FIXTURE = ROOT / "tests" / "fixtures" / "features" / "airports.csv"
-# The settings `make run` serves with (scripts/run.sh).
-RUN_SETTINGS = "geoplatform.settings.prod"
 
 pytestmark = pytest.mark.slow
 
 
-def _admin_connection() -> psycopg.Connection[Any]:
-    db: dict[str, Any] = settings.DATABASES["default"]
-    return psycopg.connect(
-        host=db["HOST"] or "127.0.0.1",
-        port=int(db["PORT"] or 5432),
-        user=db["USER"] or None,
-        password=db["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
 @pytest.fixture
-def fresh_database() -> Iterator[str]:
-    """A database that exists only for this test (dropped after, whatever happened)."""
-    name = f"geoplatform_firstrun_{uuid.uuid4().hex[:10]}"
-    with _admin_connection() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield name
-    finally:
-        with _admin_connection() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def fresh_platform() -> Iterator[dict[str, str]]:
+    """A brand-new database prepared by scripts/db.sh as `make run` prepares it (owner and
+    application roles, one `migrate` as the owner); dropped with its roles after."""
+    with platform_database("gp_firstrun") as (_names, env):
+        yield env
 
 
-def _env(db_name: str, namespace: str) -> dict[str, str]:
-    db = settings.DATABASES["default"]
-    auth = f"{db['USER']}@" if db["USER"] else ""
-    env = dict(os.environ)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": RUN_SETTINGS,
-            "GEOPLATFORM_ENV_FILE": "/nonexistent",  # never a developer's .env
-            "GEOPLATFORM_DATABASE_URL": f"postgresql://{auth}{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db_name}",
-            # No worker consumes this key space: the submitted job's messages wait there
-            # (and are deleted after) instead of reaching another test's worker.
-            "GEOPLATFORM_BROKER_NAMESPACE": namespace,
-            "GEOPLATFORM_SECURE_COOKIES": "false",  # as scripts/run.sh sets for plain HTTP
-            "GEOPLATFORM_LOG_LEVEL": "WARNING",
-        }
-    )
-    return env
+def _env(platform_env: dict[str, str], namespace: str) -> dict[str, str]:
+    """The environment scripts/run.sh gives the web and worker processes."""
+    return {
+        **platform_env,
+        # No worker consumes this key space: the submitted job's messages wait there
+        # (and are deleted after) instead of reaching another test's worker.
+        "GEOPLATFORM_BROKER_NAMESPACE": namespace,
+        "GEOPLATFORM_SECURE_COOKIES": "false",  # as scripts/run.sh sets for plain HTTP
+        "GEOPLATFORM_SECURE_SSL_REDIRECT": "false",
+        "GEOPLATFORM_LOG_LEVEL": "WARNING",
+    }
 
 
 def _manage(env: dict[str, str], *args: str) -> str:
@@ -106,9 +80,8 @@ def namespace() -> Iterator[str]:
             client.delete(*keys)
 
 
-def test_readme_first_run_submits_through_http(fresh_database: str, namespace: str) -> None:
-    env = _env(fresh_database, namespace)
-    _manage(env, "migrate", "--noinput", "-v", "0")
+def test_readme_first_run_submits_through_http(fresh_platform: dict[str, str], namespace: str) -> None:
+    env = _env(fresh_platform, namespace)
     printed = _manage(env, "createserviceaccount", "ddh", "--group", "platform-clients")
     match = re.search(r"^token: (\S+)$", printed, re.MULTILINE)
     assert match, printed

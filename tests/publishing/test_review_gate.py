@@ -86,8 +86,9 @@ def test_overwrite_of_an_approved_release_s_table_is_refused(
     body = _refused(_submit(ddh_client, "process_vector", params), code="protected_output", route="/api/platform/")
     assert release.id in body["message"] and "approved" in body["message"]
     assert Job.objects.count() == jobs_before
-    # A table no release serves is the generic API's to overwrite (pre-flight decides the rest).
-    other = _submit(ddh_client, "process_vector", {**params, "table_name": "not_a_release_table"})
+    # A table no release serves is the generic API's to overwrite (pre-flight decides the rest),
+    # loaded for preview only: a service account may not publish without review.
+    other = _submit(ddh_client, "process_vector", {**params, "table_name": "not_a_release_table", "publish": False})
     assert other.status_code == 202, other.content
 
 
@@ -228,3 +229,132 @@ def test_a_retry_that_would_delete_an_approved_release_s_data_is_refused(ddh_use
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=operator).key}")
     _refused(client.post(f"/api/jobs/{job.id}/retry"), code="protected_output", route="POST /api/platform/unpublish")
     assert Job.objects.get(pk=job.id).status == "failed"
+
+
+# --- publishing without review ---------------------------------------------------------------
+#
+# process_vector / process_raster / process_raster_collection serve their data at once unless
+# `publish` is false. Through /api/jobs that is publishing without a review: only operators
+# holding ingest.publish_without_review may; every other account loads for preview only
+# (publish=false) or submits through POST /api/platform/submit.
+
+
+def _token_client(username: str, *, perms: tuple[str, ...] = (), groups: tuple[str, ...] = ()) -> APIClient:
+    from django.contrib.auth.models import Group
+
+    user = get_user_model().objects.create_user(username)
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    user.groups.add(*Group.objects.filter(name__in=groups))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+def _vector_params(csv_in_bronze: str, table: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "container_name": zone_container("bronze"),
+        "file_name": csv_in_bronze,
+        "lat_column": "Latitude",
+        "lon_column": "Longitude",
+        "table_name": table,
+        **extra,
+    }
+
+
+def _collection(client: APIClient, table: str) -> int:
+    return int(client.get(f"/api/features/collections/{table}/items?limit=1").status_code)
+
+
+def test_a_service_account_cannot_publish_without_review(
+    auth_client: APIClient, ddh_client: APIClient, csv_in_bronze: str
+) -> None:
+    from features import sql
+
+    jobs_before = Job.objects.count()
+    for client in (auth_client, ddh_client):  # any service account, DDH's included
+        for publish in ({"publish": True}, {}):  # asked for, or by default
+            params = _vector_params(csv_in_bronze, "gate_unreviewed", **publish)
+            body = _refused(
+                _submit(client, "process_vector", params),
+                code="publish_needs_review",
+                route="POST /api/platform/submit",
+            )
+            assert "publish=false" in body["message"] and "ingest.publish_without_review" in body["message"]
+            assert body["details"]["preview_parameters"] == {"publish": False}
+    bronze = zone_container("bronze")
+    raster = {"container_name": bronze, "file_name": "x.tif"}
+    _refused(_submit(auth_client, "process_raster", raster), code="publish_needs_review", route="publish=false")
+    collection = {"container_name": bronze, "files": ["x.tif"], "collection_id": "gate-c"}
+    _refused(
+        _submit(auth_client, "process_raster_collection", collection),
+        code="publish_needs_review",
+        route="publish=false",
+    )
+    assert Job.objects.count() == jobs_before  # refused before anything was created
+    assert not sql.table_exists("gate_unreviewed")
+
+
+def test_publish_false_loads_for_preview_only(
+    auth_client: APIClient, api_client: APIClient, csv_in_bronze: str
+) -> None:
+    from features.services import dataset_unpublish
+
+    from .conftest import run_job
+
+    reviewer = _token_client("gate-reviewer", groups=("Reviewer",))
+    resp = _submit(auth_client, "process_vector", _vector_params(csv_in_bronze, "gate_preview", publish=False))
+    assert resp.status_code == 202, resp.content
+    try:
+        job = run_job(resp.json()["job_id"])
+        assert job.status == "completed", job.error
+        assert _collection(api_client, "gate_preview") == 404  # not public
+        assert _collection(auth_client, "gate_preview") == 404  # nor to the client that loaded it
+        assert _collection(reviewer, "gate_preview") == 200  # previewable by a reviewer
+    finally:
+        dataset_unpublish(collection_id="gate_preview", dry_run=False)
+
+
+def test_an_operator_with_the_permission_publishes_directly(
+    operator_client: APIClient, api_client: APIClient, csv_in_bronze: str
+) -> None:
+    from features.services import dataset_unpublish
+
+    from .conftest import run_job
+
+    resp = _submit(operator_client, "process_vector", _vector_params(csv_in_bronze, "gate_direct"))
+    assert resp.status_code == 202, resp.content
+    try:
+        assert run_job(resp.json()["job_id"]).status == "completed"
+        assert _collection(api_client, "gate_direct") == 200  # served to the public at once
+    finally:
+        dataset_unpublish(collection_id="gate_direct", dry_run=False)
+
+
+def test_a_retry_that_would_publish_without_review_is_refused(csv_in_bronze: str) -> None:
+    from ingest.services import job_submit
+
+    params = _vector_params(csv_in_bronze, "gate_retry")
+    job = job_submit(job_type="process_vector", parameters=params).job  # e.g. an operator's, long ago
+    Job.objects.filter(pk=job.id).update(status="failed")
+    retrier = _token_client("ops-retry-only", perms=("ingest.operate_job", "ingest.view_all_jobs"))
+    resp = retrier.post(f"/api/jobs/{job.id}/retry")
+    _refused(resp, code="publish_needs_review", route="POST /api/platform/submit")
+    assert Job.objects.get(pk=job.id).status == "failed"
+    allowed = _token_client(
+        "ops-retry-publish", perms=("ingest.operate_job", "ingest.view_all_jobs", "ingest.publish_without_review")
+    )
+    assert allowed.post(f"/api/jobs/{job.id}/retry").status_code == 202
+
+
+def test_job_types_say_which_submissions_publish_without_review(auth_client: APIClient) -> None:
+    body = auth_client.get("/api/jobs/types").json()
+    for name in ("process_vector", "process_raster", "process_raster_collection"):
+        assert body[name]["publishes"] == {
+            "permission": "ingest.publish_without_review",
+            "preview_parameters": {"publish": False},
+            "review_route": "POST /api/platform/submit",
+        }
+    assert body["unpublish_vector"]["publishes"] is None
+    assert body["externalize_release"]["publishes"] is None
