@@ -51,6 +51,7 @@ def test_generic_submit_of_a_corrupt_geopackage_is_a_400_naming_the_format(auth_
                 "container_name": zone_container("bronze"),
                 "file_name": name,
                 "table_name": "corrupt_generic",
+                "publish": False,  # a service account loads hidden through /api/jobs
             }
         },
         format="json",
