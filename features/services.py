@@ -96,11 +96,10 @@ def vector_preflight(params: dict[str, Any]) -> list[str]:
         if size > conf.max_file_bytes():
             problems.append(f"The file is {size} bytes; the limit is {conf.max_file_bytes()} bytes.")
             return problems
-        src_params = _source(params)
-        with sources.opened(src_params) as src:
-            info = sources.inspect(src_params, src)
+        # In place (range requests), never a download inside the request; None: only the head was read.
+        info = sources.preflight_inspect(_source(params))
         temporal = params.get("temporal_property")
-        if temporal:
+        if temporal and info is not None:
             names = [n for n, _ in info.fields]
             if temporal not in names and temporal not in sql.sanitize_names(names):
                 problems.append(f"temporal_property {temporal!r} is not a column of the data ({', '.join(names)}).")

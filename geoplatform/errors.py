@@ -159,10 +159,26 @@ _DRF_CODES: dict[type[drf_exceptions.APIException], str] = {
 }
 
 
+def from_django(exc: Exception) -> Exception:
+    """Django's refusals of an oversized request body (raised while DRF reads it) as our errors."""
+    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+
+    if isinstance(exc, RequestDataTooBig):
+        from django.conf import settings
+
+        return PayloadTooLarge(
+            f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
+            remediation="Send files through POST /api/storage/{container}/upload and name them in the request.",
+        )
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return InvalidInput(str(exc) or "Too many fields in the request.")
+    return exc
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's EXCEPTION_HANDLER: every API error gets the same JSON body."""
     request = context.get("request")
-    exc = unavailable_or_same(exc)
+    exc = unavailable_or_same(from_django(exc))
     if isinstance(exc, ApplicationError):
         body = error_body(request, exc.code, exc.message, exc.details, exc.remediation)
         return Response(body, status=exc.status_code, headers=retry_after(exc))

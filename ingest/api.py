@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -308,22 +308,36 @@ class StorageUploadApi(APIView):
 
     @extend_schema(
         operation_id="storage_upload",
+        parameters=[
+            OpenApiParameter(
+                "overwrite",
+                bool,
+                description="Replace an existing file of that name (default false: 409 blob_exists). "
+                "Also accepted as a form field.",
+            )
+        ],
         request={
             "multipart/form-data": {
                 "type": "object",
                 "properties": {
                     "file": {"type": "string", "format": "binary"},
                     "name": {"type": "string", "description": "Target name (default: the uploaded file's name)."},
+                    "overwrite": {"type": "boolean", "default": False, "description": "Replace an existing file."},
                 },
                 "required": ["file"],
             }
         },
-        responses={201: UploadOutput, **error_responses(400, 401, 403, 404, 411, 413)},
+        responses={201: UploadOutput, **error_responses(400, 401, 403, 404, 409, 411, 413)},
         description=f"Store a raw file in a bronze container. Size limit: GEOPLATFORM_UPLOAD_MAX_BYTES "
-        f"(default {settings.GEOPLATFORM_UPLOAD_MAX_BYTES} bytes).",
+        f"(default {settings.GEOPLATFORM_UPLOAD_MAX_BYTES} bytes). An existing file is replaced only with "
+        "overwrite=true (else 409 blob_exists), and never while a queued/running job or a release (approved, "
+        "or awaiting review) reads it (409 blob_in_use naming them).",
     )
     def post(self, request: Request, container: str) -> Response:
         stored = uploads.upload_store(
-            container=container, upload=request.FILES.get("file"), name=request.POST.get("name") or None
+            container=container,
+            upload=request.FILES.get("file"),
+            name=request.POST.get("name") or None,
+            overwrite=uploads.overwrite_asked(request.query_params.get("overwrite"), request.POST.get("overwrite")),
         )
         return Response(UploadOutput(stored).data, status=201)

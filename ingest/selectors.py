@@ -160,3 +160,21 @@ def workers_health() -> dict[str, Any]:
         job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING], status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]
     ).count()
     return {"live": len(live), "workers": live, "tasks_waiting": queued}
+
+
+def blob_reference_q(field: str, *, container: str, name: str) -> Q:
+    """Rows whose JSON parameters ``field`` name a blob: ``file_name``, or ``files`` (a list of
+    names or of ``{"file_name": ...}`` objects, as raster collections take)."""
+    return Q(**{f"{field}__container_name": container}) & (
+        Q(**{f"{field}__file_name": name})
+        | Q(**{f"{field}__files__contains": [name]})
+        | Q(**{f"{field}__files__contains": [{"file_name": name}]})
+    )
+
+
+def jobs_reading_blob(*, container: str, name: str) -> QuerySet[Job]:
+    """Queued or running jobs whose parameters name the blob (they read it, maybe right now)."""
+    return Job.objects.filter(
+        blob_reference_q("parameters", container=container, name=name),
+        status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
+    ).order_by("created_at")

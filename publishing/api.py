@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 
 from geoplatform import health
 from geoplatform.api import StrictSerializer
-from geoplatform.errors import ApplicationError, InvalidInput, unavailable_or_same
+from geoplatform.errors import ApplicationError, InvalidInput, from_django, unavailable_or_same
 from geoplatform.permissions import Authenticated, has_perm
 
 from . import selectors, services
@@ -64,7 +64,7 @@ def ddh_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """The DDH envelope ``{"success": false, "error", "error_type"}`` (+remediation, details)."""
     headers: dict[str, str] = {}
     body: dict[str, Any]
-    exc = unavailable_or_same(exc)
+    exc = unavailable_or_same(from_django(exc))
     if isinstance(exc, ApplicationError):
         body = {"success": False, "error": exc.message, "error_type": type(exc).__name__}
         if exc.remediation:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from features.selectors import dataset_split_of
 from ingest import registry
 from ingest.models import Job
-from ingest.selectors import job_progress, task_backlog
+from ingest.selectors import blob_reference_q, job_progress, task_backlog
 
 from .errors import ReleaseNotFound
 from .models import ApprovalState, Asset, DataType, ProcessingStatus, Release, asset_id_for, request_id_for
@@ -438,3 +438,26 @@ def release_outputs_guard(outputs: Sequence[registry.Output]) -> list[str]:
             "POST /api/platform/revoke or POST /api/platform/unpublish."
         )
     return refusals
+
+
+def releases_referencing_blob(*, container: str, name: str) -> QuerySet[Release]:
+    """Releases whose source is the blob and that still stand on it: approved ones, and those
+    awaiting review that did not fail (a failed, rejected or revoked release may have its file
+    replaced and be submitted again)."""
+    return (
+        Release.objects.filter(blob_reference_q("job_parameters", container=container, name=name))
+        .filter(_GUARDED)
+        .select_related("asset")
+        .order_by("created_at")
+    )
+
+
+def blob_release_user(container: str, name: str) -> str | None:
+    """The storage layer's "blob in use" question, answered for releases (a sentence naming them)."""
+    found = list(releases_referencing_blob(container=container, name=name)[:5])
+    if not found:
+        return None
+    return ", ".join(
+        f"release {r.id} ({r.asset.dataset_id}/{r.asset.resource_id} v{r.version_ordinal}, {r.approval_state})"
+        for r in found
+    )

@@ -147,6 +147,14 @@ GEOPLATFORM_ZONES = {
 # Containers that clients may upload raw files into (all belong to the bronze zone).
 GEOPLATFORM_UPLOAD_CONTAINERS = env.get_list("UPLOAD_CONTAINERS", [GEOPLATFORM_ZONES["bronze"]])
 GEOPLATFORM_UPLOAD_MAX_BYTES = env.get_int("UPLOAD_MAX_BYTES", 2 * 1024**3)
+# Jobs' local copies of blobs: one per blob version (ETag) per host, shared by its workers.
+# Empty dir: <system temp>/geoplatform-blob-cache. Least recently used entries go beyond the size.
+GEOPLATFORM_BLOB_CACHE_DIR = env.get_str("BLOB_CACHE_DIR", "")
+GEOPLATFORM_BLOB_CACHE_MAX_BYTES = env.get_int("BLOB_CACHE_MAX_BYTES", 20 * 1024**3)
+GEOPLATFORM_BLOB_CACHE_MAX_AGE_SECONDS = env.get_int("BLOB_CACHE_MAX_AGE_SECONDS", 6 * 3600)
+# Pre-flight (inside the submit request) reads whole only the stream formats (GeoJSON, CSV,
+# KML) up to this size; larger ones are checked by their head, then fully by the job.
+GEOPLATFORM_PREFLIGHT_SCAN_BYTES = env.get_int("PREFLIGHT_SCAN_BYTES", 32 * 1024**2)
 # Uploads larger than this stream to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024**2
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024**2
