@@ -143,9 +143,7 @@ def test_another_client_cannot_overwrite_or_unpublish_a_vector_table(
     assert _submit(client_b, "unpublish_vector", {"collection_id": table, "dry_run": True}).status_code == 202
 
 
-def test_the_owner_overwrites_and_unpublishes_its_own_vector_table(
-    client_a: APIClient, vector: dict[str, Any]
-) -> None:
+def test_the_owner_overwrites_and_unpublishes_its_own_vector_table(client_a: APIClient, vector: dict[str, Any]) -> None:
     table = vector["table_name"]
     _done(client_a, "process_vector", vector)
     again = _done(client_a, "process_vector", {**vector, "overwrite": True})
@@ -287,3 +285,10 @@ def test_a_retry_is_held_to_the_same_rule(client_a: APIClient, vector: dict[str,
     _done(client_a, "process_vector", vector)
     _not_owner(retrier.post(f"/api/jobs/{job.id}/retry"), vector["table_name"])
     assert Job.objects.get(pk=job.id).status == "failed"
+
+
+def test_job_types_say_which_submissions_replace_existing_data(client_b: APIClient) -> None:
+    body = client_b.get("/api/jobs/types").json()
+    for name in ("process_vector", "unpublish_vector", "process_raster", "unpublish_raster_collection"):
+        assert body[name]["replaces_existing"]["override_permission"] == "ingest.override_submit_guards"
+    assert body["externalize_release"]["replaces_existing"] is None
