@@ -7,7 +7,7 @@ from typing import Any
 from geoplatform.errors import InvalidInput
 from ingest import registry
 
-from . import services
+from . import selectors, services
 
 
 def _chunks(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -88,3 +88,5 @@ UNPUBLISH_VECTOR = registry.JobType(
 def register() -> None:
     registry.register(PROCESS_VECTOR)
     registry.register(UNPUBLISH_VECTOR)
+    # Which client may replace or delete an existing table through the generic API.
+    registry.register_output_owners(registry.VECTOR_TABLE, selectors.dataset_owner_jobs)

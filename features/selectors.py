@@ -18,6 +18,8 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
+from geoplatform.errors import InvalidInput
+
 from . import conf, sql
 from .errors import CollectionNotFound, FeatureNotFound, InvalidQuery
 from .models import VectorDataset
@@ -55,6 +57,22 @@ def dataset_group(*, table: str) -> list[VectorDataset]:
     geometry types, its ``{table}_point`` / ``_line`` / ``_polygon`` parts (they name
     ``table`` in ``source.split_of``)."""
     return list(VectorDataset.objects.filter(Q(pk=table) | Q(source__split_of=table)).order_by("collection_id"))
+
+
+def dataset_owner_jobs(table: str) -> list[str] | None:
+    """Ingest's owner lookup for a vector table (``registry.VECTOR_TABLE``): the jobs that
+    made the collections an overwrite or unpublish of ``table`` would replace or delete
+    (its split parts included); None when there is nothing to replace; [] when something
+    exists that no job made (a table without metadata row, or a row without a job)."""
+    try:
+        sql.check_table_name(table)
+    except InvalidInput:
+        return None  # pre-flight reports the bad name
+    datasets = dataset_group(table=table)
+    if not datasets:
+        return [] if sql.table_exists(table) else None
+    jobs = sorted({d.job_id for d in datasets})
+    return [] if "" in jobs else jobs
 
 
 def dataset_split_of(*, collection_id: str) -> str | None:

@@ -121,7 +121,9 @@ class JobTypesApi(APIView):
                     "that starts it) with which permission. `publishes` (null for types that never do): some "
                     "parameters of this type make data public at once, without a review; the generic API takes "
                     "those only from accounts holding `permission`, others pass `preview_parameters` (loaded "
-                    "hidden, for preview only) or submit through `review_route`."
+                    "hidden, for preview only) or submit through `review_route`. `replaces_existing` (null for "
+                    "types that never do): some parameters replace or delete existing data, which only the "
+                    "account whose job made it, or an operator holding `override_permission`, may do here."
                 )
             ),
             **error_responses(401),
@@ -146,6 +148,17 @@ class JobTypesApi(APIView):
                         if jt.publishes is not None
                         else None
                     ),
+                    "replaces_existing": (
+                        {
+                            "rule": (
+                                "An existing output is replaced or deleted only by an account that submitted or "
+                                "joined the job that made it; data a release serves only through /api/platform/*."
+                            ),
+                            "override_permission": registry.OVERRIDE_GUARDS_PERMISSION,
+                        }
+                        if jt.replaces is not None
+                        else None
+                    ),
                 }
                 for name, jt in sorted(registry.all_types().items())
             }
@@ -165,7 +178,8 @@ class JobSubmitApi(APIView):
             "completed job. Unknown job type -> 400 listing the valid ones; pre-flight failures -> 400 with "
             "each problem. 403 when the job type is not submittable here (`started_by` in /api/jobs/types "
             "names the route that starts it), when the account lacks the type's `submit_permission`, or when "
-            "the job would replace or delete protected data (e.g. a release's: use /api/platform/*), or when it "
+            "the job would replace or delete protected data (e.g. a release's: use /api/platform/*) or data that "
+            "a job of another account made (`replaces_existing` in /api/jobs/types), or when it "
             "would make data public without a review (`publishes` in /api/jobs/types: pass its "
             "`preview_parameters`, e.g. publish=false, or submit through POST /api/platform/submit; operators "
             "hold ingest.publish_without_review). "
@@ -257,7 +271,8 @@ class JobRetryApi(APIView):
         request=None,
         responses={202: JobSubmitOutput, **error_responses(401, 403, 404, 409)},
         description="Needs ingest.operate_job. A retry that would replace or delete protected data (a "
-        "release's) or publish without a review is a 403, as its submission would be. " + _VISIBILITY,
+        "release's, or another account's) or publish without a review is a 403, as its submission would be. "
+        + _VISIBILITY,
     )
     def post(self, request: Request, job_id: str) -> Response:
         selectors.job_get(job_id=job_id, user=request.user)  # another client's job: 404

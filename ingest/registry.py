@@ -206,6 +206,12 @@ class Output:
 # returns one refusal per output it protects (each naming the route to use instead).
 SubmitGuard = Callable[[Sequence[Output]], list[str]]
 
+# Who made an existing output, asked of the app that owns its kind: the ids of the jobs that
+# made what the output holds now; None when it does not exist (a first load is free); an
+# empty list when it exists but no job made it (loaded by hand, or its job's record is
+# gone): then only operators may replace or delete it through the generic API.
+OwnerJobsLookup = Callable[[str], Sequence[str] | None]
+
 
 @dataclass(frozen=True)
 class JobType:
@@ -267,6 +273,7 @@ class JobType:
 
 _registry: dict[str, JobType] = {}
 _guards: list[SubmitGuard] = []
+_owner_lookups: dict[str, OwnerJobsLookup] = {}
 # Where data is reviewed before it is public (set by the app that owns the review), named
 # when the generic API refuses to publish without review.
 _review_route: str = ""
@@ -293,6 +300,21 @@ def register_submit_guard(guard: SubmitGuard) -> SubmitGuard:
 
 def submit_guards() -> list[SubmitGuard]:
     return list(_guards)
+
+
+def register_output_owners(kind: str, lookup: OwnerJobsLookup) -> None:
+    """Say how to find the jobs that made an existing output of ``kind`` (features for
+    vector tables, rasters for STAC items and collections); registered once from an
+    ``AppConfig.ready()``. The generic API lets an account replace or delete an existing
+    output only when a job it submitted or joined made it."""
+    _owner_lookups[kind] = lookup
+
+
+def output_owner_jobs(output: Output) -> Sequence[str] | None:
+    """The jobs that made ``output`` (see :data:`OwnerJobsLookup`). A kind nobody registered
+    counts as existing with no known maker: refused to all but operators, never let through."""
+    lookup = _owner_lookups.get(output.kind)
+    return lookup(output.id) if lookup is not None else []
 
 
 def register_review_route(route: str) -> None:
