@@ -26,6 +26,7 @@ def _replaced_table(params: dict[str, Any]) -> list[registry.Output]:
 
 PROCESS_VECTOR = registry.JobType(
     name="process_vector",
+    makes_outputs=True,
     description="Load a vector file from the bronze zone into geo.<table> and publish it as an OGC API Features collection.",
     params=[
         registry.Param(

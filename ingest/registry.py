@@ -232,6 +232,10 @@ class JobType:
     # The existing outputs these (cleaned) parameters would replace or delete: submit
     # guards refuse generic-API submissions that touch outputs they protect.
     replaces: Callable[[dict[str, Any]], Sequence[Output]] | None = None
+    # Its completed jobs made lasting outputs (tables, STAC items) that name the job as their
+    # maker: the job row and its subscribers are the record of which account owns them (the
+    # generic API's ownership rule reads it), so retention keeps them (history still goes).
+    makes_outputs: bool = False
     # Whether these (cleaned) parameters make data public at once, with no review (e.g.
     # process_vector with publish=true). The generic API takes those only from accounts
     # holding PUBLISH_WITHOUT_REVIEW_PERMISSION. ``preview_params``: what to pass instead to

@@ -892,7 +892,9 @@ def retention_purge(
     jobs (one short transaction each). A queued or running job is never touched.
 
     A job that another app still references (a release reads its outputs from the job's
-    result) keeps its row and stages; only its tasks, events and deliveries go.
+    result), and a completed job of a type that ``makes_outputs`` (its row and subscribers
+    say which account owns the tables and items it made), keep their row, stages and
+    subscribers; only their tasks, events and deliveries go.
     Returns the number of rows deleted per kind.
     """
     if older_than is None:
@@ -902,7 +904,10 @@ def retention_purge(
         older_than = dt.timedelta(days=days)
     cutoff = timezone.now() - older_than
     finished = Job.objects.filter(status__in=_FINISHED, finished_at__lt=cutoff)
-    referenced = _referenced(_job_references())
+    # Kept as records (history purged): jobs another app references, and completed jobs
+    # whose outputs name them as their maker (the ownership rule of the generic API).
+    makers = [name for name, jt in registry.all_types().items() if jt.makes_outputs]
+    referenced = _referenced(_job_references()) | models.Q(status=JobStatus.COMPLETED, job_type__in=makers)
     counts = {"jobs": 0, "tasks": 0, "events": 0, "deliveries": 0}
     names = {JobEvent: "events", CallbackDelivery: "deliveries", Task: "tasks"}
 

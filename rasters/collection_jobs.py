@@ -237,6 +237,7 @@ def _cleanup(job_id: str, params: dict[str, Any]) -> None:
 
 PROCESS_RASTER_COLLECTION = registry.JobType(
     name="process_raster_collection",
+    makes_outputs=True,
     description="Many GeoTIFFs (list or JSON manifest) -> one COG each (in parallel) -> a STAC collection.",
     params=[
         registry.Param("container_name", str, required=True),

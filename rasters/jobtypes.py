@@ -390,6 +390,7 @@ PROCESSING_PARAMS = [
 
 PROCESS_RASTER = registry.JobType(
     name="process_raster",
+    makes_outputs=True,
     description=(
         "GeoTIFF in bronze -> validated COG(s) in silver (per output tier) -> STAC item -> tile URLs. "
         "Large files are processed by windows on the long queue."

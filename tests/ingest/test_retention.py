@@ -18,12 +18,12 @@ from ingest.models import CallbackDelivery, Job, JobEvent, JobSubscriber, Stage,
 from publishing.models import Asset, Platform, Release
 
 
-def _job(name: str, status: str, *, age_days: float, tasks: int = 3) -> Job:
+def _job(name: str, status: str, *, age_days: float, tasks: int = 3, job_type: str = "hello") -> Job:
     when = timezone.now() - dt.timedelta(days=age_days)
     finished = when if status in {"completed", "failed", "cancelled"} else None
     job = Job.objects.create(
         id=name.ljust(64, "0"),
-        job_type="hello",
+        job_type=job_type,
         status=status,
         stage_count=1,
         finished_at=finished,
@@ -130,3 +130,21 @@ def test_platform_backlog_scan_goes_through_the_job_status_index() -> None:
         cur.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cur.fetchall())
     assert "Seq Scan on ingest_task" not in plan, plan
+
+
+@pytest.mark.django_db
+def test_a_completed_job_that_made_outputs_stays_as_their_record(settings: Any) -> None:
+    """Tables and STAC items name the job that made them; the job's submitter and subscribers
+    say which account may replace or delete them through /api/jobs. Purging that job would
+    leave its outputs to operators only: its row and subscribers stay, its history goes."""
+    settings.GEOPLATFORM_RETENTION_DAYS = 30
+    loaded = _job("loaded", "completed", age_days=400, job_type="process_vector")
+    failed = _job("failedload", "failed", age_days=400, job_type="process_vector")
+    owner = get_user_model().objects.create_user("owner-of-a-table")
+    JobSubscriber.objects.create(job=loaded, user=owner)
+
+    services.retention_purge()
+
+    assert _counts(loaded) == (1, 1, 0, 0, 0)
+    assert JobSubscriber.objects.filter(job=loaded, user=owner).exists()
+    assert _counts(failed) == (0, 0, 0, 0, 0)
