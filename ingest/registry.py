@@ -310,7 +310,7 @@ def register_output_owners(kind: str, lookup: OwnerJobsLookup) -> None:
     """Say how to find the jobs that made an existing output of ``kind`` (features for
     vector tables, rasters for STAC items and collections); registered once from an
     ``AppConfig.ready()``. The generic API lets an account replace or delete an existing
-    output only when a job it submitted or joined made it."""
+    output only when the jobs that made it are jobs it submitted (joining is not enough)."""
     _owner_lookups[kind] = lookup
 
 

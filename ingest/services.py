@@ -241,21 +241,22 @@ def _guards_check(jt: registry.JobType, params: dict[str, Any], user: Any) -> No
 
 def _owners_check(outputs: list[registry.Output], user: Any) -> None:
     """One token may not destroy another client's data: an existing output is replaced or
-    deleted through the generic API only by an account that submitted or joined every job
-    that made it (the apps owning each kind say which jobs those are). Checked after the
-    guards, so that a release's data names /api/platform/* first."""
+    deleted through the generic API only by the account that submitted every job that made
+    it (the apps owning each kind say which jobs those are). Joining a job (submitting the
+    same type and parameters later, which anyone who guesses them can) gives it to read, not
+    its outputs to destroy. Checked after the guards, so that a release's data names
+    /api/platform/* first."""
     made_by = {output: registry.output_owner_jobs(output) for output in outputs}
     job_ids = {job_id for jobs in made_by.values() if jobs for job_id in jobs}
     mine: set[str] = set()
     if job_ids and getattr(user, "is_authenticated", False):
-        mine = set(JobSubscriber.objects.filter(user=user, job_id__in=job_ids).values_list("job_id", flat=True))
-        mine |= set(Job.objects.filter(pk__in=job_ids, submitted_by=user).values_list("pk", flat=True))
+        mine = set(Job.objects.filter(pk__in=job_ids, submitted_by=user).values_list("pk", flat=True))
     foreign = [o for o, jobs in made_by.items() if jobs is not None and (not jobs or not set(jobs) <= mine)]
     if not foreign:
         return
     permission = registry.OVERRIDE_GUARDS_PERMISSION
     refusals = [
-        f"{o.kind.replace('_', ' ')} {o.id!r} exists and was not made by a job your account submitted or joined: "
+        f"{o.kind.replace('_', ' ')} {o.id!r} exists and was not made by a job your account submitted: "
         "only the account that loaded it (with its own token) or an operator holding "
         f"{permission!r} may replace or delete it through /api/jobs/submit."
         for o in foreign

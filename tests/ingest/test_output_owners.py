@@ -3,8 +3,9 @@
 Every service account holds ``ingest.submit_job``. Before this rule any of them could, through
 ``POST /api/jobs/submit``, delete (``unpublish_*``) or replace (``process_*`` with
 ``overwrite=true``) a table or STAC item that another client had loaded outside a release.
-Now an existing output is replaced or deleted there only by an account that submitted or
-joined the job that made it, or by an operator holding ``ingest.override_submit_guards``.
+Now an existing output is replaced or deleted there only by the account that submitted the
+job that made it, or by an operator holding ``ingest.override_submit_guards``. Joining the
+same job later (same type and parameters) lets a client read it, not destroy its outputs.
 Data is loaded through the real API and its jobs run in this process with the real engine.
 """
 
@@ -152,14 +153,22 @@ def test_the_owner_overwrites_and_unpublishes_its_own_vector_table(client_a: API
     assert not sql.table_exists(table) and not VectorDataset.objects.filter(pk=table).exists()
 
 
-def test_a_client_that_joined_the_load_may_replace_it(
+def test_a_client_that_joined_the_load_may_read_it_but_not_replace_it(
     client_a: APIClient, client_b: APIClient, vector: dict[str, Any]
 ) -> None:
-    """The same job submitted by a second client is that client's too (it asked for this data)."""
-    _done(client_a, "process_vector", vector)
+    """Anyone who can guess a load's parameters can join it (the job id is their hash):
+    joining gives the job to read and a callback, never the right to destroy the data."""
+    done = _done(client_a, "process_vector", vector)
     joined = _submit(client_b, "process_vector", vector)
     assert joined.status_code == 200 and joined.json()["joined"] is True, joined.content
-    assert _submit(client_b, "process_vector", {**vector, "overwrite": True}).status_code == 202
+    assert client_b.get(f"/api/jobs/status/{done.id}").status_code == 200
+    refused = _submit(client_b, "process_vector", {**vector, "overwrite": True})
+    assert refused.status_code == 403 and refused.json()["code"] == "not_output_owner", refused.content
+    assert (
+        _submit(client_b, "unpublish_vector", {"collection_id": vector["table_name"], "dry_run": False}).status_code
+        == 403
+    )
+    assert VectorDataset.objects.get(pk=vector["table_name"]).job_id == done.id
 
 
 def test_an_operator_may_replace_anyone_s_table(
