@@ -11,7 +11,7 @@ class IngestConfig(AppConfig):
     def ready(self) -> None:
         from geoplatform import health
 
-        from . import selectors
+        from . import actors, selectors  # noqa: F401  (actors: registered with the broker, sent by name)
 
         # Test-only job types (e.g. `hello`) come from a setting, never registered by default.
         for module in settings.GEOPLATFORM_EXTRA_JOB_TYPES:
