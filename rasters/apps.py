@@ -8,9 +8,8 @@ class RastersConfig(AppConfig):
     def ready(self) -> None:
         from ingest import registry
 
-        from . import collection_jobs, jobtypes, selectors
+        from . import jobtypes, selectors
 
         jobtypes.register()
-        collection_jobs.register()
         registry.register_output_owners(registry.STAC_ITEM, selectors.item_owner_jobs)
         registry.register_output_owners(registry.STAC_COLLECTION, selectors.collection_owner_jobs)
