@@ -11,14 +11,23 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 import pyogrio
+import pyproj
+import shapely
 from django.conf import settings
+from django.core.files import File
 from django.db import DatabaseError, transaction
+from django.db.models import Q
 from django.urls import reverse
 
+from catalog import selectors as catalog_selectors
+from catalog import services as catalog_services
 from geoplatform import storage
 from geoplatform.errors import ApplicationError, InvalidInput
 from geoplatform.faults import fault_point
@@ -28,6 +37,7 @@ from ingest.registry import FinalizeContext, TaskContext
 from . import conf, sources, sql, transform
 from .errors import CollectionNotFound, InvalidSource, TableExists
 from .models import VectorDataset
+from .selectors import dataset_group
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +116,6 @@ def vector_preflight(params: dict[str, Any]) -> list[str]:
     except ApplicationError as exc:
         problems.append(_describe(exc))
     if params.get("create_stac"):
-        from catalog import selectors as catalog_selectors
-
         if not catalog_selectors.collection_exists(collection_id=STAC_COLLECTION):
             problems.append(f"The STAC collection {STAC_COLLECTION!r} does not exist yet (run migrations).")
     return problems
@@ -235,6 +243,7 @@ def _parts(plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _scan(src: sources.Opened) -> tuple[list[str], int, list[Any]]:
     """The geometry families over ALL features (before any load) and the schema."""
+    # Imported here: heavy, loaded only by the code paths that read or write Arrow/Parquet.
     import pyarrow as pa
 
     if src.format == "parquet":
@@ -263,7 +272,7 @@ def _scan(src: sources.Opened) -> tuple[list[str], int, list[Any]]:
 
 
 def vector_load_chunk(ctx: TaskContext) -> dict[str, Any]:
-    import numpy as np
+    # Imported here: heavy, loaded only by the code paths that read or write Arrow/Parquet.
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -507,8 +516,6 @@ def vector_finalise(ctx: TaskContext) -> dict[str, Any]:
                 },
             )
             if params.get("create_stac") and dataset.published:
-                from catalog import services as catalog_services
-
                 catalog_services.item_upsert(collection_id=STAC_COLLECTION, item=_stac_item(dataset))
             elif params.get("overwrite"):
                 _stac_delete(final)  # the replaced (or now hidden) dataset's item no longer applies
@@ -524,8 +531,6 @@ def _group_prune(table: str, *, keep: set[str]) -> list[str]:
     """An overwrite replaces what the earlier load into ``table`` made: a collection of it
     that this load did not make again (the file no longer holds lines, or is no longer
     mixed) goes, with its table and STAC item."""
-    from .selectors import dataset_group
-
     gone = [d.collection_id for d in dataset_group(table=table) if d.collection_id not in keep]
     for name in gone:
         sql.table_drop(name)
@@ -540,8 +545,6 @@ def dataset_publish_set(*, collection_id: str, published: bool) -> VectorDataset
     Publishing calls this inside its approval/revoke transaction, so a failed STAC write
     rolls the review decision back too.
     """
-    from catalog import services as catalog_services
-
     with transaction.atomic():
         dataset = VectorDataset.objects.select_for_update().filter(pk=collection_id).first()
         if dataset is None:
@@ -559,16 +562,11 @@ def dataset_publish_set(*, collection_id: str, published: bool) -> VectorDataset
 def dataset_export_geoparquet(*, collection_id: str, zone: str = "silver") -> str:
     """Write the collection as GeoParquet (1.0 metadata, WKB, CRS84) into a storage zone;
     returns the blob name. Idempotent: the same name is overwritten."""
-    import tempfile
-    from pathlib import Path
-
+    # Imported here: heavy, loaded only by the code paths that read or write Arrow/Parquet.
     import geopandas
     import pandas
     import pyarrow as pa
     import pyarrow.parquet as pq
-    import pyproj
-    import shapely
-    from django.core.files import File
 
     dataset = VectorDataset.objects.filter(pk=collection_id).first()
     if dataset is None or not sql.table_exists(collection_id):
@@ -657,15 +655,11 @@ def vector_result(ctx: FinalizeContext) -> dict[str, Any]:
 
 
 def _stac_delete(collection_id: str) -> bool:
-    from catalog import services as catalog_services
-
     return catalog_services.item_delete(collection_id=STAC_COLLECTION, item_id=collection_id)
 
 
 def vector_cleanup(job_id: str, params: dict[str, Any]) -> None:
     """JobType cleanup hook: remove everything a failed or cancelled process_vector wrote."""
-    from django.db.models import Q
-
     for load in sql.load_table_names(job_id):
         sql.table_drop(load)
     try:
@@ -707,10 +701,6 @@ def dataset_unpublish(*, collection_id: str, dry_run: bool = True) -> dict[str, 
 
     The dry run and the live run list the same things through this one function.
     """
-    from catalog import selectors as catalog_selectors
-
-    from .selectors import dataset_group
-
     table = sql.check_table_name(collection_id)
     datasets = {d.collection_id: d for d in dataset_group(table=table)}
     names = sorted({table, *datasets})

@@ -14,8 +14,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
@@ -119,8 +123,6 @@ def unavailable_or_same(exc: Exception) -> Exception:
     503 the client may retry, instead of a 500: the next request reconnects by itself
     (CONN_HEALTH_CHECKS), so the outage ends without restarting the web. Every error
     handler (platform, DDH, OGC) calls this first."""
-    from django.db import InterfaceError, OperationalError
-
     if isinstance(exc, OperationalError | InterfaceError):
         logger.warning("database unavailable: %s", exc, extra={"error_source": "platform"})
         return ServiceUnavailable(
@@ -161,11 +163,7 @@ _DRF_CODES: dict[type[drf_exceptions.APIException], str] = {
 
 def from_django(exc: Exception) -> Exception:
     """Django's refusals of an oversized request body (raised while DRF reads it) as our errors."""
-    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-
     if isinstance(exc, RequestDataTooBig):
-        from django.conf import settings
-
         return PayloadTooLarge(
             f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
             remediation="Send files through POST /api/storage/{container}/upload and name them in the request.",
@@ -215,8 +213,6 @@ def _wants_json(request: HttpRequest) -> bool:
 
 def json_error_view(status: int, code: str, message: str) -> Any:
     """Django-level handlers (handler404/500): JSON on /api/, the default page elsewhere."""
-    from django.views import defaults
-
     fallbacks: dict[int, Any] = {
         400: defaults.bad_request,
         403: defaults.permission_denied,

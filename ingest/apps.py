@@ -9,6 +9,7 @@ class IngestConfig(AppConfig):
     verbose_name = "Jobs"
 
     def ready(self) -> None:
+        # Imported in ready(): app modules load models, which exist only once every app is registered.
         from geoplatform import health
 
         from . import actors, selectors  # noqa: F401  (actors: registered with the broker, sent by name)

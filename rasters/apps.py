@@ -6,6 +6,7 @@ class RastersConfig(AppConfig):
     verbose_name = "Rasters (COG, tiles)"
 
     def ready(self) -> None:
+        # Imported in ready(): app modules load models, which exist only once every app is registered.
         from ingest import registry
 
         from . import jobtypes, selectors

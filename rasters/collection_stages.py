@@ -18,6 +18,10 @@ import datetime as dt
 import json
 from typing import Any
 
+from rio_tiler.io import Reader
+
+from catalog import selectors as catalog_selectors
+from catalog import services as catalog_services
 from geoplatform.errors import ApplicationError
 from geoplatform.storage import get_storage, zone_container
 from ingest import registry
@@ -84,8 +88,6 @@ def preflight(params: dict[str, Any]) -> list[str]:
     ):
         problems.append(f"minzoom {params['minzoom']} is above maxzoom {params['maxzoom']}.")
     if not problems:
-        from catalog import selectors as catalog_selectors
-
         if params["collection_id"] == services.SYSTEM_COLLECTION:
             problems.append("process_raster_collection makes its own collection; choose a collection_id.")
         elif not params["overwrite"] and catalog_selectors.collection_get(collection_id=params["collection_id"]):
@@ -110,8 +112,6 @@ def validate(ctx: registry.TaskContext) -> dict[str, Any]:
 
 
 def register_collection(ctx: registry.TaskContext) -> dict[str, Any]:
-    from catalog import services as catalog_services
-
     p = ctx.params
     by_item: dict[str, list[dict[str, Any]]] = {}
     for result in ctx.previous_results:
@@ -179,8 +179,6 @@ def _mosaic_zooms(params: dict[str, Any], items: list[dict[str, Any]]) -> tuple[
     """
     minzoom, maxzoom = params.get("minzoom"), params.get("maxzoom")
     if minzoom is None or maxzoom is None:
-        from rio_tiler.io import Reader
-
         where = next((w for w in map(mosaic._data_asset, items) if w is not None), None)
         if where is None:
             raise InvalidRaster("No item has a COG asset: cannot size the mosaic.")
@@ -214,9 +212,6 @@ def finalize(ctx: registry.FinalizeContext) -> dict[str, Any]:
 
 def cleanup(job_id: str, params: dict[str, Any]) -> None:
     """Remove this run's COGs and the items (and collection) it wrote; earlier runs stay."""
-    from catalog import selectors as catalog_selectors
-    from catalog import services as catalog_services
-
     collection_id = params["collection_id"]
     silver = zone_container("silver")
     run = job_id[:16]

@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from rasterio.errors import RasterioIOError
 
+from catalog import selectors as catalog_selectors
 from geoplatform.errors import ApplicationError, NotFound
 from geoplatform.storage import blob_size, check_blob_name, local_copy, zone_container
 from ingest import registry
@@ -119,8 +120,6 @@ def check_file(params: dict[str, Any], *, catalog: bool = True) -> list[str]:
 
 
 def _catalog_problems(params: dict[str, Any], collection_id: str, item_id: str) -> list[str]:
-    from catalog import selectors as catalog_selectors
-
     if (
         collection_id != services.SYSTEM_COLLECTION
         and catalog_selectors.collection_get(collection_id=collection_id) is None

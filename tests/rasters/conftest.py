@@ -71,10 +71,11 @@ def _upload_fixture(fixture: str) -> str:
     return name
 
 
-def _publisher() -> tuple[Callable[..., dict[str, Any]], Callable[[], None]]:
+def _publisher(*, keep_jobs: bool = True) -> tuple[Callable[..., dict[str, Any]], Callable[[], None]]:
+    """``keep_jobs=False``: the job rows are deleted once the item is published (committed
+    session items must leave no jobs behind for tests that count them)."""
     published: list[tuple[str, str]] = []
     uploaded: list[str] = []
-    jobs: list[str] = []
 
     def _publish(fixture: str, **params: Any) -> dict[str, Any]:
         name = _upload_fixture(fixture)
@@ -84,7 +85,8 @@ def _publisher() -> tuple[Callable[..., dict[str, Any]], Callable[[], None]]:
         job_id, result, warnings = run_job_inline(
             "process_raster", {"container_name": bronze, "file_name": name, **params}
         )
-        jobs.append(job_id)
+        if not keep_jobs:
+            Job.objects.filter(pk=job_id).delete()
         published.append((result["collection_id"], result["item_id"]))
         return {**result, "warnings": warnings}
 
@@ -94,8 +96,6 @@ def _publisher() -> tuple[Callable[..., dict[str, Any]], Callable[[], None]]:
         storage = get_storage(zone_container("bronze"))
         for name in uploaded:
             storage.delete(name)
-        # The session's items were published by committed jobs: leave no job rows behind.
-        Job.objects.filter(pk__in=jobs).delete()
         selectors.item_cache_clear()
 
     return _publish, _cleanup
@@ -115,7 +115,7 @@ def published(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str
     """Items published once per session, committed (read-only tests share them)."""
     with django_db_blocker.unblock():
         selectors.item_cache_clear()
-        _publish, _cleanup = _publisher()
+        _publish, _cleanup = _publisher(keep_jobs=False)
         items = {
             "dem": _publish("olinda_dem_utm25s.tif"),
             "rgb": _publish(
