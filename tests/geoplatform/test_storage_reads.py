@@ -123,7 +123,7 @@ def _store(path: Path, name: str) -> tuple[str, str, int]:
 def test_preflight_of_a_geopackage_and_a_zipped_shapefile_reads_a_small_part(
     relay: CountingRelay, tmp_path: Path
 ) -> None:
-    from features.services import vector_preflight
+    from features.stages import vector_preflight
     from publishing.jobs import gpkg_layer_check
 
     frame = _points(30_000)
@@ -155,7 +155,7 @@ def test_preflight_of_a_geopackage_and_a_zipped_shapefile_reads_a_small_part(
 def test_preflight_of_a_large_csv_reads_only_its_head_and_still_names_missing_columns(
     relay: CountingRelay, settings: Any
 ) -> None:
-    from features.services import vector_preflight
+    from features.stages import vector_preflight
 
     settings.GEOPLATFORM_PREFLIGHT_SCAN_BYTES = 1024**2
     rows = "".join(f"{i},{i % 90},{i % 180},name {i}\n" for i in range(300_000))
