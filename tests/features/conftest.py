@@ -17,6 +17,7 @@ from django.core.files.base import ContentFile
 
 from geoplatform import storage
 from tests.conftest import FIXTURES
+from tests.ingest.inline import run_inline as run_job_inline  # noqa: F401  (the name main's schemathesis test imports)
 from tests.ingest.inline import submit_inline as submit_inline_job
 
 DATA = FIXTURES / "features"
