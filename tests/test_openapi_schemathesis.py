@@ -10,23 +10,30 @@ token so that requests get past the permission checks into the views.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files import File
 from rest_framework.authtoken.models import Token
+
+from geoplatform.storage import get_storage, zone_container
+from tests.conftest import FIXTURES
+from tests.rasters.conftest import _publisher
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 
 # The checks the issue asks for: no server error, every response as declared.
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
-# Bounded run time on 2 cores: a few cases per operation and phase, one worker, a fixed seed
+# Bounded run time on 2 cores: a few cases per operation and phase, two workers, a fixed seed
 # (the same cases every run; change it locally to explore).
 MAX_EXAMPLES = int(os.environ.get("GEOPLATFORM_SCHEMATHESIS_EXAMPLES", "8"))
 SEED = int(os.environ.get("GEOPLATFORM_SCHEMATHESIS_SEED", "20261210"))
@@ -42,14 +49,96 @@ def operator_token(transactional_db: Any, _session_worker: Any) -> Iterator[str]
     queued in the database and never run (no hello job floods it)."""
     user = get_user_model().objects.create_superuser("schemathesis", "st@example.org", "pw-for-tests-only")
     yield Token.objects.create(user=user).key
+    # Clients keep connections (and the live server's threads and DB sessions) alive.
     gc.collect()
 
 
+@pytest.fixture
+def known_ids(operator_token: str) -> Iterator[dict[str, list[str]]]:
+    """Real resources, committed so the live server sees them: a published raster (STAC
+    collection + item + COG) and a DDH release with its job. schemathesis draws path, query and
+    body identifiers from these most of the time, so requests reach the views' real work
+    instead of stopping at 404."""
+    from publishing import services as publishing_services
+    from publishing.models import Platform
+
+    Platform.objects.get_or_create(code="ddh", defaults={"name": "Data Hub (DDH)"})
+    publish, cleanup = _publisher()
+    bronze_before = _blobs(zone_container("bronze"))
+    try:
+        raster = publish("lc.tif")
+        bronze = zone_container("bronze")
+        name = f"tests/{uuid.uuid4().hex[:10]}-airports.csv"
+        with open(FIXTURES / "features" / "airports.csv", "rb") as fh:
+            get_storage(bronze).save(name, File(fh, name=name))
+        submitted = publishing_services.release_submit(
+            data={
+                "dataset_id": "st-dataset",
+                "resource_id": "st-resource",
+                "container_name": bronze,
+                "file_name": name,
+                "processing_options": {"lat_column": "Latitude", "lon_column": "Longitude"},
+            },
+            user=get_user_model().objects.get(username="schemathesis"),
+        )
+        release = submitted.release
+        assert release is not None and submitted.job is not None
+        yield {
+            "collection_id": [raster["collection_id"]],
+            "item_id": [raster["item_id"]],
+            "job_id": [submitted.job.id],
+            "ident": [release.request_id, release.id, release.asset_id, submitted.job.id],
+            "asset_id": [release.asset_id],
+            "release_id": [release.id],
+            "request_id": [release.request_id],
+            "dataset_id": ["st-dataset"],
+            "resource_id": ["st-resource"],
+            "container": [bronze],
+            "container_name": [bronze],
+            "file_name": [name],
+        }
+    finally:
+        cleanup()
+        # The seeded CSV and whatever schemathesis uploaded through /api/storage/{container}/upload.
+        storage = get_storage(zone_container("bronze"))
+        for blob in _blobs(zone_container("bronze")) - bronze_before:
+            storage.delete(blob)
+
+
+def _blobs(container: str, prefix: str = "") -> set[str]:
+    """Every blob name in a container (Azure lists them all at once; folders walk down)."""
+    dirs, files = get_storage(container).listdir(prefix)
+    found = {f"{prefix}/{name}" if prefix else name for name in files}
+    for sub in dirs:
+        found |= _blobs(container, f"{prefix}/{sub}" if prefix else sub)
+    return found
+
+
+def _config(path: Path, known: dict[str, list[str]]) -> Path:
+    """schemathesis.toml: each known identifier list is a dictionary that path, query and body
+    parameters of that name draw from (80 % of the time; the rest stays random)."""
+    lines: list[str] = []
+    for key, values in known.items():
+        lines += [f"[dictionaries.{key}]", f"values = {json.dumps(values)}", ""]
+    lines.append("[parameters]")
+    for key in known:
+        for location in ("path", "query", "body"):
+            lines.append(f'"{location}.{key}" = {{ dictionary = "{key}", probability = 0.8 }}')
+    for key, value in {"tms": "WebMercatorQuad", "z": 0, "x": 0, "y": 0}.items():
+        lines.append(f'"path.{key}" = {json.dumps(value)}')
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 @pytest.mark.timeout(600)
-def test_schemathesis_whole_api(live_server: Any, operator_token: str, tmp_path: Path) -> None:
+def test_schemathesis_whole_api(
+    live_server: Any, operator_token: str, known_ids: dict[str, list[str]], tmp_path: Path
+) -> None:
     cmd = [
         str(SCHEMATHESIS),
         "--no-color",
+        "--config-file",
+        str(_config(tmp_path / "schemathesis.toml", known_ids)),
         "run",
         f"{live_server.url}/api/schema/",
         "--header",
@@ -61,7 +150,7 @@ def test_schemathesis_whole_api(live_server: Any, operator_token: str, tmp_path:
         "--seed",
         str(SEED),
         "--workers",
-        "1",
+        "2",
         "--phases",
         "examples,coverage,fuzzing",
         "--request-timeout",
@@ -78,4 +167,5 @@ def test_schemathesis_whole_api(live_server: Any, operator_token: str, tmp_path:
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "", "NO_COLOR": "1"}
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=540)
     output = result.stdout + result.stderr
+    print(output)  # the run's summary (phases, timings, warnings) with `pytest -rP`
     assert result.returncode == 0, output
