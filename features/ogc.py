@@ -288,7 +288,7 @@ def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str
                 "operationId": "getLandingPage",
                 "summary": "Landing page",
                 "parameters": [f_param],
-                "responses": {"200": ok_json},
+                "responses": {"200": ok_json, "400": errors["400"]},
             }
         },
         "/conformance": {
@@ -296,7 +296,7 @@ def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str
                 "operationId": "getConformance",
                 "summary": "Conformance classes",
                 "parameters": [f_param],
-                "responses": {"200": ok_json},
+                "responses": {"200": ok_json, "400": errors["400"]},
             }
         },
         "/api": {
@@ -311,7 +311,7 @@ def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str
                 "operationId": "getCollections",
                 "summary": "Collections",
                 "parameters": [f_param],
-                "responses": {"200": ok_json},
+                "responses": {"200": ok_json, "400": errors["400"]},
             }
         },
         "/collections/{collectionId}": {
