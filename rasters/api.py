@@ -161,6 +161,11 @@ class _RasterApi(APIView):
         return response
 
 
+def _images(*fmts: str) -> dict[tuple[int, str], type]:
+    """The documented 200s of an image route: one per format it can send (the extension decides)."""
+    return {(200, tiles.FORMATS[f][1]): bytes for f in fmts or tuple(tiles.FORMATS)}
+
+
 def _fmt(fmt: str | None, default: str, allowed: tuple[str, ...]) -> str:
     fmt = (fmt or default).lower()
     if fmt not in allowed:
@@ -174,7 +179,7 @@ class RasterTileApi(_RasterApi):
     @extend_schema(
         operation_id="raster_tile",
         parameters=_RENDER_DOC,
-        responses={(200, "image/png"): bytes, **error_responses(400, 404)},
+        responses={**_images(), **error_responses(400, 404)},
     )
     def get(
         self,
@@ -302,7 +307,7 @@ class RasterExtractApi(_RasterApi):
     @extend_schema(
         operation_id="raster_extract",
         parameters=[OpenApiParameter("bbox", str, required=True), OpenApiParameter("bbox_crs", str), *_RENDER_DOC],
-        responses={(200, "image/tiff"): bytes, **error_responses(400, 404, 413)},
+        responses={**_images("tif", "png", "jpg", "webp", "npy"), **error_responses(400, 404, 413)},
     )
     def get(self, request: Request, collection_id: str, item_id: str, fmt: str | None = None) -> HttpResponse:
         q = request.query_params
@@ -337,7 +342,7 @@ class RasterClipApi(_RasterApi):
         operation_id="raster_clip",
         request=dict,
         parameters=_RENDER_DOC,
-        responses={(200, "image/tiff"): bytes, **error_responses(400, 404, 413)},
+        responses={**_images("tif", "png", "npy"), **error_responses(400, 404, 413)},
     )
     def post(self, request: Request, collection_id: str, item_id: str, fmt: str | None = None) -> HttpResponse:
         out_fmt = _fmt(fmt, "tif", ("tif", "png", "npy"))
@@ -366,7 +371,7 @@ class RasterPreviewApi(_RasterApi):
     @extend_schema(
         operation_id="raster_preview",
         parameters=[OpenApiParameter("max_size", int), *_RENDER_DOC],
-        responses={(200, "image/png"): bytes, **error_responses(400, 404)},
+        responses={**_images("png", "jpg", "webp", "tif", "npy"), **error_responses(400, 404)},
     )
     def get(self, request: Request, collection_id: str, item_id: str, fmt: str | None = None) -> HttpResponse:
         out_fmt = _fmt(fmt, "png", ("png", "jpg", "webp", "tif", "npy"))
@@ -417,7 +422,7 @@ class MosaicTileApi(APIView):
     @extend_schema(
         operation_id="raster_mosaic_tile",
         parameters=[OpenApiParameter("pixel_selection", str, enum=list(mosaic.PIXEL_SELECTION)), *_RENDER_DOC],
-        responses={(200, "image/png"): bytes, **error_responses(400, 404)},
+        responses={**_images(), **error_responses(400, 404)},
     )
     def get(
         self, request: Request, collection_id: str, tms: str, z: str, x: str, y: str, fmt: str, scale: str | None = None
@@ -437,7 +442,7 @@ class SearchMosaicTileApi(APIView):
     @extend_schema(
         operation_id="raster_search_mosaic_tile",
         parameters=[OpenApiParameter("pixel_selection", str, enum=list(mosaic.PIXEL_SELECTION)), *_RENDER_DOC],
-        responses={(200, "image/png"): bytes, **error_responses(400, 404)},
+        responses={**_images(), **error_responses(400, 404)},
     )
     def get(
         self, request: Request, search_id: str, tms: str, z: str, x: str, y: str, fmt: str, scale: str | None = None
