@@ -38,6 +38,7 @@ def _env() -> dict[str, str]:
             "GEOPLATFORM_BROKER_URL": BROKER,
             "GEOPLATFORM_LOG_LEVEL": "WARNING",
             "GEOPLATFORM_STORAGE_BACKEND": "local",
+            "GEOPLATFORM_EXTRA_JOB_TYPES": "ingest.jobtypes",  # `hello`: not registered by default
             "BENCH_BROKER_URL": BROKER,
             "dramatiq_worker_timeout": "100",
         }

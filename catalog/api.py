@@ -17,7 +17,6 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions as drf_exceptions
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
@@ -25,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from geoplatform.errors import ApplicationError
+from geoplatform.negotiation import FormatNegotiation
 from geoplatform.permissions import ReadPublicWriteAuthenticated
 
 from . import search as stac_search
@@ -45,7 +45,7 @@ CONFORMANCE = [
 ]
 
 
-class AnyAcceptNegotiation(DefaultContentNegotiation):
+class AnyAcceptNegotiation(FormatNegotiation):
     """Views write their own bodies; a client asking for geo+json must not get a 406."""
 
     def select_renderer(

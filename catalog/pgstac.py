@@ -142,6 +142,17 @@ def item_get(collection_id: str, item_id: str) -> dict[str, Any] | None:
     return _as_dict(row[0]) if row and row[0] is not None else None
 
 
+def item_property_values(collection_id: str, name: str) -> list[Any]:
+    """The distinct values of one property over a collection's items, None for items
+    without it (rows keep their own properties: only assets and the like are dehydrated)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT DISTINCT content->'properties'->>%s FROM pgstac.items WHERE collection = %s",
+            [name, collection_id],
+        )
+        return [row[0] for row in cur.fetchall()]
+
+
 def _as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else json.loads(value)
 

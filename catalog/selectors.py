@@ -74,6 +74,11 @@ def collection_item_ids_list(*, collection_id: str) -> list[str]:
     return pgstac.collection_item_ids(collection_id)
 
 
+def collection_item_property_values(*, collection_id: str, name: str) -> list[Any]:
+    """Distinct values of the property ``name`` over the collection's items (None: absent)."""
+    return pgstac.item_property_values(collection_id, name)
+
+
 def collection_searches_list(*, collection_id: str) -> list[str]:
     """Ids of the registered searches over exactly this collection (its mosaic URLs)."""
     return pgstac.searches_of_collection(collection_id)

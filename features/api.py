@@ -38,7 +38,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
-from geoplatform.errors import ApplicationError
+from geoplatform.errors import ApplicationError, unavailable_or_same
 from geoplatform.permissions import ReadPublicWriteAuthenticated
 
 from . import conf, ogc, selectors
@@ -139,6 +139,7 @@ class OgcApi(View):
         return HttpResponse(status=200)
 
     def handle_exception(self, exc: Exception) -> HttpResponse:
+        exc = unavailable_or_same(exc)
         if isinstance(exc, ApplicationError):
             status, description = exc.status_code, exc.message
         elif isinstance(exc, Http404):

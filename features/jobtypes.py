@@ -4,17 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from geoplatform.errors import InvalidInput
 from ingest import registry
 
-from . import services
+from . import selectors, services
 
 
 def _chunks(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
     return list(results[0]["chunks"])
 
 
+def _replaced_table(params: dict[str, Any]) -> list[registry.Output]:
+    """The existing collection an overwrite replaces (a bad name is pre-flight's to report)."""
+    if not params.get("overwrite"):
+        return []
+    try:
+        return [registry.Output(registry.VECTOR_TABLE, services.table_of(params))]
+    except InvalidInput:
+        return []
+
+
 PROCESS_VECTOR = registry.JobType(
     name="process_vector",
+    makes_outputs=True,
     description="Load a vector file from the bronze zone into geo.<table> and publish it as an OGC API Features collection.",
     params=[
         registry.Param(
@@ -38,7 +50,10 @@ PROCESS_VECTOR = registry.JobType(
             "publish",
             bool,
             default=True,
-            help="Serve at once (default); false keeps the collection (and its STAC item) hidden until published.",
+            help=(
+                "Serve at once (default; through /api/jobs only for accounts holding "
+                "ingest.publish_without_review); false keeps the collection (and its STAC item) hidden until published."
+            ),
         ),
         registry.Param(
             "chunk_rows", int, default=0, min=0, max=10_000_000, help="Features per load task (0: platform default)."
@@ -52,6 +67,9 @@ PROCESS_VECTOR = registry.JobType(
     ],
     finalize=services.vector_result,
     cleanup=services.vector_cleanup,
+    replaces=_replaced_table,
+    publishes=lambda p: bool(p.get("publish", True)),
+    preview_params={"publish": False},
 )
 
 UNPUBLISH_VECTOR = registry.JobType(
@@ -64,9 +82,12 @@ UNPUBLISH_VECTOR = registry.JobType(
     validators=[services.vector_unpublish_preflight],
     stages=[registry.Stage("unpublish", services.vector_unpublish)],
     finalize=lambda ctx: dict(ctx.stage_results[0][0]),
+    replaces=lambda p: [] if p["dry_run"] else [registry.Output(registry.VECTOR_TABLE, p["collection_id"])],
 )
 
 
 def register() -> None:
     registry.register(PROCESS_VECTOR)
     registry.register(UNPUBLISH_VECTOR)
+    # Which client may replace or delete an existing table through the generic API.
+    registry.register_output_owners(registry.VECTOR_TABLE, selectors.dataset_owner_jobs)

@@ -188,6 +188,13 @@ def _property_schema(pgtype: str) -> dict[str, str]:
     return {"type": kind, "format": fmt} if fmt else {"type": kind}
 
 
+def _property_document(attribute: dict[str, Any]) -> dict[str, str]:
+    """A property's schema, titled with the source's own column name: the stored name is a
+    sanitised SQL identifier (``"Größe (m²)"`` is served as ``groe_m``), the title says what
+    the column was called in the file the user sent."""
+    return {"title": str(attribute.get("source_name") or attribute["name"]), **_property_schema(attribute["type"])}
+
+
 def collection_document(dataset: VectorDataset, url: Callable[[str], str]) -> dict[str, Any]:
     """``url(path)`` makes an absolute URL for a path below /api/features/."""
     cid = dataset.collection_id
@@ -208,7 +215,7 @@ def collection_document(dataset: VectorDataset, url: Callable[[str], str]) -> di
         "geometryType": dataset.geometry_type,
         "featureCount": dataset.feature_count,
         "temporalProperty": dataset.temporal_property or None,
-        "properties": {a["name"]: _property_schema(a["type"]) for a in dataset.attributes},
+        "properties": {a["name"]: _property_document(a) for a in dataset.attributes},
         "links": [
             link(url(f"collections/{cid}?f=json"), "self", "application/json", "This collection"),
             link(url(f"collections/{cid}?f=html"), "alternate", "text/html", "This collection as HTML"),

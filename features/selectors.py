@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.db.models.expressions import RawSQL
+
+from geoplatform.errors import InvalidInput
 
 from . import conf, sql
 from .errors import CollectionNotFound, FeatureNotFound, InvalidQuery
@@ -47,6 +50,36 @@ def _geom_stats(entry: _Cached) -> bool:
 def _visible(include_unpublished: bool) -> Any:
     qs = VectorDataset.objects.all()
     return qs if include_unpublished else qs.filter(published=True)
+
+
+def dataset_group(*, table: str) -> list[VectorDataset]:
+    """The collections one load into ``table`` made: the table itself, or, when the file mixed
+    geometry types, its ``{table}_point`` / ``_line`` / ``_polygon`` parts (they name
+    ``table`` in ``source.split_of``)."""
+    return list(VectorDataset.objects.filter(Q(pk=table) | Q(source__split_of=table)).order_by("collection_id"))
+
+
+def dataset_owner_jobs(table: str) -> list[str] | None:
+    """Ingest's owner lookup for a vector table (``registry.VECTOR_TABLE``): the jobs that
+    made the collections an overwrite or unpublish of ``table`` would replace or delete
+    (its split parts included); None when there is nothing to replace; [] when something
+    exists that no job made (a table without metadata row, or a row without a job)."""
+    try:
+        sql.check_table_name(table)
+    except InvalidInput:
+        return None  # pre-flight reports the bad name
+    datasets = dataset_group(table=table)
+    if not datasets:
+        return [] if sql.table_exists(table) else None
+    jobs = sorted({d.job_id for d in datasets})
+    return [] if "" in jobs else jobs
+
+
+def dataset_split_of(*, collection_id: str) -> str | None:
+    """The table a split collection's file was loaded as (None for any other collection)."""
+    row = VectorDataset.objects.filter(pk=collection_id).values_list("source", flat=True).first()
+    base = row.get("split_of") if isinstance(row, dict) else None
+    return str(base) if base else None
 
 
 def dataset_list(*, include_unpublished: bool = False) -> list[VectorDataset]:

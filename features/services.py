@@ -21,6 +21,7 @@ from django.urls import reverse
 
 from geoplatform import storage
 from geoplatform.errors import ApplicationError, InvalidInput
+from geoplatform.faults import fault_point
 from ingest.errors import PermanentError
 from ingest.registry import FinalizeContext, TaskContext
 
@@ -73,7 +74,12 @@ def vector_preflight(params: dict[str, Any]) -> list[str]:
     if (
         table
         and not params.get("overwrite")
-        and (sql.table_exists(table) or VectorDataset.objects.filter(pk=table).exists())
+        and (
+            sql.table_exists(table)
+            or VectorDataset.objects.filter(pk=table).exists()
+            # an earlier file with mixed geometry types made {table}_point / _line / _polygon
+            or VectorDataset.objects.filter(source__split_of=table).exists()
+        )
     ):
         raise TableExists(
             f"Collection {table!r} already exists.",
@@ -90,11 +96,10 @@ def vector_preflight(params: dict[str, Any]) -> list[str]:
         if size > conf.max_file_bytes():
             problems.append(f"The file is {size} bytes; the limit is {conf.max_file_bytes()} bytes.")
             return problems
-        src_params = _source(params)
-        with sources.opened(src_params) as src:
-            info = sources.inspect(src_params, src)
+        # In place (range requests), never a download inside the request; None: only the head was read.
+        info = sources.preflight_inspect(_source(params))
         temporal = params.get("temporal_property")
-        if temporal:
+        if temporal and info is not None:
             names = [n for n, _ in info.fields]
             if temporal not in names and temporal not in sql.sanitize_names(names):
                 problems.append(f"temporal_property {temporal!r} is not a column of the data ({', '.join(names)}).")
@@ -122,18 +127,18 @@ def vector_validate(ctx: TaskContext) -> dict[str, Any]:
     try:
         with sources.opened(src_params) as src:
             info = sources.inspect(src_params, src)
-            family, nulls, schema = _scan(src)
+            families, nulls, schema = _scan(src)
     except ApplicationError as exc:
         raise _as_permanent(exc) from exc
-    if family is None:
+    if not families:
         raise PermanentError(
             "No feature has a geometry.", code="no_geometry", remediation="Check the geometry columns."
         )
     source_names = [f.name for f in schema]
     names = sql.sanitize_names(source_names)
     columns = [
-        {"name": name, "source_name": field.name, "type": transform.pg_type(field.type)}
-        for name, field in zip(names, schema, strict=True)
+        {"name": name, "source_name": field.name, "source_index": index, "type": transform.pg_type(field.type)}
+        for index, (name, field) in enumerate(zip(names, schema, strict=True))
     ]
     temporal = params.get("temporal_property") or ""
     if temporal:
@@ -141,22 +146,32 @@ def vector_validate(ctx: TaskContext) -> dict[str, Any]:
         if match is None:
             raise PermanentError(f"temporal_property {temporal!r} is not a column of the data.")
         temporal = match["name"]
-    load = sql.load_table_name(ctx.job_id)
-    geometry_type = f"Multi{family}"
-    sql.load_table_create(table=load, columns=[(c["name"], c["type"]) for c in columns], geometry_type=geometry_type)
+    parts = _plan_parts(ctx.job_id, table, families, overwrite=bool(params.get("overwrite")))
+    for part in parts:
+        sql.load_table_create(
+            table=part["load_table"],
+            columns=[(c["name"], c["type"]) for c in columns],
+            geometry_type=part["geometry_type"],
+        )
     size = int(params.get("chunk_rows") or conf.chunk_rows())
     chunks = [{"index": i, "skip": skip, "count": size} for i, skip in enumerate(range(0, info.feature_count, size))]
-    renamed = {c["source_name"]: c["name"] for c in columns if c["source_name"] != c["name"]}
+    renamed = [f"{c['source_name']!r} -> {c['name']}" for c in columns if c["source_name"] != c["name"]]
     if renamed:
-        ctx.warn(f"Column names were made safe SQL identifiers: {renamed}.")
+        # A list, not a dict: a header that repeats a name is renamed twice.
+        ctx.warn(
+            f"COLUMN_NAMES_SANITISED: {len(renamed)} column name(s) were made safe, unique SQL identifiers "
+            f"(the original names stay as the properties' titles): {', '.join(renamed)}."
+        )
     return {
         "table": table,
-        "load_table": load,
+        "parts": parts,
+        # The one part's names at the top level too (plans of single-type files read the same as before).
+        "load_table": parts[0]["load_table"],
+        "family": parts[0]["family"],
+        "geometry_type": parts[0]["geometry_type"],
         "format": info.format,
         "layer": info.layer,
         "crs": info.crs,
-        "family": family,
-        "geometry_type": geometry_type,
         "columns": columns,
         "temporal_column": temporal,
         "feature_count": info.feature_count,
@@ -165,8 +180,61 @@ def vector_validate(ctx: TaskContext) -> dict[str, Any]:
     }
 
 
-def _scan(src: sources.Opened) -> tuple[str | None, int, list[Any]]:
-    """The geometry family over ALL features (mixed types fail here, before any load) and the schema."""
+def _plan_parts(job_id: str, table: str, families: list[str], *, overwrite: bool) -> list[dict[str, Any]]:
+    """One target table per geometry family: ``table`` itself for a single-type file, else
+    ``{table}_point`` / ``_line`` / ``_polygon`` (the predecessor's rule: a Multi* joins
+    its family, each family becomes its own collection)."""
+    if len(families) == 1:
+        family = families[0]
+        return [
+            {
+                "family": family,
+                "geometry_type": f"Multi{family}",
+                "table": table,
+                "load_table": sql.load_table_name(job_id),
+            }
+        ]
+    parts = [
+        {
+            "family": family,
+            "geometry_type": f"Multi{family}",
+            "table": sql.split_table_name(table, family),
+            "load_table": sql.load_table_name(job_id, family),
+        }
+        for family in families
+    ]
+    if not overwrite:
+        taken = [
+            p["table"]
+            for p in parts
+            if sql.table_exists(p["table"]) or VectorDataset.objects.filter(pk=p["table"]).exists()
+        ]
+        if taken:
+            raise PermanentError(
+                f"The file mixes geometry types ({', '.join(families)}), so it loads into one table per type, "
+                f"and {', '.join(taken)} already exist(s).",
+                code="table_exists",
+                remediation="Pass overwrite=true to replace them, or choose another table_name.",
+            )
+    return parts
+
+
+def _parts(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """The plan's target tables (a plan made before files were split has only top-level keys)."""
+    if plan.get("parts"):
+        return list(plan["parts"])
+    return [
+        {
+            "family": plan["family"],
+            "geometry_type": plan["geometry_type"],
+            "table": plan["table"],
+            "load_table": plan["load_table"],
+        }
+    ]
+
+
+def _scan(src: sources.Opened) -> tuple[list[str], int, list[Any]]:
+    """The geometry families over ALL features (before any load) and the schema."""
     import pyarrow as pa
 
     if src.format == "parquet":
@@ -185,42 +253,72 @@ def _scan(src: sources.Opened) -> tuple[str | None, int, list[Any]]:
             raise InvalidSource("The layer has no geometry column.", code="no_geometry")
         wkb = table.column(geom_name)
         schema = [f for f in head.schema if f.name != geom_name]
-    family, nulls = transform.geometry_family(
+    families, nulls = transform.geometry_families(
         pa.chunked_array(wkb).combine_chunks() if isinstance(wkb, pa.ChunkedArray) else wkb
     )
-    return family, nulls, schema
+    return families, nulls, schema
 
 
 # --- stage 2: load chunks ----------------------------------------------------------------------
 
 
 def vector_load_chunk(ctx: TaskContext) -> dict[str, Any]:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     plan = ctx.previous_results[0]
+    parts = _parts(plan)
     chunk = ctx.task_params
     batch_id = f"{ctx.job_id[:16]}:{chunk['index']}"
+    first_id = chunk["skip"] + 1
     src_params = _source(ctx.params)
+    cleaned: list[tuple[dict[str, Any], transform.CleanChunk]] = []
     try:
         with sources.opened(src_params) as src:
             src.layer = plan["layer"]
             attributes, wkb = sources.read_chunk(src, skip=chunk["skip"], count=chunk["count"])
-        cleaned = transform.clean_chunk(
-            attributes=attributes,
-            wkb=wkb,
-            first_id=chunk["skip"] + 1,
-            batch_id=batch_id,
-            crs=plan["crs"],
-            family=plan["family"],
-            columns=plan["columns"],
-        )
+        common = {"batch_id": batch_id, "crs": plan["crs"], "columns": plan["columns"]}
+        if len(parts) == 1:
+            one = transform.clean_chunk(
+                attributes=attributes, wkb=wkb, first_id=first_id, family=parts[0]["family"], **common
+            )
+            cleaned.append((parts[0], one))
+            nulls = one.dropped_null
+        else:  # each family's rows to its own table, with their ids in the file
+            codes = transform.row_families(wkb)
+            nulls = int((codes < 0).sum())
+            for part in parts:
+                mask = codes == transform.FAMILIES.index(part["family"])
+                if not mask.any():
+                    continue
+                selection = pa.array(mask)
+                cleaned.append(
+                    (
+                        part,
+                        transform.clean_chunk(
+                            attributes=attributes.filter(selection),
+                            wkb=pc.filter(wkb, selection),
+                            first_id=first_id,
+                            ids=first_id + np.nonzero(mask)[0].astype(np.int64),
+                            family=part["family"],
+                            **common,
+                        ),
+                    )
+                )
     except ApplicationError as exc:
         raise _as_permanent(exc) from exc
+    loaded: dict[str, dict[str, Any]] = {}
     try:
-        loaded = sql.chunk_copy(
-            table=plan["load_table"],
-            batch_id=batch_id,
-            columns=[c["name"] for c in plan["columns"]],
-            csv_bytes=cleaned.csv,
-        )
+        with transaction.atomic():  # a retried chunk replaces its rows in every table, or none
+            for part, out in cleaned:
+                rows = sql.chunk_copy(
+                    table=part["load_table"],
+                    batch_id=batch_id,
+                    columns=[c["name"] for c in plan["columns"]],
+                    csv_bytes=out.csv,
+                )
+                loaded[part["table"]] = {"rows": rows, "bbox": out.bbox, "single_points": out.single_points}
     except DatabaseError as exc:
         cause = exc.__cause__
         if isinstance(
@@ -233,13 +331,17 @@ def vector_load_chunk(ctx: TaskContext) -> dict[str, Any]:
                 remediation="Check the attribute encoding (UTF-8) and values.",
             ) from exc
         raise
+    fault_point("features.load_chunk.copied")  # rows committed, task not yet recorded
+    first = loaded.get(parts[0]["table"], {})
     return {
         "batch_id": batch_id,
-        "rows": loaded,
-        "dropped": cleaned.dropped_null,
-        "repaired": cleaned.repaired,
-        "bbox": cleaned.bbox,
-        "single_points": cleaned.single_points,
+        "rows": sum(p["rows"] for p in loaded.values()),
+        "dropped": nulls,
+        "dropped_invalid": sum(out.dropped_invalid for _, out in cleaned),
+        "repaired": sum(out.repaired for _, out in cleaned),
+        "bbox": first.get("bbox"),
+        "single_points": first.get("single_points", True),
+        "parts": loaded,
     }
 
 
@@ -282,80 +384,154 @@ def _stac_item(dataset: VectorDataset) -> dict[str, Any]:
     }
 
 
-def vector_finalise(ctx: TaskContext) -> dict[str, Any]:
-    params = ctx.params
-    loads = ctx.previous_results
-    validate = _validate_result(ctx)
-    load, table = validate["load_table"], validate["table"]
-    if not sql.table_exists(load):
-        if VectorDataset.objects.filter(pk=table, job_id=ctx.job_id).exists():
-            return _dataset_summary(table)  # a retry after the swap committed
-        raise PermanentError("The staging table is gone; resubmit the job.", code="staging_table_missing")
-    dropped = sum(r.get("dropped", 0) for r in loads)
-    repaired = sum(r.get("repaired", 0) for r in loads)
+def _load_warnings(ctx: TaskContext, loads: list[dict[str, Any]]) -> None:
+    """The chunks' counts as coded warnings (``CODE: text``), so clients can match the code."""
+    dropped = sum(int(r.get("dropped", 0)) for r in loads)
+    invalid = sum(int(r.get("dropped_invalid", 0)) for r in loads)
+    repaired = sum(int(r.get("repaired", 0)) for r in loads)
     if dropped:
-        ctx.warn(f"{dropped} feature(s) without a usable geometry (null or empty) were dropped.")
+        ctx.warn(f"NULL_GEOMETRY_DROPPED: {dropped} feature(s) without a geometry (null or empty) were dropped.")
     if repaired:
-        ctx.warn(f"{repaired} invalid geometrie(s) were repaired with make_valid.")
-    sql.load_table_finish(table=load)
-    sql.table_analyze(load)
-    # Count and extent add up from the chunks' results: no extra scan of the table.
-    count = sum(int(r.get("rows", 0)) for r in loads)
-    boxes = [r["bbox"] for r in loads if r.get("bbox")]
+        ctx.warn(
+            f"INVALID_GEOMETRY_REPAIRED: {repaired} invalid geometrie(s) were repaired with make_valid "
+            "(each keeps its geometry type)."
+        )
+    if invalid:
+        ctx.warn(
+            f"INVALID_GEOMETRY_DROPPED: {invalid} invalid geometrie(s) were dropped: their repair left nothing "
+            "of their geometry type (e.g. a polygon with no area)."
+        )
+
+
+def _part_totals(part: dict[str, Any], loads: list[dict[str, Any]], single: bool) -> dict[str, Any]:
+    """A target table's row count, extent and point shape, added up from the chunks' results
+    (no extra scan of the table)."""
+    if single:  # chunks of single-type files report at the top level (also before parts existed)
+        reports = [
+            {"rows": r.get("rows", 0), "bbox": r.get("bbox"), "single_points": r.get("single_points")} for r in loads
+        ]
+    else:
+        reports = [r["parts"][part["table"]] for r in loads if part["table"] in (r.get("parts") or {})]
+    boxes = [r["bbox"] for r in reports if r.get("bbox")]
     bbox = (
         [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
         if boxes
         else None
     )
-    temporal = (
-        sql.temporal_extent(table=load, column=validate["temporal_column"]) if validate["temporal_column"] else None
-    )
-    if count == 0:
-        raise PermanentError("No feature with a usable geometry was loaded.", code="empty_result")
-    # Chunks of a job submitted before they reported it: one scan of the table.
-    single_points = validate["geometry_type"] == "MultiPoint" and (
-        all(r["single_points"] for r in loads)
-        if all("single_points" in r for r in loads)
-        else sql.all_single_points(load)
-    )
-    dense_ids = sql.ids_dense(load, count)
-    with transaction.atomic():
-        sql.table_swap(load=load, final=table, replace=bool(params.get("overwrite")))
-        dataset, _ = VectorDataset.objects.update_or_create(
-            collection_id=table,
-            defaults={
-                "title": params.get("title") or table,
-                "description": params.get("description") or "",
-                "geometry_type": validate["geometry_type"],
-                "single_points": single_points,
-                "dense_ids": dense_ids,
-                "spatially_ordered": True,
-                "feature_count": count,
-                "bbox": bbox,
-                "temporal_property": validate["temporal_column"] or "",
-                "temporal_extent": temporal,
-                "attributes": [
-                    {"name": c["name"], "type": c["type"], "source_name": c["source_name"]} for c in validate["columns"]
-                ],
-                "source": {
-                    "container": container_of(params),
-                    "file_name": params["file_name"],
-                    "format": validate["format"],
-                    "layer": validate["layer"],
-                    "crs": validate["crs"] if len(validate["crs"]) < 200 else "(WKT)",
-                },
-                "stac_item": bool(params.get("create_stac")),
-                "published": bool(params.get("publish", True)),
-                "job_id": ctx.job_id,
-            },
-        )
-        if params.get("create_stac") and dataset.published:
-            from catalog import services as catalog_services
+    known = all(r.get("single_points") is not None for r in reports)
+    return {
+        "rows": sum(int(r.get("rows", 0)) for r in reports),
+        "bbox": bbox,
+        "single_points": all(r["single_points"] for r in reports) if known else None,
+    }
 
-            catalog_services.item_upsert(collection_id=STAC_COLLECTION, item=_stac_item(dataset))
-        elif params.get("overwrite"):
-            _stac_delete(table)  # the replaced (or now hidden) dataset's item no longer applies
-    return _dataset_summary(table)
+
+def vector_finalise(ctx: TaskContext) -> dict[str, Any]:
+    params = ctx.params
+    loads = ctx.previous_results
+    validate = _validate_result(ctx)
+    table, parts = validate["table"], _parts(validate)
+    single = len(parts) == 1
+    if not any(sql.table_exists(p["load_table"]) for p in parts):
+        done = [p["table"] for p in parts if VectorDataset.objects.filter(pk=p["table"], job_id=ctx.job_id).exists()]
+        if done:
+            return _load_result(table, done)  # a retry after the swap committed
+        raise PermanentError("The staging table is gone; resubmit the job.", code="staging_table_missing")
+    _load_warnings(ctx, loads)
+    totals = {p["table"]: _part_totals(p, loads, single) for p in parts}
+    kept = [p for p in parts if totals[p["table"]]["rows"] > 0]
+    for part in parts:
+        if part not in kept:  # every feature of this type was dropped: no empty collection
+            sql.table_drop(part["load_table"])
+    if not kept:
+        raise PermanentError("No feature with a usable geometry was loaded.", code="empty_result")
+    if not single:
+        made = ", ".join(f"{p['table']} ({totals[p['table']]['rows']} {p['family']})" for p in kept)
+        ctx.warn(
+            f"GEOMETRY_TYPE_SPLIT: the file mixes geometry types; it was split into one collection per type: {made}."
+        )
+    facts: dict[str, dict[str, Any]] = {}
+    for part in kept:
+        load, count = part["load_table"], totals[part["table"]]["rows"]
+        sql.load_table_finish(table=load)
+        sql.table_analyze(load)
+        single_points = part["geometry_type"] == "MultiPoint" and (
+            totals[part["table"]]["single_points"]
+            if totals[part["table"]]["single_points"] is not None
+            else sql.all_single_points(load)  # chunks of a job submitted before they reported it
+        )
+        facts[part["table"]] = {
+            "temporal": (
+                sql.temporal_extent(table=load, column=validate["temporal_column"])
+                if validate["temporal_column"]
+                else None
+            ),
+            "single_points": single_points,
+            "dense_ids": sql.ids_dense(load, count),
+        }
+    title = params.get("title") or table
+    with transaction.atomic():
+        for part in kept:
+            final = part["table"]
+            sql.table_swap(load=part["load_table"], final=final, replace=bool(params.get("overwrite")))
+            source: dict[str, Any] = {
+                "container": container_of(params),
+                "file_name": params["file_name"],
+                "format": validate["format"],
+                "layer": validate["layer"],
+                "crs": validate["crs"] if len(validate["crs"]) < 200 else "(WKT)",
+            }
+            if not single:
+                source |= {"split_of": table, "family": part["family"]}
+            dataset, _ = VectorDataset.objects.update_or_create(
+                collection_id=final,
+                defaults={
+                    "title": title if single else f"{title} ({_FAMILY_TITLES[part['family']]})",
+                    "description": params.get("description") or "",
+                    "geometry_type": part["geometry_type"],
+                    "single_points": facts[final]["single_points"],
+                    "dense_ids": facts[final]["dense_ids"],
+                    "spatially_ordered": True,
+                    "feature_count": totals[final]["rows"],
+                    "bbox": totals[final]["bbox"],
+                    "temporal_property": validate["temporal_column"] or "",
+                    "temporal_extent": facts[final]["temporal"],
+                    "attributes": [
+                        {"name": c["name"], "type": c["type"], "source_name": c["source_name"]}
+                        for c in validate["columns"]
+                    ],
+                    "source": source,
+                    "stac_item": bool(params.get("create_stac")),
+                    "published": bool(params.get("publish", True)),
+                    "job_id": ctx.job_id,
+                },
+            )
+            if params.get("create_stac") and dataset.published:
+                from catalog import services as catalog_services
+
+                catalog_services.item_upsert(collection_id=STAC_COLLECTION, item=_stac_item(dataset))
+            elif params.get("overwrite"):
+                _stac_delete(final)  # the replaced (or now hidden) dataset's item no longer applies
+        if params.get("overwrite"):
+            _group_prune(table, keep={p["table"] for p in kept})
+    return _load_result(table, [p["table"] for p in kept])
+
+
+_FAMILY_TITLES = {"Point": "points", "LineString": "lines", "Polygon": "polygons"}
+
+
+def _group_prune(table: str, *, keep: set[str]) -> list[str]:
+    """An overwrite replaces what the earlier load into ``table`` made: a collection of it
+    that this load did not make again (the file no longer holds lines, or is no longer
+    mixed) goes, with its table and STAC item."""
+    from .selectors import dataset_group
+
+    gone = [d.collection_id for d in dataset_group(table=table) if d.collection_id not in keep]
+    for name in gone:
+        sql.table_drop(name)
+        _stac_delete(name)
+    VectorDataset.objects.filter(pk__in=gone).delete()
+    return gone
 
 
 def dataset_publish_set(*, collection_id: str, published: bool) -> VectorDataset:
@@ -398,7 +574,7 @@ def dataset_export_geoparquet(*, collection_id: str, zone: str = "silver") -> st
     if dataset is None or not sql.table_exists(collection_id):
         raise CollectionNotFound(f"No vector collection {collection_id!r} (or its table) to export.")
     columns = [a["name"] for a in dataset.attributes]
-    name = f"exports/{collection_id}.parquet"
+    name = export_blob(collection_id)
     geo_metadata = json.dumps(
         {
             "version": "1.0.0",
@@ -461,6 +637,21 @@ def _dataset_summary(table: str) -> dict[str, Any]:
     }
 
 
+def _load_result(table: str, made: list[str]) -> dict[str, Any]:
+    """The job result: ``collections`` lists every collection made. A single-type file's one
+    collection is also spelled out at the top level (as before files were split)."""
+    collections = [_dataset_summary(name) for name in made]
+    if made == [table]:
+        return {**collections[0], "collections": collections}
+    return {
+        "split_by_geometry_type": True,
+        "collection_ids": made,
+        "feature_count": sum(c["feature_count"] for c in collections),
+        "geometry_types": [c["geometry_type"] for c in collections],
+        "collections": collections,
+    }
+
+
 def vector_result(ctx: FinalizeContext) -> dict[str, Any]:
     return dict(ctx.stage_results[-1][0])
 
@@ -473,18 +664,25 @@ def _stac_delete(collection_id: str) -> bool:
 
 def vector_cleanup(job_id: str, params: dict[str, Any]) -> None:
     """JobType cleanup hook: remove everything a failed or cancelled process_vector wrote."""
-    sql.table_drop(sql.load_table_name(job_id))
+    from django.db.models import Q
+
+    for load in sql.load_table_names(job_id):
+        sql.table_drop(load)
     try:
         table = table_of(params)
     except InvalidInput:
         return
     with transaction.atomic():
-        if VectorDataset.objects.filter(pk=table, job_id=job_id).exists():
-            # The swap committed but a later step failed: withdraw this job's dataset whole.
-            sql.table_drop(table)
-            VectorDataset.objects.filter(pk=table, job_id=job_id).delete()
-        if params.get("create_stac") and not VectorDataset.objects.filter(pk=table).exists():
-            _stac_delete(table)
+        # The swap committed but a later step failed: withdraw this job's collections whole.
+        mine = VectorDataset.objects.filter(Q(pk=table) | Q(source__split_of=table), job_id=job_id)
+        names = list(mine.values_list("collection_id", flat=True))
+        for name in names:
+            sql.table_drop(name)
+        mine.delete()
+        if params.get("create_stac"):
+            for name in {table, *names}:
+                if not VectorDataset.objects.filter(pk=name).exists():
+                    _stac_delete(name)
 
 
 # --- unpublish ----------------------------------------------------------------------------------
@@ -503,33 +701,45 @@ def vector_unpublish(ctx: TaskContext) -> dict[str, Any]:
 
 
 def dataset_unpublish(*, collection_id: str, dry_run: bool = True) -> dict[str, Any]:
-    """What unpublishing removes (dry run) or removes it: table, metadata row, STAC item. Idempotent."""
+    """What unpublishing removes (dry run) or removes it: the tables, metadata rows, STAC
+    items and GeoParquet exports of ``collection_id`` and, when its file was split by
+    geometry type, of its ``_point`` / ``_line`` / ``_polygon`` collections. Idempotent.
+
+    The dry run and the live run list the same things through this one function.
+    """
     from catalog import selectors as catalog_selectors
 
+    from .selectors import dataset_group
+
     table = sql.check_table_name(collection_id)
-    dataset = VectorDataset.objects.filter(pk=table).first()
-    has_table = sql.table_exists(table)
-    rows = 0
-    if has_table:
-        rows = sql.table_stats(table=table).count if dataset is None else dataset.feature_count
-    has_item = catalog_selectors.item_get(collection_id=STAC_COLLECTION, item_id=table) is not None
-    export = f"exports/{table}.parquet"
+    datasets = {d.collection_id: d for d in dataset_group(table=table)}
+    names = sorted({table, *datasets})
     silver = storage.zone_storage("silver")
-    has_export = silver.exists(export)
+    tables = [n for n in names if sql.table_exists(n)]
+    rows = sum(datasets[n].feature_count if n in datasets else sql.table_stats(table=n).count for n in tables)
+    items = [n for n in names if catalog_selectors.item_get(collection_id=STAC_COLLECTION, item_id=n) is not None]
+    exports = [export_blob(n) for n in names if silver.exists(export_blob(n))]
     plan = {
-        "table": f"{sql.SCHEMA}.{table}" if has_table else None,
+        "tables": [f"{sql.SCHEMA}.{n}" for n in tables],
         "rows": rows,
-        "metadata": dataset is not None,
-        "stac_item": f"{STAC_COLLECTION}/{table}" if has_item else None,
-        "export": f"{storage.zone_container('silver')}/{export}" if has_export else None,
+        "collections": sorted(datasets),
+        "stac_items": [f"{STAC_COLLECTION}/{n}" for n in items],
+        "silver_container": storage.zone_container("silver"),
+        "silver_blobs": exports,
     }
     if dry_run:
         return {"collection_id": table, "dry_run": True, "would_remove": plan}
     with transaction.atomic():
-        sql.table_drop(table)
-        VectorDataset.objects.filter(pk=table).delete()
-        if has_item:
-            _stac_delete(table)
-    if has_export:
-        silver.delete(export)
+        for name in tables:
+            sql.table_drop(name)
+        VectorDataset.objects.filter(pk__in=list(datasets)).delete()
+        for name in items:
+            _stac_delete(name)
+    for blob in exports:
+        silver.delete(blob)
     return {"collection_id": table, "dry_run": False, "removed": plan}
+
+
+def export_blob(collection_id: str) -> str:
+    """Where :func:`dataset_export_geoparquet` writes a collection (in its zone)."""
+    return f"exports/{collection_id}.parquet"

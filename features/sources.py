@@ -20,6 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyogrio
+from django.conf import settings
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
@@ -42,6 +43,8 @@ FORMATS = {
     ".geoparquet": "parquet",
 }
 _SHAPEFILE_PARTS = {".shp", ".shx", ".dbf", ".prj", ".cpg"}
+# A PostgreSQL table holds at most 1600 columns; ours add id, geom and etl_batch_id.
+MAX_COLUMNS = 1600 - 3
 _SEPARATORS = {",": "COMMA", ";": "SEMICOLON", "\t": "TAB", "|": "PIPE"}
 
 
@@ -77,6 +80,8 @@ class Opened:
     layer: str | None = None
     options: dict[str, str] = field(default_factory=dict)  # GDAL open options (CSV)
     encoding: str | None = None
+    # (container, name) when ``path`` is a GDAL virtual path read in place (pre-flight).
+    remote: tuple[str, str] | None = None
 
 
 @dataclass
@@ -100,6 +105,15 @@ def detect_format(file_name: str) -> str:
             remediation="Send GeoJSON (.geojson), GeoPackage (.gpkg), a zipped Shapefile (.zip), CSV (.csv), "
             "KML/KMZ or GeoParquet (.parquet).",
         ) from None
+
+
+def _check_column_count(count: int) -> None:
+    if count > MAX_COLUMNS:
+        raise InvalidSource(
+            f"The file has {count} columns; a table holds at most {MAX_COLUMNS}.",
+            code="too_many_columns",
+            remediation="Keep the columns you need (or reshape wide data into rows), then submit again.",
+        )
 
 
 def _check_crs(text: str) -> str:
@@ -281,6 +295,7 @@ def _open_csv(params: SourceParams, path: Path, folder: Path) -> Opened:
         )
     encoding, separator = _csv_encoding_and_separator(path)
     header = _csv_header(path, encoding, separator)
+    _check_column_count(len(header))  # from the header: GDAL's CSV reader stops at 2000 fields
     wanted = [c for c in (params.lat_column, params.lon_column, params.wkt_column) if c]
     missing = [c for c in wanted if c not in header]
     if missing:
@@ -389,6 +404,7 @@ def inspect(params: SourceParams, src: Opened) -> SourceInfo:
     if info.get("geometry_type") in (None, "None") and src.format != "csv":
         raise InvalidSource("The layer has no geometry column.", code="no_geometry")
     fields = [(str(n), str(t)) for n, t in zip(info["fields"], info["dtypes"], strict=False)]
+    _check_column_count(len(fields))
     return SourceInfo(
         format=src.format,
         layer=src.layer,
@@ -414,11 +430,24 @@ def _resolve_crs(params: SourceParams, found: str | None, src: Opened) -> tuple[
     )
 
 
-def _parquet_geo(path: Path) -> tuple[Any, dict[str, Any]]:
+def _parquet_file(src: Opened) -> Any:
+    """A ParquetFile with its footer read; in place (range requests) for a remote source."""
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(path)
+        if src.remote is None:
+            return pq.ParquetFile(src.path)
+        with storage.open_ranged(*src.remote) as fh:
+            return pq.ParquetFile(fh)  # the footer (schema, row groups) is read here, then cached
+    except Exception as exc:
+        raise InvalidSource(f"Cannot read the file as GeoParquet: {exc}") from exc
+
+
+def _parquet_geo(path: Path, pf: Any = None) -> tuple[Any, dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pf if pf is not None else pq.ParquetFile(path)
     except Exception as exc:
         raise InvalidSource(f"Cannot read the file as GeoParquet: {exc}") from exc
     meta = pf.schema_arrow.metadata or {}
@@ -436,7 +465,7 @@ def _parquet_geo(path: Path) -> tuple[Any, dict[str, Any]]:
 
 
 def _inspect_parquet(params: SourceParams, src: Opened) -> SourceInfo:
-    pf, geo = _parquet_geo(src.path)
+    pf, geo = _parquet_geo(src.path, _parquet_file(src))
     crs_meta = geo.get("crs", "missing")
     if crs_meta == "missing":  # GeoParquet: an absent crs means OGC:CRS84
         crs_found: str | None = "OGC:CRS84"
@@ -449,6 +478,7 @@ def _inspect_parquet(params: SourceParams, src: Opened) -> SourceInfo:
     if count == 0:
         raise InvalidSource("The file holds no features.", code="empty_source")
     fields = [(f.name, str(f.type)) for f in pf.schema_arrow if f.name != geo["column"]]
+    _check_column_count(len(fields))
     types = geo.get("geometry_types") or []
     return SourceInfo(
         format="parquet",
@@ -459,6 +489,109 @@ def _inspect_parquet(params: SourceParams, src: Opened) -> SourceInfo:
         geometry_type=types[0] if len(types) == 1 else None,
         fields=fields,
     )
+
+
+# --- pre-flight: read in place, only what is needed ---------------------------------------------
+#
+# Pre-flight runs inside the submit request, so it never downloads the file:
+# - GeoPackage: GDAL /vsiaz/ (SQLite needs random access; range requests read its catalogue pages);
+# - zipped Shapefile / KMZ: the zip's central directory through ranged reads (safety checks), then
+#   GDAL /vsizip/ over /vsiaz/ (the .shp/.shx/.dbf headers give fields and count);
+# - GeoParquet: its footer through ranged reads;
+# - GeoJSON, CSV, KML (one stream, no index: GDAL reads them whole to know fields and count):
+#   read whole only up to GEOPLATFORM_PREFLIGHT_SCAN_BYTES; a larger file is checked by its
+#   head (encoding, JSON/XML start, CSV header) and fully by the job's validate stage.
+# The job itself reads a local copy (storage.local_copy: one download per blob version per host).
+
+_HEAD_BYTES = 1024 * 1024
+_STREAM_FORMATS = {"geojson", "csv", "kml"}
+
+
+def _zip_member(params: SourceParams, fmt: str) -> str:
+    """The zip's member to read (.shp or .kml), checked from its central directory alone."""
+    try:
+        with storage.open_ranged(params.container, params.file_name) as fh, zipfile.ZipFile(fh) as zf:
+            members = _safe_members(zf)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InvalidSource(
+            f"The file is not a readable zip ({exc}).", remediation="Check the upload is complete."
+        ) from exc
+    if fmt == "kmz":
+        kmls = [m.filename for m in members if m.filename.lower().endswith(".kml")]
+        if not kmls:
+            raise InvalidSource("The KMZ holds no .kml document.")
+        return next((m for m in kmls if PurePosixPath(m).name.lower() == "doc.kml"), kmls[0])
+    shps = [m.filename for m in members if m.filename.lower().endswith(".shp")]
+    if len(shps) != 1:
+        raise InvalidSource(
+            f"A zipped Shapefile must hold exactly one .shp (found {', '.join(shps) or 'none'}).",
+            remediation="Zip one Shapefile (its .shp, .shx, .dbf, .prj, .cpg) per file.",
+        )
+    stem = shps[0][:-4]
+    names = {m.filename.lower() for m in members}
+    missing = [ext for ext in (".shx", ".dbf") if f"{stem}{ext}".lower() not in names]
+    if missing:
+        raise InvalidSource(f"The zipped Shapefile lacks its {', '.join(missing)} file(s).")
+    return shps[0]
+
+
+def _check_head(params: SourceParams, fmt: str) -> None:
+    """A large stream file's first megabyte: the right kind of text, the CSV's columns."""
+    with storage.open_ranged(params.container, params.file_name) as fh:
+        head = fh.read(_HEAD_BYTES)
+    folder = Path(tempfile.mkdtemp(prefix="geoplatform-head-"))
+    try:
+        path = folder / ("head" + PurePosixPath(params.file_name).suffix.lower())
+        path.write_bytes(head)
+        if fmt == "csv":
+            _open_csv(params, path, folder)  # encoding, separator, column count, the geometry columns
+            return
+        text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if fmt == "geojson":
+            try:
+                head.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if exc.start < len(head) - 4:  # not merely a character cut by the head's end
+                    raise InvalidSource(
+                        f"The GeoJSON is not UTF-8 (invalid byte at offset {exc.start}).",
+                        code="not_utf8",
+                        remediation="Save the file as UTF-8 (RFC 7946 requires it).",
+                    ) from None
+            if not text.startswith(b"{"):
+                raise InvalidSource(
+                    "The file does not start like GeoJSON (a JSON object).",
+                    remediation="Send a GeoJSON FeatureCollection, or give the file the extension of its format.",
+                )
+        elif fmt == "kml" and not text.startswith(b"<"):
+            raise InvalidSource("The file does not start like KML (XML).")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def preflight_inspect(params: SourceParams) -> SourceInfo | None:
+    """What pre-flight can learn reading in place; None when only the head was checked."""
+    fmt = detect_format(params.file_name)
+    size = storage.blob_size(params.container, params.file_name)
+    if size == 0:
+        raise InvalidSource(f"{params.file_name!r} is empty (0 bytes).", remediation="Upload the file again.")
+    remote = storage.is_remote(params.container)
+    if fmt in _STREAM_FORMATS | {"kmz"} and size > int(settings.GEOPLATFORM_PREFLIGHT_SCAN_BYTES):
+        if fmt == "kmz":
+            _zip_member(params, fmt)
+        else:
+            _check_head(params, fmt)
+        return None
+    if not remote or fmt in _STREAM_FORMATS | {"kmz"}:
+        with opened(params) as src:  # a local file, or a stream file small enough to read whole
+            return inspect(params, src)
+    storage.pyogrio_configure()
+    path = storage.gdal_path(params.container, params.file_name)
+    if fmt == "shapefile":
+        path = storage.gdal_zip_path(path, _zip_member(params, fmt))
+    src = Opened(
+        format=fmt, path=Path(path), layer=params.layer_name or None, remote=(params.container, params.file_name)
+    )
+    return inspect(params, src)
 
 
 def read_chunk(src: Opened, *, skip: int, count: int) -> tuple[pa.Table, pa.Array]:

@@ -112,8 +112,28 @@ def table_exists(name: str) -> bool:
         return bool(cur.fetchone()[0])
 
 
-def load_table_name(job_id: str) -> str:
-    return f"_load_{job_id[:24]}"
+SPLIT_SUFFIXES = {"Point": "_point", "LineString": "_line", "Polygon": "_polygon"}
+
+
+def load_table_name(job_id: str, family: str = "") -> str:
+    """The job's staging table; one per geometry family when a file mixes them."""
+    return f"_load_{job_id[:24]}{SPLIT_SUFFIXES[family] if family else ''}"
+
+
+def load_table_names(job_id: str) -> list[str]:
+    """Every staging table a job may have made (its cleanup drops them all)."""
+    return [load_table_name(job_id), *(load_table_name(job_id, f) for f in SPLIT_SUFFIXES)]
+
+
+def split_table_name(table: str, family: str) -> str:
+    """``{table}_point`` / ``_line`` / ``_polygon``: the table of one geometry family of a
+    file that mixes them. A name that would pass 63 bytes keeps a hash of the whole base,
+    so two long names that share a beginning still get different tables."""
+    suffix = SPLIT_SUFFIXES[family]
+    if len(table) + len(suffix) <= MAX_IDENT:
+        return table + suffix
+    digest = hashlib.sha256(table.encode()).hexdigest()[:8]
+    return f"{table[: MAX_IDENT - len(suffix) - 9]}_{digest}{suffix}"
 
 
 def load_table_create(*, table: str, columns: Sequence[tuple[str, str]], geometry_type: str) -> None:
@@ -129,7 +149,11 @@ def load_table_create(*, table: str, columns: Sequence[tuple[str, str]], geometr
     ]
     cols += [sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pgtype)) for name, pgtype in columns]
     with connection.cursor() as cur:
-        cur.execute("CREATE SCHEMA IF NOT EXISTS geo")
+        # CREATE SCHEMA checks its privilege before IF NOT EXISTS, and the application role
+        # may not create schemas: only create geo when a migration has not (dbroles.py).
+        cur.execute("SELECT to_regnamespace('geo') IS NULL")
+        if cur.fetchone()[0]:
+            cur.execute("CREATE SCHEMA geo")
     _execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_table(table)))
     _execute(sql.SQL("CREATE TABLE {} ({})").format(_table(table), sql.SQL(", ").join(cols)))
 

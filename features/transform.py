@@ -54,31 +54,51 @@ def pg_type(arrow_type: pa.DataType) -> str:
     return "text"
 
 
-def geometry_family(wkb: pa.Array) -> tuple[str | None, int]:
-    """(the one geometry family of the chunk, number of null/empty geometries)."""
+FAMILIES = ("Point", "LineString", "Polygon")  # a table per family when a file mixes them
+_NO_FAMILY = -1  # null or empty geometry
+
+
+def row_families(wkb: pa.Array) -> np.ndarray:
+    """Each row's geometry family as an index into :data:`FAMILIES` (-1: null or empty).
+
+    A Multi* geometry joins its single type's family; a GeometryCollection joins the family
+    of its parts when they share one. A collection that mixes families cannot go into any
+    one table without losing part of the feature: refused, naming how many.
+    """
     if isinstance(wkb, pa.ChunkedArray):
         wkb = wkb.combine_chunks()
     fast = _fast_points(wkb)
     if fast is not None:
-        return "Point", int(len(wkb) - fast[0].sum())
+        return np.where(fast[0], 0, _NO_FAMILY).astype(np.int8)
     geoms = _from_wkb(wkb)
     ids = shapely.get_type_id(geoms)
-    present = ids[ids >= 0]
-    nulls = int((ids < 0).sum() + shapely.is_empty(geoms[ids >= 0]).sum())
-    families = {_FAMILY.get(int(i), "GeometryCollection") for i in np.unique(present)}
-    if "GeometryCollection" in families:
+    out = np.full(len(geoms), _NO_FAMILY, dtype=np.int8)
+    for index, family in enumerate(FAMILIES):
+        out[np.isin(ids, [k for k, v in _FAMILY.items() if v == family])] = index
+    out[shapely.is_empty(geoms) & (ids >= 0)] = _NO_FAMILY
+    mixed = 0
+    for row in np.nonzero(ids == 7)[0]:  # GeometryCollection
+        found = {_FAMILY.get(int(t)) for t in shapely.get_type_id(shapely.get_parts(geoms[row]))}
+        found.discard(None)
+        if len(found) == 1:
+            out[row] = FAMILIES.index(found.pop())
+        elif found:
+            mixed += 1
+    if mixed:
         raise InvalidSource(
-            "The data holds GeometryCollections, which a single-type table cannot store.",
-            code="mixed_geometry_types",
-            remediation="Split collections into points, lines and polygons.",
+            f"{mixed} feature(s) are GeometryCollections that mix points, lines and polygons; "
+            "one feature cannot be split over several tables.",
+            code="mixed_geometry_collection",
+            remediation="Split those collections into separate features (one geometry type each).",
         )
-    if len(families) > 1:
-        raise InvalidSource(
-            f"Mixed geometry types in one layer: {', '.join(sorted(families))}.",
-            code="mixed_geometry_types",
-            remediation="Split the data into one file (or layer) per geometry type.",
-        )
-    return (next(iter(families)) if families else None), nulls
+    return out
+
+
+def geometry_families(wkb: pa.Array) -> tuple[list[str], int]:
+    """(the geometry families present, in :data:`FAMILIES` order; number of null/empty geometries)."""
+    codes = row_families(wkb)
+    present = sorted(int(c) for c in np.unique(codes) if c != _NO_FAMILY)
+    return [FAMILIES[c] for c in present], int((codes == _NO_FAMILY).sum())
 
 
 def _from_wkb(wkb: pa.Array) -> np.ndarray:
@@ -97,8 +117,9 @@ def _from_wkb(wkb: pa.Array) -> np.ndarray:
 class CleanChunk:
     csv: bytes
     rows: int
-    dropped_null: int
+    dropped_null: int  # null or empty geometries
     repaired: int
+    dropped_invalid: int = 0  # invalid geometries of which repair left nothing of their family
     bbox: list[float] | None = None
     single_points: bool = False
 
@@ -193,9 +214,14 @@ def clean_chunk(
     batch_id: str,
     crs: str,
     family: str,
-    columns: list[dict[str, str]],
+    columns: list[dict[str, Any]],
+    ids: np.ndarray | None = None,
 ) -> CleanChunk:
-    """The COPY-ready CSV of one chunk: ``id, etl_batch_id, geom (EWKB hex), attributes...``."""
+    """The COPY-ready CSV of one chunk: ``id, etl_batch_id, geom (EWKB hex), attributes...``.
+
+    ``ids``: the rows' feature ids when they are not ``first_id, first_id + 1, ...`` (the rows
+    of one geometry family picked out of a chunk that mixes them).
+    """
     if isinstance(wkb, pa.ChunkedArray):
         wkb = wkb.combine_chunks()
     n = len(wkb)
@@ -204,19 +230,19 @@ def clean_chunk(
         mask, x, y = fast
         lon, lat = _points_lonlat(x, y, crs)
         hexes, bbox = _points_ewkb(lon, lat)
-        enc = _Encoded(mask=mask, hexes=hexes, bbox=bbox, repaired=0, x=lon, y=lat, single_points=True)
+        enc = _Encoded(mask=mask, hexes=hexes, bbox=bbox, repaired=0, collapsed=0, x=lon, y=lat, single_points=True)
     else:
         enc = _generic_ewkb(wkb, crs, family)
     mask, hexes, bbox = enc.mask, enc.hexes, enc.bbox
     _check_lonlat(bbox)
-    dropped = int(n - mask.sum())
-    ids = np.arange(first_id, first_id + n, dtype=np.int64)
+    dropped = int(n - mask.sum()) - enc.collapsed
+    if ids is None:
+        ids = np.arange(first_id, first_id + n, dtype=np.int64)
     selection = pa.array(mask)
     arrays: list[pa.Array] = [pa.array(ids[mask]), pa.array([batch_id] * int(mask.sum()), pa.string()), hexes]
     names = ["id", "etl_batch_id", "geom"]
     for col in columns:
-        source = col["source_name"]
-        column = attributes.column(source) if source in attributes.column_names else pa.nulls(n)
+        column = _source_column(attributes, col, n)
         arrays.append(_attribute_column(pc.filter(column, selection), col["type"]))
         names.append(col["name"])
     # Rows go to COPY in spatial order (ids keep the source order): see hilbert_keys().
@@ -230,9 +256,23 @@ def clean_chunk(
         rows=int(mask.sum()),
         dropped_null=dropped,
         repaired=enc.repaired,
+        dropped_invalid=enc.collapsed,
         bbox=bbox,
         single_points=enc.single_points,
     )
+
+
+def _source_column(attributes: pa.Table, col: dict[str, Any], n: int) -> pa.ChunkedArray | pa.Array:
+    """The attribute column a planned column reads, by POSITION: a header may repeat a name
+    (a CSV's ``x,x``), and Arrow's lookup by name refuses a name it holds twice. Plans made
+    before positions were recorded fall back to the name."""
+    index = col.get("source_index")
+    if isinstance(index, int) and 0 <= index < attributes.num_columns:
+        return attributes.column(index)
+    source = col["source_name"]
+    if attributes.column_names.count(source) == 1:
+        return attributes.column(source)
+    return pa.nulls(n)
 
 
 def _check_lonlat(bbox: list[float] | None) -> None:
@@ -280,6 +320,7 @@ class _Encoded:
     hexes: pa.Array  # their EWKB as hex text
     bbox: list[float] | None
     repaired: int
+    collapsed: int  # repaired into nothing of the layer's family: dropped
     x: np.ndarray  # longitude and latitude of each kept geometry's box centre
     y: np.ndarray
     single_points: bool  # every geometry is a MultiPoint of one point
@@ -290,6 +331,12 @@ def _generic_ewkb(wkb: pa.Array, crs: str, family: str) -> _Encoded:
     geoms = _from_wkb(wkb)
     keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     geoms = geoms[keep]
+    collections = shapely.get_type_id(geoms) == 7
+    if collections.any():  # a GeometryCollection of one family becomes that family's Multi*
+        geoms = geoms.copy()
+        geoms[collections] = [_only_family(g, family) for g in geoms[collections]]
+        if shapely.is_missing(geoms).any():
+            raise InvalidSource(f"A GeometryCollection holds no {family} part.", code="mixed_geometry_types")
     families = {_FAMILY.get(int(i), "GeometryCollection") for i in np.unique(shapely.get_type_id(geoms))}
     if families - {family}:
         raise InvalidSource(
@@ -315,6 +362,7 @@ def _generic_ewkb(wkb: pa.Array, crs: str, family: str) -> _Encoded:
         hexes=out,
         bbox=bbox,
         repaired=repaired,
+        collapsed=int((~still).sum()),
         x=(bounds[:, 0] + bounds[:, 2]) / 2,
         y=(bounds[:, 1] + bounds[:, 3]) / 2,
         single_points=family == "Point" and bool(np.all(shapely.get_num_geometries(geoms) == 1)),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import platform
 from typing import Any
 
+import django
+from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -12,6 +15,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import health
+from .permissions import has_perm
+
+# Operators' detailed health report (versions, errors); see geoplatform/models.py.
+VIEW_HEALTH = "geoplatform.view_health"
 
 
 class StrictSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -51,27 +58,89 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
 
 
 class HealthApi(APIView):
-    """Database, PostGIS, pgSTAC, broker, live workers and storage; 503 names what fails."""
+    """Readiness for load balancers and orchestrators: anonymous, status only, reads only."""
 
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
 
     @extend_schema(
         operation_id="health",
+        summary="Readiness (anonymous)",
+        description=(
+            "200 when the database, the broker and every storage zone answer (checked by reads;"
+            " the answer is cached about a second per process, so polling every second is cheap),"
+            " 503 otherwise. Status only: versions and errors are in `/api/health/details`."
+        ),
         responses={
-            200: inline_serializer(
-                "Health",
-                {
-                    "status": serializers.CharField(),
-                    "components": serializers.DictField(),
-                    "failing": serializers.ListField(),
-                },
-            ),
-            503: OpenApiResponse(description="One or more components failing (named in `failing`)."),
+            200: inline_serializer("Readiness", {"status": serializers.CharField(help_text="`ok` or `unavailable`")}),
+            503: OpenApiResponse(description='A dependency is unavailable: `{"status": "unavailable"}`.'),
         },
     )
     def get(self, request: Request) -> Response:
-        healthy, components = health.run_checks()
-        failing = [name for name, info in components.items() if info["status"] != "ok"]
-        body = {"status": "healthy" if healthy else "unhealthy", "failing": failing, "components": components}
-        return Response(body, status=200 if healthy else 503, headers={"Cache-Control": "no-store"})
+        ok = health.ready()
+        return Response({"status": "ok" if ok else "unavailable"}, status=200 if ok else 503, headers=_NO_STORE)
+
+
+class HealthLiveApi(APIView):
+    """Liveness: the process answers HTTP. Touches nothing (no database, broker or storage)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(
+        operation_id="health_live",
+        summary="Liveness (anonymous)",
+        description="Always 200 while the web process serves requests; checks no dependency.",
+        responses={200: inline_serializer("Liveness", {"status": serializers.CharField(help_text="`ok`")})},
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"status": "ok"}, headers=_NO_STORE)
+
+
+class HealthDetailsApi(APIView):
+    """Every component with versions and errors, for operators (``geoplatform.view_health``)."""
+
+    permission_classes = [has_perm(VIEW_HEALTH)]
+
+    @extend_schema(
+        operation_id="health_details",
+        summary="Detailed health (operators)",
+        description=(
+            "Database (version, role), PostGIS, pgSTAC, broker, live workers and storage zones, with"
+            " each failure's error. Needs a token with the permission `geoplatform.view_health`."
+            " Storage is checked by reads only: nothing is written to any zone."
+        ),
+        responses={
+            200: inline_serializer(
+                "HealthDetails",
+                {
+                    "status": serializers.CharField(help_text="`healthy` or `unhealthy`"),
+                    "failing": serializers.ListField(child=serializers.CharField()),
+                    "components": serializers.DictField(),
+                    "versions": serializers.DictField(child=serializers.CharField()),
+                },
+            ),
+            503: OpenApiResponse(description="One or more components failing (named in `failing`)."),
+            **error_responses(401, 403),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        healthy, components = health.run_checks(detail=True)
+        body = {
+            "status": "healthy" if healthy else "unhealthy",
+            "failing": [name for name, info in components.items() if info["status"] != "ok"],
+            "components": components,
+            "versions": _versions(),
+        }
+        return Response(body, status=200 if healthy else 503, headers=_NO_STORE)
+
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "geoplatform": str(settings.SPECTACULAR_SETTINGS["VERSION"]),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+    }

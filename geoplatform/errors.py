@@ -111,6 +111,26 @@ class ServiceUnavailable(ApplicationError):
     retryable = True
 
 
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable_or_same(exc: Exception) -> Exception:
+    """A lost database connection (PostgreSQL restarting, a failover, the network) becomes a
+    503 the client may retry, instead of a 500: the next request reconnects by itself
+    (CONN_HEALTH_CHECKS), so the outage ends without restarting the web. Every error
+    handler (platform, DDH, OGC) calls this first."""
+    from django.db import InterfaceError, OperationalError
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        logger.warning("database unavailable: %s", exc, extra={"error_source": "platform"})
+        return ServiceUnavailable(
+            "The database is unavailable.",
+            code="database_unavailable",
+            remediation=f"Try again in {RETRY_AFTER_SECONDS} seconds; nothing was changed by this request.",
+        )
+    return exc
+
+
 def error_body(
     request: HttpRequest | None, code: str, message: str, details: Any = None, remediation: str = ""
 ) -> dict[str, Any]:
@@ -139,12 +159,29 @@ _DRF_CODES: dict[type[drf_exceptions.APIException], str] = {
 }
 
 
+def from_django(exc: Exception) -> Exception:
+    """Django's refusals of an oversized request body (raised while DRF reads it) as our errors."""
+    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+
+    if isinstance(exc, RequestDataTooBig):
+        from django.conf import settings
+
+        return PayloadTooLarge(
+            f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
+            remediation="Send files through POST /api/storage/{container}/upload and name them in the request.",
+        )
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return InvalidInput(str(exc) or "Too many fields in the request.")
+    return exc
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's EXCEPTION_HANDLER: every API error gets the same JSON body."""
     request = context.get("request")
+    exc = unavailable_or_same(from_django(exc))
     if isinstance(exc, ApplicationError):
         body = error_body(request, exc.code, exc.message, exc.details, exc.remediation)
-        return Response(body, status=exc.status_code)
+        return Response(body, status=exc.status_code, headers=retry_after(exc))
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
@@ -166,6 +203,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         error_body(request, "server_error", "Internal error; it has been logged. Quote the request_id."),
         status=500,
     )
+
+
+def retry_after(exc: Exception) -> dict[str, str]:
+    return {"Retry-After": str(RETRY_AFTER_SECONDS)} if isinstance(exc, ServiceUnavailable) else {}
 
 
 def _wants_json(request: HttpRequest) -> bool:

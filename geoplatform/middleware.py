@@ -7,8 +7,9 @@ import secrets
 from collections.abc import Callable
 
 import django.middleware.common
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from .errors import ServiceUnavailable, error_body, retry_after, unavailable_or_same
 from .logging import log_context
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -38,3 +39,26 @@ class CommonMiddleware(django.middleware.common.CommonMiddleware):
 
     def get_full_path_with_slash(self, request: HttpRequest) -> str:
         return request.build_absolute_uri(super().get_full_path_with_slash(request))
+
+
+class DatabaseUnavailableMiddleware:
+    """503 instead of a 500 page for views outside DRF (its views use the exception
+    handlers, which do the same) when the database connection is lost."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        exc = unavailable_or_same(exception)
+        if not isinstance(exc, ServiceUnavailable):
+            return None
+        headers = retry_after(exc)
+        if request.path.startswith("/api/"):
+            body = error_body(request, exc.code, exc.message, remediation=exc.remediation)
+            return JsonResponse(body, status=503, headers=headers)
+        return HttpResponse(
+            f"{exc.message} {exc.remediation}\n", status=503, content_type="text/plain", headers=headers
+        )

@@ -59,7 +59,11 @@ def job_cleanup_actor(job_id: str, round_: int) -> None:
 
 
 @dramatiq.actor(actor_name="ingest.callback", queue_name="webhooks", max_retries=0, time_limit=120_000)
-def callback_actor(job_id: str, event: str, attempt: int, delivery_id: str) -> None:
-    delay = callbacks.callback_deliver(job_id=job_id, event=event, attempt=attempt, delivery_id=delivery_id)
+def callback_actor(job_id: str, event: str, attempt: int, delivery_id: str, subscriber_id: int | None = None) -> None:
+    delay = callbacks.callback_deliver(
+        job_id=job_id, event=event, attempt=attempt, delivery_id=delivery_id, subscriber_id=subscriber_id
+    )
     if delay is not None:
-        callback_actor.send_with_options(args=(job_id, event, attempt + 1, delivery_id), delay=int(delay * 1000))
+        callback_actor.send_with_options(
+            args=(job_id, event, attempt + 1, delivery_id, subscriber_id), delay=int(delay * 1000)
+        )

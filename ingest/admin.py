@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from geoplatform.errors import ApplicationError
 
 from . import selectors, services
-from .models import CallbackDelivery, Job, JobEvent, Task, WorkerHeartbeat
+from .models import CallbackDelivery, Job, JobEvent, JobSubscriber, Task, WorkerHeartbeat
 
 
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -36,10 +36,18 @@ class JobEventInline(ReadOnlyInline):
     readonly_fields = ["created_at", "kind", "message"]
 
 
+class SubscriberInline(ReadOnlyInline):
+    model = JobSubscriber
+    verbose_name = "client (submitter or joined)"
+    verbose_name_plural = "clients (the submitter and those that joined)"
+    fields = ["user", "joined", "callback_url", "created_at"]
+    readonly_fields = ["user", "joined", "callback_url", "created_at"]
+
+
 class CallbackInline(ReadOnlyInline):
     model = CallbackDelivery
-    fields = ["created_at", "event", "attempt", "status_code", "ok", "error"]
-    readonly_fields = ["created_at", "event", "attempt", "status_code", "ok", "error"]
+    fields = ["created_at", "event", "url", "attempt", "status_code", "ok", "error"]
+    readonly_fields = ["created_at", "event", "url", "attempt", "status_code", "ok", "error"]
 
 
 def _run_action(request: HttpRequest, queryset: QuerySet[Job], action: Any, verb: str, modeladmin: Any) -> None:
@@ -56,9 +64,10 @@ def _run_action(request: HttpRequest, queryset: QuerySet[Job], action: Any, verb
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["short_id", "job_type", "status", "progress", "runs", "created_at", "finished_at"]
+    list_display = ["short_id", "job_type", "status", "progress", "submitted_by", "runs", "created_at", "finished_at"]
     list_filter = ["status", "job_type", "created_at"]
-    search_fields = ["id", "job_type"]
+    list_select_related = ["submitted_by"]
+    search_fields = ["id", "job_type", "submitted_by__username"]
     date_hierarchy = "created_at"
     readonly_fields = [
         "id",
@@ -78,7 +87,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "finished_at",
     ]
     exclude = ["stage_index", "stage_count"]
-    inlines = [JobEventInline, CallbackInline]
+    inlines = [SubscriberInline, JobEventInline, CallbackInline]
     actions = ["retry_jobs", "cancel_jobs"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -1,4 +1,7 @@
+from importlib import import_module
+
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class IngestConfig(AppConfig):
@@ -8,7 +11,9 @@ class IngestConfig(AppConfig):
     def ready(self) -> None:
         from geoplatform import health
 
-        from . import jobtypes, selectors
+        from . import selectors
 
-        jobtypes.register_builtin()
+        # Test-only job types (e.g. `hello`) come from a setting, never registered by default.
+        for module in settings.GEOPLATFORM_EXTRA_JOB_TYPES:
+            import_module(module).register()
         health.register("workers", selectors.workers_health)

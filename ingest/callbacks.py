@@ -1,9 +1,11 @@
 """Signed callbacks to clients when their job ends.
 
 The body is JSON; ``X-GeoPlatform-Signature: sha256=<hex>`` is HMAC-SHA256 of the exact
-body bytes with the submitting client's webhook secret (printed by
-``manage.py createserviceaccount``). Deliveries run on the ``webhooks`` queue, are retried
-with backoff, and every attempt is stored (admin, and the job's events).
+body bytes with the receiving client's webhook secret (printed by
+``manage.py createserviceaccount``): every client that submitted the job (the first, and
+any that submitted the same job later and joined it) gets its own callback. Deliveries run
+on the ``webhooks`` queue, are retried with backoff, and every attempt is stored (admin,
+and the job's events).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from django.utils import timezone
 
 from geoplatform.errors import InvalidInput
 
-from .models import ApiClient, CallbackDelivery, Job
+from .models import ApiClient, CallbackDelivery, Job, JobSubscriber
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +65,13 @@ def client_secret_new() -> str:
 
 
 def callback_schedule(*, job_id: str, event: str) -> None:
+    """One delivery per subscriber with a callback_url (each signed with its own secret)."""
     from .actors import callback_actor
 
-    callback_actor.send(job_id, event, 1, secrets.token_hex(16))
+    for subscriber_id in (
+        JobSubscriber.objects.filter(job_id=job_id).exclude(callback_url="").values_list("id", flat=True)
+    ):
+        callback_actor.send(job_id, event, 1, secrets.token_hex(16), subscriber_id)
 
 
 def callback_payload(job: Job, event: str, delivery_id: str) -> dict[str, Any]:
@@ -132,14 +138,25 @@ def signed_post(
     return Delivery(ok, status_code, error[:2000], None if done else retry_delay_seconds(attempt))
 
 
-def callback_deliver(*, job_id: str, event: str, attempt: int, delivery_id: str) -> float | None:
-    """POST one attempt of a job callback and record it; returns the delay before the next."""
+def callback_deliver(
+    *, job_id: str, event: str, attempt: int, delivery_id: str, subscriber_id: int | None = None
+) -> float | None:
+    """POST one attempt of a job callback to one subscriber and record it; returns the delay
+    before the next. (A message without ``subscriber_id``, sent before subscribers existed,
+    goes to the job's first submitter.)"""
     from . import services
 
     job = Job.objects.select_related("submitted_by").get(pk=job_id)
+    subscriber = None
+    url, user = job.callback_url, job.submitted_by
+    if subscriber_id is not None:
+        subscriber = JobSubscriber.objects.select_related("user").filter(pk=subscriber_id).first()
+        if subscriber is None:
+            return None  # its user was deleted
+        url, user = subscriber.callback_url, subscriber.user
     outcome = signed_post(
-        url=job.callback_url,
-        user=job.submitted_by,
+        url=url,
+        user=user,
         event=event,
         delivery_id=delivery_id,
         payload=callback_payload(job, event, delivery_id),
@@ -147,21 +164,24 @@ def callback_deliver(*, job_id: str, event: str, attempt: int, delivery_id: str)
     )
     CallbackDelivery.objects.create(
         job=job,
+        subscriber=subscriber,
         event=event,
-        url=job.callback_url,
+        url=url,
         attempt=attempt,
         delivery_id=delivery_id,
         status_code=outcome.status_code,
         ok=outcome.ok,
         error=outcome.error,
     )
+    # The event is shown to that client only (see selectors.job_events): its URL is its own.
     services.event_record(
         job.id,
         "callback",
-        f"{event} -> {job.callback_url}: {'delivered' if outcome.ok else outcome.error} (attempt {attempt})",
+        f"{event} -> {url}: {'delivered' if outcome.ok else outcome.error} (attempt {attempt})",
         delivery_id=delivery_id,
         attempt=attempt,
         status_code=outcome.status_code,
         ok=outcome.ok,
+        user_id=getattr(user, "pk", None),
     )
     return outcome.retry_in

@@ -1,4 +1,7 @@
-"""The engine's own job type, ``hello``: a fan-out and a fan-in, for tests and benchmarks.
+"""The engine's self-test job type, ``hello``: a fan-out and a fan-in, for tests and benchmarks.
+
+Registered only where ``GEOPLATFORM_EXTRA_JOB_TYPES`` lists this module (test settings, the
+job-engine benchmark): one call may queue 100,000 tasks sleeping up to 60 s each.
 
 Stages: ``greet`` (one task) -> ``square`` (``count`` tasks, fanned out from greet's
 result) -> ``sum`` (one task, fan-in). ``fail_mode`` makes the square tasks fail
@@ -64,5 +67,5 @@ HELLO = registry.JobType(
 )
 
 
-def register_builtin() -> None:
+def register() -> None:
     registry.register(HELLO)

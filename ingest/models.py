@@ -37,6 +37,7 @@ class Job(models.Model):
     error_history = models.JSONField(default=list, blank=True)
     warnings = models.JSONField(default=list, blank=True)
     runs = models.IntegerField(default=1, help_text="How many times the job was (re)started.")
+    # The first submitter's; every client's own is on its JobSubscriber row.
     callback_url = models.URLField(max_length=2000, blank=True, default="")
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -48,10 +49,25 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # The retention purge's scan: finished jobs by age (queued/running never match).
+            models.Index(
+                fields=["finished_at"],
+                name="job_finished_retention_idx",
+                condition=models.Q(status__in=["completed", "failed", "cancelled"]),
+            ),
+        ]
         permissions = [
             ("submit_job", "Can submit jobs"),
             ("operate_job", "Can retry and cancel jobs"),
             ("upload_file", "Can upload files to bronze storage"),
+            # Through /api/jobs: replace or delete outputs a submit guard protects (e.g. an
+            # approved release's data) without going through /api/platform/*.
+            ("override_submit_guards", "Can submit jobs that replace or delete protected outputs"),
+            ("view_all_jobs", "Can see every client's jobs (others see their own)"),
+            # Through /api/jobs: make data public at once (e.g. process_vector with
+            # publish=true) instead of through a reviewed release (/api/platform/submit).
+            ("publish_without_review", "Can submit jobs that make data public without a review"),
         ]
 
     def __str__(self) -> str:
@@ -60,6 +76,25 @@ class Job(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}
+
+
+class JobSubscriber(models.Model):
+    """A client of a job: the one that submitted it, or one that submitted the same job
+    (same type and parameters, hence the same id) later and joined it. Each may read the
+    job, and each gets its own callback, signed with its own webhook secret."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="subscribers")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    callback_url = models.URLField(max_length=2000, blank=True, default="")
+    joined = models.BooleanField(default=False, help_text="Joined a job that another client had started.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["job", "user"], name="job_subscriber_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.job_id[:12]}"
 
 
 class Stage(models.Model):
@@ -147,6 +182,9 @@ class CallbackDelivery(models.Model):
     """One attempt to POST a job event to a client's callback URL."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="callback_deliveries")
+    subscriber = models.ForeignKey(
+        JobSubscriber, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
     event = models.CharField(max_length=50)
     url = models.URLField(max_length=2000)
     attempt = models.IntegerField()

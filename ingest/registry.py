@@ -22,7 +22,7 @@ Handlers must be idempotent: a task may run again after a retry or a lost worker
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,6 +178,40 @@ class Stage:
 
 Validator = Callable[[dict[str, Any]], list[str]]
 
+# --- who may start a job type ------------------------------------------------------------
+
+SUBMIT_PERMISSION = "ingest.submit_job"
+# Operators holding this may replace or delete outputs that a submit guard protects
+# (e.g. the data of an approved release) through the generic API.
+OVERRIDE_GUARDS_PERMISSION = "ingest.override_submit_guards"
+# Operators holding this may submit, through the generic API, jobs that put data in front
+# of the public at once (``JobType.publishes``); everyone else has it reviewed first.
+PUBLISH_WITHOUT_REVIEW_PERMISSION = "ingest.publish_without_review"
+
+# Kinds of existing outputs a job can replace or delete (see ``JobType.replaces``).
+VECTOR_TABLE = "vector_table"  # id: the table / collection id
+STAC_ITEM = "stac_item"  # id: "collection_id/item_id"
+STAC_COLLECTION = "stac_collection"  # id: the collection id
+
+
+@dataclass(frozen=True)
+class Output:
+    """An existing output that a job with given parameters would replace or delete."""
+
+    kind: str
+    id: str
+
+
+# A submit guard sees the outputs a generic-API submission would replace or delete and
+# returns one refusal per output it protects (each naming the route to use instead).
+SubmitGuard = Callable[[Sequence[Output]], list[str]]
+
+# Who made an existing output, asked of the app that owns its kind: the ids of the jobs that
+# made what the output holds now; None when it does not exist (a first load is free); an
+# empty list when it exists but no job made it (loaded by hand, or its job's record is
+# gone): then only operators may replace or delete it through the generic API.
+OwnerJobsLookup = Callable[[str], Sequence[str] | None]
+
 
 @dataclass(frozen=True)
 class JobType:
@@ -189,6 +223,25 @@ class JobType:
     # Called when a job fails for good, to remove what its tasks wrote (idempotent).
     cleanup: Callable[[str, dict[str, Any]], None] | None = None
     description: str = ""
+    # Through POST /api/jobs/submit? A job type that acts on what a review decided (e.g.
+    # copying a release to the external zone) is started only by the service that owns the
+    # decision; ``started_by`` then says by whom and which route to use instead.
+    api_submit: bool = True
+    started_by: str = ""
+    submit_permission: str = SUBMIT_PERMISSION
+    # The existing outputs these (cleaned) parameters would replace or delete: submit
+    # guards refuse generic-API submissions that touch outputs they protect.
+    replaces: Callable[[dict[str, Any]], Sequence[Output]] | None = None
+    # Its completed jobs made lasting outputs (tables, STAC items) that name the job as their
+    # maker: the job row and its subscribers are the record of which account owns them (the
+    # generic API's ownership rule reads it), so retention keeps them (history still goes).
+    makes_outputs: bool = False
+    # Whether these (cleaned) parameters make data public at once, with no review (e.g.
+    # process_vector with publish=true). The generic API takes those only from accounts
+    # holding PUBLISH_WITHOUT_REVIEW_PERMISSION. ``preview_params``: what to pass instead to
+    # load the same data hidden, for preview only (named in the refusal and /api/jobs/types).
+    publishes: Callable[[dict[str, Any]], bool] | None = None
+    preview_params: Mapping[str, Any] | None = None
 
     def clean_params(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Apply defaults and limits; unknown names are an error, listed together."""
@@ -223,13 +276,60 @@ class JobType:
 
 
 _registry: dict[str, JobType] = {}
+_guards: list[SubmitGuard] = []
+_owner_lookups: dict[str, OwnerJobsLookup] = {}
+# Where data is reviewed before it is public (set by the app that owns the review), named
+# when the generic API refuses to publish without review.
+_review_route: str = ""
 
 
 def register(job_type: JobType) -> JobType:
     if not job_type.stages:
         raise ValueError(f"job type {job_type.name} has no stages")
+    if not job_type.api_submit and not job_type.started_by:
+        raise ValueError(f"job type {job_type.name} is not API-submittable: say in started_by what starts it")
+    if job_type.publishes is not None and not job_type.preview_params:
+        raise ValueError(f"job type {job_type.name} publishes: say in preview_params how to load it for preview only")
     _registry[job_type.name] = job_type
     return job_type
+
+
+def register_submit_guard(guard: SubmitGuard) -> SubmitGuard:
+    """Protect outputs from generic-API jobs (e.g. publishing guards released data);
+    registered once from an ``AppConfig.ready()``."""
+    if guard not in _guards:
+        _guards.append(guard)
+    return guard
+
+
+def submit_guards() -> list[SubmitGuard]:
+    return list(_guards)
+
+
+def register_output_owners(kind: str, lookup: OwnerJobsLookup) -> None:
+    """Say how to find the jobs that made an existing output of ``kind`` (features for
+    vector tables, rasters for STAC items and collections); registered once from an
+    ``AppConfig.ready()``. The generic API lets an account replace or delete an existing
+    output only when the jobs that made it are jobs it submitted (joining is not enough)."""
+    _owner_lookups[kind] = lookup
+
+
+def output_owner_jobs(output: Output) -> Sequence[str] | None:
+    """The jobs that made ``output`` (see :data:`OwnerJobsLookup`). A kind nobody registered
+    counts as existing with no known maker: refused to all but operators, never let through."""
+    lookup = _owner_lookups.get(output.kind)
+    return lookup(output.id) if lookup is not None else []
+
+
+def register_review_route(route: str) -> None:
+    """The route through which data is reviewed before it is public (publishing's
+    ``POST /api/platform/submit``); registered once from an ``AppConfig.ready()``."""
+    global _review_route
+    _review_route = route
+
+
+def review_route() -> str:
+    return _review_route
 
 
 def get(name: str) -> JobType:

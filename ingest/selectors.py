@@ -6,22 +6,37 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from .errors import JobNotFound
-from .models import CallbackDelivery, Job, JobEvent, JobStatus, Stage, Task, TaskStatus, WorkerHeartbeat
+from .models import CallbackDelivery, Job, JobEvent, JobStatus, JobSubscriber, Stage, Task, TaskStatus, WorkerHeartbeat
+
+# Operators see every client's jobs; everyone else the jobs they submitted or joined.
+VIEW_ALL_JOBS = "ingest.view_all_jobs"
 
 
-def job_get(*, job_id: str) -> Job:
-    job = Job.objects.filter(pk=job_id).first()
+def jobs_visible(*, user: Any = None) -> QuerySet[Job]:
+    """The jobs ``user`` may see (all of them when ``user`` is None: the platform itself)."""
+    if user is None or user.has_perm(VIEW_ALL_JOBS):
+        return Job.objects.all()
+    if not user.is_authenticated:
+        return Job.objects.none()
+    subscribed = JobSubscriber.objects.filter(job=OuterRef("pk"), user=user)
+    return Job.objects.filter(Q(submitted_by=user) | Exists(subscribed))
+
+
+def job_get(*, job_id: str, user: Any = None) -> Job:
+    """The job, if ``user`` may see it; another client's job is 404 like a missing one (its
+    id does not leak)."""
+    job = jobs_visible(user=user).filter(pk=job_id).first()
     if job is None:
         raise JobNotFound(f"No job {job_id!r}.", remediation="Check the job id returned by the submit call.")
     return job
 
 
-def job_list(*, filters: dict[str, Any] | None = None) -> QuerySet[Job]:
-    qs = Job.objects.all().order_by("-created_at")
+def job_list(*, filters: dict[str, Any] | None = None, user: Any = None) -> QuerySet[Job]:
+    qs = jobs_visible(user=user).order_by("-created_at")
     filters = filters or {}
     if filters.get("status"):
         qs = qs.filter(status=filters["status"])
@@ -76,8 +91,8 @@ def job_progress(*, job: Job) -> dict[str, Any]:
     }
 
 
-def job_status(*, job_id: str) -> dict[str, Any]:
-    job = job_get(job_id=job_id)
+def job_status(*, job_id: str, user: Any = None) -> dict[str, Any]:
+    job = job_get(job_id=job_id, user=user)
     return job_status_of(job)
 
 
@@ -99,13 +114,35 @@ def job_status_of(job: Job) -> dict[str, Any]:
     }
 
 
-def job_events(*, job_id: str) -> QuerySet[JobEvent]:
-    job_get(job_id=job_id)
-    return JobEvent.objects.filter(job_id=job_id).order_by("created_at", "id")
+def job_events(*, job_id: str, user: Any = None) -> QuerySet[JobEvent]:
+    job_get(job_id=job_id, user=user)
+    events = JobEvent.objects.filter(job_id=job_id).order_by("created_at", "id")
+    if user is not None and not user.has_perm(VIEW_ALL_JOBS):
+        # A callback event names one client's URL: shown to that client only.
+        events = events.exclude(Q(kind="callback") & ~Q(data__user_id=user.pk))
+    return events
 
 
 def callback_deliveries(*, job_id: str) -> QuerySet[CallbackDelivery]:
     return CallbackDelivery.objects.filter(job_id=job_id).order_by("created_at", "id")
+
+
+def task_backlog() -> dict[str, int]:
+    """Tasks waiting for a worker, per queue.
+
+    Through the job's status index: the few queued or running jobs, then their tasks by the
+    job key. Task.status has no index on purpose (claim, heartbeat and completion stay HOT
+    updates, see Task.Meta), so filtering tasks on status alone reads the whole task table,
+    which only grows with history."""
+    rows = (
+        Task.objects.filter(
+            job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING], status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]
+        )
+        .values("queue")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {row["queue"]: row["n"] for row in rows}
 
 
 def workers_live() -> QuerySet[WorkerHeartbeat]:
@@ -123,3 +160,21 @@ def workers_health() -> dict[str, Any]:
         job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING], status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]
     ).count()
     return {"live": len(live), "workers": live, "tasks_waiting": queued}
+
+
+def blob_reference_q(field: str, *, container: str, name: str) -> Q:
+    """Rows whose JSON parameters ``field`` name a blob: ``file_name``, or ``files`` (a list of
+    names or of ``{"file_name": ...}`` objects, as raster collections take)."""
+    return Q(**{f"{field}__container_name": container}) & (
+        Q(**{f"{field}__file_name": name})
+        | Q(**{f"{field}__files__contains": [name]})
+        | Q(**{f"{field}__files__contains": [{"file_name": name}]})
+    )
+
+
+def jobs_reading_blob(*, container: str, name: str) -> QuerySet[Job]:
+    """Queued or running jobs whose parameters name the blob (they read it, maybe right now)."""
+    return Job.objects.filter(
+        blob_reference_q("parameters", container=container, name=name),
+        status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
+    ).order_by("created_at")

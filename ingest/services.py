@@ -26,19 +26,19 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F
+from django.db import connection, models, transaction
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from geoplatform.errors import InvalidInput
+from geoplatform.errors import Forbidden, InvalidInput
 from geoplatform.logging import log_context
 from geoplatform.postgis.cursors import server_bound_cursor
 
 from . import registry
 from .dispatch import send_many
 from .errors import JobNotFound, JobNotRunnable, RetryableError, classify
-from .models import Job, JobEvent, JobStatus, Stage, Task, TaskStatus
+from .models import CallbackDelivery, Job, JobEvent, JobStatus, JobSubscriber, Stage, Task, TaskStatus
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,9 @@ def task_id_for(job_id: str, stage_index: int, unit: int) -> str:
 class SubmitOutcome:
     job: Job
     outcome: str  # created | existing | in_progress | restarted
+    # The submitter joined a job another client had started (same type and parameters):
+    # it may read the job from now on, and its own callback_url is called.
+    joined: bool = False
 
     @property
     def created(self) -> bool:
@@ -83,22 +86,31 @@ def job_submit(
     user: Any = None,
     callback_url: str = "",
     force: bool = False,
+    gate: bool = False,
 ) -> SubmitOutcome:
-    """Validate and start a job, or return the existing one with the same id."""
+    """Validate and start a job, or return the existing one with the same id.
+
+    ``gate``: a client's submission through the generic API, held to :func:`job_submit_gate`.
+    Services that own a workflow (publishing's state machine) submit ungated.
+    """
     from .callbacks import callback_url_check
 
     jt = registry.get(job_type)
     params = jt.clean_params(parameters)
+    if gate:
+        job_submit_gate(job_type=jt, params=params, user=user)
     if callback_url:
         callback_url_check(callback_url, user)
     job_id = job_id_for(job_type, params)
 
-    existing = Job.objects.filter(pk=job_id).first()
-    if existing is not None:
-        if existing.status == JobStatus.COMPLETED and not force:
-            return SubmitOutcome(existing, "existing")
-        if existing.status in {JobStatus.QUEUED, JobStatus.RUNNING}:
-            return SubmitOutcome(existing, "in_progress")
+    if Job.objects.filter(pk=job_id).exists():
+        # Under the job row lock: a job finishing meanwhile reads its subscribers after
+        # this commits (its callbacks include this client's), or we see it finished.
+        with transaction.atomic():
+            found = Job.objects.select_for_update().filter(pk=job_id).first()
+            reused = _reused(found, force) if found is not None else ""
+            if found is not None and reused:
+                return SubmitOutcome(found, reused, _subscribe(found, user, callback_url))
 
     problems: list[str] = []
     for validator in jt.validators:
@@ -123,17 +135,142 @@ def job_submit(
                 submitted_by=user if getattr(user, "is_authenticated", False) else None,
             )
             event_record(job_id, "submitted", f"{job_type} submitted")
+            _subscribe(job, user, callback_url)
             _stage_start(job, jt, 0, [])
             return SubmitOutcome(job, "created")
         # Another submit may have won the race while we validated.
-        if job.status == JobStatus.COMPLETED and not force:
-            return SubmitOutcome(job, "existing")
-        if job.status in {JobStatus.QUEUED, JobStatus.RUNNING}:
-            return SubmitOutcome(job, "in_progress")
-        if callback_url:
+        reused = _reused(job, force)
+        if reused:
+            return SubmitOutcome(job, reused, _subscribe(job, user, callback_url))
+        if callback_url and job.submitted_by_id == getattr(user, "pk", None):
             job.callback_url = callback_url
         _job_restart(job, jt, reason="forced re-run" if job.status == JobStatus.COMPLETED else "resubmitted")
-        return SubmitOutcome(job, "restarted")
+        return SubmitOutcome(job, "restarted", _subscribe(job, user, callback_url))
+
+
+def _reused(job: Job, force: bool) -> str:
+    """'existing' / 'in_progress' when a submission returns this job as it is, else ''."""
+    if job.status == JobStatus.COMPLETED and not force:
+        return "existing"
+    if job.status in {JobStatus.QUEUED, JobStatus.RUNNING}:
+        return "in_progress"
+    return ""
+
+
+def _subscribe(job: Job, user: Any, callback_url: str) -> bool:
+    """Make ``user`` a subscriber of ``job`` (its latest callback_url wins); True when it
+    joined a job another client started."""
+    if not getattr(user, "is_authenticated", False):
+        return False  # the platform itself (management commands, system jobs)
+    sub, created = JobSubscriber.objects.get_or_create(
+        job=job,
+        user=user,
+        defaults={"callback_url": callback_url, "joined": job.submitted_by_id != user.pk},
+    )
+    if not created and callback_url and sub.callback_url != callback_url:
+        JobSubscriber.objects.filter(pk=sub.pk).update(callback_url=callback_url)
+    if created and sub.joined:
+        event_record(job.id, "joined", "another client submitted the same job", user_id=user.pk)
+    return sub.joined
+
+
+def job_submit_gate(*, job_type: registry.JobType, params: dict[str, Any], user: Any) -> None:
+    """The generic API's rules: the job type may be submitted through it, the account holds
+    the permission the type names, no submit guard protects an output it would replace or
+    delete (unless the account may override the guards), and it does not make data public
+    without a review (unless the account may publish without one)."""
+    jt = job_type
+    if not jt.api_submit:
+        raise Forbidden(
+            f"{jt.name} is started by {jt.started_by}.",
+            code="job_type_not_submittable",
+            remediation=f"{jt.name} cannot be submitted through /api/jobs/submit.",
+        )
+    if user is None or not user.has_perm(jt.submit_permission):
+        raise Forbidden(
+            f"Your account lacks the permission {jt.submit_permission!r} needed to submit {jt.name}.",
+            code="permission_denied",
+        )
+    _params_check(jt, params, user)
+
+
+def _params_check(jt: registry.JobType, params: dict[str, Any], user: Any) -> None:
+    """What the parameters would do, held to the generic API's rules (submit and retry).
+    Guards first: a protected output's refusal names the route for that very release."""
+    _guards_check(jt, params, user)
+    _publish_check(jt, params, user)
+
+
+def _publish_check(jt: registry.JobType, params: dict[str, Any], user: Any) -> None:
+    if jt.publishes is None or not jt.publishes(params):
+        return
+    permission = registry.PUBLISH_WITHOUT_REVIEW_PERMISSION
+    if user is not None and user.has_perm(permission):
+        return
+    preview = dict(jt.preview_params or {})
+    hidden = ", ".join(f"{name}={json.dumps(value)}" for name, value in preview.items())
+    route = registry.review_route()
+    todo = f"Pass {hidden} to load it for preview only (hidden from the public)"
+    todo += f", or submit it through {route} to have it reviewed and published on approval." if route else "."
+    raise Forbidden(
+        f"{jt.name} with these parameters makes the data public without a review, which needs the "
+        f"permission {permission!r} (operators). {todo}",
+        code="publish_needs_review",
+        details={"permission": permission, "preview_parameters": preview, "review_route": route or None},
+        remediation=todo,
+    )
+
+
+def _guards_check(jt: registry.JobType, params: dict[str, Any], user: Any) -> None:
+    outputs = list(jt.replaces(params)) if jt.replaces is not None else []
+    if not outputs or (user is not None and user.has_perm(registry.OVERRIDE_GUARDS_PERMISSION)):
+        return
+    refusals = [refusal for guard in registry.submit_guards() for refusal in guard(outputs)]
+    if refusals:
+        raise Forbidden(
+            " ".join(refusals),
+            code="protected_output",
+            details={"problems": refusals},
+            remediation=(
+                "Use the route named above; an operator holding "
+                f"{registry.OVERRIDE_GUARDS_PERMISSION!r} may submit it here."
+            ),
+        )
+    _owners_check(outputs, user)
+
+
+def _owners_check(outputs: list[registry.Output], user: Any) -> None:
+    """One token may not destroy another client's data: an existing output is replaced or
+    deleted through the generic API only by the account that submitted every job that made
+    it (the apps owning each kind say which jobs those are). Joining a job (submitting the
+    same type and parameters later, which anyone who guesses them can) gives it to read, not
+    its outputs to destroy. Checked after the guards, so that a release's data names
+    /api/platform/* first."""
+    made_by = {output: registry.output_owner_jobs(output) for output in outputs}
+    job_ids = {job_id for jobs in made_by.values() if jobs for job_id in jobs}
+    mine: set[str] = set()
+    if job_ids and getattr(user, "is_authenticated", False):
+        mine = set(Job.objects.filter(pk__in=job_ids, submitted_by=user).values_list("pk", flat=True))
+    foreign = [o for o, jobs in made_by.items() if jobs is not None and (not jobs or not set(jobs) <= mine)]
+    if not foreign:
+        return
+    permission = registry.OVERRIDE_GUARDS_PERMISSION
+    refusals = [
+        f"{o.kind.replace('_', ' ')} {o.id!r} exists and was not made by a job your account submitted: "
+        "only the account that loaded it (with its own token) or an operator holding "
+        f"{permission!r} may replace or delete it through /api/jobs/submit."
+        for o in foreign
+    ]
+    raise Forbidden(
+        " ".join(refusals) + " Data loaded through a release changes through /api/platform/* "
+        "(POST /api/platform/submit, /api/platform/revoke, /api/platform/unpublish).",
+        code="not_output_owner",
+        details={"problems": refusals, "outputs": [o.id for o in foreign], "permission": permission},
+        remediation=(
+            "Load your own copy under another name (table_name, item_id or collection_id), or ask the "
+            f"account that loaded it, or an operator holding {permission!r}."
+        ),
+    )
 
 
 def _job_restart(job: Job, jt: registry.JobType, *, reason: str) -> None:
@@ -188,13 +325,24 @@ def _stage_start(job: Job, jt: registry.JobType, index: int, previous: list[dict
     for t in tasks:
         by_queue.setdefault(t.queue, []).append(t.id)
     for queue, ids in by_queue.items():
-        transaction.on_commit(partial(_enqueue, ids, queue))
+        transaction.on_commit(partial(_enqueue_or_leave_to_janitor, ids, queue))
+
+
+def _enqueue_or_leave_to_janitor(task_ids: list[str], queue: str) -> None:
+    """A new stage's first send. The tasks are committed: if the broker is down now, the
+    submit (or the fan-in) still succeeds and the janitor sends them once it is back."""
+    try:
+        _enqueue(task_ids, queue)
+    except Exception:
+        logger.exception("could not send %d task(s) to queue %s; the janitor will send them", len(task_ids), queue)
 
 
 def _enqueue(task_ids: list[str], queue: str, delay_ms: int | None = None) -> None:
     due = timezone.now() + dt.timedelta(milliseconds=delay_ms or 0)
-    Task.objects.filter(id__in=task_ids).update(enqueued_at=due)
+    # Sent first: when the broker is down the send raises and enqueued_at keeps its old
+    # value, so the janitor re-sends on its first pass after the broker is back.
     _send(task_ids, queue, delay_ms)
+    Task.objects.filter(id__in=task_ids).update(enqueued_at=due)
 
 
 def _send(task_ids: list[str], queue: str, delay_ms: int | None = None) -> None:
@@ -546,9 +694,9 @@ def _cancel_waiting_tasks(job: Job) -> None:
 
 
 def _after_commit_notify(job: Job, event: str) -> None:
-    if job.callback_url:
-        job_id = job.id
-        transaction.on_commit(lambda: _callback_enqueue(job_id, event))
+    # Subscribers are read once the end is committed: one that joined meanwhile is included.
+    job_id = job.id
+    transaction.on_commit(lambda: _callback_enqueue(job_id, event))
 
 
 def _callback_enqueue(job_id: str, event: str) -> None:
@@ -614,12 +762,17 @@ def job_cancel(*, job_id: str, user: Any = None) -> Job:
     return job
 
 
-def job_retry(*, job_id: str, user: Any = None) -> Job:
+def job_retry(*, job_id: str, user: Any = None, gate: bool = False) -> Job:
+    """Re-run a failed or cancelled job. ``gate`` (the generic API): a retry that would replace
+    or delete protected outputs, or publish without a review, is refused like such a submission."""
     with transaction.atomic():
         job = _locked_job(job_id)
         if job.status not in {JobStatus.FAILED, JobStatus.CANCELLED}:
             raise JobNotRunnable(f"Job {job_id} is {job.status}; only a failed or cancelled job can be retried.")
-        _job_restart(job, registry.get(job.job_type), reason=f"retried by {user or 'system'}")
+        jt = registry.get(job.job_type)
+        if gate:
+            _params_check(jt, job.parameters, user)
+        _job_restart(job, jt, reason=f"retried by {user or 'system'}")
     return job
 
 
@@ -682,15 +835,113 @@ def _janitor_resend_lost() -> int:
     lost_before = timezone.now() - dt.timedelta(seconds=float(settings.GEOPLATFORM_TASK_LOST_SECONDS))
     lost = list(
         Task.objects.filter(
+            # Never sent at all: the process that committed the task died (or the broker
+            # was down) before its on-commit send.
+            models.Q(enqueued_at__lt=lost_before) | models.Q(enqueued_at__isnull=True, created_at__lt=lost_before),
             status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING],
-            enqueued_at__lt=lost_before,
             job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
         ).values_list("id", "queue", "job_id")
     )
-    by_queue: dict[str, list[str]] = {}
+    by_queue: dict[str, list[tuple[str, str]]] = {}
     for task_id, queue, job_id in lost:
-        by_queue.setdefault(queue, []).append(task_id)
-        event_record(job_id, "task_resent", "message re-sent: no worker took it in time", task_id=task_id)
-    for queue, ids in by_queue.items():
-        _enqueue(ids, queue)
+        by_queue.setdefault(queue, []).append((task_id, job_id))
+    for queue, tasks in by_queue.items():
+        _enqueue([task_id for task_id, _ in tasks], queue)  # raises while the broker is down
+        for task_id, job_id in tasks:
+            event_record(job_id, "task_resent", "message re-sent: no worker took it in time", task_id=task_id)
     return len(lost)
+
+
+# --- retention ----------------------------------------------------------------------------
+
+_FINISHED = [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED]
+# Rows of a job's history that retention removes even when the job row itself is kept.
+_HISTORY: tuple[type[models.Model], ...] = (JobEvent, CallbackDelivery, Task)
+
+
+def _job_relations() -> list[models.ForeignObjectRel]:
+    """Every foreign key to Job, ``related_name="+"`` ones included (hidden from
+    ``_meta.related_objects``). Found from the model graph: ingest knows no other app."""
+    return [f for f in Job._meta.get_fields(include_hidden=True) if isinstance(f, models.ForeignObjectRel)]
+
+
+def _job_references() -> list[models.ForeignObjectRel]:
+    """Foreign keys to Job whose rows would not simply go with the job (another app's
+    SET_NULL/PROTECT, e.g. a release whose outputs are read from its job's result)."""
+    return [rel for rel in _job_relations() if rel.on_delete is not models.CASCADE]
+
+
+def _referenced(references: list[models.ForeignObjectRel]) -> models.Q:
+    q = models.Q()
+    for rel in references:
+        column = rel.field.attname  # type: ignore[union-attr]
+        q |= models.Q(pk__in=rel.related_model._base_manager.filter(**{f"{column}__isnull": False}).values(column))
+    return q
+
+
+def _rows_delete(model: type[models.Model], column: str, ids: list[str]) -> int:
+    with connection.cursor() as cur:
+        cur.execute(f'DELETE FROM {model._meta.db_table} WHERE "{column}" = ANY(%s)', [ids])
+        return int(cur.rowcount)
+
+
+def retention_purge(
+    *, older_than: dt.timedelta | None = None, batch_size: int = 100, max_batches: int = 1000
+) -> dict[str, int]:
+    """Delete finished jobs (completed, failed, cancelled) older than the retention period,
+    with their tasks, stages, events and callback deliveries, in batches of ``batch_size``
+    jobs (one short transaction each). A queued or running job is never touched.
+
+    A job that another app still references (a release reads its outputs from the job's
+    result), and a completed job of a type that ``makes_outputs`` (its row and subscribers
+    say which account owns the tables and items it made), keep their row, stages and
+    subscribers; only their tasks, events and deliveries go.
+    Returns the number of rows deleted per kind.
+    """
+    if older_than is None:
+        days = float(settings.GEOPLATFORM_RETENTION_DAYS)
+        if days <= 0:  # retention off: keep everything
+            return {"jobs": 0, "tasks": 0, "events": 0, "deliveries": 0}
+        older_than = dt.timedelta(days=days)
+    cutoff = timezone.now() - older_than
+    finished = Job.objects.filter(status__in=_FINISHED, finished_at__lt=cutoff)
+    # Kept as records (history purged): jobs another app references, and completed jobs
+    # whose outputs name them as their maker (the ownership rule of the generic API).
+    makers = [name for name, jt in registry.all_types().items() if jt.makes_outputs]
+    referenced = _referenced(_job_references()) | models.Q(status=JobStatus.COMPLETED, job_type__in=makers)
+    counts = {"jobs": 0, "tasks": 0, "events": 0, "deliveries": 0}
+    names = {JobEvent: "events", CallbackDelivery: "deliveries", Task: "tasks"}
+
+    def batches(qs: models.QuerySet[Job]) -> Iterator[list[str]]:
+        for _ in range(max_batches):
+            candidates = list(qs.order_by("finished_at").values_list("pk", flat=True)[:batch_size])
+            if not candidates:
+                return
+            with transaction.atomic():
+                # Locked and checked again: a job restarted meanwhile (retry, forced
+                # submit) is running and keeps everything; one being restarted is skipped.
+                ids = list(
+                    qs.filter(pk__in=candidates).select_for_update(skip_locked=True).values_list("pk", flat=True)
+                )
+                if not ids:
+                    return
+                yield ids
+
+    for ids in batches(finished.exclude(referenced) if referenced else finished):
+        for rel in _job_relations():  # every CASCADE child: tasks, stages, events, deliveries, ...
+            if rel.on_delete is not models.CASCADE:
+                continue
+            n = _rows_delete(rel.related_model, rel.field.attname, ids)  # type: ignore[union-attr, arg-type]
+            if rel.related_model in names:
+                counts[names[rel.related_model]] += n
+        counts["jobs"] += _rows_delete(Job, "id", ids)
+    if referenced:
+        has_history = models.Q()
+        for model in _HISTORY:
+            has_history |= models.Q(Exists(model._base_manager.filter(job_id=OuterRef("pk"))))
+        for ids in batches(finished.filter(referenced).filter(has_history)):
+            for model in _HISTORY:
+                counts[names[model]] += _rows_delete(model, "job_id", ids)
+    if any(counts.values()):
+        logger.info("retention purge (finished before %s): %s", cutoff.isoformat(), counts)
+    return counts

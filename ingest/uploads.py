@@ -10,8 +10,11 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest
 
-from geoplatform.errors import InvalidInput, NotFound, PayloadTooLarge
-from geoplatform.storage import check_blob_name, get_storage
+from geoplatform import storage as blobs
+from geoplatform.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from geoplatform.storage import check_blob_name
+
+from .selectors import jobs_reading_blob
 
 
 class _HashingReader:
@@ -73,7 +76,32 @@ def check_upload_length(request: HttpRequest) -> None:
         raise _too_large(f"The request is {length} bytes", limit)
 
 
-def upload_store(*, container: str, upload: UploadedFile | None, name: str | None = None) -> dict[str, Any]:
+def overwrite_asked(*values: str | None) -> bool:
+    """``overwrite`` from the query string or the form: true/false (1/0, yes/no); else 400."""
+    asked = False
+    for value in values:
+        if value in (None, ""):
+            continue
+        text = str(value).strip().lower()
+        if text not in {"true", "1", "yes", "false", "0", "no"}:
+            raise InvalidInput(f"overwrite must be true or false, not {value!r}.", code="invalid_overwrite")
+        asked = asked or text in {"true", "1", "yes"}
+    return asked
+
+
+def _readers(container: str, name: str) -> list[str]:
+    """Who reads the blob: running jobs (this app), releases and others (the storage registry)."""
+    jobs = [
+        f"job {job.id} ({job.job_type}, {job.status})" for job in jobs_reading_blob(container=container, name=name)[:5]
+    ]
+    return jobs + blobs.blob_users(container, name)
+
+
+def upload_store(
+    *, container: str, upload: UploadedFile | None, name: str | None = None, overwrite: bool = False
+) -> dict[str, Any]:
+    """Store an upload under ``name``. An existing blob is replaced only when ``overwrite`` is
+    asked, and never while a job or a release reads it (409 naming them)."""
     allowed = settings.GEOPLATFORM_UPLOAD_CONTAINERS
     if container not in allowed:
         raise NotFound(
@@ -86,9 +114,22 @@ def upload_store(*, container: str, upload: UploadedFile | None, name: str | Non
     limit = int(settings.GEOPLATFORM_UPLOAD_MAX_BYTES)
     if upload.size is not None and upload.size > limit:
         raise _too_large(f"The file is {upload.size} bytes", limit)
+    if not upload.size:
+        raise InvalidInput(
+            "The file is empty (0 bytes).", code="empty_file", remediation="Check the file and send it again."
+        )
     target = name if name is not None else os.path.basename(upload.name or "")
-    check_blob_name(target)
-    storage = get_storage(container)
+    target = check_blob_name(target)
+    if overwrite:
+        readers = _readers(container, target)
+        if readers:
+            raise Conflict(
+                f"{target!r} is in use and cannot be replaced: {'; '.join(readers)}.",
+                code="blob_in_use",
+                details={"used_by": readers},
+                remediation="Upload the new data under another name and submit it as a new version "
+                "(or wait for the job to finish).",
+            )
     reader = _HashingReader(upload)
-    saved = storage.save(target, reader)  # type: ignore[arg-type]
+    saved = blobs.blob_save(container, target, reader, size=upload.size, overwrite=overwrite)
     return {"container": container, "name": saved, "size": upload.size, "sha256": reader.digest.hexdigest()}

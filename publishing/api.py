@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 
 from geoplatform import health
 from geoplatform.api import StrictSerializer
-from geoplatform.errors import ApplicationError, InvalidInput
+from geoplatform.errors import ApplicationError, InvalidInput, from_django, unavailable_or_same
 from geoplatform.permissions import Authenticated, has_perm
 
 from . import openapi as oa
@@ -65,6 +65,7 @@ def ddh_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """The DDH envelope ``{"success": false, "error", "error_type"}`` (+remediation, details)."""
     headers: dict[str, str] = {}
     body: dict[str, Any]
+    exc = unavailable_or_same(from_django(exc))
     if isinstance(exc, ApplicationError):
         body = {"success": False, "error": exc.message, "error_type": type(exc).__name__}
         if exc.remediation:
@@ -624,7 +625,8 @@ class PlatformHealthApi(PlatformApi):
         },
     )
     def get(self, request: Request) -> Response:
-        healthy, components = health.run_checks()
+        # Versions and error text only for operators; a client sees each component's status.
+        healthy, components = health.run_checks(detail=request.user.has_perm("geoplatform.view_health"))
         failing = [name for name, info in components.items() if info["status"] != "ok"]
         status = "healthy" if healthy else ("unavailable" if "database" in failing else "degraded")
         body = {

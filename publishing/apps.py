@@ -9,3 +9,9 @@ class PublishingConfig(AppConfig):
         from . import jobtypes, signals  # noqa: F401  (signals: groups and permissions after migrate)
 
         jobtypes.register()
+
+        from geoplatform.storage import blob_user_register
+
+        from .selectors import blob_release_user
+
+        blob_user_register("publishing.releases", blob_release_user)  # uploads never replace a release's source

@@ -15,45 +15,10 @@ from typing import Any
 
 from django.core.files.storage import Storage
 
-from geoplatform.storage import check_blob_name, zone_container, zone_storage
+from geoplatform.storage import check_blob_name, zone_storage
 from ingest.errors import PermanentError, RetryableError
 
-from .models import Release
-
 _CHUNK = 4 * 1024 * 1024
-
-
-def artifacts_of(release: Release) -> list[str]:
-    """Blob names (silver zone) a release's job reported.
-
-    Domain jobs report them in their result as ``silver_blobs`` (list); ``blobs``,
-    ``cog_blobs`` and ``cog_blob`` are accepted too, and a raster's STAC item assets
-    (``geoplatform:container`` / ``geoplatform:blob``, as process_raster writes them).
-    """
-    outputs = release.outputs
-    names: list[str] = []
-    for key in ("silver_blobs", "blobs", "cog_blobs"):
-        value = outputs.get(key)
-        if isinstance(value, list):
-            names.extend(str(v) for v in value)
-    if isinstance(outputs.get("cog_blob"), str):
-        names.append(outputs["cog_blob"])
-    # process_raster's STAC item says where each COG is: assets[*]["geoplatform:blob"].
-    item = outputs.get("stac_item")
-    if not isinstance(item, dict) and release.stac_item_id:
-        try:
-            from catalog.selectors import item_get
-
-            item = item_get(collection_id=release.stac_collection_id, item_id=release.stac_item_id)
-        except ImportError:
-            item = None
-    if isinstance(item, dict):
-        silver = zone_container("silver")
-        for asset in (item.get("assets") or {}).values():
-            blob = asset.get("geoplatform:blob") if isinstance(asset, dict) else None
-            if isinstance(blob, str) and asset.get("geoplatform:container", silver) == silver:
-                names.append(blob)
-    return sorted({check_blob_name(n) for n in names})
 
 
 def _sha256(storage: Storage, name: str) -> str:

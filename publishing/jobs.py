@@ -1,8 +1,9 @@
 """How a release becomes jobs of the domain apps: data type detection, options, parameters.
 
-Publishing never imports features/rasters/climate: it submits their job types BY NAME
-through :func:`ingest.services.job_submit`. The two tables below are the whole coupling;
-tests swap them for test-only job types (``monkeypatch.setitem``).
+Publishing submits the domain apps' job types BY NAME through
+:func:`ingest.services.job_submit`; the two tables below are that coupling, and tests swap
+them for test-only job types (``monkeypatch.setitem``). What a release leaves behind is read
+from the domain apps by :mod:`publishing.kinds`.
 """
 
 from __future__ import annotations
@@ -139,20 +140,31 @@ def options_clean(data_type: str, raw: Any) -> dict[str, Any]:
 def gpkg_layer_check(*, container: str, file_name: str, layer_name: str | None) -> None:
     """A multi-layer GeoPackage needs ``layer_name`` (else which layer is ambiguous): 400 listing them.
 
-    A missing file is left to the job type's own pre-flight check (it names the container).
+    Reads only the GeoPackage's catalogue pages (GDAL range requests on Azure), never the
+    whole file: this runs inside the submit request. A missing file is left to the job
+    type's own pre-flight check (it names the container); a file GDAL cannot open as a
+    GeoPackage is a 400 here.
     """
     if _extension(file_name) != "gpkg":
         return
     import pyogrio
 
-    from geoplatform.errors import NotFound
-    from geoplatform.storage import local_copy
+    from geoplatform import storage
 
     try:
-        with local_copy(container, file_name) as path:
-            layers = [str(row[0]) for row in pyogrio.list_layers(str(path))]
-    except NotFound:
-        return
+        storage.check_blob_name(file_name)
+        path = storage.gdal_path(container, file_name)
+        if not storage.blob_exists(container, file_name):
+            return
+        storage.pyogrio_configure()
+        layers = [str(row[0]) for row in pyogrio.list_layers(path)]
+    except pyogrio.errors.DataSourceError as exc:
+        raise InvalidInput(
+            f"{file_name!r} cannot be read as a GeoPackage ({_gdal_reason(exc)}).",
+            code="invalid_geopackage",
+            remediation="Upload a complete, valid GeoPackage (open it in QGIS or check it with ogrinfo), "
+            "or give the file the extension of its real format.",
+        ) from exc
     if layer_name and layer_name not in layers:
         raise InvalidInput(f"Layer {layer_name!r} is not in {file_name!r}; its layers: {', '.join(layers)}.")
     if not layer_name and len(layers) > 1:
@@ -162,6 +174,12 @@ def gpkg_layer_check(*, container: str, file_name: str, layer_name: str | None) 
             details={"layers": layers},
             remediation=f"Set processing_options.layer_name to one of: {', '.join(layers)}.",
         )
+
+
+def _gdal_reason(exc: Exception) -> str:
+    """GDAL's message without the server-side path it may contain."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.split(": ", 1)[-1][:200] if text.startswith("/vsi") else text[:200]
 
 
 def zarr_unavailable() -> ZarrNotAvailable:

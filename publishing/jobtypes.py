@@ -8,28 +8,47 @@ from __future__ import annotations
 
 from typing import Any
 
+from geoplatform.errors import ApplicationError
 from ingest import registry
+from ingest.errors import PermanentError
 
-from . import externalize, services
-from .models import DataType, Release
+from . import externalize, kinds, selectors, services
+from .models import ApprovalState, ClearanceState, Release
 
 
 def _plan(ctx: registry.TaskContext) -> dict[str, Any]:
+    """The blobs to copy out (or remove): named by the release's kind, as the unpublish dry run names them."""
     release = Release.objects.select_related("job").get(pk=ctx.params["release_id"])
+    kind = kinds.kind_of(release)
     if ctx.params["action"] == "copy":
-        blobs = externalize.artifacts_of(release)
-        if release.data_type == DataType.VECTOR and release.table_name:
-            # The vector's public form is a GeoParquet export of its table (written to
-            # silver, then copied like any other artifact).
-            from features.errors import CollectionNotFound
-            from features.services import dataset_export_geoparquet
+        _check_copyable(release, ctx.params["revision"])
+        try:
+            # A vector's public form is a GeoParquet export of each table (written to silver,
+            # then copied like any other artifact).
+            kind.export(release)
+        except ApplicationError as exc:
+            ctx.warn(f"No export: {exc.message}")
+        return {"blobs": sorted(kind.artifacts(release).copy_blobs)}
+    return {"blobs": list(kinds.external_copies(release))}
 
-            try:
-                blobs = sorted({*blobs, dataset_export_geoparquet(collection_id=release.table_name)})
-            except CollectionNotFound as exc:
-                ctx.warn(f"No GeoParquet export: {exc.message}")
-        return {"blobs": blobs}
-    return {"blobs": sorted({c["blob"] for c in (release.external or {}).get("copies", [])})}
+
+def _check_copyable(release: Release, revision: int) -> None:
+    """Only what the state machine cleared leaves the organisation: the job checks again
+    when it runs (a retried, re-sent or hand-started copy of a release revoked, overwritten
+    or never approved as public copies nothing)."""
+    cleared = (
+        release.approval_state == ApprovalState.APPROVED
+        and release.clearance_state == ClearanceState.PUBLIC
+        and release.revision == revision
+    )
+    if not cleared:
+        raise PermanentError(
+            f"Release {release.id} (revision {release.revision}) is {release.approval_state}, clearance "
+            f"{release.clearance_state}: only an approved public release (revision {revision}) is copied to "
+            "the external zone.",
+            code="release_not_public",
+            remediation="Approve it as public with POST /api/platform/approve; that starts the copy.",
+        )
 
 
 def _transfer(ctx: registry.TaskContext) -> dict[str, Any]:
@@ -73,8 +92,17 @@ EXTERNALIZE = registry.JobType(
         registry.Stage("record", _record),
     ],
     finalize=_finalize,
+    # It checks nothing itself: publishing starts it once the state machine allows it.
+    api_submit=False,
+    started_by=(
+        "publishing when a release is approved as public: use POST /api/platform/approve "
+        "(POST /api/platform/revoke or /api/platform/unpublish removes the copies)"
+    ),
 )
 
 
 def register() -> None:
     registry.register(EXTERNALIZE)
+    registry.register_submit_guard(selectors.release_outputs_guard)
+    # Data the generic API may not publish without review is reviewed through a release.
+    registry.register_review_route("POST /api/platform/submit")

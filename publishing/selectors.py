@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from ingest.models import Job, Task, TaskStatus
-from ingest.selectors import job_progress
+from features.selectors import dataset_split_of
+from ingest import registry
+from ingest.models import Job
+from ingest.selectors import blob_reference_q, job_progress, task_backlog
 
 from .errors import ReleaseNotFound
 from .models import ApprovalState, Asset, DataType, ProcessingStatus, Release, asset_id_for, request_id_for
@@ -89,14 +92,18 @@ def services_of(release: Release) -> dict[str, Any] | None:
     if release.approval_state != ApprovalState.APPROVED:
         return None
     if release.data_type == DataType.VECTOR and release.table_name:
-        base = f"/api/features/collections/{release.table_name}"
+        # One service per collection: a file mixing geometry types made one per type. The
+        # first is also spelled out at the top level (the predecessor's single-service shape).
+        collections = [_vector_service(c) for c in _vector_outputs(release)]
+        first = collections[0]
         return {
-            "service_url": f"{base}/items",
-            "preview": f"{base}/items?f=html",
-            "viewer": f"{base}/items?f=html",
+            "service_url": first["service_url"],
+            "preview": first["preview"],
+            "viewer": first["viewer"],
             "tiles": None,
-            "stac_collection": None,
-            "stac_item": None,
+            "stac_collection": "/api/stac/collections/system-vectors" if first["stac_item"] else None,
+            "stac_item": first["stac_item"],
+            "collections": collections,
         }
     if release.data_type == DataType.RASTER_COLLECTION:  # the mosaic of its registered search
         outputs = release.outputs
@@ -122,6 +129,27 @@ def services_of(release: Release) -> dict[str, Any] | None:
             "stac_item": f"/api/stac/collections/{c}/items/{i}" if i else None,
         }
     return None
+
+
+def _vector_outputs(release: Release) -> list[dict[str, Any]]:
+    """The collections the release's job made (its result's ``collections``), else its table."""
+    made = release.outputs.get("collections")
+    if isinstance(made, list) and made and all(isinstance(c, dict) and c.get("collection_id") for c in made):
+        return made
+    return [{"collection_id": release.table_name}]
+
+
+def _vector_service(collection: dict[str, Any]) -> dict[str, Any]:
+    base = f"/api/features/collections/{collection['collection_id']}"
+    stac = collection.get("stac_item")
+    return {
+        "collection_id": collection["collection_id"],
+        "geometry_type": collection.get("geometry_type"),
+        "service_url": f"{base}/items",
+        "preview": f"{base}/items?f=html",
+        "viewer": f"{base}/items?f=html",
+        "stac_item": f"/api/stac/collections/{stac.replace('/', '/items/', 1)}" if isinstance(stac, str) else None,
+    }
 
 
 def _release_summary(release: Release) -> dict[str, Any]:
@@ -236,6 +264,11 @@ def approvals_status(*, stac_item_ids: list[str], table_names: list[str]) -> dic
         out["stac_items"][item_id] = _approval_brief(release)
     for table in table_names:
         release = qs.filter(table_name=table).first()
+        if release is None:  # a {table}_point / _line / _polygon collection of a split file
+            from features.selectors import dataset_split_of
+
+            base = dataset_split_of(collection_id=table)
+            release = qs.filter(table_name=base).first() if base else None
         out["tables"][table] = _approval_brief(release)
     return out
 
@@ -318,8 +351,7 @@ def catalog_dataset(*, dataset_id: str) -> dict[str, Any]:
 
 
 def queue_backlog() -> dict[str, int]:
-    rows = Task.objects.filter(status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]).values_list("queue", flat=True)
-    return dict(Counter(rows))
+    return task_backlog()
 
 
 def failures(*, hours: int, limit: int) -> dict[str, Any]:
@@ -361,3 +393,71 @@ def failures(*, hours: int, limit: int) -> dict[str, Any]:
 
 def pending_review() -> QuerySet[Release]:
     return _releases().filter(approval_state=ApprovalState.PENDING_REVIEW)
+
+
+# --- the review gate on the generic job API ----------------------------------------------------
+
+# Releases whose data is under review or approved: their outputs change only through the
+# state machine (/api/platform/*). A failed pending release holds nothing to protect.
+# (processing status is the release's job status: failed or cancelled = failed)
+_GUARDED = Q(approval_state=ApprovalState.APPROVED) | Q(
+    approval_state=ApprovalState.PENDING_REVIEW, job__status__in=["queued", "running", "completed"]
+)
+
+
+def _releases_of_output(output: registry.Output) -> QuerySet[Release]:
+    qs = Release.objects.filter(_GUARDED).select_related("asset")
+    if output.kind == registry.VECTOR_TABLE:
+        # a part of a split file ({table}_point, ...) belongs to the release of its table
+        return qs.filter(table_name__in={output.id, dataset_split_of(collection_id=output.id) or output.id})
+    if output.kind == registry.STAC_ITEM:
+        collection, _, item = output.id.partition("/")
+        # a single raster's item, or any item of a release's own collection
+        return qs.filter(
+            Q(stac_collection_id=collection, stac_item_id=item)
+            | Q(stac_collection_id=collection, data_type=DataType.RASTER_COLLECTION)
+        )
+    if output.kind == registry.STAC_COLLECTION:
+        return qs.filter(stac_collection_id=output.id)
+    return qs.none()
+
+
+def release_outputs_guard(outputs: Sequence[registry.Output]) -> list[str]:
+    """Submit guard (registered with ingest): refuse generic-API jobs that would replace or
+    delete the data of a release under review or approved."""
+    refusals = []
+    for output in outputs:
+        release = _releases_of_output(output).order_by("-version_ordinal").first()
+        if release is None:
+            continue
+        refusals.append(
+            f"{output.kind.replace('_', ' ')} {output.id!r} holds the data of release {release.id} "
+            f"({release.asset.dataset_id}/{release.asset.resource_id}, ordinal {release.version_ordinal}, "
+            f"{release.approval_state}): change it through /api/platform/* — POST /api/platform/submit "
+            "(a new version_id, or processing_options.overwrite once it is no longer approved), "
+            "POST /api/platform/revoke or POST /api/platform/unpublish."
+        )
+    return refusals
+
+
+def releases_referencing_blob(*, container: str, name: str) -> QuerySet[Release]:
+    """Releases whose source is the blob and that still stand on it: approved ones, and those
+    awaiting review that did not fail (a failed, rejected or revoked release may have its file
+    replaced and be submitted again)."""
+    return (
+        Release.objects.filter(blob_reference_q("job_parameters", container=container, name=name))
+        .filter(_GUARDED)
+        .select_related("asset")
+        .order_by("created_at")
+    )
+
+
+def blob_release_user(container: str, name: str) -> str | None:
+    """The storage layer's "blob in use" question, answered for releases (a sentence naming them)."""
+    found = list(releases_referencing_blob(container=container, name=name)[:5])
+    if not found:
+        return None
+    return ", ".join(
+        f"release {r.id} ({r.asset.dataset_id}/{r.asset.resource_id} v{r.version_ordinal}, {r.approval_state})"
+        for r in found
+    )

@@ -24,7 +24,7 @@ from ingest import registry
 from ingest.models import Job
 from ingest.services import job_submit
 
-from . import jobs
+from . import jobs, kinds
 from .errors import (
     InvalidTransition,
     ProcessingUnavailable,
@@ -366,7 +366,8 @@ def _outputs_publish(release: Release) -> None:
 
     try:
         if release.data_type == DataType.VECTOR and release.table_name:
-            features_services.dataset_publish_set(collection_id=release.table_name, published=True)
+            for collection_id in _vector_collections(release):
+                features_services.dataset_publish_set(collection_id=collection_id, published=True)
             return
         if release.data_type == DataType.RASTER_COLLECTION:
             _raster_collection_publish(release)
@@ -394,6 +395,15 @@ def _outputs_publish(release: Release) -> None:
         raise PublicationFailed(f"Publishing the outputs failed ({type(exc).__name__}); approval rolled back.") from exc
 
 
+def _vector_collections(release: Release) -> list[str]:
+    """The collections of a vector release: its table, or the ``_point`` / ``_line`` /
+    ``_polygon`` tables its file was split into (each shown or hidden with the release)."""
+    from features.selectors import dataset_group
+
+    found = [d.collection_id for d in dataset_group(table=release.table_name)]
+    return found or [release.table_name]
+
+
 def _raster_collection_publish(release: Release) -> None:
     from rasters.services import pending_collection_publish
 
@@ -413,10 +423,11 @@ def _outputs_withdraw(release: Release) -> None:
 
     try:
         if release.data_type == DataType.VECTOR and release.table_name:
-            try:
-                features_services.dataset_publish_set(collection_id=release.table_name, published=False)
-            except CollectionNotFound:
-                pass
+            for collection_id in _vector_collections(release):
+                try:
+                    features_services.dataset_publish_set(collection_id=collection_id, published=False)
+                except CollectionNotFound:
+                    pass
         elif release.data_type == DataType.RASTER and release.stac_item_id:
             catalog_services.item_delete(collection_id=release.stac_collection_id, item_id=release.stac_item_id)
         elif release.data_type == DataType.RASTER_COLLECTION and release.stac_collection_id:
@@ -536,12 +547,18 @@ def _after_commit_review_hooks(release: Release, event: str) -> None:
 # --- external zone -------------------------------------------------------------------------
 
 
+def _on_behalf_of(release: Release, user: Any) -> Any:
+    """Whose job a release's follow-up job is: the client that submitted the release (DDH's
+    account sees it among its jobs), whoever triggered it (a reviewer in the admin)."""
+    return release.submitted_by if release.submitted_by_id is not None else user
+
+
 def _externalize_start(release: Release, *, action: str, user: Any) -> None:
     """Start (or find) the job copying a public release to the external zone, or removing the copies."""
     outcome = job_submit(
         job_type="externalize_release",
         parameters={"release_id": release.id, "revision": release.revision, "action": action},
-        user=user,
+        user=_on_behalf_of(release, user),
     )
     release.external = {**(release.external or {}), "status": f"{action}_pending", "job_id": outcome.job.id}
     release.save(update_fields=["external", "updated_at"])
@@ -579,22 +596,8 @@ class UnpublishResult:
 
 
 def _would_delete(release: Release) -> dict[str, Any]:
-    out: dict[str, Any] = {"tables": [], "stac_items": [], "blobs": [], "job_type": None}
-    if release.table_name:
-        out["tables"].append(f"geo.{release.table_name}")
-    if release.stac_item_id:
-        out["stac_items"].append(f"{release.stac_collection_id}/{release.stac_item_id}")
-    elif release.data_type == DataType.RASTER_COLLECTION and release.stac_collection_id:
-        out["stac_items"].extend(f"{release.stac_collection_id}/{i}" for i in release.outputs.get("item_ids", []))
-    outputs = release.outputs
-    for key in ("blobs", "cog_blobs", "files"):
-        if isinstance(outputs.get(key), list):
-            out["blobs"].extend(str(b) for b in outputs[key])
-    for key in ("cog_url", "cog_blob", "blob"):
-        if isinstance(outputs.get(key), str):
-            out["blobs"].append(outputs[key])
-    out["job_type"] = jobs.UNPUBLISH_JOB_TYPES.get(release.data_type)
-    return out
+    """What a live unpublish removes, from the one listing of the release's kind."""
+    return {**kinds.release_artifacts(release).as_dict(), "job_type": jobs.UNPUBLISH_JOB_TYPES.get(release.data_type)}
 
 
 def release_unpublish(
@@ -623,7 +626,7 @@ def release_unpublish(
         if dry_run:
             jt.clean_params(params)
             return UnpublishResult(True, release, would)
-        outcome = job_submit(job_type=name, parameters=params, user=user, force=True)
+        outcome = job_submit(job_type=name, parameters=params, user=_on_behalf_of(release, user), force=True)
         was_approved = release.approval_state == ApprovalState.APPROVED
         release.unpublish_job = outcome.job
         release.approval_state = ApprovalState.REVOKED
@@ -633,7 +636,7 @@ def release_unpublish(
         audit_record(release=release, event="unpublished", user=user, reason=reason or f"job {outcome.job.id}")
         if was_approved:
             _outputs_withdraw(release)
-            if release.external:
-                _externalize_start(release, action="remove", user=user)
             _after_commit_review_hooks(release, "release.revoked")
+        if would["external_blobs"]:  # copies a revoke has not removed (yet): the dry run listed them
+            _externalize_start(release, action="remove", user=user)
     return UnpublishResult(False, release, would, job=outcome.job, created=True)

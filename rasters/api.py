@@ -10,9 +10,11 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import render as render_html
+from django.utils.cache import patch_vary_headers
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -107,8 +109,10 @@ def render_options(request: Request, asset: selectors.RasterAsset | None = None)
     )
 
 
-def _etag(asset: selectors.RasterAsset, request: Request) -> str:
-    return '"' + hashlib.sha256(f"{asset.etag_seed}|{request.get_full_path()}".encode()).hexdigest()[:32] + '"'
+def _etag(asset: selectors.RasterAsset, request: Request, fmt: str = "") -> str:
+    # ``fmt``: a format chosen by Accept is not in the path, yet gives other bytes.
+    seed = f"{asset.etag_seed}|{request.get_full_path()}|{fmt}"
+    return '"' + hashlib.sha256(seed.encode()).hexdigest()[:32] + '"'
 
 
 def _not_modified(request: Request, etag: str) -> bool:
@@ -156,6 +160,8 @@ class _RasterApi(APIView):
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
+        if self.content_negotiation_class is ImageNegotiation and not kwargs.get("fmt"):
+            patch_vary_headers(response, ["Accept"])  # the format may come from Accept
         if getattr(request, "_raster_pending", False):
             response["Cache-Control"] = "private, no-store"
         return response
@@ -171,6 +177,71 @@ def _fmt(fmt: str | None, default: str, allowed: tuple[str, ...]) -> str:
     if fmt not in allowed:
         raise InvalidRasterRequest(f"Format {fmt!r} is not supported here; use one of {', '.join(allowed)}.")
     return fmt
+
+
+# Media types a client may name in Accept, by output format (tiles.FORMATS gives what we send).
+_ACCEPT_FORMATS = {
+    "image/tiff": "tif",
+    "image/geotiff": "tif",
+    "application/geotiff": "tif",
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "application/x-binary": "npy",
+    "application/x-npy": "npy",
+    "application/octet-stream": "npy",
+}
+
+
+def _accepted(request: Request, allowed: tuple[str, ...]) -> str | None:
+    """The first format of ``allowed`` that the Accept header names (by q-value, then order)."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, item in enumerate(request.META.get("HTTP_ACCEPT", "").split(",")):
+        media, _, params = item.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        fmt = _ACCEPT_FORMATS.get(media.strip().lower())
+        if fmt in allowed and q > 0:
+            ranked.append((-q, index, fmt))
+    return min(ranked)[2] if ranked else None
+
+
+def output_format(request: Request, path_fmt: str | None, default: str, allowed: tuple[str, ...]) -> str:
+    """The output format of an image route: the path's extension decides; otherwise the
+    ``format`` query parameter, then an image type named in Accept, then ``default``. An
+    unknown extension or ``format`` is a 400 listing the supported ones."""
+    if path_fmt:
+        return _fmt(path_fmt, default, allowed)
+    if request.query_params.get("format"):
+        return _fmt(request.query_params["format"], default, allowed)
+    return _accepted(request, allowed) or default
+
+
+class ImageNegotiation(BaseContentNegotiation):
+    """Image routes pick their own output format (:func:`output_format`); DRF's renderer only
+    writes JSON error bodies. DRF's default would answer ``?format=tif`` with 404 (its
+    URL_FORMAT_OVERRIDE) and ``Accept: image/tiff`` with 406 (no renderer of that type)."""
+
+    def select_parser(self, request: Request, parsers: Any) -> Any:
+        return DefaultContentNegotiation().select_parser(request, parsers)
+
+    def select_renderer(self, request: Request, renderers: Any, format_suffix: str | None = None) -> Any:
+        renderer = renderers[0]
+        return renderer, renderer.media_type
+
+
+_FORMAT_DOC = OpenApiParameter(
+    "format",
+    str,
+    description="Output format when the path has no extension (the extension decides when present); "
+    "else an image type in Accept; unknown formats are a 400 listing the supported ones.",
+)
 
 
 class RasterTileApi(_RasterApi):
@@ -303,15 +374,21 @@ class RasterPointApi(_RasterApi):
 
 class RasterExtractApi(_RasterApi):
     permission_classes = [PublicReadIncludingPost]
+    content_negotiation_class = ImageNegotiation
 
     @extend_schema(
         operation_id="raster_extract",
-        parameters=[OpenApiParameter("bbox", str, required=True), OpenApiParameter("bbox_crs", str), *_RENDER_DOC],
+        parameters=[
+            OpenApiParameter("bbox", str, required=True),
+            OpenApiParameter("bbox_crs", str),
+            _FORMAT_DOC,
+            *_RENDER_DOC,
+        ],
         responses={**_images("tif", "png", "jpg", "webp", "npy"), **error_responses(400, 404, 413)},
     )
     def get(self, request: Request, collection_id: str, item_id: str, fmt: str | None = None) -> HttpResponse:
         q = request.query_params
-        out_fmt = _fmt(fmt, "tif", ("tif", "png", "jpg", "webp", "npy"))
+        out_fmt = output_format(request, fmt, "tif", ("tif", "png", "jpg", "webp", "npy"))
         if not q.get("bbox"):
             raise InvalidRasterRequest("bbox is required: minx,miny,maxx,maxy (EPSG:4326 unless bbox_crs).")
         try:
@@ -332,20 +409,21 @@ class RasterExtractApi(_RasterApi):
             options=options,
         )
         content, media_type = tiles.render(image, fmt=out_fmt, options=options, colormap=colormap)
-        return _cached(content, media_type, _etag(asset, request), filename=f"{item_id}-extract.{out_fmt}")
+        return _cached(content, media_type, _etag(asset, request, out_fmt), filename=f"{item_id}-extract.{out_fmt}")
 
 
 class RasterClipApi(_RasterApi):
     permission_classes = [PublicReadIncludingPost]
+    content_negotiation_class = ImageNegotiation
 
     @extend_schema(
         operation_id="raster_clip",
         request=dict,
-        parameters=_RENDER_DOC,
+        parameters=[_FORMAT_DOC, *_RENDER_DOC],
         responses={**_images("tif", "png", "npy"), **error_responses(400, 404, 413)},
     )
     def post(self, request: Request, collection_id: str, item_id: str, fmt: str | None = None) -> HttpResponse:
-        out_fmt = _fmt(fmt, "tif", ("tif", "png", "npy"))
+        out_fmt = output_format(request, fmt, "tif", ("tif", "png", "npy"))
         body = request.data
         geometry = body.get("geometry") if isinstance(body, dict) and body.get("type") == "Feature" else body
         if not isinstance(geometry, dict) or "type" not in geometry:
@@ -362,21 +440,22 @@ class RasterClipApi(_RasterApi):
             options=options,
         )
         content, media_type = tiles.render(image, fmt=out_fmt, options=options, colormap=colormap)
-        return _cached(content, media_type, _etag(asset, request), filename=f"{item_id}-clip.{out_fmt}")
+        return _cached(content, media_type, _etag(asset, request, out_fmt), filename=f"{item_id}-clip.{out_fmt}")
 
 
 class RasterPreviewApi(_RasterApi):
     permission_classes = [PublicReadIncludingPost]
+    content_negotiation_class = ImageNegotiation
 
     @extend_schema(
         operation_id="raster_preview",
-        parameters=[OpenApiParameter("max_size", int), *_RENDER_DOC],
+        parameters=[OpenApiParameter("max_size", int), _FORMAT_DOC, *_RENDER_DOC],
         responses={**_images("png", "jpg", "webp", "tif", "npy"), **error_responses(400, 404)},
     )
     def get(self, request: Request, collection_id: str, item_id: str, fmt: str | None = None) -> HttpResponse:
-        out_fmt = _fmt(fmt, "png", ("png", "jpg", "webp", "tif", "npy"))
+        out_fmt = output_format(request, fmt, "png", ("png", "jpg", "webp", "tif", "npy"))
         asset = _asset(collection_id, item_id, request, "tiles")
-        etag = _etag(asset, request)
+        etag = _etag(asset, request, out_fmt)
         if _not_modified(request, etag):
             return _not_modified_response(etag)
         options = render_options(request, asset)

@@ -237,6 +237,7 @@ def _cleanup(job_id: str, params: dict[str, Any]) -> None:
 
 PROCESS_RASTER_COLLECTION = registry.JobType(
     name="process_raster_collection",
+    makes_outputs=True,
     description="Many GeoTIFFs (list or JSON manifest) -> one COG each (in parallel) -> a STAC collection.",
     params=[
         registry.Param("container_name", str, required=True),
@@ -257,7 +258,10 @@ PROCESS_RASTER_COLLECTION = registry.JobType(
             "publish",
             bool,
             default=True,
-            help="Register the collection and items at once (default); false keeps them for a reviewer's approval.",
+            help=(
+                "Register the collection and items at once (default; through /api/jobs only for accounts holding "
+                "ingest.publish_without_review); false keeps them for a reviewer's approval."
+            ),
         ),
         *jobtypes.PROCESSING_PARAMS,
     ],
@@ -270,6 +274,9 @@ PROCESS_RASTER_COLLECTION = registry.JobType(
     ],
     finalize=_finalize,
     cleanup=_cleanup,
+    replaces=lambda p: [registry.Output(registry.STAC_COLLECTION, p["collection_id"])] if p["overwrite"] else [],
+    publishes=lambda p: bool(p.get("publish", True)),
+    preview_params={"publish": False},
 )
 
 

@@ -20,36 +20,28 @@ from collections.abc import Iterator
 from typing import Any
 
 import rasterio
-from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReader
 
 from geoplatform.storage import check_blob_name, get_storage
+from geoplatform.storage import gdal_config as storage_gdal_config
 
 from . import conf
 
-# Cloud-read tuning: no directory listings on open, merge adjacent ranges, cache blocks.
+# COG tuning on top of the storage layer's GDAL options (credentials, no directory listing,
+# bounded waits): merge adjacent ranges, read the header in one request, cache blocks.
 _CLOUD_OPTIONS: dict[str, Any] = {
-    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "GDAL_INGESTED_BYTES_AT_OPEN": 32768,
     "VSI_CACHE": "TRUE",
     "VSI_CACHE_SIZE": 8 * 1024 * 1024,
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF",
-    "GDAL_HTTP_MAX_RETRY": 2,
-    "GDAL_HTTP_RETRY_DELAY": 0.2,
-    # A stalled storage must not hold a web worker for minutes.
-    "GDAL_HTTP_CONNECTTIMEOUT": 10,
-    "GDAL_HTTP_TIMEOUT": 30,
 }
 
 
 def gdal_options() -> dict[str, Any]:
-    options = dict(_CLOUD_OPTIONS)
-    if settings.GEOPLATFORM_STORAGE_BACKEND == "azure":
-        options["AZURE_STORAGE_CONNECTION_STRING"] = settings.GEOPLATFORM_AZURE_CONNECTION_STRING
-    return options
+    return {**storage_gdal_config(), **_CLOUD_OPTIONS}
 
 
 def gdal_env(**extra: Any) -> rasterio.Env:

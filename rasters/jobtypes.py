@@ -390,6 +390,7 @@ PROCESSING_PARAMS = [
 
 PROCESS_RASTER = registry.JobType(
     name="process_raster",
+    makes_outputs=True,
     description=(
         "GeoTIFF in bronze -> validated COG(s) in silver (per output tier) -> STAC item -> tile URLs. "
         "Large files are processed by windows on the long queue."
@@ -411,7 +412,10 @@ PROCESS_RASTER = registry.JobType(
             "publish",
             bool,
             default=True,
-            help="Register the STAC item at once (default); false returns it in the result for a reviewer's approval.",
+            help=(
+                "Register the STAC item at once (default; through /api/jobs only for accounts holding "
+                "ingest.publish_without_review); false returns it in the result for a reviewer's approval."
+            ),
         ),
         *PROCESSING_PARAMS,
     ],
@@ -423,6 +427,9 @@ PROCESS_RASTER = registry.JobType(
     ],
     finalize=_finalize,
     cleanup=_cleanup,
+    replaces=lambda p: [registry.Output(registry.STAC_ITEM, "/".join(_ids(p)))] if p["overwrite"] else [],
+    publishes=lambda p: bool(p.get("publish", True)),
+    preview_params={"publish": False},
 )
 
 
@@ -442,6 +449,9 @@ UNPUBLISH_RASTER = registry.JobType(
     ],
     stages=[registry.Stage("unpublish", _unpublish)],
     finalize=lambda ctx: ctx.stage_results[0][0],
+    replaces=lambda p: (
+        [] if p["dry_run"] else [registry.Output(registry.STAC_ITEM, f"{p['collection_id']}/{p['item_id']}")]
+    ),
 )
 
 
@@ -473,6 +483,7 @@ UNPUBLISH_RASTER_COLLECTION = registry.JobType(
     validators=[_collection_unpublish_preflight],
     stages=[registry.Stage("unpublish", _collection_unpublish)],
     finalize=lambda ctx: ctx.stage_results[0][0],
+    replaces=lambda p: [] if p["dry_run"] else [registry.Output(registry.STAC_COLLECTION, p["collection_id"])],
 )
 
 

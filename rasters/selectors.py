@@ -100,3 +100,48 @@ def raster_asset_get(
         key = next(k for k in (*order, *sorted(assets)) if k in assets)
     chosen = assets[key]
     return RasterAsset(collection_id, item_id, key, chosen["geoplatform:container"], chosen["geoplatform:blob"], item)
+
+
+# --- who made an item or collection (ingest's owner lookups for the generic job API) -------
+
+_JOB_ID = "geoplatform:job_id"
+
+
+def _owners(found: bool, jobs: list[Any]) -> list[str] | None:
+    """None when nothing exists; [] when something exists that no job of ours made."""
+    if not found:
+        return None
+    return [] if any(not job for job in jobs) else sorted(set(jobs))
+
+
+def item_owner_jobs(output_id: str) -> list[str] | None:
+    """``registry.STAC_ITEM`` (``collection_id/item_id``): the job that made the STAC item
+    (its ``geoplatform:job_id`` property) and the job of an item still awaiting review."""
+    from catalog import selectors as catalog_selectors
+
+    from .models import PendingItem
+
+    collection_id, _, item_id = output_id.partition("/")
+    item = catalog_selectors.item_get(collection_id=collection_id, item_id=item_id)
+    jobs: list[Any] = list(
+        PendingItem.objects.filter(collection_id=collection_id, item_id=item_id).values_list("job_id", flat=True)
+    )
+    if item is not None:
+        jobs.append(item.get("properties", {}).get(_JOB_ID))
+    return _owners(item is not None or bool(jobs), jobs)
+
+
+def collection_owner_jobs(collection_id: str) -> list[str] | None:
+    """``registry.STAC_COLLECTION``: the jobs that made the collection and every item in it
+    (an unpublish deletes them all), pending items included."""
+    from catalog import selectors as catalog_selectors
+
+    from .models import PendingItem
+
+    collection = catalog_selectors.collection_get(collection_id=collection_id)
+    jobs: list[Any] = list(PendingItem.objects.filter(collection_id=collection_id).values_list("job_id", flat=True))
+    if collection is not None:
+        jobs.append(collection.get(_JOB_ID))
+        jobs.extend(catalog_selectors.collection_item_property_values(collection_id=collection_id, name=_JOB_ID))
+    return _owners(collection is not None or bool(jobs), jobs)
+

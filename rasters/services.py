@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage
 
+from geoplatform.faults import fault_point
 from geoplatform.storage import get_storage, zone_container
 
 from . import cog
@@ -99,6 +100,7 @@ def cog_tier_publish(
             web_optimized=web_optimized,
         )
         blob_store(container=silver, name=blob, path=out.path)
+        fault_point("rasters.cog.stored")  # COG in silver, task not yet recorded
     return {
         "tier": tier,
         "container": silver,

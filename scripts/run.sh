@@ -10,9 +10,20 @@ if [ ! -f .env ]; then
   umask 077
   printf 'GEOPLATFORM_SECRET_KEY=%s\n' "$("$PY" -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
 fi
+if [ -z "${GEOPLATFORM_DATABASE_URL:-}" ] && ! grep -q '^GEOPLATFORM_DATABASE_URL=' .env; then
+  # Two roles (docs/operations.md): the owner migrates, web and workers run as the app role.
+  # Trust auth locally ignores the passwords; a server that asks for them gets these.
+  log "adding the database owner and application role URLs to .env (random passwords)"
+  pw() { "$PY" -c 'import secrets; print(secrets.token_urlsafe(24))'; }
+  printf 'GEOPLATFORM_DATABASE_OWNER_URL=postgresql://geoplatform_owner:%s@127.0.0.1:5432/geoplatform\n' "$(pw)" >> .env
+  printf 'GEOPLATFORM_DATABASE_URL=postgresql://geoplatform_app:%s@127.0.0.1:5432/geoplatform\n' "$(pw)" >> .env
+fi
 set -a; source .env; set +a
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-geoplatform.settings.prod}"
+# Production settings, served as plain http on this machine: no secure-only cookies and no
+# redirect to https (set both to true, or unset them, behind TLS).
 export GEOPLATFORM_SECURE_COOKIES="${GEOPLATFORM_SECURE_COOKIES:-false}"
+export GEOPLATFORM_SECURE_SSL_REDIRECT="${GEOPLATFORM_SECURE_SSL_REDIRECT:-false}"
 BIND="${GEOPLATFORM_BIND:-127.0.0.1:8000}"
 HOST="${BIND%:*}"
 export GEOPLATFORM_ALLOWED_HOSTS="${GEOPLATFORM_ALLOWED_HOSTS:-$HOST,127.0.0.1,localhost}"
@@ -27,11 +38,13 @@ trap cleanup EXIT INT TERM
 export dramatiq_worker_timeout=100
 # GDAL's block cache defaults to 5% of RAM per process and stays held: building the COG
 # of a 732 MiB raster peaked at 2.2 GiB with it, 0.84 GiB at 256 MB (bench/raster_large_memory.py).
+# Worker and janitor are restarted when they exit (scripts/supervise.sh): only the web server
+# exiting stops the platform.
 GDAL_CACHEMAX="${GDAL_CACHEMAX:-256}" \
-"$PY" manage.py rundramatiq --processes "${GEOPLATFORM_WORKER_PROCESSES:-2}" \
+"$ROOT/scripts/supervise.sh" worker "$PY" manage.py rundramatiq --processes "${GEOPLATFORM_WORKER_PROCESSES:-2}" \
   --threads "${GEOPLATFORM_WORKER_THREADS:-4}" &
 pids+=($!)
-"$PY" manage.py janitor --loop &
+"$ROOT/scripts/supervise.sh" janitor "$PY" manage.py janitor --loop &
 pids+=($!)
 # Web processes keep open COGs and their decoded blocks for tiles: the same bound, smaller
 # (tiles measured 1.75x titiler at 128 vs 1.85x at GDAL's default; RSS 1.9 vs 2.7 GB for 4 workers).
@@ -48,7 +61,8 @@ GeoPlatform is running:
   home        http://$BIND/
   Swagger UI  http://$BIND/api/docs/
   admin       http://$BIND/admin/   (create a login: .venv/bin/python manage.py createsuperuser)
-  health      http://$BIND/api/health
+  health      http://$BIND/api/health   (details: /api/health/details, token with geoplatform.view_health)
+Plain http for local use: GEOPLATFORM_SECURE_SSL_REDIRECT=$GEOPLATFORM_SECURE_SSL_REDIRECT, GEOPLATFORM_SECURE_COOKIES=$GEOPLATFORM_SECURE_COOKIES.
 Get an API token:  .venv/bin/python manage.py createserviceaccount NAME
 Stop with Ctrl-C.
 MSG

@@ -80,6 +80,24 @@ def staff_client(db: Any) -> APIClient:
     return client
 
 
+@pytest.fixture
+def operator_client(db: Any) -> APIClient:
+    """An operator's token (not a superuser): submits jobs through /api/jobs, including ones
+    that make data public without a review (ingest.submit_job + ingest.publish_without_review)."""
+    from django.contrib.auth.models import Permission
+    from rest_framework.authtoken.models import Token
+
+    perms = Permission.objects.filter(
+        content_type__app_label="ingest", codename__in=["submit_job", "publish_without_review"]
+    )
+    assert perms.count() == 2  # never a silently smaller operator
+    user = get_user_model().objects.create_user("test-operator")
+    user.user_permissions.add(*perms)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
 def _worker_env(db_name: str) -> dict[str, str]:
     env = dict(os.environ)
     db = settings.DATABASES["default"]

@@ -47,6 +47,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "geoplatform.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "geoplatform.urls"
@@ -70,6 +71,10 @@ TEMPLATES = [
 DATABASES = {
     "default": env.database_from_url(env.get_str("DATABASE_URL", "postgresql://root@127.0.0.1:5432/geoplatform")),
 }
+# The role that owns the schema and runs migrations (`manage.py migrate` switches to it);
+# GEOPLATFORM_DATABASE_URL is the application role web and workers run as. Unset: one
+# role does both (geoplatform/dbroles.py, docs/operations.md).
+GEOPLATFORM_DATABASE_OWNER_URL = env.get_optional("DATABASE_OWNER_URL")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -109,6 +114,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "geoplatform.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "geoplatform.negotiation.FormatNegotiation",
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
@@ -142,9 +148,22 @@ GEOPLATFORM_ZONES = {
 # Containers that clients may upload raw files into (all belong to the bronze zone).
 GEOPLATFORM_UPLOAD_CONTAINERS = env.get_list("UPLOAD_CONTAINERS", [GEOPLATFORM_ZONES["bronze"]])
 GEOPLATFORM_UPLOAD_MAX_BYTES = env.get_int("UPLOAD_MAX_BYTES", 2 * 1024**3)
+# Jobs' local copies of blobs: one per blob version (ETag) per host, shared by its workers.
+# Empty dir: <system temp>/geoplatform-blob-cache. Least recently used entries go beyond the size.
+GEOPLATFORM_BLOB_CACHE_DIR = env.get_str("BLOB_CACHE_DIR", "")
+GEOPLATFORM_BLOB_CACHE_MAX_BYTES = env.get_int("BLOB_CACHE_MAX_BYTES", 20 * 1024**3)
+GEOPLATFORM_BLOB_CACHE_MAX_AGE_SECONDS = env.get_int("BLOB_CACHE_MAX_AGE_SECONDS", 6 * 3600)
+# Pre-flight (inside the submit request) reads whole only the stream formats (GeoJSON, CSV,
+# KML) up to this size; larger ones are checked by their head, then fully by the job.
+GEOPLATFORM_PREFLIGHT_SCAN_BYTES = env.get_int("PREFLIGHT_SCAN_BYTES", 32 * 1024**2)
 # Uploads larger than this stream to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024**2
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024**2
+
+# --- Health ------------------------------------------------------------------------------
+# How long each web process reuses its readiness answer (GET /api/health): probes every
+# second from several load balancers then cost one database/broker/storage round.
+GEOPLATFORM_HEALTH_CACHE_SECONDS = env.get_float("HEALTH_CACHE_SECONDS", 1.0)
 
 # --- Jobs and workers --------------------------------------------------------------------
 GEOPLATFORM_BROKER_URL = env.get_str("BROKER_URL", "redis://127.0.0.1:6379/0")
@@ -159,11 +178,17 @@ GEOPLATFORM_TASK_STALE_SECONDS = env.get_float("TASK_STALE_SECONDS", 120.0)
 # A queued task whose message no worker took for this long is re-sent by the janitor.
 GEOPLATFORM_TASK_LOST_SECONDS = env.get_float("TASK_LOST_SECONDS", 900.0)
 GEOPLATFORM_JANITOR_INTERVAL_SECONDS = env.get_float("JANITOR_INTERVAL_SECONDS", 30.0)
+# Finished jobs (completed, failed, cancelled) older than this many days are deleted by the
+# janitor with their tasks, events and callback deliveries; 0 keeps them forever.
+GEOPLATFORM_RETENTION_DAYS = env.get_float("RETENTION_DAYS", 90.0)
 # Python's GIL switch interval in worker processes (seconds); see ingest/workers.py.
 GEOPLATFORM_WORKER_SWITCH_INTERVAL = env.get_float("WORKER_SWITCH_INTERVAL", 0.0005)
 GEOPLATFORM_CALLBACK_ALLOWED_HOSTS = env.get_list("CALLBACK_ALLOWED_HOSTS", [])
 GEOPLATFORM_CALLBACK_MAX_ATTEMPTS = env.get_int("CALLBACK_MAX_ATTEMPTS", 5)
 GEOPLATFORM_CALLBACK_TIMEOUT_SECONDS = env.get_float("CALLBACK_TIMEOUT_SECONDS", 10.0)
+# Modules whose register() adds job types beyond the apps' own, e.g. ingest.jobtypes (the
+# `hello` engine self-test: tests and benchmarks only, never a production default).
+GEOPLATFORM_EXTRA_JOB_TYPES = env.get_list("EXTRA_JOB_TYPES", [])
 
 
 def dramatiq_broker(url: str) -> dict[str, Any]:

@@ -1,10 +1,29 @@
-"""Production: everything from the environment; secure cookies and HSTS on."""
+"""Production: everything from the environment; HTTPS enforced, secure cookies and HSTS on.
+
+`make run` serves plain http on 127.0.0.1 with these settings: it turns the redirect and
+secure cookies off explicitly (scripts/run.sh), never by default here.
+"""
 
 from . import env
 from .base import *  # noqa: F403
 
 DEBUG = False
+
+# No default database in production: an unset URL stops the start instead of silently
+# connecting to a local default as a superuser.
+DATABASES = {"default": env.database_from_url(env.get_str("DATABASE_URL"))}
+
 SESSION_COOKIE_SECURE = env.get_bool("SECURE_COOKIES", True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_HSTS_SECONDS = env.get_int("HSTS_SECONDS", 0)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.get_bool("SECURE_SSL_REDIRECT", True)
+# Load balancers and orchestrators probe readiness and liveness over plain http on the
+# internal port; the detailed report (it carries a token) stays behind the redirect.
+SECURE_REDIRECT_EXEMPT = [r"^api/health$", r"^api/health/live$"]
+# Browsers only honour HSTS over https, so it costs nothing on the http of `make run`.
+SECURE_HSTS_SECONDS = env.get_int("HSTS_SECONDS", 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.get_bool("HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env.get_bool("HSTS_PRELOAD", False)
+# X-Forwarded-Proto is only trustworthy when a proxy in front sets it (and strips the
+# client's own): otherwise any client could claim https and skip the redirect.
+if env.get_bool("BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

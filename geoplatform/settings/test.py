@@ -18,4 +18,13 @@ GEOPLATFORM_HEARTBEAT_SECONDS = env.get_float("HEARTBEAT_SECONDS", 0.5)
 GEOPLATFORM_TASK_STALE_SECONDS = env.get_float("TASK_STALE_SECONDS", 5.0)
 GEOPLATFORM_TASK_LOST_SECONDS = env.get_float("TASK_LOST_SECONDS", 8.0)
 GEOPLATFORM_CALLBACK_ALLOWED_HOSTS = env.get_list("CALLBACK_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+# Fault tests only (geoplatform/faults.py): the point where a worker stops to be killed.
+GEOPLATFORM_TEST_FAULT_POINT = env.get_str("TEST_FAULT_POINT", "")
+GEOPLATFORM_TEST_FAULT_DIR = env.get_str("TEST_FAULT_DIR", "")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+GEOPLATFORM_EXTRA_JOB_TYPES = env.get_list("EXTRA_JOB_TYPES", ["ingest.jobtypes"])
+# Tests flip dependencies on and off between requests: no cached readiness answer.
+GEOPLATFORM_HEALTH_CACHE_SECONDS = env.get_float("HEALTH_CACHE_SECONDS", 0.0)
+# pytest-django creates and migrates the test database as GEOPLATFORM_DATABASE_URL's role (a
+# superuser here); an owner URL from a developer's .env names another database.
+GEOPLATFORM_DATABASE_OWNER_URL = None

@@ -386,7 +386,7 @@ def test_decimal_properties_stay_decimal_and_dates_say_their_format(
     schema = body(api_client.get(f"{BASE}/collections/decimals", {"f": "json"}))
     props = schema.get("properties") or {}
     if types.get("observed") in ("timestamptz", "timestamp"):
-        assert props["observed"] == {"type": "string", "format": "date-time"}
+        assert props["observed"] == {"title": "observed", "type": "string", "format": "date-time"}
 
 
 def test_small_bbox_pages_of_a_spatially_ordered_table(api_client: Any, put_fixture: Any, submit_inline: Any) -> None:

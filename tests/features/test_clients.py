@@ -66,13 +66,13 @@ def test_owslib_reads_the_api(live_server: Any, published: str) -> None:
 
 
 def test_process_vector_end_to_end_through_the_worker(
-    live_worker: Any, auth_client: Any, put_fixture: Any, api_client: Any
+    live_worker: Any, operator_client: Any, put_fixture: Any, api_client: Any
 ) -> None:
     from features.services import dataset_unpublish
 
     name = put_fixture("cities_shp.zip")
     params = {"file_name": name, "table_name": "cities_e2e", "title": "Cities", "create_stac": True, "chunk_rows": 100}
-    resp = auth_client.post("/api/jobs/submit/process_vector", {"parameters": params}, format="json")
+    resp = operator_client.post("/api/jobs/submit/process_vector", {"parameters": params}, format="json")
     assert resp.status_code == 202, resp.content
     try:
         job = wait_for_job(resp.json()["job_id"], timeout=120)
@@ -86,11 +86,11 @@ def test_process_vector_end_to_end_through_the_worker(
         item = catalog_selectors.item_get(collection_id="system-vectors", item_id="cities_e2e")
         assert item is not None and item["assets"]["features"]["type"] == "application/geo+json"
         # Submit-time checks answer 409 / 400 before any job exists.
-        again = auth_client.post(
+        again = operator_client.post(
             "/api/jobs/submit/process_vector", {"parameters": {**params, "title": "x"}}, format="json"
         )
         assert again.status_code == 409, again.content
-        bad = auth_client.post(
+        bad = operator_client.post(
             "/api/jobs/submit/process_vector", {"parameters": {"file_name": "nope.gpkg"}}, format="json"
         )
         assert bad.status_code == 400 and "nope.gpkg" in json.dumps(bad.json())
@@ -98,23 +98,26 @@ def test_process_vector_end_to_end_through_the_worker(
         dataset_unpublish(collection_id="cities_e2e", dry_run=False)
 
 
-def test_failed_job_cleanup_through_the_worker(live_worker: Any, auth_client: Any, put_file: Any) -> None:
+def test_failed_job_cleanup_through_the_worker(live_worker: Any, operator_client: Any, put_file: Any) -> None:
     from features import sql
     from features.models import VectorDataset
 
+    # A feature whose GeometryCollection mixes a point and a polygon fits no one table.
     data = (
         b'{"type":"FeatureCollection","features":['
         b'{"type":"Feature","properties":{},"geometry":{"type":"Point","coordinates":[1,2]}},'
-        b'{"type":"Feature","properties":{},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}}]}'
+        b'{"type":"Feature","properties":{},"geometry":{"type":"GeometryCollection","geometries":['
+        b'{"type":"Point","coordinates":[1,2]},'
+        b'{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}]}}]}'
     )
     name = put_file("features-tests/mixed-e2e.geojson", data)
-    resp = auth_client.post(
+    resp = operator_client.post(
         "/api/jobs/submit/process_vector", {"parameters": {"file_name": name, "table_name": "mixed_e2e"}}, format="json"
     )
     assert resp.status_code == 202, resp.content
     job_id = resp.json()["job_id"]
     job = wait_for_job(job_id, timeout=60)
-    assert job.status == "failed" and job.error["code"] == "mixed_geometry_types"
+    assert job.status == "failed" and job.error["code"] == "mixed_geometry_collection"
     import time
 
     from ingest.models import JobEvent

@@ -9,6 +9,7 @@ import pytest
 
 from features import sql
 from features.models import VectorDataset
+from geoplatform import storage
 
 pytestmark = pytest.mark.django_db
 
@@ -178,19 +179,6 @@ def test_zip_bomb_is_refused(put_file: Any, submit_inline: Any) -> None:
     assert "zip bomb" in str(err.value.details)
 
 
-def test_mixed_geometry_types_fail_the_job_and_leave_nothing(put_file: Any, submit_inline: Any) -> None:
-    data = (
-        b'{"type":"FeatureCollection","features":['
-        b'{"type":"Feature","properties":{"a":1},"geometry":{"type":"Point","coordinates":[1,2]}},'
-        b'{"type":"Feature","properties":{"a":2},"geometry":{"type":"LineString","coordinates":[[1,2],[3,4]]}}]}'
-    )
-    name = put_file("features-tests/mixed.geojson", data)
-    job = submit_inline(file_name=name, table_name="mixed")
-    assert job.status == "failed"
-    assert job.error["code"] == "mixed_geometry_types" and "Point" in job.error["message"]
-    _nothing_left("mixed", job.id)
-
-
 def test_nulls_dropped_with_warning_and_invalid_polygons_repaired(put_file: Any, submit_inline: Any) -> None:
     bowtie = '{"type":"Polygon","coordinates":[[[0,0],[2,2],[2,0],[0,2],[0,0]]]}'
     square = '{"type":"MultiPolygon","coordinates":[[[[5,5],[6,5],[6,6],[5,6],[5,5]]]]}'
@@ -203,8 +191,8 @@ def test_nulls_dropped_with_warning_and_invalid_polygons_repaired(put_file: Any,
     name = put_file("features-tests/repair.geojson", data)
     job = submit_inline(file_name=name, table_name="repair", temporal_property="when")
     assert job.status == "completed", job.error
-    assert any("1 feature(s) without a usable geometry" in w for w in job.warnings)
-    assert any("repaired" in w for w in job.warnings)
+    assert "NULL_GEOMETRY_DROPPED: 1 feature(s)" in " ".join(job.warnings)
+    assert any(w.startswith("INVALID_GEOMETRY_REPAIRED: 1 ") for w in job.warnings)
     ds = VectorDataset.objects.get(pk="repair")
     assert ds.feature_count == 2 and ds.geometry_type == "MultiPolygon"
     assert ds.temporal_extent[0].startswith("2020-01-02") and ds.temporal_extent[1].startswith("2021-06-30")
@@ -225,23 +213,31 @@ def test_unpublish_dry_run_then_live_is_idempotent(put_fixture: Any, submit_inli
         "collection_id": "gone",
         "dry_run": True,
         "would_remove": {
-            "table": "geo.gone",
+            "tables": ["geo.gone"],
             "rows": 243,
-            "metadata": True,
-            "stac_item": "system-vectors/gone",
-            "export": None,
+            "collections": ["gone"],
+            "stac_items": ["system-vectors/gone"],
+            "silver_container": storage.zone_container("silver"),
+            "silver_blobs": [],
         },
     }
     assert sql.table_exists("gone")
     live = submit_inline("unpublish_vector", collection_id="gone", dry_run=False)
     assert live.status == "completed", live.error
-    assert live.result["removed"]["table"] == "geo.gone"
+    assert live.result["removed"] == dry.result["would_remove"]
     _nothing_left("gone")
     assert catalog_selectors.item_get(collection_id="system-vectors", item_id="gone") is None
     from features.services import dataset_unpublish
 
     again = dataset_unpublish(collection_id="gone", dry_run=False)
-    assert again["removed"] == {"table": None, "rows": 0, "metadata": False, "stac_item": None, "export": None}
+    assert again["removed"] | {"silver_container": ""} == {
+        "tables": [],
+        "rows": 0,
+        "collections": [],
+        "stac_items": [],
+        "silver_container": "",
+        "silver_blobs": [],
+    }
 
 
 def _points_frame() -> Any:

@@ -64,3 +64,18 @@ def test_trailing_slash_redirect_is_absolute(client: Any) -> None:
     r = client.get("/api/features?f=json")
     assert r.status_code == 301 and r["Location"] == "http://testserver/api/features/?f=json"
     assert client.get(r["Location"]).status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_unknown_format_is_a_400_naming_the_supported_ones(api_client: Any, auth_client: Any) -> None:
+    """DRF answered ``?format=xml`` with 404 "Not found." on a route that exists."""
+    resp = auth_client.get("/api/jobs/types?format=xml")
+    assert resp.status_code == 400, resp.content
+    body = resp.json()
+    assert body["code"] == "unknown_format"
+    assert "'xml'" in body["message"] and "json" in body["message"]
+    assert body["details"]["supported"] == ["json"]
+    # a format the route has still works, and the schema keeps its own formats
+    assert auth_client.get("/api/jobs/types?format=json").status_code == 200
+    assert api_client.get("/api/schema/?format=json").status_code == 200
+    assert api_client.get("/api/stac/?format=nope").status_code == 400

@@ -42,3 +42,20 @@ def test_cancel_and_retry_actions(admin_browser: Any) -> None:
     assert Job.objects.get(pk=job.id).status == "queued"
     resp = admin_browser.post("/admin/ingest/job/", {"action": "retry_jobs", "_selected_action": [job.id]}, follow=True)
     assert "only a failed or cancelled job can be retried" in resp.content.decode()
+
+
+def test_job_shows_its_submitter_and_the_clients_that_joined(admin_browser: Any) -> None:
+    from ingest.accounts import service_account_ensure
+
+    users = []
+    for name in ("first-client", "second-client"):
+        service_account_ensure(name=name)
+        users.append(get_user_model().objects.get(username=name))
+    job = services.job_submit(job_type="hello", parameters={"count": 1, "name": "two"}, user=users[0]).job
+    services.job_submit(
+        job_type="hello", parameters={"count": 1, "name": "two"}, user=users[1], callback_url="http://127.0.0.1:9/b"
+    )
+    page = admin_browser.get("/admin/ingest/job/", {"q": "first-client"}).content.decode()
+    assert job.id[:12] in page and "first-client" in page
+    detail = admin_browser.get(f"/admin/ingest/job/{job.id}/change/").content.decode()
+    assert "second-client" in detail and "http://127.0.0.1:9/b" in detail

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from ingest import services
 from ingest.models import Job
@@ -74,9 +75,10 @@ def test_status_of_unknown_job_is_json_404(auth_client: Any) -> None:
     assert resp.status_code == 404 and resp.json()["code"] == "job_not_found"
 
 
-def test_list_filters_and_paging(auth_client: Any) -> None:
+def test_list_filters_and_paging(auth_client: Any, service_account: Any) -> None:
+    user = get_user_model().objects.get(username=service_account.username)
     for n in range(3):
-        services.job_submit(job_type="hello", parameters={"count": n})
+        services.job_submit(job_type="hello", parameters={"count": n}, user=user)
     Job.objects.filter(parameters__count=0).update(status="failed")
     body = auth_client.get("/api/jobs", {"status": "queued", "limit": 1}).json()
     assert body["count"] == 2 and len(body["results"]) == 1 and body["has_more"] is True

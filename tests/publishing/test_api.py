@@ -165,7 +165,8 @@ def test_unpublish_default_dry_run_then_live_then_idempotent(ddh_client: APIClie
     run_job(sub["job_id"])
     r = ddh_client.post(f"{P}/unpublish", {"release_id": sub["release_id"]}, format="json")
     assert r.status_code == 200 and r.json()["dry_run"] is True
-    assert r.json()["would_delete"]["tables"] == ["geo.ds_1_res_1_v1"]
+    # The stand-in job writes the metadata row only (no table): the dry run lists what exists.
+    assert r.json()["would_delete"]["collections"] == ["ds_1_res_1_v1"] and r.json()["would_delete"]["tables"] == []
     r = ddh_client.post(f"{P}/unpublish", {"release_id": sub["release_id"], "dry_run": False}, format="json")
     assert r.status_code == 202, r.content
     job_id = r.json()["job_id"]

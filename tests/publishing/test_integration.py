@@ -166,3 +166,37 @@ def test_real_raster_collection_release(monkeypatch: pytest.MonkeyPatch, ddh_cli
     assert len(unpublished.result["blobs"]) == 2 and job.result["search_id"] in unpublished.result["searches"]
     mosaic.index_clear()
     assert api_client.get(mosaic_url).status_code == 404
+
+
+def test_split_vector_release_is_approved_and_revoked_as_all_its_collections(
+    real_job_types: None, ddh_client: Any, api_client: Any
+) -> None:
+    """A file mixing geometry types: one release, one collection per type, shown and hidden together."""
+    with open(FIXTURE / "mixed_geometries.geojson", "rb") as fh:
+        name = zone_storage("bronze").save("publishing-it/mixed_geometries.geojson", File(fh))
+    body = {"dataset_id": "it", "resource_id": "mixed", "container_name": zone_container("bronze"), "file_name": name}
+    r = ddh_client.post("/api/platform/submit", body, format="json")
+    assert r.status_code == 202, r.json()
+    job = run_job(r.json()["job_id"])
+    assert job.status == "completed", job.error
+    tables = ["it_mixed_v1_point", "it_mixed_v1_line", "it_mixed_v1_polygon"]
+    status = ddh_client.get(r.json()["monitor_url"]).json()
+    assert [c["collection_id"] for c in status["outputs"]["collections"]] == tables
+    assert any(w.startswith("GEOMETRY_TYPE_SPLIT:") for w in status["warnings"])
+    r = ddh_client.post(
+        "/api/platform/approve",
+        {"request_id": status["request_id"], "reviewer": "alice", "clearance_state": "ouo"},
+        format="json",
+    )
+    assert r.status_code == 200, r.json()
+    assert [s["collection_id"] for s in r.json()["services"]["collections"]] == tables
+    assert all(api_client.get(f"/api/features/collections/{t}/items").status_code == 200 for t in tables)
+    approvals = ddh_client.get(f"/api/platform/approvals/status?table_names={tables[1]}").json()
+    assert approvals["tables"][tables[1]]["is_public"] is True
+    r = ddh_client.post(
+        "/api/platform/revoke",
+        {"request_id": status["request_id"], "reviewer": "alice", "reason": "wrong vintage"},
+        format="json",
+    )
+    assert r.status_code == 200, r.json()
+    assert all(api_client.get(f"/api/features/collections/{t}/items").status_code == 404 for t in tables)

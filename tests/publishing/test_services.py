@@ -200,7 +200,7 @@ def test_failed_stac_publication_rolls_back_the_approval(ddh_user: Any) -> None:
 def test_unpublish_dry_run_live_and_idempotent(ddh_user: Any) -> None:
     release = submitted(ddh_user)
     dry = services.release_unpublish(release_id=release.id, user=ddh_user)
-    assert dry.dry_run and dry.would_delete["tables"] == ["geo.ds_1_res_1_v1"] and dry.job is None
+    assert dry.dry_run and dry.would_delete["collections"] == ["ds_1_res_1_v1"] and dry.job is None
     assert Release.objects.get(pk=release.id).unpublish_job_id is None
     services.release_approve(release_id=release.id, user=ddh_user, reviewer="a", clearance_state="ouo")
     with pytest.raises(InvalidTransition, match="force_approved"):

@@ -77,9 +77,9 @@ def test_manifest_to_collection_and_cleanup(
             services.raster_unpublish(collection_id="test-raster-coll", item_id=item_id, dry_run=False)
 
 
-def test_collection_preflight(upload: Callable[..., str], bronze: str, auth_client: Any) -> None:
+def test_collection_preflight(upload: Callable[..., str], bronze: str, operator_client: Any) -> None:
     def submit(params: dict[str, Any]) -> Any:
-        return auth_client.post("/api/jobs/submit/process_raster_collection", {"parameters": params}, format="json")
+        return operator_client.post("/api/jobs/submit/process_raster_collection", {"parameters": params}, format="json")
 
     lc = upload("lc.tif")
     nothing = submit({"container_name": bronze, "collection_id": "c1"})
@@ -94,7 +94,7 @@ def test_collection_preflight(upload: Callable[..., str], bronze: str, auth_clie
     assert no_manifest.status_code == 400
     zooms = submit({"container_name": bronze, "collection_id": "c1", "files": [lc], "minzoom": 5, "maxzoom": 2})
     assert zooms.status_code == 400 and "minzoom 5 is above maxzoom 2" in str(zooms.json()["details"])
-    system_unpublish = auth_client.post(
+    system_unpublish = operator_client.post(
         "/api/jobs/submit/unpublish_raster_collection",
         {"parameters": {"collection_id": "system-rasters"}},
         format="json",

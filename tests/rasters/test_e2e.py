@@ -28,7 +28,9 @@ def _item(collection_id: str, item_id: str) -> dict[str, Any] | None:
 
 @pytest.mark.broker
 @pytest.mark.django_db(transaction=True)
-def test_process_raster_end_to_end(live_worker: Any, auth_client: Any, upload: Callable[..., str], bronze: str) -> None:
+def test_process_raster_end_to_end(
+    live_worker: Any, operator_client: Any, upload: Callable[..., str], bronze: str
+) -> None:
     name = upload("natural_earth_1_downsampled_cog.tif")
     params = {
         "container_name": bronze,
@@ -38,7 +40,7 @@ def test_process_raster_end_to_end(live_worker: Any, auth_client: Any, upload: C
         "title": "Natural Earth",
         "metadata": {"ddh:dataset_id": "DS-42", "ddh:resource_id": "R-7"},
     }
-    resp = auth_client.post("/api/jobs/submit/process_raster", {"parameters": params}, format="json")
+    resp = operator_client.post("/api/jobs/submit/process_raster", {"parameters": params}, format="json")
     assert resp.status_code == 202, resp.content
     job = wait_for_job(resp.json()["job_id"], timeout=120)
     try:
@@ -51,23 +53,23 @@ def test_process_raster_end_to_end(live_worker: Any, auth_client: Any, upload: C
         assert item is not None and item["properties"]["ddh:resource_id"] == "R-7"
         assert item["properties"]["title"] == "Natural Earth"
         assert len(_silver_blobs("system-rasters", "e2e-ne")) == 3
-        tile = auth_client.get(result["tile_url_template"].format(z=2, x=2, y=1))
+        tile = operator_client.get(result["tile_url_template"].format(z=2, x=2, y=1))
         assert tile.status_code == 200 and tile["Content-Type"] == "image/png"
 
         # Same file again without overwrite: refused at submit (the item exists).
-        again = auth_client.post(
+        again = operator_client.post(
             "/api/jobs/submit/process_raster", {"parameters": {**params, "title": "v2"}}, format="json"
         )
         assert again.status_code == 400 and "overwrite" in str(again.json()["details"])
 
         # unpublish: a dry run lists, a live run deletes, and a second live run is harmless.
-        dry = auth_client.post(
+        dry = operator_client.post(
             "/api/jobs/submit/unpublish_raster", {"parameters": {"item_id": "e2e-ne"}}, format="json"
         )
         dry_job = wait_for_job(dry.json()["job_id"], timeout=60)
         assert dry_job.status == "completed" and len(dry_job.result["blobs"]) == 3
         assert dry_job.result["stac_items"] == ["system-rasters/e2e-ne"] and _item("system-rasters", "e2e-ne")
-        live = auth_client.post(
+        live = operator_client.post(
             "/api/jobs/submit/unpublish_raster", {"parameters": {"item_id": "e2e-ne", "dry_run": False}}, format="json"
         )
         assert wait_for_job(live.json()["job_id"], timeout=60).status == "completed"
@@ -79,13 +81,13 @@ def test_process_raster_end_to_end(live_worker: Any, auth_client: Any, upload: C
 @pytest.mark.broker
 @pytest.mark.django_db(transaction=True)
 def test_corrupt_raster_fails_the_job_and_leaves_nothing(
-    live_worker: Any, auth_client: Any, upload: Callable[..., str], bronze: str
+    live_worker: Any, operator_client: Any, upload: Callable[..., str], bronze: str
 ) -> None:
     # Header intact (passes pre-flight), pixel data cut off: COG creation must fail.
     data = (FIXTURES / "natural_earth_1_downsampled_cog.tif").read_bytes()
     name = upload(content=data[: len(data) // 2])
     params = {"container_name": bronze, "file_name": name, "item_id": "e2e-broken", "output_tier": "all"}
-    resp = auth_client.post("/api/jobs/submit/process_raster", {"parameters": params}, format="json")
+    resp = operator_client.post("/api/jobs/submit/process_raster", {"parameters": params}, format="json")
     assert resp.status_code == 202, resp.content
     job = wait_for_job(resp.json()["job_id"], timeout=120)
     assert job.status == "failed"
@@ -108,10 +110,10 @@ def test_corrupt_raster_fails_the_job_and_leaves_nothing(
     ],
 )
 def test_bad_files_are_refused_at_submit(
-    auth_client: Any, upload: Callable[..., str], bronze: str, content: bytes, message: str
+    operator_client: Any, upload: Callable[..., str], bronze: str, content: bytes, message: str
 ) -> None:
     name = upload(content=content)
-    resp = auth_client.post(
+    resp = operator_client.post(
         "/api/jobs/submit/process_raster", {"parameters": {"container_name": bronze, "file_name": name}}, format="json"
     )
     assert resp.status_code == 400, resp.content
@@ -120,13 +122,13 @@ def test_bad_files_are_refused_at_submit(
 
 @pytest.mark.django_db
 def test_preflight_messages(
-    auth_client: Any, upload: Callable[..., str], bronze: str, settings: Any, tmp_path: Any
+    operator_client: Any, upload: Callable[..., str], bronze: str, settings: Any, tmp_path: Any
 ) -> None:
     import numpy as np
     import rasterio
     from rasterio.transform import from_origin
 
-    submit = lambda params: auth_client.post(  # noqa: E731
+    submit = lambda params: operator_client.post(  # noqa: E731
         "/api/jobs/submit/process_raster", {"parameters": params}, format="json"
     )
     missing = submit({"container_name": bronze, "file_name": "nope/missing.tif"})
@@ -194,7 +196,7 @@ def test_overwrite_replaces_and_removes_the_old_run(bronze: str, upload: Callabl
 @pytest.mark.broker
 @pytest.mark.django_db(transaction=True)
 def test_process_large_raster_by_windows(
-    live_worker: Any, auth_client: Any, upload: Callable[..., str], bronze: str
+    live_worker: Any, operator_client: Any, upload: Callable[..., str], bronze: str
 ) -> None:
     """A 349x352 6-band raster cut into 4 windows of 256 px on the long queue, stitched, identical pixels."""
     import numpy as np
@@ -210,7 +212,7 @@ def test_process_large_raster_by_windows(
         "window_size": 256,
         "processing": "windows",
     }
-    resp = auth_client.post("/api/jobs/submit/process_raster", {"parameters": params}, format="json")
+    resp = operator_client.post("/api/jobs/submit/process_raster", {"parameters": params}, format="json")
     assert resp.status_code == 202, resp.content
     job = wait_for_job(resp.json()["job_id"], timeout=120)
     try:

@@ -1,0 +1,17 @@
+"""The core has no tables; this unmanaged model only anchors the core's permissions.
+
+Django permissions hang off a content type, so ``geoplatform.view_health`` needs a model
+to belong to. ``managed = False``: migrations create no table for it.
+"""
+
+from django.db import models
+
+
+class Health(models.Model):
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [("view_health", "Can see the detailed health report (versions, errors)")]
+
+    def __str__(self) -> str:
+        return "health"
