@@ -51,17 +51,23 @@ class StrictFilterSet(django_filters.FilterSet):
         """Every query parameter a list route with this filter set accepts."""
         return frozenset(cls.base_filters) | cls.extra_params
 
-    def _unknown(self) -> list[str]:
-        return sorted(set(self.data) - self.params())
+    def _problems(self) -> dict[str, str]:
+        """Unknown parameters, and filters given empty (a 400 as with the serializers before:
+        django-filter would read ``?status=`` as no filter at all)."""
+        problems = {name: "Unknown field." for name in set(self.data) - self.params()}
+        for name in set(self.data) & set(self.base_filters):
+            if self.data.get(name) == "":
+                problems[name] = "This field may not be blank."
+        return problems
 
     def is_valid(self) -> bool:
-        return not self._unknown() and bool(super().is_valid())
+        return not self._problems() and bool(super().is_valid())
 
     @property
     def errors(self) -> ErrorDict:
         errors = ErrorDict(self.form.errors)
-        for name in self._unknown():
-            errors[name] = ErrorList([DjangoValidationError("Unknown field.", code="unknown")])
+        for name, message in sorted(self._problems().items()):
+            errors[name] = ErrorList([DjangoValidationError(message, code="invalid")])
         return errors
 
 

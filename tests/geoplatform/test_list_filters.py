@@ -37,6 +37,8 @@ def test_job_list_rejects_unknown_and_bad_parameters(auth_client: Any) -> None:
     assert resp.status_code == 400 and "stauts" in resp.json()["details"]
     resp = auth_client.get("/api/jobs", {"created_after": "yesterday"})
     assert resp.status_code == 400 and "created_after" in resp.json()["details"]
+    resp = auth_client.get("/api/jobs", {"status": ""})
+    assert resp.status_code == 400 and "status" in resp.json()["details"]
     resp = auth_client.get("/api/jobs", {"offset": -1})
     assert resp.status_code == 400 and "offset" in resp.json()["details"]
 
