@@ -1,4 +1,4 @@
-"""The DDH contract ``/api/platform/*`` (see ../shared/DDH-CONTRACT.md). Thin views.
+"""The DDH contract ``/api/platform/*`` (see docs/ddh-contract.md). Thin views.
 
 Every view derives from :class:`PlatformApi`, which gives the contract's conventions:
 token auth (401/403), strict bodies and query strings (unknown field -> 400 naming it),

@@ -1,9 +1,11 @@
 """How a release becomes jobs of the domain apps: data type detection, options, parameters.
 
-Publishing submits the domain apps' job types BY NAME through
-:func:`ingest.services.job_submit`; the two tables below are that coupling, and tests swap
-them for test-only job types (``monkeypatch.setitem``). What a release leaves behind is read
-from the domain apps by :mod:`publishing.kinds`.
+Publishing starts the domain apps' jobs by job type name through
+:func:`ingest.services.job_submit`, from the two tables below (tests swap them for test-only
+job types with ``monkeypatch.setitem``). It does import the domain apps elsewhere: it sits
+above them in the layers (.importlinter), and :mod:`publishing.kinds`, ``services`` and
+``selectors`` call their selectors and services to read, publish and withdraw a release's
+outputs.
 """
 
 from __future__ import annotations
