@@ -1,4 +1,4 @@
-"""The DDH contract ``/api/platform/*`` (see ../shared/DDH-CONTRACT.md). Thin views.
+"""The DDH contract ``/api/platform/*`` (see docs/ddh-contract.md). Thin views.
 
 Every view derives from :class:`PlatformApi`, which gives the contract's conventions:
 token auth (401/403), strict bodies and query strings (unknown field -> 400 naming it),
@@ -23,13 +23,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from geoplatform import health
-from geoplatform.api import StrictSerializer
+from geoplatform.api import FilteredListMixin, StrictFilterSet, StrictSerializer
 from geoplatform.errors import ApplicationError, InvalidInput, from_django, unavailable_or_same
 from geoplatform.permissions import Authenticated, has_perm
 
 from . import openapi as oa
 from . import selectors, services
 from .errors import ReviewForbidden
+from .filters import ApprovalFilter
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +150,13 @@ class Paging(StrictSerializer):
 
 def query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:  # type: ignore[type-arg]
     s = serializer_class(data=request.query_params.dict())
+    s.is_valid(raise_exception=True)
+    return dict(s.validated_data)
+
+
+def paging(request: Request) -> dict[str, Any]:
+    """``limit`` and ``offset`` of a list route whose other parameters its FilterSet reads."""
+    s = Paging(data={k: v for k, v in request.query_params.dict().items() if k in StrictFilterSet.extra_params})
     s.is_valid(raise_exception=True)
     return dict(s.validated_data)
 
@@ -455,23 +463,24 @@ class RevokeApi(_ReasonedDecisionApi):
     done = "Release revoked."
 
 
-class ApprovalsQuery(Paging):
-    status = serializers.ChoiceField(choices=["pending_review", "approved", "rejected", "revoked"], required=False)
+class ApprovalsListApi(FilteredListMixin, PlatformApi):
+    filterset_class = ApprovalFilter
+    allowed_query = ApprovalFilter.params()
 
-
-class ApprovalsListApi(PlatformApi):
-    allowed_query = frozenset({"status", "limit", "offset"})
-
-    @extend_schema(operation_id="platform_approvals", responses={200: oa.ApprovalsListSerializer, **oa.ddh_errors(400)})
+    @extend_schema(
+        operation_id="platform_approvals",
+        parameters=[Paging],
+        responses={200: oa.ApprovalsListSerializer, **oa.ddh_errors(400)},
+    )
     def get(self, request: Request) -> Response:
-        q = query(ApprovalsQuery, request)
-        qs = selectors.release_list(filters={"status": q.get("status")})
+        qs = self.filter_queryset(selectors.release_list(filters={}))
+        q = paging(request)
         rows, has_more = selectors.page(qs, limit=q["limit"], offset=q["offset"])
         return Response(
             {
                 "success": True,
                 "approvals": [selectors.release_row(r) for r in rows],
-                "status": q.get("status"),
+                "status": request.query_params.get("status") or None,
                 "limit": q["limit"],
                 "offset": q["offset"],
                 "has_more": has_more,
