@@ -122,6 +122,8 @@ SEARCH_PARAMETERS = [
     OpenApiParameter("token", str, description="Paging token from a next/prev link."),
 ]
 _DOC = OpenApiResponse(OpenApiTypes.OBJECT, description="STAC JSON document.")
+# Items and item pages are GeoJSON: documented as application/geo+json, the type they are sent with.
+_GEODOC = {(200, GEOJSON): OpenApiResponse(OpenApiTypes.OBJECT, description="STAC Item or ItemCollection (GeoJSON).")}
 _ERRORS = {
     400: OpenApiResponse(OpenApiTypes.OBJECT, description='Invalid parameter: {"code", "description"}.'),
     404: OpenApiResponse(OpenApiTypes.OBJECT, description='Not found: {"code", "description"}.'),
@@ -194,7 +196,7 @@ class StacItemListApi(StacApi):
         operation_id="stac_collection_items",
         tags=["stac"],
         parameters=SEARCH_PARAMETERS,
-        responses={200: _DOC, **_ERRORS},
+        responses={**_GEODOC, **_ERRORS},
     )
     def get(self, request: Request, collection_id: str) -> HttpResponse:
         params = {k: request.query_params.get(k) for k in ("bbox", "datetime", "limit", "token")}
@@ -215,7 +217,7 @@ class StacItemListApi(StacApi):
 
 
 class StacItemApi(StacApi):
-    @extend_schema(operation_id="stac_item", tags=["stac"], responses={200: _DOC, 404: _ERRORS[404]})
+    @extend_schema(operation_id="stac_item", tags=["stac"], responses={**_GEODOC, 404: _ERRORS[404]})
     def get(self, request: Request, collection_id: str, item_id: str) -> HttpResponse:
         body = selectors.item_document_get(collection_id=collection_id, item_id=item_id, base=_base(request))
         if body is None:
@@ -237,7 +239,7 @@ class StacSearchApi(StacApi):
             OpenApiParameter("ids", str, description="Comma-separated item ids."),
             OpenApiParameter("collections", str, description="Comma-separated collection ids."),
         ],
-        responses={200: _DOC, 400: _ERRORS[400]},
+        responses={**_GEODOC, 400: _ERRORS[400]},
     )
     def get(self, request: Request) -> HttpResponse:
         params = {k: request.query_params.get(k) for k in stac_search.SEARCH_FIELDS}
@@ -247,7 +249,7 @@ class StacSearchApi(StacApi):
         operation_id="stac_search_post",
         tags=["stac"],
         request=OpenApiTypes.OBJECT,
-        responses={200: _DOC, 400: _ERRORS[400]},
+        responses={**_GEODOC, 400: _ERRORS[400]},
     )
     def post(self, request: Request) -> HttpResponse:
         if not isinstance(request.data, dict):

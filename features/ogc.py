@@ -30,6 +30,9 @@ GEOJSON = "application/geo+json"
 OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
 
 
+_INT_BITS = {"smallint": 16, "integer": 32, "bigint": 64}
+
+
 def parse_int(name: str, value: str, *, minimum: int) -> int:
     try:
         out = int(value)
@@ -123,13 +126,20 @@ def build_query(dataset: VectorDataset, params: Mapping[str, str]) -> tuple[sql.
     for name, pgtype in attributes.items():
         if name in params:
             value = params[name]
-            if pgtype in ("integer", "bigint", "smallint"):
-                parse_int(name, value, minimum=-(2**63))
+            if pgtype in _INT_BITS:
+                # Out of the column type's range, PostgreSQL's CAST fails (was a 500).
+                half = 2 ** (_INT_BITS[pgtype] - 1)
+                if parse_int(name, value, minimum=-half) >= half:
+                    raise InvalidQuery(f"{name!r} is a {pgtype}: {value!r} is out of its range.")
             elif pgtype in ("real", "double precision", "numeric"):
                 try:
-                    float(value)
+                    number = float(value)
                 except ValueError:
                     raise InvalidQuery(f"{name!r} is numeric; {value!r} is not a number.") from None
+                if not math.isfinite(number) or (pgtype == "real" and number and not 1.2e-38 <= abs(number) <= 3.4e38):
+                    raise InvalidQuery(f"{name!r} is a {pgtype}: {value!r} is out of its range.")
+                if pgtype != "numeric":
+                    value = repr(number)  # what PostgreSQL would parse, without its under/overflow errors
             elif pgtype == "boolean" and value.lower() not in ("true", "false"):
                 raise InvalidQuery(f"{name!r} is boolean: use true or false.")
             q.filters.append((name, pgtype if pgtype in sql.JSON_TYPES else "text", value))
@@ -295,7 +305,7 @@ def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str
                 "operationId": "getLandingPage",
                 "summary": "Landing page",
                 "parameters": [f_param],
-                "responses": {"200": ok_json},
+                "responses": {"200": ok_json, "400": errors["400"]},
             }
         },
         "/conformance": {
@@ -303,7 +313,7 @@ def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str
                 "operationId": "getConformance",
                 "summary": "Conformance classes",
                 "parameters": [f_param],
-                "responses": {"200": ok_json},
+                "responses": {"200": ok_json, "400": errors["400"]},
             }
         },
         "/api": {
@@ -318,7 +328,7 @@ def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str
                 "operationId": "getCollections",
                 "summary": "Collections",
                 "parameters": [f_param],
-                "responses": {"200": ok_json},
+                "responses": {"200": ok_json, "400": errors["400"]},
             }
         },
         "/collections/{collectionId}": {

@@ -31,6 +31,7 @@ from ingest.registry import FinalizeContext, TaskContext
 from . import conf, sources, sql, transform
 from .errors import InvalidSource, TableExists
 from .models import VectorDataset
+from .results import VectorCollectionResult, VectorJobResult
 from .selectors import dataset_group
 from .services import (
     STAC_COLLECTION,
@@ -497,7 +498,7 @@ def _validate_result(ctx: TaskContext) -> dict[str, Any]:
     return dict(result)
 
 
-def _dataset_summary(table: str) -> dict[str, Any]:
+def _dataset_summary(table: str) -> VectorCollectionResult:
     dataset = VectorDataset.objects.get(pk=table)
     return {
         "collection_id": table,
@@ -514,6 +515,10 @@ def _dataset_summary(table: str) -> dict[str, Any]:
 def _load_result(table: str, made: list[str]) -> dict[str, Any]:
     """The job result: ``collections`` lists every collection made. A single-type file's one
     collection is also spelled out at the top level (as before files were split)."""
+    return dict(_vector_job_result(table, made))
+
+
+def _vector_job_result(table: str, made: list[str]) -> VectorJobResult:
     collections = [_dataset_summary(name) for name in made]
     if made == [table]:
         return {**collections[0], "collections": collections}

@@ -1,12 +1,18 @@
-"""Shared API pieces: the strict serializer, the documented error body, health."""
+"""Shared API pieces: the strict serializer, list filters, the documented error body, health."""
 
 from __future__ import annotations
 
 import platform
-from typing import Any
+from typing import Any, ClassVar
 
 import django
+import django_filters
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Model, QuerySet
+from django.forms.utils import ErrorDict, ErrorList
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -31,6 +37,68 @@ class StrictSerializer(serializers.Serializer):  # type: ignore[type-arg]
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return attrs
+
+
+class StrictFilterSet(django_filters.FilterSet):
+    """A django-filter FilterSet that, like :class:`StrictSerializer`, answers 400 for a query
+    parameter it does not know (naming it) instead of ignoring a typo. ``extra_params`` are the
+    ones the view reads itself (paging)."""
+
+    extra_params: ClassVar[frozenset[str]] = frozenset({"limit", "offset"})
+
+    @classmethod
+    def params(cls) -> frozenset[str]:
+        """Every query parameter a list route with this filter set accepts."""
+        return frozenset(cls.base_filters) | cls.extra_params
+
+    def _problems(self) -> dict[str, str]:
+        """Unknown parameters, and filters given empty (a 400 as with the serializers before:
+        django-filter would read ``?status=`` as no filter at all)."""
+        problems = {name: "Unknown field." for name in set(self.data) - self.params()}
+        for name in set(self.data) & set(self.base_filters):
+            if self.data.get(name) == "":
+                problems[name] = "This field may not be blank."
+        return problems
+
+    def is_valid(self) -> bool:
+        return not self._problems() and bool(super().is_valid())
+
+    @property
+    def errors(self) -> ErrorDict:
+        errors = ErrorDict(self.form.errors)
+        for name, message in sorted(self._problems().items()):
+            errors[name] = ErrorList([DjangoValidationError(message, code="invalid")])
+        return errors
+
+
+class FilteredListMixin:
+    """For list routes on a plain APIView: the view's ``filterset_class`` filters the queryset
+    its selector returns (``self.filter_queryset(qs)``; bad values are a 400 naming the
+    parameter), and :class:`AutoSchema` documents the filters in the OpenAPI."""
+
+    filter_backends: ClassVar[list[type[DjangoFilterBackend]]] = [DjangoFilterBackend]
+    filterset_class: ClassVar[type[django_filters.FilterSet]]
+
+    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        for backend in self.filter_backends:
+            queryset = backend().filter_queryset(self.request, queryset, self)  # type: ignore[attr-defined]
+        return queryset
+
+    def get_queryset(self) -> QuerySet[Any]:
+        """The filtered model, for the schema generator only (views read through selectors)."""
+        model: type[Model] = self.filterset_class._meta.model
+        return model._default_manager.none()
+
+
+class AutoSchema(SpectacularAutoSchema):
+    """drf-spectacular's schema, plus the filters of :class:`FilteredListMixin` views: their GET
+    answers an envelope (``{"results": [...], "count", ...}``) rather than a bare list, which
+    spectacular's list heuristic would not document filters for."""
+
+    def get_filter_backends(self) -> list[Any]:
+        if self.method == "GET" and isinstance(self.view, FilteredListMixin):
+            return list(self.view.filter_backends)
+        return list(super().get_filter_backends())
 
 
 class ErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]

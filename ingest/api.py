@@ -12,10 +12,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from geoplatform.api import StrictSerializer, error_responses
+from geoplatform.api import FilteredListMixin, StrictSerializer, error_responses
 from geoplatform.permissions import Authenticated, has_perm
 
 from . import registry, selectors, services, uploads
+from .filters import JobFilter
 from .models import Job, JobStatus
 
 
@@ -216,37 +217,34 @@ class JobStatusApi(APIView):
         return Response(JobStatusOutput(selectors.job_status(job_id=job_id, user=request.user)).data)
 
 
-class JobListApi(APIView):
-    permission_classes = [Authenticated]
+class JobListPaging(serializers.Serializer):  # type: ignore[type-arg]
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+    offset = serializers.IntegerField(required=False, min_value=0, default=0)
 
-    class Filters(StrictSerializer):
-        status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
-        job_type = serializers.CharField(required=False)
-        created_after = serializers.DateTimeField(required=False)
-        created_before = serializers.DateTimeField(required=False)
-        limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
-        offset = serializers.IntegerField(required=False, min_value=0, default=0)
+
+class JobListApi(FilteredListMixin, APIView):
+    permission_classes = [Authenticated]
+    filterset_class = JobFilter
 
     @extend_schema(
         operation_id="jobs_list",
         description=_VISIBILITY,
-        parameters=[Filters],
+        parameters=[JobListPaging],
         responses={200: JobListOutput, **error_responses(400, 401)},
     )
     def get(self, request: Request) -> Response:
-        filters = self.Filters(data=request.query_params.dict())
-        filters.is_valid(raise_exception=True)
-        f: dict[str, Any] = filters.validated_data
-        qs = selectors.job_list(filters=f, user=request.user)
+        qs = self.filter_queryset(selectors.job_list(user=request.user))
+        paging = JobListPaging(data=request.query_params.dict())
+        paging.is_valid(raise_exception=True)
+        limit, offset = paging.validated_data["limit"], paging.validated_data["offset"]
         total = qs.count()
-        page = qs[f["offset"] : f["offset"] + f["limit"]]
         return Response(
             {
                 "count": total,
-                "limit": f["limit"],
-                "offset": f["offset"],
-                "has_more": f["offset"] + f["limit"] < total,
-                "results": JobListItem(page, many=True).data,
+                "limit": limit,
+                "offset": offset,
+                "has_more": offset + limit < total,
+                "results": JobListItem(qs[offset : offset + limit], many=True).data,
             }
         )
 

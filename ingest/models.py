@@ -143,7 +143,7 @@ class Task(models.Model):
         ordering = ["stage__index", "unit"]
         # Only the primary key and the foreign keys are indexed: claim, heartbeat and
         # completion then change no indexed column, so PostgreSQL updates the row in place
-        # (HOT, see the fillfactor in migration 0004). Queries by status go through the
+        # (HOT, see the fillfactor in migration 0003). Queries by status go through the
         # job (few are queued or running at a time).
 
     def __str__(self) -> str:

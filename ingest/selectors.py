@@ -37,18 +37,9 @@ def job_get(*, job_id: str, user: Any = None) -> Job:
     return job
 
 
-def job_list(*, filters: dict[str, Any] | None = None, user: Any = None) -> QuerySet[Job]:
-    qs = jobs_visible(user=user).order_by("-created_at")
-    filters = filters or {}
-    if filters.get("status"):
-        qs = qs.filter(status=filters["status"])
-    if filters.get("job_type"):
-        qs = qs.filter(job_type=filters["job_type"])
-    if filters.get("created_after"):
-        qs = qs.filter(created_at__gte=filters["created_after"])
-    if filters.get("created_before"):
-        qs = qs.filter(created_at__lt=filters["created_before"])
-    return qs
+def job_list(*, user: Any = None) -> QuerySet[Job]:
+    """The jobs ``user`` may see, newest first (the API filters them with ``ingest.filters.JobFilter``)."""
+    return jobs_visible(user=user).order_by("-created_at")
 
 
 def job_progress(*, job: Job) -> dict[str, Any]:

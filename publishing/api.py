@@ -1,4 +1,4 @@
-"""The DDH contract ``/api/platform/*`` (see ../shared/DDH-CONTRACT.md). Thin views.
+"""The DDH contract ``/api/platform/*`` (see docs/ddh-contract.md). Thin views.
 
 Every view derives from :class:`PlatformApi`, which gives the contract's conventions:
 token auth (401/403), strict bodies and query strings (unknown field -> 400 naming it),
@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers
 from rest_framework.authentication import TokenAuthentication
@@ -23,12 +23,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from geoplatform import health
-from geoplatform.api import StrictSerializer
+from geoplatform.api import FilteredListMixin, StrictFilterSet, StrictSerializer
 from geoplatform.errors import ApplicationError, InvalidInput, from_django, unavailable_or_same
 from geoplatform.permissions import Authenticated, has_perm
 
+from . import openapi as oa
 from . import selectors, services
 from .errors import ReviewForbidden
+from .filters import ApprovalFilter
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +154,13 @@ def query(serializer_class: type[serializers.Serializer], request: Request) -> d
     return dict(s.validated_data)
 
 
+def paging(request: Request) -> dict[str, Any]:
+    """``limit`` and ``offset`` of a list route whose other parameters its FilterSet reads."""
+    s = Paging(data={k: v for k, v in request.query_params.dict().items() if k in StrictFilterSet.extra_params})
+    s.is_valid(raise_exception=True)
+    return dict(s.validated_data)
+
+
 # --- manifest ------------------------------------------------------------------------------
 
 ROUTES = [
@@ -178,7 +187,7 @@ ROUTES = [
 class PlatformManifestApi(PlatformApi):
     cache_control = "private, no-cache"
 
-    @extend_schema(operation_id="platform_manifest", responses={200: dict})
+    @extend_schema(operation_id="platform_manifest", responses={200: oa.ManifestSerializer, **oa.ddh_errors(400)})
     def get(self, request: Request) -> Response:
         routes = [{"method": m, "path": p, "description": d} for m, p, d in ROUTES]
         return Response({"success": True, "name": "GeoPlatform DDH platform API", "routes": routes})
@@ -243,7 +252,15 @@ class SubmitApi(PlatformApi):
     permission_classes = [has_perm("publishing.submit_release")]
     allowed_query = frozenset({"dry_run"})
 
-    @extend_schema(operation_id="platform_submit", request=SubmitInput, responses={202: dict, 200: dict})
+    @extend_schema(
+        operation_id="platform_submit",
+        request=SubmitInput,
+        responses={
+            202: oa.SubmitAcceptedSerializer,
+            200: OpenApiResponse(oa.SubmitDryRunSerializer, description="dry_run=true: valid, nothing written."),
+            **oa.ddh_errors(400, 403, 404, 409),
+        },
+    )
     def post(self, request: Request) -> Response:
         dry_run = query(DryRunQuery, request)["dry_run"]
         s = SubmitInput(data=request.data)
@@ -290,7 +307,7 @@ def _status_response(request: Request, release: Any) -> Response:
 
 
 class StatusApi(PlatformApi):
-    @extend_schema(operation_id="platform_status", responses={200: dict, 202: dict})
+    @extend_schema(operation_id="platform_status", responses=oa.STATUS_RESPONSES)
     def get(self, request: Request, ident: str) -> Response:
         return _status_response(request, selectors.release_find(ident=ident))
 
@@ -303,7 +320,16 @@ class StatusListQuery(Paging):
 class StatusListApi(PlatformApi):
     allowed_query = frozenset({"dataset_id", "resource_id", "limit", "offset"})
 
-    @extend_schema(operation_id="platform_status_list", responses={200: dict})
+    @extend_schema(
+        operation_id="platform_status_list",
+        responses={
+            200: OpenApiResponse(
+                oa.STATUS_OR_LIST, description="The list; or, given dataset_id+resource_id, its status."
+            ),
+            202: oa.STATUS_RESPONSES[202],
+            **oa.ddh_errors(400, 404),
+        },
+    )
     def get(self, request: Request) -> Response:
         q = query(StatusListQuery, request)
         if q.get("dataset_id") or q.get("resource_id"):
@@ -385,7 +411,7 @@ class ReviewApi(PlatformApi):
 
 
 class ApproveApi(ReviewApi):
-    @extend_schema(operation_id="platform_approve", request=ApproveInput, responses={200: dict})
+    @extend_schema(operation_id="platform_approve", request=ApproveInput, responses=oa.REVIEW_RESPONSES)
     def post(self, request: Request) -> Response:
         s = ApproveInput(data=request.data)
         s.is_valid(raise_exception=True)
@@ -421,35 +447,40 @@ class _ReasonedDecisionApi(ReviewApi):
         return Response(_review_body(release, self.done, reason=d["reason"]))
 
 
-@extend_schema_view(post=extend_schema(operation_id="platform_reject", request=RejectInput, responses={200: dict}))
+@extend_schema_view(
+    post=extend_schema(operation_id="platform_reject", request=RejectInput, responses=oa.REVIEW_RESPONSES)
+)
 class RejectApi(_ReasonedDecisionApi):
     decide = staticmethod(services.release_reject)
     done = "Release rejected."
 
 
-@extend_schema_view(post=extend_schema(operation_id="platform_revoke", request=RejectInput, responses={200: dict}))
+@extend_schema_view(
+    post=extend_schema(operation_id="platform_revoke", request=RejectInput, responses=oa.REVIEW_RESPONSES)
+)
 class RevokeApi(_ReasonedDecisionApi):
     decide = staticmethod(services.release_revoke)
     done = "Release revoked."
 
 
-class ApprovalsQuery(Paging):
-    status = serializers.ChoiceField(choices=["pending_review", "approved", "rejected", "revoked"], required=False)
+class ApprovalsListApi(FilteredListMixin, PlatformApi):
+    filterset_class = ApprovalFilter
+    allowed_query = ApprovalFilter.params()
 
-
-class ApprovalsListApi(PlatformApi):
-    allowed_query = frozenset({"status", "limit", "offset"})
-
-    @extend_schema(operation_id="platform_approvals", responses={200: dict})
+    @extend_schema(
+        operation_id="platform_approvals",
+        parameters=[Paging],
+        responses={200: oa.ApprovalsListSerializer, **oa.ddh_errors(400)},
+    )
     def get(self, request: Request) -> Response:
-        q = query(ApprovalsQuery, request)
-        qs = selectors.release_list(filters={"status": q.get("status")})
+        qs = self.filter_queryset(selectors.release_list(filters={}))
+        q = paging(request)
         rows, has_more = selectors.page(qs, limit=q["limit"], offset=q["offset"])
         return Response(
             {
                 "success": True,
                 "approvals": [selectors.release_row(r) for r in rows],
-                "status": q.get("status"),
+                "status": request.query_params.get("status") or None,
                 "limit": q["limit"],
                 "offset": q["offset"],
                 "has_more": has_more,
@@ -458,7 +489,9 @@ class ApprovalsListApi(PlatformApi):
 
 
 class ApprovalDetailApi(PlatformApi):
-    @extend_schema(operation_id="platform_approval", responses={200: dict})
+    @extend_schema(
+        operation_id="platform_approval", responses={200: oa.ApprovalDetailSerializer, **oa.ddh_errors(400, 404)}
+    )
     def get(self, request: Request, ident: str) -> Response:
         release = selectors.release_find(ident=ident)
         body = {
@@ -479,7 +512,9 @@ class ApprovalsStatusQuery(StrictSerializer):
 class ApprovalsStatusApi(PlatformApi):
     allowed_query = frozenset({"stac_item_ids", "table_names"})
 
-    @extend_schema(operation_id="platform_approvals_status", responses={200: dict})
+    @extend_schema(
+        operation_id="platform_approvals_status", responses={200: oa.ApprovalsStatusSerializer, **oa.ddh_errors(400)}
+    )
     def get(self, request: Request) -> Response:
         q = query(ApprovalsStatusQuery, request)
         items = [i for i in q["stac_item_ids"].split(",") if i][:500]
@@ -502,7 +537,15 @@ class UnpublishInput(IdentifyInput):
 class UnpublishApi(PlatformApi):
     permission_classes = [has_perm("publishing.submit_release")]
 
-    @extend_schema(operation_id="platform_unpublish", request=UnpublishInput, responses={200: dict, 202: dict})
+    @extend_schema(
+        operation_id="platform_unpublish",
+        request=UnpublishInput,
+        responses={
+            200: OpenApiResponse(oa.UnpublishResultSerializer, description="Dry run, or already unpublished."),
+            202: OpenApiResponse(oa.UnpublishResultSerializer, description="The unpublish job started."),
+            **oa.ddh_errors(400, 403, 404, 409),
+        },
+    )
     def post(self, request: Request) -> Response:
         s = UnpublishInput(data=request.data)
         s.is_valid(raise_exception=True)
@@ -548,7 +591,7 @@ class LookupQuery(StrictSerializer):
 class CatalogLookupApi(CatalogApi):
     allowed_query = frozenset({"dataset_id", "resource_id", "version_id"})
 
-    @extend_schema(operation_id="platform_catalog_lookup", responses={200: dict})
+    @extend_schema(operation_id="platform_catalog_lookup", responses=oa.CATALOG_ENTRY_RESPONSES)
     def get(self, request: Request) -> Response:
         q = query(LookupQuery, request)
         entry = selectors.catalog_lookup(**q)
@@ -556,20 +599,24 @@ class CatalogLookupApi(CatalogApi):
 
 
 class CatalogAssetApi(CatalogApi):
-    @extend_schema(operation_id="platform_catalog_asset", responses={200: dict})
+    @extend_schema(
+        operation_id="platform_catalog_asset", responses={200: oa.CatalogAssetSerializer, **oa.ddh_errors(400, 404)}
+    )
     def get(self, request: Request, asset_id: str) -> Response:
         return Response(absolute(request, {"success": True, **selectors.catalog_asset(asset_id=asset_id)}))
 
 
 class CatalogItemApi(CatalogApi):
-    @extend_schema(operation_id="platform_catalog_item", responses={200: dict})
+    @extend_schema(operation_id="platform_catalog_item", responses=oa.CATALOG_ENTRY_RESPONSES)
     def get(self, request: Request, collection_id: str, item_id: str) -> Response:
         entry = selectors.catalog_item(collection_id=collection_id, item_id=item_id)
         return Response(absolute(request, {"success": True, **entry}))
 
 
 class CatalogDatasetApi(CatalogApi):
-    @extend_schema(operation_id="platform_catalog_dataset", responses={200: dict})
+    @extend_schema(
+        operation_id="platform_catalog_dataset", responses={200: oa.CatalogDatasetSerializer, **oa.ddh_errors(400, 404)}
+    )
     def get(self, request: Request, dataset_id: str) -> Response:
         return Response(absolute(request, {"success": True, **selectors.catalog_dataset(dataset_id=dataset_id)}))
 
@@ -578,7 +625,14 @@ class CatalogDatasetApi(CatalogApi):
 
 
 class PlatformHealthApi(PlatformApi):
-    @extend_schema(operation_id="platform_health", responses={200: dict, 503: dict})
+    @extend_schema(
+        operation_id="platform_health",
+        responses={
+            200: oa.PlatformHealthSerializer,
+            503: OpenApiResponse(oa.PlatformHealthSerializer, description="The database is unavailable."),
+            **oa.ddh_errors(400),
+        },
+    )
     def get(self, request: Request) -> Response:
         # Versions and error text only for operators; a client sees each component's status.
         healthy, components = health.run_checks(detail=request.user.has_perm("geoplatform.view_health"))
@@ -602,7 +656,7 @@ class FailuresQuery(StrictSerializer):
 class FailuresApi(PlatformApi):
     allowed_query = frozenset({"hours", "limit"})
 
-    @extend_schema(operation_id="platform_failures", responses={200: dict})
+    @extend_schema(operation_id="platform_failures", responses={200: oa.FailuresSerializer, **oa.ddh_errors(400)})
     def get(self, request: Request) -> Response:
         q = query(FailuresQuery, request)
         return Response({"success": True, **selectors.failures(hours=q["hours"], limit=q["limit"])})

@@ -33,8 +33,10 @@ class ProcessingUnavailable(InvalidInput):
     error_source = "platform"
 
 
-class ZarrNotAvailable(ApplicationError):
-    status_code = 501
+class ZarrNotAvailable(ProcessingUnavailable):
+    """Like any data type this deployment cannot process: a 4xx (the request cannot be served
+    here), never a 5xx, which monitors and clients read as the server failing."""
+
     code = "zarr_not_available"
     category = "unsupported"
     user_fixable = False

@@ -13,6 +13,7 @@ import hashlib
 import time
 from typing import Any
 
+from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 from django.core.files.storage import Storage
 
 from geoplatform.storage import check_blob_name, zone_storage
@@ -34,8 +35,6 @@ def _is_azure(storage: Storage) -> bool:
 
 
 def _server_side_copy(src: Storage, dst: Storage, name: str) -> None:
-    from azure.storage.blob import BlobSasPermissions, generate_blob_sas
-
     credential = src.service_client.credential  # type: ignore[attr-defined]
     sas = generate_blob_sas(
         account_name=credential.account_name,

@@ -14,12 +14,14 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from features.selectors import dataset_split_of
+from geoplatform.errors import InvalidInput
 from ingest import registry
 from ingest.models import Job
 from ingest.selectors import blob_reference_q, job_progress, task_backlog
 
+from . import kinds
 from .errors import ReleaseNotFound
-from .models import ApprovalState, Asset, DataType, ProcessingStatus, Release, asset_id_for, request_id_for
+from .models import ApprovalState, Asset, ProcessingStatus, Release, asset_id_for, request_id_for
 
 
 def _releases() -> QuerySet[Release]:
@@ -73,8 +75,6 @@ def release_identify(
             )
         release = scoped.first()
     else:
-        from geoplatform.errors import InvalidInput
-
         raise InvalidInput(
             "Identify the release with release_id, asset_id, job_id, request_id or dataset_id+resource_id."
         )
@@ -88,68 +88,10 @@ def is_processing(release: Release) -> bool:
 
 
 def services_of(release: Release) -> dict[str, Any] | None:
-    """Where an approved release is served; None until it is approved."""
+    """Where an approved release is served (as its kind says); None until it is approved."""
     if release.approval_state != ApprovalState.APPROVED:
         return None
-    if release.data_type == DataType.VECTOR and release.table_name:
-        # One service per collection: a file mixing geometry types made one per type. The
-        # first is also spelled out at the top level (the predecessor's single-service shape).
-        collections = [_vector_service(c) for c in _vector_outputs(release)]
-        first = collections[0]
-        return {
-            "service_url": first["service_url"],
-            "preview": first["preview"],
-            "viewer": first["viewer"],
-            "tiles": None,
-            "stac_collection": "/api/stac/collections/system-vectors" if first["stac_item"] else None,
-            "stac_item": first["stac_item"],
-            "collections": collections,
-        }
-    if release.data_type == DataType.RASTER_COLLECTION:  # the mosaic of its registered search
-        outputs = release.outputs
-        return {
-            "service_url": outputs.get("mosaic_tilejson_url")
-            or f"/api/stac/collections/{release.stac_collection_id}/items",
-            "preview": None,
-            "viewer": None,
-            "tiles": outputs.get("mosaic_tile_url_template"),
-            "stac_collection": f"/api/stac/collections/{release.stac_collection_id}",
-            "stac_item": None,
-        }
-    if release.data_type == DataType.RASTER:
-        c, i = release.stac_collection_id, release.stac_item_id
-        raster = f"/api/raster/{c}/{i}" if i else f"/api/raster/{c}"
-        outputs = release.outputs
-        return {
-            "service_url": outputs.get("tilejson_url") or f"{raster}/tilejson.json",
-            "preview": outputs.get("preview_url") or f"{raster}/preview",
-            "viewer": outputs.get("viewer_url") or f"{raster}/viewer",
-            "tiles": outputs.get("tile_url_template") or f"{raster}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png",
-            "stac_collection": f"/api/stac/collections/{c}",
-            "stac_item": f"/api/stac/collections/{c}/items/{i}" if i else None,
-        }
-    return None
-
-
-def _vector_outputs(release: Release) -> list[dict[str, Any]]:
-    """The collections the release's job made (its result's ``collections``), else its table."""
-    made = release.outputs.get("collections")
-    if isinstance(made, list) and made and all(isinstance(c, dict) and c.get("collection_id") for c in made):
-        return made
-    return [{"collection_id": release.table_name}]
-
-
-def _vector_service(collection: dict[str, Any]) -> dict[str, Any]:
-    base = f"/api/features/collections/{collection['collection_id']}"
-    stac = collection.get("stac_item")
-    return {
-        "collection_id": collection["collection_id"],
-        "geometry_type": collection.get("geometry_type"),
-        "service_url": f"{base}/items",
-        "preview": f"{base}/items?f=html",
-        "viewer": f"{base}/items?f=html",
-        "stac_item": f"/api/stac/collections/{stac.replace('/', '/items/', 1)}" if isinstance(stac, str) else None,
-    }
+    return kinds.kind_of(release).services(release)
 
 
 def _release_summary(release: Release) -> dict[str, Any]:
@@ -265,8 +207,6 @@ def approvals_status(*, stac_item_ids: list[str], table_names: list[str]) -> dic
     for table in table_names:
         release = qs.filter(table_name=table).first()
         if release is None:  # a {table}_point / _line / _polygon collection of a split file
-            from features.selectors import dataset_split_of
-
             base = dataset_split_of(collection_id=table)
             release = qs.filter(table_name=base).first() if base else None
         out["tables"][table] = _approval_brief(release)
@@ -412,10 +352,10 @@ def _releases_of_output(output: registry.Output) -> QuerySet[Release]:
         return qs.filter(table_name__in={output.id, dataset_split_of(collection_id=output.id) or output.id})
     if output.kind == registry.STAC_ITEM:
         collection, _, item = output.id.partition("/")
-        # a single raster's item, or any item of a release's own collection
+        # a single raster's item, or any item of a collection a release owns (a raster collection)
         return qs.filter(
             Q(stac_collection_id=collection, stac_item_id=item)
-            | Q(stac_collection_id=collection, data_type=DataType.RASTER_COLLECTION)
+            | Q(stac_collection_id=collection, data_type__in=kinds.stac_collection_owners())
         )
     if output.kind == registry.STAC_COLLECTION:
         return qs.filter(stac_collection_id=output.id)

@@ -20,18 +20,17 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from geoplatform.errors import ApplicationError, InvalidInput
-from ingest import registry
 from ingest.models import Job
 from ingest.services import job_submit
 
-from . import jobs, kinds
+from . import kinds
 from .audit import actor_name as _actor
 from .audit import audit_record
 from .errors import (
     InvalidTransition,
-    ProcessingUnavailable,
     PublicationFailed,
     ReleaseExistsError,
+    ReleaseNotFound,
     ReviewForbidden,
     VersionConflict,
 )
@@ -39,7 +38,6 @@ from .models import (
     ApprovalState,
     Asset,
     ClearanceState,
-    DataType,
     Platform,
     ProcessingStatus,
     Release,
@@ -68,18 +66,6 @@ class SubmitResult:
     release: Release | None = None
     job: Job | None = None
     warnings: list[str] = field(default_factory=list)
-
-
-def _job_type_get(name: str, data_type: str) -> registry.JobType:
-    try:
-        return registry.get(name)
-    except InvalidInput:
-        if data_type == DataType.ZARR:
-            raise jobs.zarr_unavailable() from None
-        raise ProcessingUnavailable(
-            f"{data_type} processing (job type {name!r}) is not available on this platform yet.",
-            remediation="Ask the platform team to deploy the app that provides it; nothing was created.",
-        ) from None
 
 
 def _monitor_url(request_id: str) -> str:
@@ -155,20 +141,17 @@ def release_submit(
     A dry run writes nothing. A live run writes the asset, the release, its audit row and
     the job in one transaction: a refused job leaves nothing behind.
     """
-    data_type = jobs.data_type_detect(file_name=data.get("file_name"), source_url=data.get("source_url"))
-    options = jobs.options_clean(data_type, data.get("processing_options"))
+    kind = kinds.detect(file_name=data.get("file_name"), source_url=data.get("source_url"))
+    data_type = kind.data_type
+    job_type_name = kind.process_job_type
+    jt = kinds.job_type_get(kind, job_type_name)
+    options = kinds.options_clean(kind, jt, data.get("processing_options"))
     dataset_id, resource_id = data["dataset_id"], data["resource_id"]
     version_id = data.get("version_id") or ""
     asset_id = asset_id_for(dataset_id, resource_id)
     request_id = request_id_for(dataset_id, resource_id, version_id or None)
-    job_type_name = jobs.PROCESS_JOB_TYPES[data_type]
-    jt = _job_type_get(job_type_name, data_type)
-    if data_type != DataType.ZARR and not data.get("container_name"):
-        raise InvalidInput("'container_name' is required with 'file_name'.", code="missing_container")
-    if data_type == DataType.VECTOR and isinstance(data.get("file_name"), str):
-        jobs.gpkg_layer_check(
-            container=data["container_name"], file_name=data["file_name"], layer_name=options.get("layer_name")
-        )
+    # Ids are not known yet: the kind's checks see the request and its options only.
+    kind.check(kinds.Submission(data=data, options=options, ordinal=0, release_meta={}))
     warnings: list[str] = []
     if not version_id:
         warnings.append("No version_id given: the approver assigns one (default v{ordinal}).")
@@ -202,8 +185,8 @@ def release_submit(
             "tags": data.get("tags") or [],
             "access_level": data.get("access_level", "OUO"),
         }
-        params, where = jobs.job_parameters(
-            data_type=data_type, data=data, options=options, ordinal=ordinal, release_meta=meta
+        params, where = kind.job_parameters(
+            kinds.Submission(data=data, options=options, ordinal=ordinal, release_meta=meta)
         )
         if dry_run:
             cleaned = jt.clean_params(params)
@@ -334,42 +317,16 @@ def _locked(release_id: str) -> Release:
         .first()
     )
     if release is None:
-        from .errors import ReleaseNotFound
-
         raise ReleaseNotFound(f"No release {release_id!r}.")
     return release
 
 
 def _outputs_publish(release: Release) -> None:
-    """Make the release's outputs public: a vector collection is shown (with its STAC item
-    when it has one); a raster's STAC item is upserted. Runs inside the approval
-    transaction: if it raises, the approval rolls back."""
-    from catalog import selectors as catalog_selectors
-    from catalog import services as catalog_services
-    from features import services as features_services
-
+    """Make the release's outputs public, as its kind does (a vector collection is shown, a
+    raster's STAC item registered). Runs inside the approval transaction: if it raises,
+    the approval rolls back."""
     try:
-        if release.data_type == DataType.VECTOR and release.table_name:
-            for collection_id in _vector_collections(release):
-                features_services.dataset_publish_set(collection_id=collection_id, published=True)
-            return
-        if release.data_type == DataType.RASTER_COLLECTION:
-            _raster_collection_publish(release)
-            return
-        if release.data_type != DataType.RASTER or not release.stac_item_id:
-            return
-        item = release.outputs.get("stac_item")
-        if not isinstance(item, dict):
-            item = catalog_selectors.item_get(collection_id=release.stac_collection_id, item_id=release.stac_item_id)
-        if not isinstance(item, dict):
-            raise PublicationFailed(
-                f"The job produced no STAC item {release.stac_collection_id}/{release.stac_item_id}; "
-                "approval rolled back."
-            )
-        catalog_services.item_upsert(collection_id=release.stac_collection_id, item=item)
-        from rasters.services import pending_item_discard
-
-        pending_item_discard(collection_id=release.stac_collection_id, item_id=release.stac_item_id)
+        kinds.kind_of(release).publish(release)
     except PublicationFailed:
         raise
     except ApplicationError as exc:
@@ -379,43 +336,10 @@ def _outputs_publish(release: Release) -> None:
         raise PublicationFailed(f"Publishing the outputs failed ({type(exc).__name__}); approval rolled back.") from exc
 
 
-def _vector_collections(release: Release) -> list[str]:
-    """The collections of a vector release: its table, or the ``_point`` / ``_line`` /
-    ``_polygon`` tables its file was split into (each shown or hidden with the release)."""
-    from features.selectors import dataset_group
-
-    found = [d.collection_id for d in dataset_group(table=release.table_name)]
-    return found or [release.table_name]
-
-
-def _raster_collection_publish(release: Release) -> None:
-    from rasters.services import pending_collection_publish
-
-    collection = release.outputs.get("stac_collection")
-    if release.job_id is None or not isinstance(collection, dict):
-        raise PublicationFailed(
-            f"The job produced no STAC collection {release.stac_collection_id!r} to publish; approval rolled back."
-        )
-    pending_collection_publish(collection=collection, job_id=release.job_id)
-
-
 def _outputs_withdraw(release: Release) -> None:
-    """Hide what approval made public (idempotent; a table already dropped is fine)."""
-    from catalog import services as catalog_services
-    from features import services as features_services
-    from features.errors import CollectionNotFound
-
+    """Hide what approval made public (idempotent: a table already dropped is fine)."""
     try:
-        if release.data_type == DataType.VECTOR and release.table_name:
-            for collection_id in _vector_collections(release):
-                try:
-                    features_services.dataset_publish_set(collection_id=collection_id, published=False)
-                except CollectionNotFound:
-                    pass
-        elif release.data_type == DataType.RASTER and release.stac_item_id:
-            catalog_services.item_delete(collection_id=release.stac_collection_id, item_id=release.stac_item_id)
-        elif release.data_type == DataType.RASTER_COLLECTION and release.stac_collection_id:
-            catalog_services.collection_delete(collection_id=release.stac_collection_id)  # and its items
+        kinds.kind_of(release).withdraw(release)
     except ApplicationError as exc:
         raise PublicationFailed(f"Withdrawing the outputs failed: {exc.message}.") from exc
 
@@ -579,7 +503,8 @@ class UnpublishResult:
 
 def _would_delete(release: Release) -> dict[str, Any]:
     """What a live unpublish removes, from the one listing of the release's kind."""
-    return {**kinds.release_artifacts(release).as_dict(), "job_type": jobs.UNPUBLISH_JOB_TYPES.get(release.data_type)}
+    kind = kinds.kind_of(release)
+    return {**kind.artifacts(release).as_dict(), "job_type": kind.unpublish_job_type}
 
 
 def release_unpublish(
@@ -597,14 +522,10 @@ def release_unpublish(
                 "This release is approved (public or OUO): unpublishing needs force_approved=true.",
                 remediation="Send force_approved=true if you really mean to take it down.",
             )
-        name = jobs.UNPUBLISH_JOB_TYPES[release.data_type]
-        jt = _job_type_get(name, release.data_type)
-        params = jobs.unpublish_parameters(
-            data_type=release.data_type,
-            table_name=release.table_name,
-            collection_id=release.stac_collection_id,
-            item_id=release.stac_item_id,
-        )
+        kind = kinds.kind_of(release)
+        name = kind.unpublish_job_type
+        jt = kinds.job_type_get(kind, name)
+        params = kind.unpublish_parameters(release)
         if dry_run:
             jt.clean_params(params)
             return UnpublishResult(True, release, would)

@@ -167,6 +167,11 @@ class _RasterApi(APIView):
         return response
 
 
+def _images(*fmts: str) -> dict[tuple[int, str], type]:
+    """The documented 200s of an image route: one per format it can send (the extension decides)."""
+    return {(200, tiles.FORMATS[f][1]): bytes for f in fmts or tuple(tiles.FORMATS)}
+
+
 def _fmt(fmt: str | None, default: str, allowed: tuple[str, ...]) -> str:
     fmt = (fmt or default).lower()
     if fmt not in allowed:
@@ -245,7 +250,7 @@ class RasterTileApi(_RasterApi):
     @extend_schema(
         operation_id="raster_tile",
         parameters=_RENDER_DOC,
-        responses={(200, "image/png"): bytes, **error_responses(400, 404)},
+        responses={**_images(), **error_responses(400, 404)},
     )
     def get(
         self,
@@ -379,7 +384,7 @@ class RasterExtractApi(_RasterApi):
             _FORMAT_DOC,
             *_RENDER_DOC,
         ],
-        responses={(200, "image/tiff"): bytes, **error_responses(400, 404, 413)},
+        responses={**_images("tif", "png", "jpg", "webp", "npy"), **error_responses(400, 404, 413)},
     )
     def get(self, request: Request, collection_id: str, item_id: str, fmt: str | None = None) -> HttpResponse:
         q = request.query_params
@@ -415,7 +420,7 @@ class RasterClipApi(_RasterApi):
         operation_id="raster_clip",
         request=dict,
         parameters=[_FORMAT_DOC, *_RENDER_DOC],
-        responses={(200, "image/tiff"): bytes, **error_responses(400, 404, 413)},
+        responses={**_images("tif", "png", "npy"), **error_responses(400, 404, 413)},
     )
     def post(self, request: Request, collection_id: str, item_id: str, fmt: str | None = None) -> HttpResponse:
         out_fmt = output_format(request, fmt, "tif", ("tif", "png", "npy"))
@@ -445,7 +450,7 @@ class RasterPreviewApi(_RasterApi):
     @extend_schema(
         operation_id="raster_preview",
         parameters=[OpenApiParameter("max_size", int), _FORMAT_DOC, *_RENDER_DOC],
-        responses={(200, "image/png"): bytes, **error_responses(400, 404)},
+        responses={**_images("png", "jpg", "webp", "tif", "npy"), **error_responses(400, 404)},
     )
     def get(self, request: Request, collection_id: str, item_id: str, fmt: str | None = None) -> HttpResponse:
         out_fmt = output_format(request, fmt, "png", ("png", "jpg", "webp", "tif", "npy"))
@@ -496,7 +501,7 @@ class MosaicTileApi(APIView):
     @extend_schema(
         operation_id="raster_mosaic_tile",
         parameters=[OpenApiParameter("pixel_selection", str, enum=list(mosaic.PIXEL_SELECTION)), *_RENDER_DOC],
-        responses={(200, "image/png"): bytes, **error_responses(400, 404)},
+        responses={**_images(), **error_responses(400, 404)},
     )
     def get(
         self, request: Request, collection_id: str, tms: str, z: str, x: str, y: str, fmt: str, scale: str | None = None
@@ -516,7 +521,7 @@ class SearchMosaicTileApi(APIView):
     @extend_schema(
         operation_id="raster_search_mosaic_tile",
         parameters=[OpenApiParameter("pixel_selection", str, enum=list(mosaic.PIXEL_SELECTION)), *_RENDER_DOC],
-        responses={(200, "image/png"): bytes, **error_responses(400, 404)},
+        responses={**_images(), **error_responses(400, 404)},
     )
     def get(
         self, request: Request, search_id: str, tms: str, z: str, x: str, y: str, fmt: str, scale: str | None = None

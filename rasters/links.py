@@ -44,3 +44,7 @@ def search_mosaic_tilejson(search_id: str) -> str:
 
 def search_mosaic_tile_template(search_id: str, tms: str = "WebMercatorQuad", fmt: str = "png") -> str:
     return f"{PREFIX}/mosaic/{search_id}/tiles/{tms}/{{z}}/{{x}}/{{y}}.{fmt}"
+
+
+def stac_collection(collection_id: str) -> str:
+    return f"/api/stac/collections/{collection_id}"

@@ -148,12 +148,23 @@ def _render(
     if options.nodata is not None:
         reader_options["nodata"] = options.nodata
 
+    band_counts: dict[int, str] = {}
+
     def read(item: MosaicItem, *args: Any, **kwargs: Any) -> ImageData:
         with (
             pooled_dataset(item.container, item.blob, version=item.updated) as dataset,
             Reader(dataset.name, dataset=dataset, tms=tms, options=reader_options) as reader,  # type: ignore[arg-type]
         ):
-            return reader.tile(x, y, z, tilesize=256 * scale, **options.read_kwargs())
+            image = reader.tile(x, y, z, tilesize=256 * scale, **options.read_kwargs())
+        # rio-tiler only asserts that the images stack (a 500): say which items differ instead.
+        band_counts.setdefault(image.count, item.item_id)
+        if len(band_counts) > 1:
+            found = ", ".join(f"{item_id!r} has {n}" for n, item_id in sorted(band_counts.items()))
+            raise InvalidRasterRequest(
+                f"The rasters of {label} in tile {z}/{x}/{y} have different band counts ({found}): "
+                "choose the same bands of each with bidx (e.g. bidx=1) or an expression."
+            )
+        return image
 
     try:
         with gdal_env(), tiles._mapped_errors():

@@ -3,6 +3,12 @@
 Values are typed here; settings modules only consume them. A ``.env`` file at the
 project root (written by ``make run`` on first start, never committed) is loaded
 first, without overriding variables already set in the environment.
+
+Kept rather than django-environ (not installed; one more runtime dependency to replace ~100
+lines): its ``bool()`` reads any unknown word (``GEOPLATFORM_DEBUG=flase``) as False where
+:func:`get_bool` refuses it, its ``int()`` lets a bare ValueError out that names no variable,
+and its ``db()`` would still need our engine (``geoplatform.postgis``) and connection OPTIONS
+passed in. Every error here names the variable and what it takes.
 """
 
 from __future__ import annotations

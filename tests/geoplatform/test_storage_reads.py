@@ -124,7 +124,7 @@ def test_preflight_of_a_geopackage_and_a_zipped_shapefile_reads_a_small_part(
     relay: CountingRelay, tmp_path: Path
 ) -> None:
     from features.stages import vector_preflight
-    from publishing.jobs import gpkg_layer_check
+    from publishing.kinds.vector import gpkg_layer_check
 
     frame = _points(30_000)
     gpkg = tmp_path / "big.gpkg"

@@ -1,11 +1,12 @@
 """Test-only job types standing in for the domain apps, and helpers to run jobs in-process.
 
-Publishing submits job types by name; tests point its translation tables at these small
+Publishing submits job types by name; tests point its kinds (publishing.kinds) at these small
 job types (through the real ingest engine), so they never depend on features/rasters.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -129,18 +130,30 @@ registry.register(
 )
 
 
+def use_job_types(monkeypatch: pytest.MonkeyPatch, data_type: str, process: str = "", unpublish: str = "") -> None:
+    """Point a kind's processing / unpublish job type at another job type for one test."""
+    from publishing import kinds
+
+    kind = kinds.KINDS[data_type]
+    monkeypatch.setitem(
+        kinds.KINDS,
+        data_type,
+        dataclasses.replace(
+            kind,
+            process_job_type=process or kind.process_job_type,
+            unpublish_job_type=unpublish or kind.unpublish_job_type,
+        ),
+    )
+
+
 @pytest.fixture(autouse=True)
 def test_job_types(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
-    from publishing import jobs
-
     if "live_worker" in request.fixturenames:
         return  # end-to-end through the real worker with the real job types
 
-    monkeypatch.setitem(jobs.PROCESS_JOB_TYPES, "vector", "test_process_vector")
-    monkeypatch.setitem(jobs.PROCESS_JOB_TYPES, "raster", "test_process_raster")
-    monkeypatch.setitem(jobs.PROCESS_JOB_TYPES, "raster_collection", "test_missing_collection_job")
-    monkeypatch.setitem(jobs.UNPUBLISH_JOB_TYPES, "vector", "test_unpublish_vector")
-    monkeypatch.setitem(jobs.UNPUBLISH_JOB_TYPES, "raster", "test_unpublish_raster")
+    use_job_types(monkeypatch, "vector", "test_process_vector", "test_unpublish_vector")
+    use_job_types(monkeypatch, "raster", "test_process_raster", "test_unpublish_raster")
+    use_job_types(monkeypatch, "raster_collection", "test_missing_collection_job")
 
 
 # Run a job's tasks in this process with the real engine, stage after stage.

@@ -192,10 +192,10 @@ def test_catalog_lookups(ddh_client: APIClient) -> None:
 
 
 def test_unavailable_processing(ddh_client: APIClient) -> None:
-    body = _envelope(_submit(ddh_client, file_name="cube.nc"), 501, "ZarrNotAvailable")
+    body = _envelope(_submit(ddh_client, file_name="cube.nc"), 400, "ZarrNotAvailable")
     assert "zarr processing is not available yet" in body["error"]
     zarr = {k: v for k, v in submit_body(source_url="https://example.org/cube.zarr").items() if k != "file_name"}
-    _envelope(ddh_client.post(f"{P}/submit", zarr, format="json"), 501, "ZarrNotAvailable")
+    _envelope(ddh_client.post(f"{P}/submit", zarr, format="json"), 400, "ZarrNotAvailable")
     body = _envelope(_submit(ddh_client, file_name=["a.tif", "b.tif"]), 400, "ProcessingUnavailable")
     assert "raster_collection" in body["error"]
 

@@ -21,6 +21,8 @@ from features import sql as features_sql
 from geoplatform.storage import zone_container, zone_storage
 from tests.conftest import wait_for_job
 
+from .conftest import use_job_types
+
 pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -63,12 +65,8 @@ def _poll_external(client: APIClient, url: str, timeout: float = 60) -> dict[str
 def test_whole_cycle_through_the_worker(
     live_worker: Any, ddh_client: APIClient, api_client: APIClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from publishing import jobs
-
-    for kind, name in (("vector", "process_vector"), ("raster", "process_raster")):
-        monkeypatch.setitem(jobs.PROCESS_JOB_TYPES, kind, name)
-    for kind, name in (("vector", "unpublish_vector"), ("raster", "unpublish_raster")):
-        monkeypatch.setitem(jobs.UNPUBLISH_JOB_TYPES, kind, name)
+    for kind, name in (("vector", "vector"), ("raster", "raster")):
+        use_job_types(monkeypatch, kind, f"process_{name}", f"unpublish_{name}")
 
     bronze = zone_container("bronze")
     submitted = {}

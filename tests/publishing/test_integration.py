@@ -13,9 +13,8 @@ from django.core.files import File
 
 from geoplatform.storage import zone_container, zone_storage
 from ingest import registry
-from publishing import jobs
 
-from .conftest import run_job
+from .conftest import run_job, use_job_types
 
 pytestmark = pytest.mark.django_db
 
@@ -25,8 +24,7 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "features"
 @pytest.fixture
 def real_job_types(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "process_vector" in registry.all_types()
-    monkeypatch.setitem(jobs.PROCESS_JOB_TYPES, "vector", "process_vector")
-    monkeypatch.setitem(jobs.UNPUBLISH_JOB_TYPES, "vector", "unpublish_vector")
+    use_job_types(monkeypatch, "vector", "process_vector", "unpublish_vector")
 
 
 def test_real_process_vector_release(real_job_types: None, ddh_client: Any, api_client: Any) -> None:
@@ -81,7 +79,7 @@ def test_real_process_vector_release(real_job_types: None, ddh_client: Any, api_
 def test_real_process_raster_release(monkeypatch: pytest.MonkeyPatch, ddh_client: Any, api_client: Any) -> None:
     from catalog import selectors as catalog_selectors
 
-    monkeypatch.setitem(jobs.PROCESS_JOB_TYPES, "raster", "process_raster")
+    use_job_types(monkeypatch, "raster", "process_raster")
     source = FIXTURE.parent / "lc.tif"
     with open(source, "rb") as fh:
         name = zone_storage("bronze").save(f"publishing-it/{source.name}", File(fh))
@@ -122,8 +120,7 @@ def test_real_raster_collection_release(monkeypatch: pytest.MonkeyPatch, ddh_cli
     from catalog import selectors as catalog_selectors
     from rasters import mosaic
 
-    monkeypatch.setitem(jobs.PROCESS_JOB_TYPES, "raster_collection", "process_raster_collection")
-    monkeypatch.setitem(jobs.UNPUBLISH_JOB_TYPES, "raster_collection", "unpublish_raster_collection")
+    use_job_types(monkeypatch, "raster_collection", "process_raster_collection", "unpublish_raster_collection")
     names = []
     for fixture in ("lc.tif", "olinda_dem_utm25s.tif"):
         with open(FIXTURE.parent / fixture, "rb") as fh:

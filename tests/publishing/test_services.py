@@ -281,26 +281,24 @@ def test_management_command_uses_the_same_services(ddh_user: Any) -> None:
 
 
 def test_job_parameters_per_data_type() -> None:
-    from publishing import jobs
+    from publishing import kinds
+    from publishing.kinds.vector import table_name_default
 
     data = {"dataset_id": "D.1", "resource_id": "R 2", "container_name": "c", "title": "T"}
-    params, where = jobs.job_parameters(
-        data_type="raster_collection",
-        data={**data, "file_name": ["a.tif", "b.tif"]},
-        options={"output_tier": "all", "processing": "windows"},
-        ordinal=2,
-        release_meta={"dataset_id": "D.1"},
+    params, where = kinds.KINDS["raster_collection"].job_parameters(
+        kinds.Submission(
+            data={**data, "file_name": ["a.tif", "b.tif"]},
+            options={"output_tier": "all", "processing": "windows"},
+            ordinal=2,
+            release_meta={"dataset_id": "D.1"},
+        )
     )
     assert where == {"stac_collection_id": "D.1-R-2-v2", "stac_item_id": ""}
     assert params["files"] == ["a.tif", "b.tif"] and params["metadata"] == {"ddh:dataset_id": "D.1"}
     assert params["processing"] == "windows" and params["publish"] is False
-    params, where = jobs.job_parameters(
-        data_type="vector",
-        data={**data, "file_name": "x.csv"},
-        options={"wkt_column": "wkt"},
-        ordinal=1,
-        release_meta={},
+    params, where = kinds.KINDS["vector"].job_parameters(
+        kinds.Submission(data={**data, "file_name": "x.csv"}, options={"wkt_column": "wkt"}, ordinal=1, release_meta={})
     )
     assert where == {"table_name": "d_1_r_2_v1"} and params["wkt_column"] == "wkt"
-    assert jobs.table_name_default("9lives", "r", 3) == "t_9lives_r_v3"
-    assert len(jobs.table_name_default("x" * 100, "y", 12)) == 63
+    assert table_name_default("9lives", "r", 3) == "t_9lives_r_v3"
+    assert len(table_name_default("x" * 100, "y", 12)) == 63
