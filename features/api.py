@@ -32,6 +32,8 @@ from django.utils import timezone
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
+from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from geoplatform.errors import ogc_error_response
@@ -91,6 +93,11 @@ class _Access(APIView):
     negotiation, no DRF Response (what made the plain views cheaper, docs/architecture.md)."""
 
     permission_classes = [ReadPublicWriteAuthenticated]
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        # From the settings at each request, like the STAC and platform views' class attribute
+        # read at import, but also when a deployment's (or a test's) settings change later.
+        return [throttle() for throttle in api_settings.DEFAULT_THROTTLE_CLASSES]
 
 
 def _authenticate(request: HttpRequest) -> None:
