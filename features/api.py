@@ -97,7 +97,8 @@ class _Access(APIView):
     def get_throttles(self) -> list[BaseThrottle]:
         # From the settings at each request, like the STAC and platform views' class attribute
         # read at import, but also when a deployment's (or a test's) settings change later.
-        return [throttle() for throttle in api_settings.DEFAULT_THROTTLE_CLASSES]
+        classes: list[type[BaseThrottle]] = list(api_settings.DEFAULT_THROTTLE_CLASSES)  # type: ignore[arg-type]
+        return [throttle() for throttle in classes]
 
 
 def _authenticate(request: HttpRequest) -> None:
