@@ -28,7 +28,7 @@ from geoplatform.errors import (
 )
 from ingest.errors import JobNotFound
 from publishing.api import ddh_exception_handler
-from publishing.errors import ReleaseExistsError, ReviewForbidden, ZarrNotAvailable
+from publishing.errors import PublicationFailed, ReleaseExistsError, ReviewForbidden
 from rasters.errors import RequestTooLarge
 
 _EXCEPTIONS: list[tuple[Exception, int, str, str]] = [
@@ -45,7 +45,7 @@ _EXCEPTIONS: list[tuple[Exception, int, str, str]] = [
         "ReleaseExistsError",
     ),
     (ReviewForbidden("Not yours."), 403, "review_forbidden", "ReviewForbidden"),
-    (ZarrNotAvailable("No Zarr."), 501, "zarr_not_available", "ZarrNotAvailable"),
+    (PublicationFailed("STAC refused the item."), 502, "publication_failed", "PublicationFailed"),
     (RequestTooLarge("Too many pixels."), 413, "request_too_large", "RequestTooLarge"),
     (ServiceUnavailable("Down."), 503, "service_unavailable", "ServiceUnavailable"),
     (OperationalError("server closed the connection"), 503, "database_unavailable", "ServiceUnavailable"),
