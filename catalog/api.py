@@ -20,10 +20,9 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from geoplatform.errors import ApplicationError
+from geoplatform.errors import ogc_exception_handler
 from geoplatform.negotiation import FormatNegotiation
 from geoplatform.permissions import ReadPublicWriteAuthenticated
 
@@ -69,16 +68,9 @@ class StacApi(APIView):
     permission_classes = [ReadPublicWriteAuthenticated]
     content_negotiation_class = AnyAcceptNegotiation
 
-    def handle_exception(self, exc: Exception) -> Response:
-        """OGC exception bodies instead of the platform's error envelope."""
-        if isinstance(exc, ApplicationError):
-            return Response({"code": exc.code, "description": exc.message}, status=exc.status_code)
-        if isinstance(exc, drf_exceptions.APIException):
-            response = super().handle_exception(exc)
-            detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-            response.data = {"code": exc.default_code, "description": str(detail)}
-            return response
-        return super().handle_exception(exc)
+    def get_exception_handler(self) -> Any:
+        """OGC exception bodies instead of the platform's error body."""
+        return ogc_exception_handler
 
 
 def _base(request: Request) -> str:

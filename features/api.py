@@ -3,10 +3,10 @@
 Every response: JSON/GeoJSON or HTML (``f=`` or the Accept header), an ETag with
 Cache-Control, CORS headers; errors as OGC exception bodies ``{"code", "description"}``.
 
-Plain Django views, not DRF's APIView: DRF's request wrapping, negotiation and response
-finalising cost ~0.3 ms a request, a tenth of a whole items page. DRF's authentication
-classes still decide who the caller is when the request carries credentials (tokens), and
-``ReadPublicWriteAuthenticated`` still gates reads.
+Plain Django views, not DRF's APIView: DRF's negotiation, Response rendering and finalising
+cost ~0.3 ms a request, a tenth of a whole items page (docs/architecture.md). DRF itself still
+authenticates (token, session), applies ``ReadPublicWriteAuthenticated`` and its throttles
+(:func:`_authenticate`); errors come from the platform's one normaliser as OGC bodies.
 """
 
 from __future__ import annotations
@@ -19,14 +19,11 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import (
-    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
     HttpResponseNotModified,
-    JsonResponse,
     StreamingHttpResponse,
 )
 from django.shortcuts import render
@@ -35,10 +32,11 @@ from django.utils import timezone
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
-from rest_framework.request import Request
 from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
 
-from geoplatform.errors import ApplicationError, unavailable_or_same
+from geoplatform.errors import ogc_error_response
 from geoplatform.permissions import ReadPublicWriteAuthenticated
 
 from . import conf, ogc, selectors
@@ -47,14 +45,6 @@ from .models import VectorDataset
 
 logger = logging.getLogger(__name__)
 
-_OGC_CODES = {
-    400: "InvalidParameterValue",
-    401: "NotAuthenticated",
-    403: "Forbidden",
-    404: "NotFound",
-    405: "MethodNotAllowed",
-    409: "Conflict",
-}
 _JSON_TYPES = ("application/json", "application/geo+json", "application/vnd.oai.openapi+json")
 _ALLOWED = "GET, HEAD, OPTIONS"
 
@@ -95,23 +85,39 @@ def _landing_path(script_prefix: str) -> str:
     return reverse("features:landing")
 
 
-def _authenticate(request: HttpRequest) -> Any:
-    """The caller: DRF's authentication classes when the request carries credentials (a bad
-    token is a 401, as before), else the session user Django's middleware already attached
-    (the same user DRF's SessionAuthentication would find, ~70 us cheaper).
-    ``_force_auth_user`` is how DRF's test client (``force_authenticate``) passes a user."""
-    if request.META.get("HTTP_AUTHORIZATION") or hasattr(request, "_force_auth_user"):
-        classes: list[Any] = list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
-        authenticators = [cls() for cls in classes]
-        drf_request = Request(request, authenticators=authenticators)
-        user = drf_request.user  # also sets request.user
-        allowed = ReadPublicWriteAuthenticated().has_permission(drf_request, None)
-    else:
-        user = request.user  # type: ignore[attr-defined]
-        allowed = ReadPublicWriteAuthenticated().has_permission(request, None)  # type: ignore[arg-type]
-    if not allowed:
-        raise drf_exceptions.NotAuthenticated()
-    return user
+class _Access(APIView):
+    """DRF's own authentication, permission and throttle checks for the plain-Django OGC views
+    (never routed): the same authentication classes (token, session), ``ReadPublicWriteAuthenticated``,
+    the 401/403 choice and ``WWW-Authenticate`` as every DRF view, and DRF's throttles when
+    REST_FRAMEWORK configures any. Only the request wrapping and the checks run: no content
+    negotiation, no DRF Response (what made the plain views cheaper, docs/architecture.md)."""
+
+    permission_classes = [ReadPublicWriteAuthenticated]
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        # From the settings at each request, like the STAC and platform views' class attribute
+        # read at import, but also when a deployment's (or a test's) settings change later.
+        classes: list[type[BaseThrottle]] = list(api_settings.DEFAULT_THROTTLE_CLASSES)  # type: ignore[arg-type]
+        return [throttle() for throttle in classes]
+
+
+def _authenticate(request: HttpRequest) -> None:
+    """Who the caller is and whether it may read, decided by DRF (sets ``request.user``).
+    DRF's test client's ``force_authenticate`` works too (DRF's Request reads it)."""
+    access = _Access()
+    drf_request = access.initialize_request(request)
+    try:
+        access.perform_authentication(drf_request)
+        access.check_permissions(drf_request)
+        access.check_throttles(drf_request)
+    except (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed) as exc:
+        # As APIView.handle_exception: a 401 names the scheme, or becomes a 403 without one.
+        auth_header = access.get_authenticate_header(drf_request)
+        if auth_header:
+            exc.auth_header = auth_header  # type: ignore[union-attr]
+        else:
+            exc.status_code = 403
+        raise
 
 
 class OgcApi(View):
@@ -129,7 +135,7 @@ class OgcApi(View):
             _authenticate(request)
             response = super().dispatch(request, *args, **kwargs)
         except Exception as exc:
-            response = self.handle_exception(exc)
+            response = self.handle_exception(exc, request)
         return self.finalize_response(request, response)
 
     def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -138,21 +144,8 @@ class OgcApi(View):
     def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         return HttpResponse(status=200)
 
-    def handle_exception(self, exc: Exception) -> HttpResponse:
-        exc = unavailable_or_same(exc)
-        if isinstance(exc, ApplicationError):
-            status, description = exc.status_code, exc.message
-        elif isinstance(exc, Http404):
-            status, description = 404, str(exc) or "Not found."
-        elif isinstance(exc, DjangoPermissionDenied):
-            status, description = 403, str(exc) or "Forbidden."
-        elif isinstance(exc, drf_exceptions.APIException):
-            status, description = exc.status_code, str(exc.detail)
-        else:
-            logger.exception("Unhandled error in an OGC API view", extra={"error_source": "platform"})
-            status, description = 500, "Internal error; it has been logged."
-        body = {"code": _OGC_CODES.get(status, "ServerError" if status >= 500 else "Error"), "description": description}
-        return JsonResponse(body, status=status)
+    def handle_exception(self, exc: Exception, request: HttpRequest) -> HttpResponseBase:
+        return ogc_error_response(exc, request)
 
     def finalize_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         response["Allow"] = _ALLOWED

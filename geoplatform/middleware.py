@@ -7,9 +7,10 @@ import secrets
 from collections.abc import Callable
 
 import django.middleware.common
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from .errors import ServiceUnavailable, error_body, retry_after, unavailable_or_same
+from .errors import json_body, normalise
 from .logging import log_context
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -52,13 +53,16 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        exc = unavailable_or_same(exception)
-        if not isinstance(exc, ServiceUnavailable):
+        # Only the database's loss is answered here; anything else keeps Django's handling
+        # (handler404/handler500, the debug page).
+        if not isinstance(exception, OperationalError | InterfaceError):
             return None
-        headers = retry_after(exc)
+        error = normalise(exception, request)
         if request.path.startswith("/api/"):
-            body = error_body(request, exc.code, exc.message, remediation=exc.remediation)
-            return JsonResponse(body, status=503, headers=headers)
+            return JsonResponse(json_body(error, request), status=error.status, headers=error.headers)
         return HttpResponse(
-            f"{exc.message} {exc.remediation}\n", status=503, content_type="text/plain", headers=headers
+            f"{error.message} {error.remediation}\n",
+            status=error.status,
+            content_type="text/plain",
+            headers=error.headers,
         )

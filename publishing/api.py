@@ -11,8 +11,6 @@ import logging
 import secrets
 from typing import Any
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers
@@ -24,7 +22,7 @@ from rest_framework.views import APIView
 
 from geoplatform import health
 from geoplatform.api import FilteredListMixin, StrictFilterSet, StrictSerializer
-from geoplatform.errors import ApplicationError, InvalidInput, from_django, unavailable_or_same
+from geoplatform.errors import InvalidInput, NormalisedError, normalise
 from geoplatform.permissions import Authenticated, has_perm
 
 from . import openapi as oa
@@ -36,65 +34,22 @@ logger = logging.getLogger(__name__)
 
 ID_REGEX = r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$"
 
-_DRF_TYPES: dict[type[Exception], str] = {
-    drf_exceptions.NotAuthenticated: "AuthenticationRequired",
-    drf_exceptions.AuthenticationFailed: "AuthenticationFailed",
-    drf_exceptions.PermissionDenied: "PermissionDenied",
-    drf_exceptions.NotFound: "NotFound",
-    drf_exceptions.MethodNotAllowed: "MethodNotAllowed",
-    drf_exceptions.NotAcceptable: "NotAcceptable",
-    drf_exceptions.UnsupportedMediaType: "UnsupportedMediaType",
-    drf_exceptions.ParseError: "ParseError",
-    drf_exceptions.ValidationError: "ValidationError",
-    drf_exceptions.Throttled: "Throttled",
-}
 
-
-def _validation_message(detail: Any, prefix: str = "") -> list[str]:
-    if isinstance(detail, dict):
-        out: list[str] = []
-        for key, value in detail.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
-            out.extend(_validation_message(value, "" if key == "non_field_errors" else name))
-        return out
-    if isinstance(detail, list):
-        return [m for item in detail for m in _validation_message(item, prefix)]
-    return [f"{prefix}: {detail}" if prefix else str(detail)]
+def ddh_body(error: NormalisedError) -> dict[str, Any]:
+    """The DDH envelope ``{"success": false, "error", "error_type"}`` (+remediation, details)."""
+    body: dict[str, Any] = {"success": False, "error": error.message, "error_type": error.error_type}
+    if error.remediation:
+        body["remediation"] = error.remediation
+    if isinstance(error.details, dict) and "existing_release" in error.details:
+        body["existing_release"] = error.details["existing_release"]
+    elif error.details is not None:
+        body["details"] = error.details
+    return body
 
 
 def ddh_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    """The DDH envelope ``{"success": false, "error", "error_type"}`` (+remediation, details)."""
-    headers: dict[str, str] = {}
-    body: dict[str, Any]
-    exc = unavailable_or_same(from_django(exc))
-    if isinstance(exc, ApplicationError):
-        body = {"success": False, "error": exc.message, "error_type": type(exc).__name__}
-        if exc.remediation:
-            body["remediation"] = exc.remediation
-        if isinstance(exc.details, dict) and "existing_release" in exc.details:
-            body["existing_release"] = exc.details["existing_release"]
-        elif exc.details is not None:
-            body["details"] = exc.details
-        return Response(body, status=exc.status_code)
-    if isinstance(exc, Http404):
-        exc = drf_exceptions.NotFound(str(exc) or "Not found.")
-    elif isinstance(exc, DjangoPermissionDenied):
-        exc = drf_exceptions.PermissionDenied(str(exc) or None)
-    if isinstance(exc, drf_exceptions.APIException):
-        if isinstance(exc, drf_exceptions.ValidationError):
-            message = "Invalid request: " + "; ".join(_validation_message(exc.detail))
-            body = {"success": False, "error": message, "error_type": "ValidationError", "details": exc.detail}
-        else:
-            body = {"success": False, "error": str(exc.detail), "error_type": _DRF_TYPES.get(type(exc), "Error")}
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
-        if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):
-            body["remediation"] = "Send 'Authorization: Token <key>' with a service account's token."
-        return Response(body, status=exc.status_code, headers=headers)
-    logger.exception("Unhandled error in platform API", extra={"error_source": "platform"})
-    return Response(
-        {"success": False, "error": "Internal error; it has been logged.", "error_type": "InternalError"}, status=500
-    )
+    error = normalise(exc, context.get("request"))
+    return Response(ddh_body(error), status=error.status, headers=error.headers)
 
 
 class PlatformApi(APIView):

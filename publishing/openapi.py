@@ -1,4 +1,4 @@
-"""The documented response bodies of ``/api/platform/*`` (see ../shared/DDH-CONTRACT.md).
+"""The documented response bodies of ``/api/platform/*`` (see docs/ddh-contract.md).
 
 These serializers only describe: the views build their bodies in selectors, and these
 shapes are what the OpenAPI document promises and what schemathesis checks every response
