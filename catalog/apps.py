@@ -7,6 +7,7 @@ from django.db.models.signals import post_migrate
 
 
 def _ensure_system_collections(sender: Any, **kwargs: Any) -> None:
+    # Imported in ready(): app modules load models, which exist only once every app is registered.
     from . import pgstac, services
 
     # Also after `flush` (transactional tests); skipped until pgSTAC itself is installed.
@@ -19,6 +20,7 @@ class CatalogConfig(AppConfig):
     verbose_name = "Catalogue (STAC)"
 
     def ready(self) -> None:
+        # Imported in ready(): app modules load models, which exist only once every app is registered.
         from geoplatform import health
 
         from . import pgstac

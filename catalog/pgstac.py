@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.db import connection, transaction
+import psycopg
+from django.db import DatabaseError, connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+
+from geoplatform.health import Unhealthy
 
 
 def dsn_for(conn: BaseDatabaseWrapper) -> str:
@@ -22,6 +25,7 @@ def dsn_for(conn: BaseDatabaseWrapper) -> str:
 
 def migrate(conn: BaseDatabaseWrapper | None = None) -> str:
     """Install or upgrade pgSTAC (needs a superuser: it creates extensions and roles)."""
+    # Imported here: pypgstac's migrator is needed only to install pgSTAC.
     from pypgstac.db import PgstacDB
     from pypgstac.migrate import Migrate
 
@@ -36,8 +40,6 @@ def migrate(conn: BaseDatabaseWrapper | None = None) -> str:
             if pool not in pools:
                 pools.append(pool)
             return pool
-
-    import psycopg
 
     target = conn or connection
     # pgSTAC's migration grants cluster-wide roles: two databases migrating at once
@@ -76,8 +78,6 @@ def version() -> str | None:
 
 
 def health() -> dict[str, Any]:
-    from geoplatform.health import Unhealthy
-
     found = version()
     if found is None:
         raise Unhealthy("pgSTAC is not installed (run `manage.py migrate`)")
@@ -238,8 +238,6 @@ def search(search: dict[str, Any], base: str) -> tuple[str, str | None, str | No
     pgSTAC's own links only carry the token (they drop bbox, datetime, ...), so the caller
     builds the top-level links from the returned tokens.
     """
-    from django.db import DatabaseError
-
     try:
         # A savepoint/transaction so a rejected token cannot poison an outer transaction.
         with transaction.atomic(), connection.cursor() as cur:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from shapely.geometry import shape
+
 from .errors import InvalidSearch
 
 DEFAULT_LIMIT = 10
@@ -119,7 +121,6 @@ def parse_intersects(value: Any) -> dict[str, Any]:
             raise _bad("intersects", "is not JSON; give a GeoJSON geometry object.") from exc
     if not isinstance(value, dict) or value.get("type") not in GEOMETRY_TYPES:
         raise _bad("intersects", "give a GeoJSON geometry (Point, Polygon, ...), not a Feature.")
-    from shapely.geometry import shape
 
     try:
         shape(value)

@@ -7,6 +7,7 @@ class FeaturesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Imported in ready(): app modules load models, which exist only once every app is registered.
         from . import jobtypes
 
         jobtypes.register()

@@ -7,7 +7,7 @@ from typing import Any
 from geoplatform.errors import InvalidInput
 from ingest import registry
 
-from . import selectors, services
+from . import selectors, services, stages
 
 
 def _chunks(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -59,14 +59,14 @@ PROCESS_VECTOR = registry.JobType(
             "chunk_rows", int, default=0, min=0, max=10_000_000, help="Features per load task (0: platform default)."
         ),
     ],
-    validators=[services.vector_preflight],
+    validators=[stages.vector_preflight],
     stages=[
-        registry.Stage("validate", services.vector_validate, queue="etl"),
-        registry.Stage("load", services.vector_load_chunk, tasks=registry.from_previous(_chunks), queue="etl"),
-        registry.Stage("finalise", services.vector_finalise, queue="etl"),
+        registry.Stage("validate", stages.vector_validate, queue="etl"),
+        registry.Stage("load", stages.vector_load_chunk, tasks=registry.from_previous(_chunks), queue="etl"),
+        registry.Stage("finalise", stages.vector_finalise, queue="etl"),
     ],
-    finalize=services.vector_result,
-    cleanup=services.vector_cleanup,
+    finalize=stages.vector_result,
+    cleanup=stages.vector_cleanup,
     replaces=_replaced_table,
     publishes=lambda p: bool(p.get("publish", True)),
     preview_params={"publish": False},
@@ -79,8 +79,8 @@ UNPUBLISH_VECTOR = registry.JobType(
         registry.Param("collection_id", str, required=True),
         registry.Param("dry_run", bool, default=True, help="Only report what would be removed."),
     ],
-    validators=[services.vector_unpublish_preflight],
-    stages=[registry.Stage("unpublish", services.vector_unpublish)],
+    validators=[stages.vector_unpublish_preflight],
+    stages=[registry.Stage("unpublish", stages.vector_unpublish)],
     finalize=lambda ctx: dict(ctx.stage_results[0][0]),
     replaces=lambda p: [] if p["dry_run"] else [registry.Output(registry.VECTOR_TABLE, p["collection_id"])],
 )

@@ -6,6 +6,7 @@ Nothing here writes to the database: :mod:`features.sql` loads what this module 
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import json
@@ -358,8 +359,6 @@ def _choose_layer(src: Opened) -> None:
 
 def _check_utf8(path: Path) -> None:
     """GeoJSON is UTF-8 by definition (RFC 7946); GDAL would silently mangle other bytes."""
-    import codecs
-
     decoder = codecs.getincrementaldecoder("utf-8")()
     position = 0
     with open(path, "rb") as fh:
@@ -432,6 +431,7 @@ def _resolve_crs(params: SourceParams, found: str | None, src: Opened) -> tuple[
 
 def _parquet_file(src: Opened) -> Any:
     """A ParquetFile with its footer read; in place (range requests) for a remote source."""
+    # Imported here: heavy, loaded only by the code paths that read or write Arrow/Parquet.
     import pyarrow.parquet as pq
 
     try:
@@ -444,6 +444,7 @@ def _parquet_file(src: Opened) -> Any:
 
 
 def _parquet_geo(path: Path, pf: Any = None) -> tuple[Any, dict[str, Any]]:
+    # Imported here: heavy, loaded only by the code paths that read or write Arrow/Parquet.
     import pyarrow.parquet as pq
 
     try:

@@ -24,7 +24,7 @@ from psycopg import sql
 
 from geoplatform.postgis.cursors import server_bound_cursor
 
-from .errors import InvalidInput
+from .errors import InvalidInput, TableExists
 
 SCHEMA = "geo"
 RESERVED_COLUMNS = {"id", "geom", "etl_batch_id"}
@@ -160,8 +160,6 @@ def load_table_create(*, table: str, columns: Sequence[tuple[str, str]], geometr
 
 def chunk_copy(*, table: str, batch_id: str, columns: Sequence[str], csv_bytes: bytes) -> int:
     """Replace one batch's rows: DELETE its earlier rows and COPY the new ones in one transaction."""
-    from django.db import transaction
-
     names = sql.SQL(", ").join(sql.Identifier(c) for c in ["id", "etl_batch_id", "geom", *columns])
     with transaction.atomic():
         cur = _execute(sql.SQL("DELETE FROM {} WHERE etl_batch_id = %s").format(_table(table)), [batch_id])
@@ -246,8 +244,6 @@ def table_swap(*, load: str, final: str, replace: bool) -> None:
     """
     if table_exists(final):
         if not replace:
-            from .errors import TableExists
-
             raise TableExists(f"Table geo.{final} appeared while this job ran; pass overwrite=true to replace it.")
         _execute(sql.SQL("DROP TABLE {}").format(_table(final)))
     _execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(_table(load), sql.Identifier(final)))

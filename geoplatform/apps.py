@@ -6,6 +6,7 @@ class GeoPlatformConfig(AppConfig):
     verbose_name = "GeoPlatform core"
 
     def ready(self) -> None:
+        # Imported in ready(): app modules load models, which exist only once every app is registered.
         from . import health
 
         health.register_core_checks()

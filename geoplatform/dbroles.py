@@ -26,6 +26,9 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
 
 import psycopg
+from django.conf import settings
+from django.core.management import CommandError
+from django.db import connections
 from psycopg import sql
 
 logger = logging.getLogger(__name__)
@@ -179,10 +182,6 @@ def use_owner_connection() -> bool:
     Only the credentials change: the owner URL must name the same database. False when
     no owner URL is configured (one role does everything, as in the test suite).
     """
-    from django.conf import settings
-    from django.core.management import CommandError
-    from django.db import connections
-
     url = getattr(settings, "GEOPLATFORM_DATABASE_OWNER_URL", None)
     if not url:
         return False
@@ -210,6 +209,7 @@ def _default_admin_url(owner_url: str, app_url: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Imported here: reads .env: only when run as the roles script.
     from geoplatform.settings import env  # loads .env
 
     parser = argparse.ArgumentParser(description="Create and grant GeoPlatform's database roles.")

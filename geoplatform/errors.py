@@ -28,6 +28,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
@@ -351,8 +352,6 @@ def _wants_json(request: HttpRequest) -> bool:
 
 def json_error_view(status: int, code: str, message: str) -> Any:
     """Django-level handlers (handler404/500): JSON on /api/, the default page elsewhere."""
-    from django.views import defaults
-
     fallbacks: dict[int, Any] = {
         400: defaults.bad_request,
         403: defaults.permission_denied,

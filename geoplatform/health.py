@@ -26,6 +26,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
+from .storage import ZONES, container_probe, zone_container
+
 logger = logging.getLogger(__name__)
 
 Check = Callable[[], dict[str, Any]]
@@ -133,6 +135,7 @@ _redis_clients: dict[str, Any] = {}
 def _broker_probe() -> None:
     url = settings.GEOPLATFORM_BROKER_URL
     if url.startswith("amqp"):
+        # Imported here: the configured broker's client only.
         import pika
 
         params = pika.URLParameters(url)
@@ -140,6 +143,7 @@ def _broker_probe() -> None:
         params.blocked_connection_timeout = 3
         pika.BlockingConnection(params).close()
         return
+    # Imported here: the configured broker's client only.
     import redis
 
     # One client (and connection pool) per URL: a client per probe would leave a pool behind.
@@ -155,15 +159,11 @@ def _broker() -> dict[str, Any]:
 
 
 def _storage_probe() -> None:
-    from .storage import ZONES, container_probe, zone_container
-
     for zone in ZONES:
         container_probe(zone_container(zone))
 
 
 def _storage() -> dict[str, Any]:
-    from .storage import ZONES, container_probe, zone_container
-
     zones = {zone: {"container": zone_container(zone), **container_probe(zone_container(zone))} for zone in ZONES}
     return {"backend": settings.GEOPLATFORM_STORAGE_BACKEND, "zones": zones}
 

@@ -12,12 +12,14 @@ import contextlib
 import fcntl
 import hashlib
 import io
+import mimetypes
 import os
 import re
 import shutil
 import tempfile
 import threading
 import time
+import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import FileSystemStorage, Storage
 
 from .errors import Conflict, InvalidInput, NotFound
@@ -75,8 +78,6 @@ def check_blob_name(name: str) -> str:
 
 
 def _suggest_blob_name(name: str) -> str | None:
-    import unicodedata
-
     if ".." in name.replace("\\", "/").split("/"):
         return None  # a path escape, not a typo: nothing to suggest
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
@@ -93,14 +94,14 @@ def _suggest_blob_name(name: str) -> str | None:
 
 
 def _azure_storage(container: str) -> Storage:
+    # Imported here: the Azure SDK is loaded only with the azure storage backend.
     from storages.backends.azure_storage import AzureStorage
 
     connection_string = settings.GEOPLATFORM_AZURE_CONNECTION_STRING
     if not connection_string:
-        from django.core.exceptions import ImproperlyConfigured
-
         raise ImproperlyConfigured("GEOPLATFORM_AZURE_CONNECTION_STRING is required with the azure backend.")
     storage = AzureStorage(connection_string=connection_string, azure_container=container, overwrite_files=True)
+    # Imported here: the Azure SDK is loaded only with the azure storage backend.
     from azure.core.exceptions import ResourceExistsError
 
     try:
@@ -124,8 +125,6 @@ def get_storage(container: str) -> Storage:
             elif backend == "azure":
                 _storages[key] = _azure_storage(container)
             else:
-                from django.core.exceptions import ImproperlyConfigured
-
                 raise ImproperlyConfigured(f"GEOPLATFORM_STORAGE_BACKEND must be local or azure, not {backend!r}.")
         return _storages[key]
 
@@ -196,8 +195,8 @@ def blob_save(container: str, name: str, content: Any, *, size: int | None, over
         finally:
             staging.unlink(missing_ok=True)
         return name
-    import mimetypes
 
+    # Imported here: the Azure SDK is loaded only with the azure storage backend.
     from azure.core.exceptions import ResourceExistsError
     from azure.storage.blob import ContentSettings
 
@@ -271,6 +270,7 @@ def pyogrio_configure() -> None:
     global _pyogrio_config
     options = gdal_config()
     if options != _pyogrio_config:
+        # Imported here: GDAL's bindings are loaded only by the processes that read vector files in place.
         import pyogrio
 
         pyogrio.set_gdal_config_options(options)
@@ -321,6 +321,7 @@ def open_ranged(container: str, name: str, *, buffer_size: int = 256 * 1024) -> 
         with fh:
             yield fh
         return
+    # Imported here: the Azure SDK is loaded only with the azure storage backend.
     from azure.core.exceptions import ResourceNotFoundError
 
     client = storage.client.get_blob_client(name)  # type: ignore[attr-defined]
@@ -423,6 +424,7 @@ def blob_cache_clear() -> int:
 
 
 def _download(client: Any, etag: str, target: Path) -> None:
+    # Imported here: the Azure SDK is loaded only with the azure storage backend.
     from azure.core import MatchConditions
 
     # Only the version we keyed on: a blob replaced mid-download fails instead of mixing.
@@ -455,6 +457,7 @@ def local_copy(container: str, name: str, suffix: str | None = None) -> Iterator
             raise _not_found(container, name)
         yield Path(storage.path(name))
         return
+    # Imported here: the Azure SDK is loaded only with the azure storage backend.
     from azure.core.exceptions import ResourceNotFoundError
 
     client = storage.client.get_blob_client(name)  # type: ignore[attr-defined]
@@ -541,9 +544,8 @@ def container_probe(container: str) -> dict[str, bool]:
             raise PermissionError(f"storage folder {location} cannot be created")
         return {"exists": False}
     if backend != "azure":
-        from django.core.exceptions import ImproperlyConfigured
-
         raise ImproperlyConfigured(f"GEOPLATFORM_STORAGE_BACKEND must be local or azure, not {backend!r}.")
+    # Imported here: the Azure SDK is loaded only with the azure storage backend.
     from azure.core.exceptions import ResourceNotFoundError
     from azure.storage.blob import ContainerClient
 

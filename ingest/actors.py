@@ -10,7 +10,10 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 from dramatiq.middleware import CurrentMessage
 
-from . import callbacks, services
+from . import callbacks, execution, services
+from .callbacks import CALLBACK_ACTOR
+from .messages import task_actor_name
+from .services import JOB_CLEANUP_ACTOR
 
 QUEUES = ("default", "etl", "long")
 
@@ -23,7 +26,7 @@ def _time_limit_ms(queue: str) -> int:
 
 def _run_task(task_id: str) -> None:
     try:
-        services.task_execute(task_id=task_id)
+        execution.task_execute(task_id=task_id)
     except (OperationalError, InterfaceError):
         # The database went away before the task could be claimed or recorded. Send the
         # message again shortly (a claimed task left 'running' is the janitor's case).
@@ -36,7 +39,7 @@ def _run_task(task_id: str) -> None:
 
 _task_actors = {
     queue: dramatiq.actor(
-        actor_name=f"ingest.run_task.{queue}",
+        actor_name=task_actor_name(queue),
         queue_name=queue,
         max_retries=0,
         time_limit=_time_limit_ms(queue),
@@ -52,13 +55,13 @@ def task_actor(queue: str) -> dramatiq.Actor:  # type: ignore[type-arg]
         raise ValueError(f"unknown queue {queue!r}; queues are {QUEUES}") from None
 
 
-@dramatiq.actor(actor_name="ingest.job_cleanup", queue_name="default", max_retries=3, time_limit=3_600_000)
+@dramatiq.actor(actor_name=JOB_CLEANUP_ACTOR, queue_name="default", max_retries=3, time_limit=3_600_000)
 def job_cleanup_actor(job_id: str, round_: int) -> None:
     if not services.job_cleanup(job_id=job_id, round_=round_):
         job_cleanup_actor.send_with_options(args=(job_id, round_ + 1), delay=2000)
 
 
-@dramatiq.actor(actor_name="ingest.callback", queue_name="webhooks", max_retries=0, time_limit=120_000)
+@dramatiq.actor(actor_name=CALLBACK_ACTOR, queue_name="webhooks", max_retries=0, time_limit=120_000)
 def callback_actor(job_id: str, event: str, attempt: int, delivery_id: str, subscriber_id: int | None = None) -> None:
     delay = callbacks.callback_deliver(
         job_id=job_id, event=event, attempt=attempt, delivery_id=delivery_id, subscriber_id=subscriber_id

@@ -9,9 +9,10 @@ class IngestConfig(AppConfig):
     verbose_name = "Jobs"
 
     def ready(self) -> None:
+        # Imported in ready(): app modules load models, which exist only once every app is registered.
         from geoplatform import health
 
-        from . import selectors
+        from . import actors, selectors  # noqa: F401  (actors: registered with the broker, sent by name)
 
         # Test-only job types (e.g. `hello`) come from a setting, never registered by default.
         for module in settings.GEOPLATFORM_EXTRA_JOB_TYPES:

@@ -26,11 +26,16 @@ from django.utils import timezone
 
 from geoplatform.errors import InvalidInput
 
+from .backoff import retry_delay_seconds
+from .events import event_record
+from .messages import actor_send
 from .models import ApiClient, CallbackDelivery, Job, JobSubscriber
 
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-GeoPlatform-Signature"
+# The actor delivering one callback attempt (declared in actors.py).
+CALLBACK_ACTOR = "ingest.callback"
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -66,12 +71,10 @@ def client_secret_new() -> str:
 
 def callback_schedule(*, job_id: str, event: str) -> None:
     """One delivery per subscriber with a callback_url (each signed with its own secret)."""
-    from .actors import callback_actor
-
     for subscriber_id in (
         JobSubscriber.objects.filter(job_id=job_id).exclude(callback_url="").values_list("id", flat=True)
     ):
-        callback_actor.send(job_id, event, 1, secrets.token_hex(16), subscriber_id)
+        actor_send(CALLBACK_ACTOR, job_id, event, 1, secrets.token_hex(16), subscriber_id)
 
 
 def callback_payload(job: Job, event: str, delivery_id: str) -> dict[str, Any]:
@@ -103,8 +106,6 @@ def signed_post(
 ) -> Delivery:
     """POST ``payload`` signed with ``user``'s webhook secret: the one delivery mechanism for
     job callbacks and every other client notification (publishing's review webhooks)."""
-    from .services import retry_delay_seconds
-
     client = ApiClient.objects.filter(user=user).first() if user is not None else None
     body = json.dumps(payload, separators=(",", ":"), default=str).encode()
     status_code: int | None = None
@@ -144,8 +145,6 @@ def callback_deliver(
     """POST one attempt of a job callback to one subscriber and record it; returns the delay
     before the next. (A message without ``subscriber_id``, sent before subscribers existed,
     goes to the job's first submitter.)"""
-    from . import services
-
     job = Job.objects.select_related("submitted_by").get(pk=job_id)
     subscriber = None
     url, user = job.callback_url, job.submitted_by
@@ -174,7 +173,7 @@ def callback_deliver(
         error=outcome.error,
     )
     # The event is shown to that client only (see selectors.job_events): its URL is its own.
-    services.event_record(
+    event_record(
         job.id,
         "callback",
         f"{event} -> {url}: {'delivered' if outcome.ok else outcome.error} (attempt {attempt})",

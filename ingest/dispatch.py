@@ -49,12 +49,14 @@ def send_many(actor: dramatiq.Actor, args_list: list[tuple[Any, ...]]) -> None: 
 
 
 def _redis_broker(broker: Any) -> bool:
+    # Imported here: the Redis broker only (a RabbitMQ deployment never loads it).
     from dramatiq.brokers.redis import RedisBroker
 
     return isinstance(broker, RedisBroker)
 
 
 def _redis_pipeline_send(broker: Any, actor: dramatiq.Actor, args_list: list[tuple[Any, ...]]) -> None:  # type: ignore[type-arg]
+    # Imported here: the Redis broker only (a RabbitMQ deployment never loads it).
     from dramatiq.brokers.redis import RedisBroker
 
     pipe = broker.client.pipeline(transaction=False)

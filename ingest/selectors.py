@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from geoplatform.health import Unhealthy
+
 from .errors import JobNotFound
 from .models import CallbackDelivery, Job, JobEvent, JobStatus, JobSubscriber, Stage, Task, TaskStatus, WorkerHeartbeat
 
@@ -142,8 +144,6 @@ def workers_live() -> QuerySet[WorkerHeartbeat]:
 
 
 def workers_health() -> dict[str, Any]:
-    from geoplatform.health import Unhealthy
-
     live = list(workers_live().values("worker_id", "queues", "last_seen"))
     if not live:
         raise Unhealthy("no live worker (start one with `manage.py rundramatiq`)")

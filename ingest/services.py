@@ -1,6 +1,8 @@
-"""Every change to job state: submit, run a task, fan-in, retry, fail, cancel, janitor.
+"""The job state machine: submit, stage start and fan-in, completion, fail, cancel, retry.
 
-The API, the admin, management commands and actors all call these functions.
+The API, the admin, management commands and actors all call these functions. The
+per-task hot path is :mod:`ingest.execution`; the janitor and retention are
+:mod:`ingest.janitor`; both call into this module, never the other way round.
 
 Fan-in ("the last task turns out the lights"): a task's completion and the decrement
 of its stage's ``tasks_remaining`` happen in one transaction holding the stage row
@@ -9,41 +11,29 @@ lock, so exactly one task sees zero and advances the job.
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import functools
 import hashlib
 import json
 import logging
-import os
-import random
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from django.conf import settings
-from django.db import connection, models, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db import transaction
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from geoplatform.errors import Forbidden, InvalidInput
-from geoplatform.logging import log_context
-from geoplatform.postgis.cursors import server_bound_cursor
 
 from . import registry
-from .dispatch import send_many
-from .errors import JobNotFound, JobNotRunnable, RetryableError, classify
-from .models import CallbackDelivery, Job, JobEvent, JobStatus, JobSubscriber, Stage, Task, TaskStatus
+from .callbacks import callback_schedule, callback_url_check
+from .errors import JobNotFound, JobNotRunnable, classify
+from .events import event_record
+from .messages import actor_send, tasks_enqueue
+from .models import Job, JobStatus, JobSubscriber, Stage, Task, TaskStatus
 
 logger = logging.getLogger(__name__)
 
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
-_ACTIVE_TASK = {TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.RETRYING}
+# The actor undoing a failed or cancelled job's writes (declared in actors.py).
+JOB_CLEANUP_ACTOR = "ingest.job_cleanup"
 
 
 def canonical_json(value: Any) -> str:
@@ -72,10 +62,6 @@ class SubmitOutcome:
         return self.outcome in {"created", "restarted"}
 
 
-def event_record(job_id: str, kind: str, message: str = "", *, task_id: str | None = None, **data: Any) -> None:
-    JobEvent.objects.create(job_id=job_id, task_id=task_id, kind=kind, message=message, data=data)
-
-
 # --- submit ------------------------------------------------------------------------------
 
 
@@ -93,8 +79,6 @@ def job_submit(
     ``gate``: a client's submission through the generic API, held to :func:`job_submit_gate`.
     Services that own a workflow (publishing's state machine) submit ungated.
     """
-    from .callbacks import callback_url_check
-
     jt = registry.get(job_type)
     params = jt.clean_params(parameters)
     if gate:
@@ -332,193 +316,13 @@ def _enqueue_or_leave_to_janitor(task_ids: list[str], queue: str) -> None:
     """A new stage's first send. The tasks are committed: if the broker is down now, the
     submit (or the fan-in) still succeeds and the janitor sends them once it is back."""
     try:
-        _enqueue(task_ids, queue)
+        tasks_enqueue(task_ids, queue)
     except Exception:
         logger.exception("could not send %d task(s) to queue %s; the janitor will send them", len(task_ids), queue)
 
 
-def _enqueue(task_ids: list[str], queue: str, delay_ms: int | None = None) -> None:
-    due = timezone.now() + dt.timedelta(milliseconds=delay_ms or 0)
-    # Sent first: when the broker is down the send raises and enqueued_at keeps its old
-    # value, so the janitor re-sends on its first pass after the broker is back.
-    _send(task_ids, queue, delay_ms)
-    Task.objects.filter(id__in=task_ids).update(enqueued_at=due)
-
-
-def _send(task_ids: list[str], queue: str, delay_ms: int | None = None) -> None:
-    """Put the tasks' messages on the broker."""
-    from .actors import task_actor
-
-    actor = task_actor(queue)
-    if delay_ms:
-        for task_id in task_ids:
-            actor.send_with_options(args=(task_id,), delay=delay_ms)
-        return
-    send_many(actor, [(task_id,) for task_id in task_ids])
-
-
-# --- running a task ----------------------------------------------------------------------
-
-
-class _RunningTasks:
-    """Tasks running in this process; one thread refreshes all their heartbeats.
-
-    One UPDATE per interval for the whole process instead of a thread and a database
-    connection per task.
-    """
-
-    def __init__(self) -> None:
-        self._ids: set[str] = set()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    @contextlib.contextmanager
-    def running(self, task_id: str) -> Iterator[None]:
-        with self._lock:
-            self._ids.add(task_id)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._beat, name="task-heartbeats", daemon=True)
-                self._thread.start()
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._ids.discard(task_id)
-
-    def _beat(self) -> None:
-        """Runs while tasks run; exits (closing its connection) when none is left."""
-        interval = float(settings.GEOPLATFORM_HEARTBEAT_SECONDS)
-        try:
-            while True:
-                time.sleep(interval)
-                with self._lock:
-                    ids = list(self._ids)
-                    if not ids:
-                        self._thread = None
-                        return
-                try:
-                    now = timezone.now()
-                    # A task still running after one interval is marked 'running' (the
-                    # janitor watches those); shorter tasks go straight to 'completed'.
-                    Task.objects.filter(
-                        pk__in=ids, status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING, TaskStatus.RUNNING]
-                    ).update(status=TaskStatus.RUNNING, heartbeat_at=now, worker=WORKER_ID)
-                    Task.objects.filter(pk__in=ids, started_at__isnull=True).update(started_at=now)
-                except Exception:  # the janitor copes with a missed beat
-                    logger.exception("task heartbeat failed")
-                    connection.close()
-        finally:
-            connection.close()
-
-
-_running = _RunningTasks()
-
-
-@dataclass
-class StartedTask:
-    id: str
-    job_id: str
-    stage_id: int
-    stage_index: int
-    stage_name: str
-    unit: int
-    queue: str
-    attempts: int
-
-
-# Starting a task reads it; it writes nothing. A task only becomes 'running' in the
-# database once it has run for one heartbeat interval (see _RunningTasks): a short task
-# goes from 'queued' straight to 'completed' with one write. A worker that dies during a
-# short task leaves its message unacknowledged, and the broker delivers it again.
-_START_SQL = f"""
-SELECT job_id, stage_id, unit, queue, attempts, params, status FROM {Task._meta.db_table} WHERE id = %s
-"""
-_RUNNABLE = ("queued", "retrying")
-
-
-@functools.lru_cache(maxsize=1024)
-def _job_definition(job_id: str) -> tuple[str, str]:
-    """(job type, parameters as JSON): immutable for a job id, so cached per process."""
-    job_type, parameters = Job.objects.filter(pk=job_id).values_list("job_type", "parameters").get()
-    return job_type, json.dumps(parameters)
-
-
-@functools.lru_cache(maxsize=4096)
-def _stage_definition(stage_id: int) -> tuple[int, str]:
-    index, name = Stage.objects.filter(pk=stage_id).values_list("index", "name").get()
-    return index, name
-
-
-def task_execute(*, task_id: str) -> None:
-    """Run one task: read it, call its handler, then complete, retry or fail it.
-
-    Completion is conditional (a task counts once, however many deliveries ran it), so
-    a duplicate message costs a wasted run at worst; handlers are idempotent.
-    """
-    row = _hot_statement(_START_SQL, [task_id])
-    if row is None or row[6] not in _RUNNABLE:
-        logger.info("task %s is not runnable (finished, cancelled or gone)", task_id)
-        return
-    job_id, stage_id, unit, queue, attempts, task_params, _ = row
-    attempts += 1  # this run
-    job_type, params = _job_definition(job_id)
-    stage_index, stage_name = _stage_definition(stage_id)
-    if stage_index == 0 and unit == 0:  # the job's first task: the job is running now
-        Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-            status=JobStatus.RUNNING, started_at=timezone.now()
-        )
-    task = StartedTask(task_id, job_id, stage_id, stage_index, stage_name, unit, queue, attempts)
-    with log_context(job_id=job_id, task_id=task_id):
-        started = timezone.now()
-        ctx = registry.TaskContext(
-            job_id=job_id,
-            task_id=task_id,
-            stage_index=stage_index,
-            stage_name=stage_name,
-            params=json.loads(params),
-            task_params=_json(task_params),
-            attempt=attempts,
-            load_previous=partial(_stage_results, job_id, stage_index - 1),
-            load_stage=partial(_stage_results, job_id),
-        )
-        try:
-            spec = _stage_spec(job_type, stage_index)
-            with _running.running(task_id):
-                result = spec.handler(ctx) or {}
-        except Exception as exc:
-            if not connection.in_atomic_block and not connection.is_usable():
-                connection.close()  # the handler broke it; reconnect to record the failure
-            _task_failed(task, exc, ctx.warnings)
-            return
-        task_complete(task_id=task_id, result=result, warnings=ctx.warnings, started_at=started)
-
-
-def _hot_statement(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
-    """Run one of the two per-task statements with server-side parameters, so that it is
-    prepared: PostgreSQL plans it once per connection instead of once per task."""
-    with server_bound_cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchone()  # type: ignore[no-any-return]
-
-
-def _stage_spec(job_type: str, stage_index: int) -> registry.Stage:
-    """The stage's declaration. A worker that does not know the job type (its code is older
-    than the web's, mid-deploy) fails the task as retryable: a newer worker may take it."""
-    known = registry.all_types().get(job_type)
-    if known is None:
-        raise RetryableError(
-            f"This worker ({WORKER_ID}) does not know job type {job_type!r}.",
-            code="unknown_job_type_on_worker",
-            remediation="Deploy the same code to every worker.",
-        )
-    return known.stages[stage_index]
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _stage_results(job_id: str, stage_index: int) -> list[dict[str, Any]]:
+def stage_results(job_id: str, stage_index: int) -> list[dict[str, Any]]:
+    """The results of stage ``stage_index``'s tasks, in unit order ([] before the first stage)."""
     if stage_index < 0:
         return []
     return [
@@ -527,45 +331,6 @@ def _stage_results(job_id: str, stage_index: int) -> list[dict[str, Any]]:
         .order_by("unit")
         .values_list("result", flat=True)
     ]
-
-
-# One statement, one round trip: complete the task (only if it is still running) and
-# decrement its stage. The stage row lock serialises concurrent completions, so exactly
-# one statement returns 0. Asynchronous commit: the lock is released without waiting for
-# the WAL flush; a crash can only lose the newest completions, each whole (the task is
-# then still 'running' and the janitor re-runs it; handlers are idempotent).
-_COMPLETE_SQL = f"""
-WITH cfg AS (SELECT set_config('synchronous_commit', 'off', true)),
-done AS (
-    UPDATE {Task._meta.db_table}
-       SET status = 'completed', result = %s, error = NULL, finished_at = now(), attempts = attempts + 1,
-           started_at = coalesce(started_at, %s), worker = %s
-     WHERE id = %s AND status IN ('queued', 'retrying', 'running')
- RETURNING job_id, stage_id
-)
-UPDATE {Stage._meta.db_table} s SET tasks_remaining = s.tasks_remaining - 1
-  FROM done, cfg
- WHERE s.id = done.stage_id
-RETURNING done.job_id, s.id, s.tasks_remaining
-"""
-
-
-def task_complete(
-    *, task_id: str, result: dict[str, Any], warnings: list[str] | None = None, started_at: Any = None
-) -> bool:
-    """Record a task's result; the task that empties its stage advances the job.
-
-    Returns True when this call advanced the job (the fan-in winner).
-    """
-    row = _hot_statement(_COMPLETE_SQL, [Jsonb(result), started_at or timezone.now(), WORKER_ID, task_id])
-    if row is None:  # cancelled meanwhile, or a duplicate delivery
-        return False
-    job_id, stage_id, remaining = row
-    if warnings:
-        _job_add_warnings(job_id, warnings)
-    if remaining > 0:
-        return False
-    return stage_advance(stage_id=stage_id)
 
 
 def stage_advance(*, stage_id: int) -> bool:
@@ -580,14 +345,6 @@ def stage_advance(*, stage_id: int) -> bool:
             return False
         _stage_finish(stage.job_id, stage)
         return True
-
-
-def _job_add_warnings(job_id: str, warnings: list[str]) -> None:
-    with connection.cursor() as cur:
-        cur.execute(
-            f"UPDATE {Job._meta.db_table} SET warnings = warnings || %s::jsonb WHERE id = %s",
-            [json.dumps(warnings), job_id],
-        )
 
 
 def _stage_finish(job_id: str, stage: Stage) -> None:
@@ -610,7 +367,7 @@ def _stage_finish(job_id: str, stage: Stage) -> None:
     except Exception as exc:
         error, _ = classify(exc)
         logger.exception("job %s could not advance past stage %s", job.id, stage.index)
-        _job_fail_locked(job, {**error, "stage": stage.name})
+        job_fail_locked(job, {**error, "stage": stage.name})
         return
     job.status = JobStatus.COMPLETED
     job.result = result
@@ -621,55 +378,13 @@ def _stage_finish(job_id: str, stage: Stage) -> None:
 
 
 def _job_result(job: Job, jt: registry.JobType) -> dict[str, Any]:
-    by_stage = registry.LazyStageResults(len(jt.stages), partial(_stage_results, job.id))
+    by_stage = registry.LazyStageResults(len(jt.stages), partial(stage_results, job.id))
     if jt.finalize is None:
         return {"stages": {spec.name: by_stage[i] for i, spec in enumerate(jt.stages)}}
     return jt.finalize(registry.FinalizeContext(job_id=job.id, params=job.parameters, stage_results=by_stage))
 
 
-def retry_delay_seconds(attempt: int) -> float:
-    """Exponential backoff with jitter: base * 2^(attempt-1), capped."""
-    base = float(settings.GEOPLATFORM_RETRY_BASE_SECONDS)
-    cap = float(settings.GEOPLATFORM_RETRY_CAP_SECONDS)
-    delay = min(cap, base * (2 ** max(0, attempt - 1)))
-    return float(delay * random.uniform(0.8, 1.0))
-
-
-def _task_failed(task: StartedTask, exc: BaseException, warnings: list[str]) -> None:
-    error, retryable = classify(exc)
-    error["attempt"] = task.attempts
-    max_attempts = 1 + int(settings.GEOPLATFORM_TASK_MAX_RETRIES)
-    with log_context(job_id=task.job_id, task_id=task.id, error_source=error.get("error_source")):
-        if retryable and task.attempts < max_attempts:
-            delay = retry_delay_seconds(task.attempts)
-            with transaction.atomic():
-                moved = Task.objects.filter(pk=task.id, status__in=_ACTIVE_TASK).update(
-                    status=TaskStatus.RETRYING, error=error, attempts=F("attempts") + 1
-                )
-                if moved:
-                    event_record(
-                        task.job_id,
-                        "task_retry",
-                        f"task {task.unit} of stage {task.stage_name} failed ({error['message']}); "
-                        f"retry {task.attempts}/{max_attempts - 1} in {delay:.1f}s",
-                        task_id=task.id,
-                        error=error,
-                    )
-                    transaction.on_commit(lambda: _enqueue([task.id], task.queue, int(delay * 1000)))
-            logger.warning("task failed, will retry: %s", error["message"])
-            return
-        logger.error("task failed permanently: %s", error["message"])
-        with transaction.atomic():
-            job = Job.objects.select_for_update().get(pk=task.job_id)
-            Task.objects.filter(pk=task.id, status__in=_ACTIVE_TASK).update(
-                status=TaskStatus.FAILED, error=error, finished_at=timezone.now(), attempts=F("attempts") + 1
-            )
-            if warnings:
-                _job_add_warnings(task.job_id, warnings)
-            _job_fail_locked(job, {**error, "stage": task.stage_name, "task_id": task.id})
-
-
-def _job_fail_locked(job: Job, error: dict[str, Any]) -> None:
+def job_fail_locked(job: Job, error: dict[str, Any]) -> None:
     if job.is_terminal:
         return
     job.status = JobStatus.FAILED
@@ -700,8 +415,6 @@ def _after_commit_notify(job: Job, event: str) -> None:
 
 
 def _callback_enqueue(job_id: str, event: str) -> None:
-    from .callbacks import callback_schedule
-
     callback_schedule(job_id=job_id, event=event)
 
 
@@ -713,9 +426,7 @@ def _after_commit_cleanup(job: Job) -> None:
 
 
 def _cleanup_enqueue(job_id: str) -> None:
-    from .actors import job_cleanup_actor
-
-    job_cleanup_actor.send(job_id, 0)
+    actor_send(JOB_CLEANUP_ACTOR, job_id, 0)
 
 
 def job_cleanup(*, job_id: str, round_: int = 0) -> bool:
@@ -774,174 +485,3 @@ def job_retry(*, job_id: str, user: Any = None, gate: bool = False) -> Job:
             _params_check(jt, job.parameters, user)
         _job_restart(job, jt, reason=f"retried by {user or 'system'}")
     return job
-
-
-# --- janitor ------------------------------------------------------------------------------
-
-
-def janitor_run() -> dict[str, int]:
-    """Re-queue tasks whose worker vanished (no heartbeat); fail them past the retry limit."""
-    from .models import WorkerHeartbeat
-
-    stale_before = timezone.now() - dt.timedelta(seconds=float(settings.GEOPLATFORM_TASK_STALE_SECONDS))
-    max_attempts = 1 + int(settings.GEOPLATFORM_TASK_MAX_RETRIES)
-    requeued = failed = 0
-    orphans = Task.objects.filter(
-        job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING], status=TaskStatus.RUNNING, heartbeat_at__lt=stale_before
-    ).select_related("stage")
-    for task in orphans:
-        error = {
-            "message": f"The worker running this task ({task.worker}) stopped sending heartbeats.",
-            "code": "worker_lost",
-            "category": "infrastructure",
-            "remediation": "None needed when retried; check worker logs if it repeats.",
-            "user_fixable": False,
-            "error_source": "platform",
-            "attempt": task.attempts + 1,
-        }
-        if task.attempts + 1 < max_attempts:  # the lost run counts as an attempt
-            with transaction.atomic():
-                moved = Task.objects.filter(
-                    pk=task.pk, status=TaskStatus.RUNNING, heartbeat_at=task.heartbeat_at
-                ).update(status=TaskStatus.RETRYING, error=error, attempts=F("attempts") + 1)
-                if moved:
-                    requeued += 1
-                    event_record(task.job_id, "task_requeued", str(error["message"]), task_id=task.id)
-                    transaction.on_commit(partial(_enqueue, [task.id], task.queue))
-        else:
-            with transaction.atomic():
-                job = Job.objects.select_for_update().get(pk=task.job_id)
-                moved = Task.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
-                    status=TaskStatus.FAILED, error=error, finished_at=timezone.now(), attempts=F("attempts") + 1
-                )
-                if moved:
-                    failed += 1
-                    _job_fail_locked(job, {**error, "stage": task.stage.name, "task_id": task.id})
-    for stage_id in Stage.objects.filter(
-        status=JobStatus.RUNNING, tasks_remaining__lte=0, tasks_total__gt=0, job__status=JobStatus.RUNNING
-    ).values_list("id", flat=True):
-        stage_advance(stage_id=stage_id)
-    resent = _janitor_resend_lost()
-    WorkerHeartbeat.objects.filter(last_seen__lt=timezone.now() - dt.timedelta(hours=1)).delete()
-    return {"requeued": requeued, "failed": failed, "resent": resent}
-
-
-def _janitor_resend_lost() -> int:
-    """Re-send messages of tasks that waited far longer than any backlog should.
-
-    A worker that dies holding prefetched messages loses them until the broker itself
-    redelivers; a duplicate message is harmless (the claim is atomic).
-    """
-    lost_before = timezone.now() - dt.timedelta(seconds=float(settings.GEOPLATFORM_TASK_LOST_SECONDS))
-    lost = list(
-        Task.objects.filter(
-            # Never sent at all: the process that committed the task died (or the broker
-            # was down) before its on-commit send.
-            models.Q(enqueued_at__lt=lost_before) | models.Q(enqueued_at__isnull=True, created_at__lt=lost_before),
-            status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING],
-            job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
-        ).values_list("id", "queue", "job_id")
-    )
-    by_queue: dict[str, list[tuple[str, str]]] = {}
-    for task_id, queue, job_id in lost:
-        by_queue.setdefault(queue, []).append((task_id, job_id))
-    for queue, tasks in by_queue.items():
-        _enqueue([task_id for task_id, _ in tasks], queue)  # raises while the broker is down
-        for task_id, job_id in tasks:
-            event_record(job_id, "task_resent", "message re-sent: no worker took it in time", task_id=task_id)
-    return len(lost)
-
-
-# --- retention ----------------------------------------------------------------------------
-
-_FINISHED = [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED]
-# Rows of a job's history that retention removes even when the job row itself is kept.
-_HISTORY: tuple[type[models.Model], ...] = (JobEvent, CallbackDelivery, Task)
-
-
-def _job_relations() -> list[models.ForeignObjectRel]:
-    """Every foreign key to Job, ``related_name="+"`` ones included (hidden from
-    ``_meta.related_objects``). Found from the model graph: ingest knows no other app."""
-    return [f for f in Job._meta.get_fields(include_hidden=True) if isinstance(f, models.ForeignObjectRel)]
-
-
-def _job_references() -> list[models.ForeignObjectRel]:
-    """Foreign keys to Job whose rows would not simply go with the job (another app's
-    SET_NULL/PROTECT, e.g. a release whose outputs are read from its job's result)."""
-    return [rel for rel in _job_relations() if rel.on_delete is not models.CASCADE]
-
-
-def _referenced(references: list[models.ForeignObjectRel]) -> models.Q:
-    q = models.Q()
-    for rel in references:
-        column = rel.field.attname  # type: ignore[union-attr]
-        q |= models.Q(pk__in=rel.related_model._base_manager.filter(**{f"{column}__isnull": False}).values(column))
-    return q
-
-
-def _rows_delete(model: type[models.Model], column: str, ids: list[str]) -> int:
-    with connection.cursor() as cur:
-        cur.execute(f'DELETE FROM {model._meta.db_table} WHERE "{column}" = ANY(%s)', [ids])
-        return int(cur.rowcount)
-
-
-def retention_purge(
-    *, older_than: dt.timedelta | None = None, batch_size: int = 100, max_batches: int = 1000
-) -> dict[str, int]:
-    """Delete finished jobs (completed, failed, cancelled) older than the retention period,
-    with their tasks, stages, events and callback deliveries, in batches of ``batch_size``
-    jobs (one short transaction each). A queued or running job is never touched.
-
-    A job that another app still references (a release reads its outputs from the job's
-    result), and a completed job of a type that ``makes_outputs`` (its row and subscribers
-    say which account owns the tables and items it made), keep their row, stages and
-    subscribers; only their tasks, events and deliveries go.
-    Returns the number of rows deleted per kind.
-    """
-    if older_than is None:
-        days = float(settings.GEOPLATFORM_RETENTION_DAYS)
-        if days <= 0:  # retention off: keep everything
-            return {"jobs": 0, "tasks": 0, "events": 0, "deliveries": 0}
-        older_than = dt.timedelta(days=days)
-    cutoff = timezone.now() - older_than
-    finished = Job.objects.filter(status__in=_FINISHED, finished_at__lt=cutoff)
-    # Kept as records (history purged): jobs another app references, and completed jobs
-    # whose outputs name them as their maker (the ownership rule of the generic API).
-    makers = [name for name, jt in registry.all_types().items() if jt.makes_outputs]
-    referenced = _referenced(_job_references()) | models.Q(status=JobStatus.COMPLETED, job_type__in=makers)
-    counts = {"jobs": 0, "tasks": 0, "events": 0, "deliveries": 0}
-    names = {JobEvent: "events", CallbackDelivery: "deliveries", Task: "tasks"}
-
-    def batches(qs: models.QuerySet[Job]) -> Iterator[list[str]]:
-        for _ in range(max_batches):
-            candidates = list(qs.order_by("finished_at").values_list("pk", flat=True)[:batch_size])
-            if not candidates:
-                return
-            with transaction.atomic():
-                # Locked and checked again: a job restarted meanwhile (retry, forced
-                # submit) is running and keeps everything; one being restarted is skipped.
-                ids = list(
-                    qs.filter(pk__in=candidates).select_for_update(skip_locked=True).values_list("pk", flat=True)
-                )
-                if not ids:
-                    return
-                yield ids
-
-    for ids in batches(finished.exclude(referenced) if referenced else finished):
-        for rel in _job_relations():  # every CASCADE child: tasks, stages, events, deliveries, ...
-            if rel.on_delete is not models.CASCADE:
-                continue
-            n = _rows_delete(rel.related_model, rel.field.attname, ids)  # type: ignore[union-attr, arg-type]
-            if rel.related_model in names:
-                counts[names[rel.related_model]] += n
-        counts["jobs"] += _rows_delete(Job, "id", ids)
-    if referenced:
-        has_history = models.Q()
-        for model in _HISTORY:
-            has_history |= models.Q(Exists(model._base_manager.filter(job_id=OuterRef("pk"))))
-        for ids in batches(finished.filter(referenced).filter(has_history)):
-            for model in _HISTORY:
-                counts[names[model]] += _rows_delete(model, "job_id", ids)
-    if any(counts.values()):
-        logger.info("retention purge (finished before %s): %s", cutoff.isoformat(), counts)
-    return counts

@@ -33,6 +33,7 @@ class WorkerHeartbeatMiddleware(dramatiq.Middleware):
         started = timezone.now()
 
         def beat() -> None:
+            # Imported here: the settings build the broker with this middleware, before any app is loaded.
             from .models import WorkerHeartbeat
 
             interval = float(settings.GEOPLATFORM_HEARTBEAT_SECONDS)
@@ -54,9 +55,7 @@ class WorkerHeartbeatMiddleware(dramatiq.Middleware):
                         connection.close()
                     if self._stop.wait(interval):
                         break
-                from .models import WorkerHeartbeat as WH
-
-                WH.objects.filter(worker_id=worker_id).delete()
+                WorkerHeartbeat.objects.filter(worker_id=worker_id).delete()
             except Exception:
                 logger.exception("worker heartbeat stopped")
             finally:

@@ -6,7 +6,8 @@ class PublishingConfig(AppConfig):
     verbose_name = "Publishing (releases and review)"
 
     def ready(self) -> None:
-        from . import jobtypes, signals  # noqa: F401  (signals: groups and permissions after migrate)
+        # actors: registered with the broker, which webhooks send to by name.
+        from . import actors, jobtypes, signals  # noqa: F401  (signals: groups and permissions after migrate)
 
         jobtypes.register()
 

@@ -24,6 +24,8 @@ from ingest.models import Job
 from ingest.services import job_submit
 
 from . import kinds
+from .audit import actor_name as _actor
+from .audit import audit_record
 from .errors import (
     InvalidTransition,
     PublicationFailed,
@@ -49,25 +51,6 @@ from .webhooks import webhook_schedule
 logger = logging.getLogger(__name__)
 
 User = AbstractBaseUser
-
-
-def _actor(user: Any, reviewer: str = "") -> str:
-    name = getattr(user, "username", "") if user is not None and user.is_authenticated else ""
-    if reviewer and name and reviewer != name:
-        return f"{reviewer} (via {name})"
-    return reviewer or name or "system"
-
-
-def audit_record(*, release: Release, event: str, user: Any = None, actor: str = "", reason: str = "") -> ReleaseAudit:
-    """Append one audit row with a snapshot of the release as it is now."""
-    return ReleaseAudit.objects.create(
-        release=release,
-        event=event,
-        actor=actor or _actor(user),
-        actor_user=user if user is not None and getattr(user, "is_authenticated", False) else None,
-        reason=reason,
-        snapshot=release.snapshot(),
-    )
 
 
 # --- submit --------------------------------------------------------------------------------

@@ -13,14 +13,17 @@ from typing import Any
 from django.utils import timezone
 
 from ingest.callbacks import signed_post
+from ingest.messages import actor_send
 
+from .audit import audit_record
 from .models import Release
+
+# The actor delivering one webhook attempt (declared in actors.py).
+WEBHOOK_ACTOR = "publishing.webhook"
 
 
 def webhook_schedule(*, release_id: str, event: str) -> None:
-    from .actors import release_webhook_actor
-
-    release_webhook_actor.send(release_id, event, 1, secrets.token_hex(16))
+    actor_send(WEBHOOK_ACTOR, release_id, event, 1, secrets.token_hex(16))
 
 
 def webhook_payload(release: Release, event: str, delivery_id: str) -> dict[str, Any]:
@@ -44,8 +47,6 @@ def webhook_payload(release: Release, event: str, delivery_id: str) -> dict[str,
 
 def webhook_deliver(*, release_id: str, event: str, attempt: int, delivery_id: str) -> float | None:
     """POST one attempt; returns the delay before the next attempt, or None when done."""
-    from .services import audit_record
-
     release = Release.objects.select_related("asset", "submitted_by", "job").get(pk=release_id)
     outcome = signed_post(
         url=release.callback_url,

@@ -6,11 +6,11 @@ class RastersConfig(AppConfig):
     verbose_name = "Rasters (COG, tiles)"
 
     def ready(self) -> None:
+        # Imported in ready(): app modules load models, which exist only once every app is registered.
         from ingest import registry
 
-        from . import collection_jobs, jobtypes, selectors
+        from . import jobtypes, selectors
 
         jobtypes.register()
-        collection_jobs.register()
         registry.register_output_owners(registry.STAC_ITEM, selectors.item_owner_jobs)
         registry.register_output_owners(registry.STAC_COLLECTION, selectors.collection_owner_jobs)

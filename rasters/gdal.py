@@ -23,7 +23,9 @@ import rasterio
 from django.core.files.storage import FileSystemStorage
 from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReader
+from rio_tiler.errors import RioTilerError
 
+from geoplatform.errors import ApplicationError
 from geoplatform.storage import check_blob_name, get_storage
 from geoplatform.storage import gdal_config as storage_gdal_config
 
@@ -163,10 +165,6 @@ def pooled_dataset(container: str, name: str, *, version: str = "") -> Iterator[
 
     Use inside :func:`gdal_env`. A dataset that met an I/O error is closed, not pooled.
     """
-    from rio_tiler.errors import RioTilerError
-
-    from geoplatform.errors import ApplicationError
-
     path = gdal_path(container, name)
     try:
         key = _pool_key(container, name, path, version)

@@ -31,6 +31,8 @@ from rio_tiler.models import ImageData
 from rio_tiler.mosaic import mosaic_reader
 from rio_tiler.mosaic.methods import defaults as methods
 
+from catalog import selectors as catalog_selectors
+
 from . import conf, stac, tiles
 from .errors import InvalidRasterRequest, OutsideBounds, RasterNotFound, RequestTooLarge
 from .gdal import gdal_env, gdal_path, pooled_dataset
@@ -78,8 +80,6 @@ def _data_asset(item: dict[str, Any]) -> tuple[str, str] | None:
 
 def collection_index(collection_id: str) -> list[MosaicItem]:
     """The collection's COG items (cached a few seconds per process)."""
-    from catalog import selectors as catalog_selectors
-
     now = time.monotonic()
     with _lock:
         hit = _index.get(collection_id)
@@ -229,8 +229,6 @@ def search_get(search_id: str) -> dict[str, Any]:
 def _search_entry(search_id: str) -> tuple[dict[str, Any], list[MosaicItem] | None]:
     """The search and, if it matches at most MAX_SEARCH_INDEX_ITEMS items, all of them in its
     order (cached ``RASTER_ITEM_CACHE_SECONDS`` per process, like the collection index)."""
-    from catalog import selectors as catalog_selectors
-
     now = time.monotonic()
     with _lock:
         hit = _searches.get(search_id)
@@ -272,8 +270,6 @@ def search_tile(
     pixel_selection: str,
 ) -> tuple[ImageData, list[str]]:
     """One mosaic tile of a registered search; zooms outside its minzoom..maxzoom are refused."""
-    from catalog import selectors as catalog_selectors
-
     found, index = _search_entry(search_id)
     tms = tiles.get_tms(tms_id)
     lo, hi = search_zooms(found, tms)
@@ -301,8 +297,6 @@ def search_tile(
 
 
 def search_tilejson(search_id: str, *, tms_id: str, tiles_url: str) -> dict[str, Any]:
-    from catalog import selectors as catalog_selectors
-
     found = search_get(search_id)
     lo, hi = search_zooms(found, tiles.get_tms(tms_id))
     bounds = catalog_selectors.search_bounds_get(search_id=search_id)

@@ -11,8 +11,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from catalog import selectors as catalog_selectors
+
 from . import conf, stac
 from .errors import InvalidRasterRequest, RasterNotFound
+from .models import PendingItem
 
 _cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
 _lock = threading.Lock()
@@ -44,8 +47,6 @@ class RasterAsset:
 def raster_item_get(*, collection_id: str, item_id: str, include_pending: bool = False) -> dict[str, Any]:
     """A published item (cached briefly); with ``include_pending``, also one awaiting review
     (never cached, marked ``geoplatform:pending``)."""
-    from catalog import selectors as catalog_selectors
-
     key = (collection_id, item_id)
     ttl = float(conf.get("ITEM_CACHE_SECONDS"))
     now = time.monotonic()
@@ -55,8 +56,6 @@ def raster_item_get(*, collection_id: str, item_id: str, include_pending: bool =
         return hit[1]
     item = catalog_selectors.item_get(collection_id=collection_id, item_id=item_id)
     if item is None and include_pending:
-        from .models import PendingItem
-
         pending = PendingItem.objects.filter(collection_id=collection_id, item_id=item_id).first()
         if pending is not None:
             return {**pending.item, "properties": {**pending.item.get("properties", {}), "geoplatform:pending": True}}
@@ -117,10 +116,6 @@ def _owners(found: bool, jobs: list[Any]) -> list[str] | None:
 def item_owner_jobs(output_id: str) -> list[str] | None:
     """``registry.STAC_ITEM`` (``collection_id/item_id``): the job that made the STAC item
     (its ``geoplatform:job_id`` property) and the job of an item still awaiting review."""
-    from catalog import selectors as catalog_selectors
-
-    from .models import PendingItem
-
     collection_id, _, item_id = output_id.partition("/")
     item = catalog_selectors.item_get(collection_id=collection_id, item_id=item_id)
     jobs: list[Any] = list(
@@ -134,14 +129,9 @@ def item_owner_jobs(output_id: str) -> list[str] | None:
 def collection_owner_jobs(collection_id: str) -> list[str] | None:
     """``registry.STAC_COLLECTION``: the jobs that made the collection and every item in it
     (an unpublish deletes them all), pending items included."""
-    from catalog import selectors as catalog_selectors
-
-    from .models import PendingItem
-
     collection = catalog_selectors.collection_get(collection_id=collection_id)
     jobs: list[Any] = list(PendingItem.objects.filter(collection_id=collection_id).values_list("job_id", flat=True))
     if collection is not None:
         jobs.append(collection.get(_JOB_ID))
         jobs.extend(catalog_selectors.collection_item_property_values(collection_id=collection_id, name=_JOB_ID))
     return _owners(collection is not None or bool(jobs), jobs)
-

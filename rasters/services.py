@@ -17,11 +17,14 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage
 
+from catalog import selectors as catalog_selectors
+from catalog import services as catalog_services
 from geoplatform.faults import fault_point
 from geoplatform.storage import get_storage, zone_container
 
 from . import cog
 from .errors import InvalidRaster
+from .models import PendingItem
 
 logger = logging.getLogger(__name__)
 
@@ -134,9 +137,6 @@ def parts_delete(*, collection_id: str, item_id: str, job_id: str) -> int:
 
 
 def raster_item_register(*, collection_id: str, item: dict[str, Any]) -> None:
-    from catalog import selectors as catalog_selectors
-    from catalog import services as catalog_services
-
     if collection_id == SYSTEM_COLLECTION and catalog_selectors.collection_get(collection_id=collection_id) is None:
         catalog_services.system_collections_ensure()
     catalog_services.item_upsert(collection_id=collection_id, item=item)
@@ -156,8 +156,6 @@ def old_runs_delete(*, collection_id: str, item_id: str, keep_job_id: str) -> li
 
 def pending_item_set(*, collection_id: str, item_id: str, item: dict[str, Any], job_id: str) -> None:
     """Keep the item of a release awaiting review (previewable, not public)."""
-    from .models import PendingItem
-
     PendingItem.objects.update_or_create(
         collection_id=collection_id, item_id=item_id, defaults={"item": item, "job_id": job_id}
     )
@@ -165,24 +163,18 @@ def pending_item_set(*, collection_id: str, item_id: str, item: dict[str, Any], 
 
 def pending_item_discard(*, collection_id: str, item_id: str) -> bool:
     """Forget a pending item (approved: it is in STAC now; or unpublished). Idempotent."""
-    from .models import PendingItem
-
     deleted, _ = PendingItem.objects.filter(collection_id=collection_id, item_id=item_id).delete()
     return bool(deleted)
 
 
 def pending_items_discard(*, collection_id: str, job_id: str) -> int:
     """Forget the pending items one run of a collection job kept (its cleanup)."""
-    from .models import PendingItem
-
     deleted, _ = PendingItem.objects.filter(collection_id=collection_id, job_id=job_id).delete()
     return deleted
 
 
 def raster_collection_register(*, collection: dict[str, Any], items: list[dict[str, Any]], job_id: str) -> None:
     """Make a collection and its items public; earlier runs' COGs of those items go."""
-    from catalog import services as catalog_services
-
     collection_id = collection["id"]
     catalog_services.collection_upsert(collection=collection)
     catalog_services.items_upsert(collection_id=collection_id, items=items)
@@ -192,8 +184,6 @@ def raster_collection_register(*, collection: dict[str, Any], items: list[dict[s
 
 def pending_collection_publish(*, collection: dict[str, Any], job_id: str) -> int:
     """Approval of a collection release: register the collection and the items its run kept pending."""
-    from .models import PendingItem
-
     collection_id = collection["id"]
     pending = PendingItem.objects.filter(collection_id=collection_id, job_id=job_id).order_by("item_id")
     items = [row.item for row in pending]
@@ -206,9 +196,6 @@ def pending_collection_publish(*, collection: dict[str, Any], job_id: str) -> in
 
 def run_outputs_delete(*, collection_id: str, item_id: str, job_id: str) -> dict[str, Any]:
     """Undo a failed run: its own blobs, and the STAC item only if this run wrote it."""
-    from catalog import selectors as catalog_selectors
-    from catalog import services as catalog_services
-
     silver = zone_container("silver")
     blobs = _list_blobs(silver, run_prefix(collection_id, item_id, job_id))
     for blob in blobs:
@@ -217,7 +204,6 @@ def run_outputs_delete(*, collection_id: str, item_id: str, job_id: str) -> dict
     item_deleted = False
     if item is not None and item.get("properties", {}).get("geoplatform:job_id") == job_id:
         item_deleted = catalog_services.item_delete(collection_id=collection_id, item_id=item_id)
-    from .models import PendingItem
 
     PendingItem.objects.filter(collection_id=collection_id, item_id=item_id, job_id=job_id).delete()
     return {"blobs": blobs, "item_deleted": item_deleted}
@@ -225,9 +211,6 @@ def run_outputs_delete(*, collection_id: str, item_id: str, job_id: str) -> dict
 
 def raster_unpublish(*, collection_id: str, item_id: str, dry_run: bool = True) -> dict[str, Any]:
     """List (dry run) or delete an item's COGs and STAC item; deleting twice is harmless."""
-    from catalog import selectors as catalog_selectors
-    from catalog import services as catalog_services
-
     silver = zone_container("silver")
     blobs = _list_blobs(silver, item_prefix(collection_id, item_id))
     item = catalog_selectors.item_get(collection_id=collection_id, item_id=item_id)
@@ -246,11 +229,6 @@ def raster_collection_unpublish(*, collection_id: str, dry_run: bool = True) -> 
 
     Deleting twice is harmless. System collections are refused by the job's pre-flight.
     """
-    from catalog import selectors as catalog_selectors
-    from catalog import services as catalog_services
-
-    from .models import PendingItem
-
     silver = zone_container("silver")
     blobs = _list_blobs(silver, f"rasters/{collection_id}")
     exists = catalog_selectors.collection_get(collection_id=collection_id) is not None

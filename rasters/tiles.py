@@ -19,11 +19,14 @@ import numpy as np
 from morecantile.errors import InvalidIdentifier
 from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
+from rasterio.warp import transform_bounds
 from rio_tiler import errors as rt_errors
 from rio_tiler.colormap import apply_cmap
 from rio_tiler.colormap import cmap as colormaps
 from rio_tiler.io import Reader
 from rio_tiler.models import ImageData
+from shapely.geometry import shape
+from shapely.validation import explain_validity
 
 from geoplatform.errors import ServiceUnavailable
 
@@ -274,8 +277,6 @@ def _guard_size(width: int, height: int) -> None:
 
 def _native_size(reader: Reader, bbox: Sequence[float], bbox_crs: CRS) -> tuple[int, int]:
     """Output size at the dataset's own resolution (to check the guard before reading)."""
-    from rasterio.warp import transform_bounds
-
     minx, miny, maxx, maxy = transform_bounds(bbox_crs, reader.crs, *bbox, densify_pts=21)
     res_x = (reader.bounds[2] - reader.bounds[0]) / float(reader.width or 1)
     res_y = (reader.bounds[3] - reader.bounds[1]) / float(reader.height or 1)
@@ -283,8 +284,6 @@ def _native_size(reader: Reader, bbox: Sequence[float], bbox_crs: CRS) -> tuple[
 
 
 def _check_intersects(reader: Reader, bbox: Sequence[float], bbox_crs: CRS) -> None:
-    from rasterio.warp import transform_bounds
-
     minx, miny, maxx, maxy = transform_bounds(bbox_crs, reader.crs, *bbox, densify_pts=21)
     b = reader.bounds
     if maxx <= b[0] or minx >= b[2] or maxy <= b[1] or miny >= b[3]:
@@ -334,9 +333,6 @@ def clip(
     max_size: int | None,
     options: RenderOptions,
 ) -> tuple[ImageData, dict[int, Any] | None]:
-    from shapely.geometry import shape
-    from shapely.validation import explain_validity
-
     try:
         geom = shape(geometry)
     except (ValueError, TypeError, AttributeError, KeyError) as exc:

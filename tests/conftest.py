@@ -32,9 +32,9 @@ def _messages_only_with_a_worker(request: pytest.FixtureRequest, monkeypatch: py
     not put on the broker, where a worker started by an earlier test would race them for
     the same tasks. Everything else about enqueueing (the database side) still runs."""
     if "live_worker" not in request.fixturenames:
-        from ingest import services
+        from ingest import messages
 
-        monkeypatch.setattr(services, "_send", lambda *args, **kwargs: None)
+        monkeypatch.setattr(messages, "task_messages_send", lambda *args, **kwargs: None)
 
 
 @pytest.fixture

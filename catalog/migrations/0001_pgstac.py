@@ -6,6 +6,7 @@ from django.db import migrations
 
 
 def install_pgstac(apps: Any, schema_editor: Any) -> None:
+    # Imported here: a migration loads app code only when it runs, never when it is imported.
     from catalog.pgstac import migrate
 
     migrate(schema_editor.connection)

@@ -6,6 +6,7 @@ from django.db import migrations
 
 
 def ensure(apps: Any, schema_editor: Any) -> None:
+    # Imported here: a migration loads app code only when it runs, never when it is imported.
     from catalog.services import system_collections_ensure
 
     system_collections_ensure()

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection
+from django.db.backends.postgresql.base import ServerBindingCursor
 
 
 def server_bound_cursor() -> Any:
@@ -23,8 +24,6 @@ def server_bound_cursor() -> Any:
     While queries are logged (DEBUG, a test's query capture) it is Django's own cursor, so the
     logged SQL shows its values.
     """
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
     if connection.queries_logged:
         return connection.cursor()
     connection.close_if_health_check_failed()

@@ -198,6 +198,7 @@ def dramatiq_broker(url: str) -> dict[str, Any]:
     elif url.startswith(("amqp://", "amqps://")):
         broker = "dramatiq.brokers.rabbitmq.RabbitmqBroker"
     else:
+        # Imported here: settings are read before any app is loaded.
         from django.core.exceptions import ImproperlyConfigured
 
         raise ImproperlyConfigured("GEOPLATFORM_BROKER_URL must start with redis:// or amqp://")

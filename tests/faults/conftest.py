@@ -144,10 +144,10 @@ def fault_dir() -> Iterator[Path]:
 @pytest.fixture
 def own_broker(transactional_db: Any, monkeypatch: pytest.MonkeyPatch) -> Broker:
     """The test Redis, in a namespace of this test's own; ingest's sends in this process go there."""
-    from ingest import services
+    from ingest import messages
 
     broker = Broker(settings.GEOPLATFORM_BROKER_URL, f"geoplatform-faults-{secrets.token_hex(6)}")
-    monkeypatch.setattr(services, "_send", broker.send)
+    monkeypatch.setattr(messages, "task_messages_send", broker.send)
     return broker
 
 

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import connection
 from dramatiq import Message
 
-from ingest import services
+from ingest import messages, services
 from ingest.models import Job, JobEvent
 from tests.conftest import _worker_env
 from tests.faults.conftest import Broker, Proc, Stack, free_port, wait_until
@@ -133,7 +133,7 @@ def private_broker(request: pytest.FixtureRequest, fault_dir: Path) -> Iterator[
 def test_broker_restart_with_messages_in_flight(
     private_broker: PrivateBroker, fault_dir: Path, transactional_db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(services, "_send", private_broker.send)
+    monkeypatch.setattr(messages, "task_messages_send", private_broker.send)
     env = {
         **_worker_env(connection.settings_dict["NAME"]),
         "GEOPLATFORM_BROKER_URL": private_broker.url,

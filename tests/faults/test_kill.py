@@ -12,7 +12,7 @@ from django.core.files.base import ContentFile
 from django.db import connection
 
 from geoplatform.storage import get_storage, zone_container
-from ingest import services
+from ingest import janitor, services
 from ingest.models import Job, JobEvent, Task
 from rasters import services as raster_services
 from tests.conftest import FIXTURES
@@ -27,7 +27,7 @@ def _finish(job_id: str, timeout: float = 120) -> Job:
         lambda: Job.objects.filter(pk=job_id, status__in=["completed", "failed", "cancelled"]).first(),
         timeout,
         f"job {job_id} to finish",
-        tick=services.janitor_run,
+        tick=janitor.janitor_run,
     )
 
 

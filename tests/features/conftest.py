@@ -1,6 +1,6 @@
 """Fixtures of the features tests: files in the bronze container, jobs run in-process.
 
-``run_job`` drives the real job engine (``ingest.services``) in the test's own transaction,
+``submit_inline`` drives the real job engine (``tests.ingest.inline.run_inline``) in the test's own transaction,
 without the broker: the same stage code as a worker runs, at unit-test speed. A couple of
 end-to-end tests use ``live_worker`` for the real path through the broker.
 """
@@ -17,6 +17,8 @@ from django.core.files.base import ContentFile
 
 from geoplatform import storage
 from tests.conftest import FIXTURES
+from tests.ingest.inline import run_inline as run_job_inline  # noqa: F401  (the name main's schemathesis test imports)
+from tests.ingest.inline import submit_inline as submit_inline_job
 
 DATA = FIXTURES / "features"
 
@@ -56,46 +58,12 @@ def make_zip(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def run_job_inline(job_id: str, timeout: float = 120) -> Any:
-    """Run a submitted job's tasks in this process until it finishes (then its cleanup, if failed).
-
-    In transactional tests a live worker may claim some tasks first (claims are atomic, so
-    each task still runs once): then wait for it.
-    """
-    import time
-
-    from ingest import services
-    from ingest.models import Job, Task, TaskStatus
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = Job.objects.get(pk=job_id)
-        if job.is_terminal:
-            break
-        pending = list(
-            Task.objects.filter(job_id=job_id, status__in=[TaskStatus.QUEUED, TaskStatus.RETRYING]).values_list(
-                "id", flat=True
-            )
-        )
-        if not pending:
-            time.sleep(0.05)
-            continue
-        for task_id in pending:
-            services.task_execute(task_id=task_id)
-    job = Job.objects.get(pk=job_id)
-    if job.status in {"failed", "cancelled"}:
-        services.job_cleanup(job_id=job_id)
-    return job
-
-
 @pytest.fixture
 def submit_inline(db: Any) -> Callable[..., Any]:
     """Submit process_vector/unpublish_vector through the real service and run it in-process."""
-    from ingest.services import job_submit
 
     def submit(job_type: str = "process_vector", **parameters: Any) -> Any:
-        outcome = job_submit(job_type=job_type, parameters=parameters)
-        return run_job_inline(outcome.job.id)
+        return submit_inline_job(job_type, parameters)
 
     return submit
 

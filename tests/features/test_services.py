@@ -276,7 +276,7 @@ def test_other_formats(put_file: Any, submit_inline: Any, tmp_path: Any, fmt: st
 
 def test_a_retried_chunk_replaces_its_own_batch(put_fixture: Any, submit_inline: Any) -> None:
     """Run one load task again after the job: its rows are replaced, never duplicated."""
-    from features import services
+    from features import stages
     from ingest.models import Task
     from ingest.registry import TaskContext
 
@@ -305,8 +305,8 @@ def test_a_retried_chunk_replaces_its_own_batch(put_fixture: Any, submit_inline:
         load_previous=lambda: [plan],
         attempt=2,
     )
-    first = services.vector_load_chunk(ctx)
-    second = services.vector_load_chunk(ctx)
+    first = stages.vector_load_chunk(ctx)
+    second = stages.vector_load_chunk(ctx)
     assert first["rows"] == second["rows"] == 25
     assert sql.table_stats(table=load).count == 25
     sql.table_drop(load)

@@ -58,7 +58,7 @@ def test_an_empty_file_is_refused_at_upload_and_at_submit(auth_client: Any) -> N
     name = _put("input-tests/empty.geojson", b"")  # put there by other means
     problems = _refused("process_vector", file_name=name, table_name="input_empty")
     assert any("empty (0 bytes)" in p for p in problems), problems
-    from rasters.jobtypes import check_file
+    from rasters.stages import check_file
 
     tif = _put("input-tests/empty.tif", b"")
     params = {"container_name": container, "file_name": tif, "collection_id": "system-rasters", "overwrite": True}
@@ -94,7 +94,7 @@ def test_a_geotiff_without_crs_asks_for_one(tmp_path: Path) -> None:
     import rasterio
     from rasterio.transform import from_origin
 
-    from rasters.jobtypes import check_file
+    from rasters.stages import check_file
 
     path = tmp_path / "nocrs.tif"
     with rasterio.open(

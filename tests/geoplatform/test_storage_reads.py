@@ -123,7 +123,7 @@ def _store(path: Path, name: str) -> tuple[str, str, int]:
 def test_preflight_of_a_geopackage_and_a_zipped_shapefile_reads_a_small_part(
     relay: CountingRelay, tmp_path: Path
 ) -> None:
-    from features.services import vector_preflight
+    from features.stages import vector_preflight
     from publishing.kinds.vector import gpkg_layer_check
 
     frame = _points(30_000)
@@ -155,7 +155,7 @@ def test_preflight_of_a_geopackage_and_a_zipped_shapefile_reads_a_small_part(
 def test_preflight_of_a_large_csv_reads_only_its_head_and_still_names_missing_columns(
     relay: CountingRelay, settings: Any
 ) -> None:
-    from features.services import vector_preflight
+    from features.stages import vector_preflight
 
     settings.GEOPLATFORM_PREFLIGHT_SCAN_BYTES = 1024**2
     rows = "".join(f"{i},{i % 90},{i % 180},name {i}\n" for i in range(300_000))
@@ -234,9 +234,10 @@ def test_the_cache_stays_within_its_size_and_never_evicts_a_file_in_use(tmp_path
 
 def test_a_vector_job_downloads_its_file_once_for_all_its_load_chunks(tmp_path: Path, settings: Any) -> None:
     """validate + N load chunks, run by the real engine in this process: one download."""
-    from ingest.models import Job, JobStatus, Task, TaskStatus
-    from ingest.services import job_submit, task_execute
+    from ingest.models import JobStatus, Task
+    from ingest.services import job_submit
     from tests.conftest import FIXTURES
+    from tests.ingest.inline import run_inline
 
     settings.GEOPLATFORM_BLOB_CACHE_DIR = str(tmp_path / "cache")
     settings.GEOPLATFORM_VECTOR_CHUNK_ROWS = 25  # nc.gpkg has 100 features: 4 chunks
@@ -246,11 +247,7 @@ def test_a_vector_job_downloads_its_file_once_for_all_its_load_chunks(tmp_path: 
         job_type="process_vector",
         parameters={"container_name": container, "file_name": name, "table_name": "reads_chunks", "overwrite": True},
     ).job
-    for _ in range(10):
-        queued = list(Task.objects.filter(job_id=job.id, status=TaskStatus.QUEUED).values_list("id", flat=True))
-        for task_id in queued:
-            task_execute(task_id=task_id)
-    job = Job.objects.get(pk=job.id)
+    job = run_inline(job.id)
     assert job.status == JobStatus.COMPLETED, job.error
     assert Task.objects.filter(job_id=job.id, stage__name="load").count() == 4
     assert storage.STATS["downloads"] - before == 1

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from ingest import services
+from ingest import janitor
 from ingest.models import Job, JobEvent, Task, TaskStatus
 from tests.conftest import Worker
 
@@ -63,7 +63,7 @@ def test_task_of_a_killed_worker_is_requeued_and_completed(live_worker: Any, aut
         requeued = 0
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            requeued += services.janitor_run()["requeued"]
+            requeued += janitor.janitor_run()["requeued"]
             if Job.objects.filter(pk=job_id, status__in=["completed", "failed"]).exists():
                 break
             time.sleep(0.5)

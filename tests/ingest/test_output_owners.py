@@ -28,9 +28,9 @@ from features.models import VectorDataset
 from geoplatform.storage import zone_container, zone_storage
 from ingest.accounts import service_account_ensure
 from ingest.models import Job, Task, TaskStatus
-from ingest.services import task_execute
 from rasters import services as raster_services
 from rasters.models import PendingItem
+from tests.ingest.inline import run_inline
 
 pytestmark = pytest.mark.django_db
 
@@ -63,14 +63,7 @@ def operator(db: Any) -> APIClient:
     return _client("operator-o", "override_submit_guards")
 
 
-def _run(job_id: str) -> Job:
-    for _ in range(20):
-        pending = list(Task.objects.filter(job_id=job_id, status=TaskStatus.QUEUED).values_list("id", flat=True))
-        if not pending:
-            break
-        for task_id in pending:
-            task_execute(task_id=task_id)
-    return Job.objects.get(pk=job_id)
+_run = run_inline
 
 
 def _submit(client: APIClient, job_type: str, parameters: dict[str, Any]) -> Any:

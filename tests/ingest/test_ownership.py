@@ -17,7 +17,7 @@ from django.db import transaction
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from ingest import services
+from ingest import events, services
 from ingest.accounts import service_account_ensure
 from ingest.callbacks import SIGNATURE_HEADER, sign
 from ingest.models import CallbackDelivery, JobSubscriber
@@ -131,8 +131,8 @@ def test_a_callback_event_is_shown_only_to_the_client_it_went_to() -> None:
     b, user_b, _ = _client("client-b")
     job = services.job_submit(job_type="hello", parameters={"count": 1, "name": "ev"}, user=user_a).job
     services.job_submit(job_type="hello", parameters={"count": 1, "name": "ev"}, user=user_b)
-    services.event_record(job.id, "callback", "job.completed -> http://a.example/secret-path", user_id=user_a.pk)
-    services.event_record(job.id, "callback", "job.completed -> http://b.example/hook", user_id=user_b.pk)
+    events.event_record(job.id, "callback", "job.completed -> http://a.example/secret-path", user_id=user_a.pk)
+    events.event_record(job.id, "callback", "job.completed -> http://b.example/hook", user_id=user_b.pk)
 
     def callbacks(client: APIClient) -> list[str]:
         return [e["message"] for e in client.get(f"/api/jobs/{job.id}/events").json() if e["kind"] == "callback"]

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from ingest import selectors, services
+from ingest import events, janitor, selectors, services
 from ingest.models import CallbackDelivery, Job, JobEvent, JobSubscriber, Stage, Task
 from publishing.models import Asset, Platform, Release
 
@@ -43,7 +43,7 @@ def _job(name: str, status: str, *, age_days: float, tasks: int = 3, job_type: s
             status="queued" if active else "completed",
             enqueued_at=timezone.now(),
         )
-        services.event_record(job.id, "task_done", "done", task_id=task.id)
+        events.event_record(job.id, "task_done", "done", task_id=task.id)
     CallbackDelivery.objects.create(
         job=job, event="job.completed", url="http://127.0.0.1/cb", attempt=1, delivery_id="d"
     )
@@ -96,16 +96,16 @@ def test_janitor_purges_old_finished_jobs_only(settings: Any) -> None:
     assert release.job_id == served.pk and release.processing_status == "completed"
     assert release.outputs == {"total": 1}
     # Nothing left to do on the next pass.
-    assert services.retention_purge() == {"jobs": 0, "tasks": 0, "events": 0, "deliveries": 0}
+    assert janitor.retention_purge() == {"jobs": 0, "tasks": 0, "events": 0, "deliveries": 0}
 
 
 @pytest.mark.django_db
 def test_retention_purge_works_in_batches_and_can_be_turned_off(settings: Any) -> None:
     jobs = [_job(f"batch{i}", "completed", age_days=10, tasks=2) for i in range(5)]
     settings.GEOPLATFORM_RETENTION_DAYS = 0
-    assert services.retention_purge()["jobs"] == 0  # 0: keep forever
+    assert janitor.retention_purge()["jobs"] == 0  # 0: keep forever
     settings.GEOPLATFORM_RETENTION_DAYS = 7
-    outcome = services.retention_purge(batch_size=2)
+    outcome = janitor.retention_purge(batch_size=2)
     assert outcome == {"jobs": 5, "tasks": 10, "events": 10, "deliveries": 5}
     assert not Job.objects.filter(pk__in=[j.pk for j in jobs]).exists()
 
@@ -143,7 +143,7 @@ def test_a_completed_job_that_made_outputs_stays_as_their_record(settings: Any) 
     owner = get_user_model().objects.create_user("owner-of-a-table")
     JobSubscriber.objects.create(job=loaded, user=owner)
 
-    services.retention_purge()
+    janitor.retention_purge()
 
     assert _counts(loaded) == (1, 1, 0, 0, 0)
     assert JobSubscriber.objects.filter(job=loaded, user=owner).exists()

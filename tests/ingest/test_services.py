@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from ingest import services
+from ingest import backoff, execution, janitor, messages, services
 from ingest.errors import JobNotRunnable
 from ingest.models import Job, JobEvent, JobStatus, Stage, Task, TaskStatus
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def _run_stage_by_hand(job_id: str, stage_index: int) -> None:
     """Execute every task of a stage in this process (the handler code, not a stub)."""
     for task_id in Task.objects.filter(job_id=job_id, stage__index=stage_index).values_list("id", flat=True):
-        services.task_execute(task_id=task_id)
+        execution.task_execute(task_id=task_id)
 
 
 def test_submit_creates_the_first_stage_and_its_tasks() -> None:
@@ -95,8 +95,8 @@ def test_cancel_and_retry() -> None:
 def test_a_task_delivered_twice_runs_once() -> None:
     job = services.job_submit(job_type="hello", parameters={"count": 1, "name": "dup"}).job
     task_id = Task.objects.get(job=job).id
-    services.task_execute(task_id=task_id)
-    services.task_execute(task_id=task_id)  # duplicate delivery
+    execution.task_execute(task_id=task_id)
+    execution.task_execute(task_id=task_id)  # duplicate delivery
     assert Task.objects.get(pk=task_id).attempts == 1
     assert Stage.objects.filter(job=job).count() == 2
 
@@ -131,7 +131,7 @@ def test_fan_in_under_concurrency_advances_exactly_once() -> None:
                 barrier.wait()
                 for task_id in ids:
                     unit = int(Task.objects.get(pk=task_id).params["n"])
-                    winners.append(services.task_complete(task_id=task_id, result={"n": unit, "square": unit * unit}))
+                    winners.append(execution.task_complete(task_id=task_id, result={"n": unit, "square": unit * unit}))
             except BaseException as exc:
                 errors.append(exc)
             finally:
@@ -159,13 +159,13 @@ def test_janitor_requeues_a_task_whose_worker_vanished(settings: Any) -> None:
     task = Task.objects.get(job=job)
     old = timezone.now() - dt.timedelta(seconds=settings.GEOPLATFORM_TASK_STALE_SECONDS + 5)
     Task.objects.filter(pk=task.pk).update(status=TaskStatus.RUNNING, attempts=1, heartbeat_at=old, worker="gone:1")
-    assert services.janitor_run() == {"requeued": 1, "failed": 0, "resent": 0}
+    assert janitor.janitor_run() == {"requeued": 1, "failed": 0, "resent": 0}
     task.refresh_from_db()
     assert task.status == TaskStatus.RETRYING and task.error["code"] == "worker_lost"
 
     # Past the retry budget the janitor fails the task and the job.
     Task.objects.filter(pk=task.pk).update(status=TaskStatus.RUNNING, attempts=99, heartbeat_at=old)
-    assert services.janitor_run() == {"requeued": 0, "failed": 1, "resent": 0}
+    assert janitor.janitor_run() == {"requeued": 0, "failed": 1, "resent": 0}
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.error["code"] == "worker_lost"
 
@@ -178,18 +178,18 @@ def test_janitor_resends_messages_no_worker_took(settings: Any) -> None:
     job = services.job_submit(job_type="hello", parameters={"count": 1, "name": "prefetched"}).job
     long_ago = timezone.now() - dt.timedelta(seconds=settings.GEOPLATFORM_TASK_LOST_SECONDS + 5)
     Task.objects.filter(job=job).update(enqueued_at=long_ago)
-    assert services.janitor_run()["resent"] == 1
+    assert janitor.janitor_run()["resent"] == 1
     assert Task.objects.get(job=job).enqueued_at > long_ago
     assert JobEvent.objects.filter(job=job, kind="task_resent").count() == 1
-    assert services.janitor_run()["resent"] == 0
+    assert janitor.janitor_run()["resent"] == 0
 
 
 def test_retry_backoff_is_exponential_and_capped(settings: Any) -> None:
     settings.GEOPLATFORM_RETRY_BASE_SECONDS = 30
     settings.GEOPLATFORM_RETRY_CAP_SECONDS = 600
-    assert 24 <= services.retry_delay_seconds(1) <= 30
-    assert 96 <= services.retry_delay_seconds(3) <= 120
-    assert services.retry_delay_seconds(10) <= 600
+    assert 24 <= backoff.retry_delay_seconds(1) <= 30
+    assert 96 <= backoff.retry_delay_seconds(3) <= 120
+    assert backoff.retry_delay_seconds(10) <= 600
 
 
 def test_a_worker_that_does_not_know_the_job_type_retries_it() -> None:
@@ -197,7 +197,7 @@ def test_a_worker_that_does_not_know_the_job_type_retries_it() -> None:
     job = Job.objects.create(id="f" * 64, job_type="from_the_future", parameters={}, stage_count=1)
     stage = Stage.objects.create(job=job, index=0, name="only", tasks_total=1, tasks_remaining=1)
     Task.objects.create(id="e" * 64, job=job, stage=stage, unit=0)
-    services.task_execute(task_id="e" * 64)
+    execution.task_execute(task_id="e" * 64)
     task = Task.objects.get(pk="e" * 64)
     assert task.status == TaskStatus.RETRYING and task.attempts == 1
     assert task.error["code"] == "unknown_job_type_on_worker"
@@ -212,7 +212,9 @@ def test_tasks_of_one_stage_can_go_to_different_queues(
     from ingest import registry
 
     sent: list[tuple[list[str], str]] = []
-    monkeypatch.setattr(services, "_send", lambda ids, queue, delay_ms=None: sent.append((list(ids), queue)))
+    monkeypatch.setattr(
+        messages, "task_messages_send", lambda ids, queue, delay_ms=None: sent.append((list(ids), queue))
+    )
     jt = registry.JobType(
         name="test_mixed_queues",
         stages=[

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from ingest import registry
 from ingest.errors import PermanentError
+from tests.ingest.inline import run_inline
 
 VECTOR_PARAMS = [
     registry.Param("container_name", str, required=True),
@@ -155,18 +156,8 @@ def test_job_types(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureReque
     use_job_types(monkeypatch, "raster_collection", "test_missing_collection_job")
 
 
-def run_job(job_id: str) -> Any:
-    """Run a job's tasks in this process with the real engine, stage after stage."""
-    from ingest.models import Job, Task, TaskStatus
-    from ingest.services import task_execute
-
-    for _ in range(20):
-        pending = list(Task.objects.filter(job_id=job_id, status=TaskStatus.QUEUED).values_list("id", flat=True))
-        if not pending:
-            break
-        for task_id in pending:
-            task_execute(task_id=task_id)
-    return Job.objects.get(pk=job_id)
+# Run a job's tasks in this process with the real engine, stage after stage.
+run_job = run_inline
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Raster fixtures: files in the bronze container, and items published without a worker.
 
-``publish`` runs the process_raster stage handlers in this process, in order, exactly as
-the engine would (same TaskContext, same fan-out), so API tests stay fast; the worker
-path is covered by test_e2e.py.
+``publish`` runs process_raster in this process with the engine's own functions
+(``tests.ingest.inline``: same TaskContext, fan-out and fan-in, earlier stages' results),
+so API tests stay fast; the worker path is covered by test_e2e.py.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import pytest
 from django.core.files import File
 
 from geoplatform.storage import get_storage, zone_container
-from ingest import registry
-from ingest.services import job_id_for
+from ingest import messages
+from ingest.models import Job, JobStatus
 from rasters import selectors, services
 from tests.conftest import FIXTURES
+from tests.ingest.inline import submit_inline
 
 
 @pytest.fixture
@@ -51,35 +52,15 @@ def upload(bronze: str) -> Iterator[Callable[..., str]]:
 
 
 def run_job_inline(job_type: str, parameters: dict[str, Any]) -> tuple[str, dict[str, Any], list[str]]:
-    """(job_id, result, warnings) of a job run stage by stage in this process."""
-    jt = registry.get(job_type)
-    params = jt.clean_params(parameters)
-    problems = [p for v in jt.validators for p in v(params)]
-    assert not problems, problems
-    job_id = job_id_for(job_type, params)
-    previous: list[dict[str, Any]] = []
-    all_results: list[list[dict[str, Any]]] = []
-    warnings: list[str] = []
-    for index, stage in enumerate(jt.stages):
-        results = []
-        for unit, task_params in enumerate(stage.tasks(params, previous)):
-            ctx = registry.TaskContext(
-                job_id=job_id,
-                task_id=f"{job_id}:{index}:{unit}",
-                stage_index=index,
-                stage_name=stage.name,
-                params=params,
-                task_params=task_params,
-                attempt=1,
-                load_previous=lambda prev=previous: prev,
-            )
-            results.append(stage.handler(ctx) or {})
-            warnings.extend(ctx.warnings)
-        all_results.append(results)
-        previous = results
-    assert jt.finalize is not None
-    result = jt.finalize(registry.FinalizeContext(job_id=job_id, params=params, stage_results=all_results))
-    return job_id, result, warnings
+    """(job_id, result, warnings) of a job submitted and run stage by stage in this process by
+    the engine's own functions (see tests/ingest/inline.py)."""
+    # Also used by the session fixture below, set up before the autouse fixture that keeps
+    # task messages off the broker: keep them off here too.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(messages, "task_messages_send", lambda *args, **kwargs: None)
+        job = submit_inline(job_type, parameters)
+    assert job.status == JobStatus.COMPLETED, job.error
+    return job.id, job.result or {}, list(job.warnings)
 
 
 def _upload_fixture(fixture: str) -> str:
@@ -90,7 +71,9 @@ def _upload_fixture(fixture: str) -> str:
     return name
 
 
-def _publisher() -> tuple[Callable[..., dict[str, Any]], Callable[[], None]]:
+def _publisher(*, keep_jobs: bool = True) -> tuple[Callable[..., dict[str, Any]], Callable[[], None]]:
+    """``keep_jobs=False``: the job rows are deleted once the item is published (committed
+    session items must leave no jobs behind for tests that count them)."""
     published: list[tuple[str, str]] = []
     uploaded: list[str] = []
 
@@ -99,7 +82,11 @@ def _publisher() -> tuple[Callable[..., dict[str, Any]], Callable[[], None]]:
         uploaded.append(name)
         params.setdefault("item_id", f"t-{uuid.uuid4().hex[:10]}")
         bronze = zone_container("bronze")
-        _, result, warnings = run_job_inline("process_raster", {"container_name": bronze, "file_name": name, **params})
+        job_id, result, warnings = run_job_inline(
+            "process_raster", {"container_name": bronze, "file_name": name, **params}
+        )
+        if not keep_jobs:
+            Job.objects.filter(pk=job_id).delete()
         published.append((result["collection_id"], result["item_id"]))
         return {**result, "warnings": warnings}
 
@@ -128,7 +115,7 @@ def published(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str
     """Items published once per session, committed (read-only tests share them)."""
     with django_db_blocker.unblock():
         selectors.item_cache_clear()
-        _publish, _cleanup = _publisher()
+        _publish, _cleanup = _publisher(keep_jobs=False)
         items = {
             "dem": _publish("olinda_dem_utm25s.tif"),
             "rgb": _publish(

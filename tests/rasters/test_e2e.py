@@ -238,7 +238,7 @@ def test_large_files_go_by_windows_without_being_asked(bronze: str, upload: Call
     """process_raster (as DDH submits it) on a file at/above the threshold: windows on the long queue."""
     from ingest.models import Task
     from ingest.services import job_submit
-    from tests.features.conftest import run_job_inline as run_submitted
+    from tests.ingest.inline import run_inline as run_submitted
 
     settings.GEOPLATFORM_RASTER_LARGE_BYTES = 1000
     small = upload("lc.tif")

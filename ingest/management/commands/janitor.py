@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 
-from ingest.services import janitor_run, retention_purge
+from ingest.janitor import janitor_run, retention_purge
 
 logger = logging.getLogger("ingest.janitor")
 

@@ -1,9 +1,10 @@
-"""``process_raster_collection``: many GeoTIFFs -> one COG per file (fan-out) -> one STAC collection.
+"""Stage handlers of ``process_raster_collection`` (declared in :mod:`rasters.jobtypes`):
+many GeoTIFFs -> one COG per file (fan-out) -> one STAC collection.
 
 Stages: ``plan`` (read the file list or manifest) -> ``validate`` (one task per file) ->
 ``prepare`` (large files: one task per window, long queue) -> ``cog`` (one task per file and
 tier) -> ``register`` (collection + items, one task). The prepare and cog stages are
-process_raster's (``jobtypes.file_stages``), so a collection may mix small and large files.
+process_raster's (``stages.file_stages``), so a collection may mix small and large files.
 
 ``register`` also registers the pgSTAC search ``{"collections": [collection_id]}`` with
 metadata ``{name, minzoom, maxzoom}``: the same collection and zooms always give the same
@@ -17,11 +18,15 @@ import datetime as dt
 import json
 from typing import Any
 
+from rio_tiler.io import Reader
+
+from catalog import selectors as catalog_selectors
+from catalog import services as catalog_services
 from geoplatform.errors import ApplicationError
 from geoplatform.storage import get_storage, zone_container
 from ingest import registry
 
-from . import jobtypes, links, mosaic, services, stac
+from . import links, mosaic, services, stac, stages
 from .errors import InvalidRaster
 from .gdal import gdal_env, gdal_path
 
@@ -44,9 +49,9 @@ def resolve_files(params: dict[str, Any]) -> list[dict[str, str]]:
     out = []
     for entry in entries:
         if isinstance(entry, str):
-            out.append({"file_name": entry, "item_id": jobtypes.default_item_id(entry)})
+            out.append({"file_name": entry, "item_id": stages.default_item_id(entry)})
         elif isinstance(entry, dict) and isinstance(entry.get("file_name"), str):
-            item_id = entry.get("item_id") or jobtypes.default_item_id(entry["file_name"])
+            item_id = entry.get("item_id") or stages.default_item_id(entry["file_name"])
             out.append({"file_name": entry["file_name"], "item_id": str(item_id)})
         else:
             raise InvalidRaster(f"Manifest entries are file names or {{file_name, item_id}} objects, not {entry!r}.")
@@ -74,7 +79,7 @@ def preflight(params: dict[str, Any]) -> list[str]:
         problems.append(f"Item ids repeat: {', '.join(duplicates)}; give item_id per file in the manifest.")
     for entry in entries:
         problems += [
-            f"{entry['file_name']}: {p}" for p in jobtypes.check_file(_file_params(params, entry), catalog=False)
+            f"{entry['file_name']}: {p}" for p in stages.check_file(_file_params(params, entry), catalog=False)
         ]
     if (
         params.get("minzoom") is not None
@@ -83,8 +88,6 @@ def preflight(params: dict[str, Any]) -> list[str]:
     ):
         problems.append(f"minzoom {params['minzoom']} is above maxzoom {params['maxzoom']}.")
     if not problems:
-        from catalog import selectors as catalog_selectors
-
         if params["collection_id"] == services.SYSTEM_COLLECTION:
             problems.append("process_raster_collection makes its own collection; choose a collection_id.")
         elif not params["overwrite"] and catalog_selectors.collection_get(collection_id=params["collection_id"]):
@@ -92,25 +95,23 @@ def preflight(params: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _plan(ctx: registry.TaskContext) -> dict[str, Any]:
+def plan(ctx: registry.TaskContext) -> dict[str, Any]:
     return {"files": resolve_files(ctx.params)}
 
 
-def _validate_tasks(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+def validate_tasks(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(entry) for entry in results[0]["files"]]
 
 
-def _entry_params(params: dict[str, Any], task_params: dict[str, Any]) -> dict[str, Any]:
+def entry_params(params: dict[str, Any], task_params: dict[str, Any]) -> dict[str, Any]:
     return _file_params(params, {"file_name": task_params["file_name"], "item_id": task_params["item_id"]})
 
 
-def _validate(ctx: registry.TaskContext) -> dict[str, Any]:
-    return jobtypes.validate_file(_entry_params(ctx.params, ctx.task_params), ctx.warn)
+def validate(ctx: registry.TaskContext) -> dict[str, Any]:
+    return stages.validate_file(entry_params(ctx.params, ctx.task_params), ctx.warn)
 
 
-def _register(ctx: registry.TaskContext) -> dict[str, Any]:
-    from catalog import services as catalog_services
-
+def register_collection(ctx: registry.TaskContext) -> dict[str, Any]:
     p = ctx.params
     by_item: dict[str, list[dict[str, Any]]] = {}
     for result in ctx.previous_results:
@@ -118,7 +119,7 @@ def _register(ctx: registry.TaskContext) -> dict[str, Any]:
     items = []
     for item_id, outputs in sorted(by_item.items()):
         entry = {"file_name": outputs[0]["file_name"], "item_id": item_id}
-        items.append(jobtypes.item_for(_file_params(p, entry), job_id=ctx.job_id, outputs=outputs))
+        items.append(stages.item_for(_file_params(p, entry), job_id=ctx.job_id, outputs=outputs))
     bboxes = [i["bbox"] for i in items]
     union = [min(b[0] for b in bboxes), min(b[1] for b in bboxes), max(b[2] for b in bboxes), max(b[3] for b in bboxes)]
     now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
@@ -178,8 +179,6 @@ def _mosaic_zooms(params: dict[str, Any], items: list[dict[str, Any]]) -> tuple[
     """
     minzoom, maxzoom = params.get("minzoom"), params.get("maxzoom")
     if minzoom is None or maxzoom is None:
-        from rio_tiler.io import Reader
-
         where = next((w for w in map(mosaic._data_asset, items) if w is not None), None)
         if where is None:
             raise InvalidRaster("No item has a COG asset: cannot size the mosaic.")
@@ -191,7 +190,7 @@ def _mosaic_zooms(params: dict[str, Any], items: list[dict[str, Any]]) -> tuple[
     return int(minzoom), int(maxzoom)
 
 
-def _finalize(ctx: registry.FinalizeContext) -> dict[str, Any]:
+def finalize(ctx: registry.FinalizeContext) -> dict[str, Any]:
     registered = ctx.stage_results[-1][0]
     c = registered["collection_id"]
     return {
@@ -211,11 +210,8 @@ def _finalize(ctx: registry.FinalizeContext) -> dict[str, Any]:
     }
 
 
-def _cleanup(job_id: str, params: dict[str, Any]) -> None:
+def cleanup(job_id: str, params: dict[str, Any]) -> None:
     """Remove this run's COGs and the items (and collection) it wrote; earlier runs stay."""
-    from catalog import selectors as catalog_selectors
-    from catalog import services as catalog_services
-
     collection_id = params["collection_id"]
     silver = zone_container("silver")
     run = job_id[:16]
@@ -233,52 +229,3 @@ def _cleanup(job_id: str, params: dict[str, Any]) -> None:
     if collection is not None and collection.get("geoplatform:job_id") == job_id:
         catalog_services.collection_delete(collection_id=collection_id)
     services.pending_items_discard(collection_id=collection_id, job_id=job_id)
-
-
-PROCESS_RASTER_COLLECTION = registry.JobType(
-    name="process_raster_collection",
-    makes_outputs=True,
-    description="Many GeoTIFFs (list or JSON manifest) -> one COG each (in parallel) -> a STAC collection.",
-    params=[
-        registry.Param("container_name", str, required=True),
-        registry.Param("files", list, default=None, help="Blob names (or {file_name, item_id} objects)."),
-        registry.Param("manifest", str, default="", help="JSON blob in the container listing the files."),
-        registry.Param("collection_id", str, required=True),
-        registry.Param("title", str, default=""),
-        registry.Param("description", str, default=""),
-        registry.Param("output_tier", str, default="analysis", choices=jobtypes.cog.OUTPUT_TIERS),
-        registry.Param("raster_type", str, default="auto", choices=jobtypes.cog.RASTER_TYPES),
-        registry.Param("crs", str, default=""),
-        registry.Param("overwrite", bool, default=False),
-        registry.Param("web_optimized", bool, default=False),
-        registry.Param("metadata", dict, default=None, help="Properties copied into every item."),
-        registry.Param("minzoom", int, default=None, min=0, max=30, help="Mosaic minzoom (default: from the COGs)."),
-        registry.Param("maxzoom", int, default=None, min=0, max=30, help="Mosaic maxzoom (default: from the COGs)."),
-        registry.Param(
-            "publish",
-            bool,
-            default=True,
-            help=(
-                "Register the collection and items at once (default; through /api/jobs only for accounts holding "
-                "ingest.publish_without_review); false keeps them for a reviewer's approval."
-            ),
-        ),
-        *jobtypes.PROCESSING_PARAMS,
-    ],
-    validators=[preflight],
-    stages=[
-        registry.Stage("plan", _plan),
-        registry.Stage("validate", _validate, tasks=registry.from_previous(_validate_tasks)),
-        *jobtypes.file_stages(_entry_params),
-        registry.Stage("register", _register),
-    ],
-    finalize=_finalize,
-    cleanup=_cleanup,
-    replaces=lambda p: [registry.Output(registry.STAC_COLLECTION, p["collection_id"])] if p["overwrite"] else [],
-    publishes=lambda p: bool(p.get("publish", True)),
-    preview_params={"publish": False},
-)
-
-
-def register() -> None:
-    registry.register(PROCESS_RASTER_COLLECTION)
