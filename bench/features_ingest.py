@@ -45,6 +45,7 @@ def _env() -> dict[str, str]:
             "GEOPLATFORM_BRONZE_CONTAINER": CONTAINER,
             "GEOPLATFORM_UPLOAD_CONTAINERS": CONTAINER,
             "GEOPLATFORM_SECURE_COOKIES": "false",
+            "GEOPLATFORM_SECURE_SSL_REDIRECT": "false",  # plain http on this machine, as scripts/run.sh
         }
     )
     env.setdefault("GEOPLATFORM_SECRET_KEY", uuid.uuid4().hex)

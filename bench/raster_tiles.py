@@ -66,6 +66,7 @@ def _env() -> dict[str, str]:
             "GEOPLATFORM_STORAGE_BACKEND": "local",
             "GEOPLATFORM_STORAGE_ROOT": str(STORAGE),
             "GEOPLATFORM_SECURE_COOKIES": "false",
+            "GEOPLATFORM_SECURE_SSL_REDIRECT": "false",  # plain http on this machine, as scripts/run.sh
             "GEOPLATFORM_ALLOWED_HOSTS": "127.0.0.1,localhost",
         }
     )

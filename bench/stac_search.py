@@ -51,6 +51,7 @@ def _env() -> dict[str, str]:
             "GEOPLATFORM_LOG_LEVEL": "WARNING",
             "GEOPLATFORM_STORAGE_BACKEND": "local",
             "GEOPLATFORM_SECURE_COOKIES": "false",
+            "GEOPLATFORM_SECURE_SSL_REDIRECT": "false",  # plain http on this machine, as scripts/run.sh
             "GEOPLATFORM_ALLOWED_HOSTS": "127.0.0.1,localhost",
         }
     )
