@@ -29,6 +29,7 @@ from ingest import registry
 from . import links, mosaic, services, stac, stages
 from .errors import InvalidRaster
 from .gdal import gdal_env, gdal_path
+from .results import RasterCollectionJobResult
 
 MAX_FILES = 1000
 
@@ -191,9 +192,13 @@ def _mosaic_zooms(params: dict[str, Any], items: list[dict[str, Any]]) -> tuple[
 
 
 def finalize(ctx: registry.FinalizeContext) -> dict[str, Any]:
+    return dict(_collection_job_result(ctx))
+
+
+def _collection_job_result(ctx: registry.FinalizeContext) -> RasterCollectionJobResult:
     registered = ctx.stage_results[-1][0]
     c = registered["collection_id"]
-    return {
+    result: RasterCollectionJobResult = {
         "collection_id": c,
         "item_ids": registered["items"],
         "item_count": len(registered["items"]),
@@ -206,8 +211,10 @@ def finalize(ctx: registry.FinalizeContext) -> dict[str, Any]:
         "mosaic_tilejson_url": links.search_mosaic_tilejson(registered["search_id"]),
         "mosaic_tile_url_template": links.search_mosaic_tile_template(registered["search_id"]),
         "cog_blobs": registered["cog_blobs"],
-        **({"stac_collection": registered["stac_collection"]} if "stac_collection" in registered else {}),
     }
+    if "stac_collection" in registered:
+        result["stac_collection"] = registered["stac_collection"]
+    return result
 
 
 def cleanup(job_id: str, params: dict[str, Any]) -> None:

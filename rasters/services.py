@@ -25,6 +25,7 @@ from geoplatform.storage import get_storage, zone_container
 from . import cog
 from .errors import InvalidRaster
 from .models import PendingItem
+from .results import RasterCollectionUnpublishResult, RasterUnpublishResult
 
 logger = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ def run_outputs_delete(*, collection_id: str, item_id: str, job_id: str) -> dict
     return {"blobs": blobs, "item_deleted": item_deleted}
 
 
-def raster_unpublish(*, collection_id: str, item_id: str, dry_run: bool = True) -> dict[str, Any]:
+def raster_unpublish(*, collection_id: str, item_id: str, dry_run: bool = True) -> RasterUnpublishResult:
     """List (dry run) or delete an item's COGs and STAC item; deleting twice is harmless."""
     silver = zone_container("silver")
     blobs = _list_blobs(silver, item_prefix(collection_id, item_id))
@@ -224,7 +225,7 @@ def raster_unpublish(*, collection_id: str, item_id: str, dry_run: bool = True) 
     return {"dry_run": dry_run, "container": silver, "blobs": blobs, "stac_items": stac_items}
 
 
-def raster_collection_unpublish(*, collection_id: str, dry_run: bool = True) -> dict[str, Any]:
+def raster_collection_unpublish(*, collection_id: str, dry_run: bool = True) -> RasterCollectionUnpublishResult:
     """List (dry run) or delete a whole raster collection: COGs, items, the collection, its mosaic searches.
 
     Deleting twice is harmless. System collections are refused by the job's pre-flight.

@@ -28,6 +28,7 @@ from ingest import registry
 
 from . import cog, conf, gdal, links, services, stac, windows
 from .errors import InvalidRaster
+from .results import RasterJobResult
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -353,10 +354,14 @@ def register_item(ctx: registry.TaskContext) -> dict[str, Any]:
 
 
 def finalize(ctx: registry.FinalizeContext) -> dict[str, Any]:
+    return dict(_raster_job_result(ctx))
+
+
+def _raster_job_result(ctx: registry.FinalizeContext) -> RasterJobResult:
     registered = ctx.stage_results[-1][0]
     c, i = registered["collection_id"], registered["item_id"]
     render = registered["render"]
-    return {
+    result: RasterJobResult = {
         "collection_id": c,
         "item_id": i,
         "raster_type": registered["raster_type"],
@@ -366,8 +371,10 @@ def finalize(ctx: registry.FinalizeContext) -> dict[str, Any]:
         "preview_url": links.preview(c, i),
         "viewer_url": links.viewer(c, i),
         "stac_item_url": links.stac_item(c, i),
-        **({"stac_item": registered["stac_item"]} if "stac_item" in registered else {}),
     }
+    if "stac_item" in registered:
+        result["stac_item"] = registered["stac_item"]
+    return result
 
 
 def cleanup(job_id: str, params: dict[str, Any]) -> None:
@@ -377,7 +384,7 @@ def cleanup(job_id: str, params: dict[str, Any]) -> None:
 
 def unpublish(ctx: registry.TaskContext) -> dict[str, Any]:
     p = ctx.params
-    return services.raster_unpublish(collection_id=p["collection_id"], item_id=p["item_id"], dry_run=p["dry_run"])
+    return dict(services.raster_unpublish(collection_id=p["collection_id"], item_id=p["item_id"], dry_run=p["dry_run"]))
 
 
 def collection_unpublish_preflight(params: dict[str, Any]) -> list[str]:
@@ -391,4 +398,4 @@ def collection_unpublish_preflight(params: dict[str, Any]) -> list[str]:
 
 def collection_unpublish(ctx: registry.TaskContext) -> dict[str, Any]:
     p = ctx.params
-    return services.raster_collection_unpublish(collection_id=p["collection_id"], dry_run=p["dry_run"])
+    return dict(services.raster_collection_unpublish(collection_id=p["collection_id"], dry_run=p["dry_run"]))

@@ -4,12 +4,13 @@ collection, kept pending until approval registers it."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from rasters import links
 from rasters import services as rasters_services
+from rasters.results import RasterJobResult
 
 from ..errors import PublicationFailed
 from ..models import DataType, Release, asset_id_for
@@ -69,6 +70,12 @@ def _job_parameters(sub: Submission) -> JobPlan:
     return without_none(params), {"stac_collection_id": collection, "stac_item_id": item}
 
 
+def _result(release: Release) -> RasterJobResult:
+    """The release's process_raster result, typed so mypy checks the keys read here
+    (``{}`` until the job completes: read it with ``.get``)."""
+    return cast(RasterJobResult, release.outputs)
+
+
 def _unpublish_parameters(release: Release) -> dict[str, Any]:
     # Parameter names as documented in docs/apps/rasters.md.
     return {"collection_id": release.stac_collection_id, "item_id": release.stac_item_id, "dry_run": False}
@@ -78,7 +85,7 @@ def _publish(release: Release) -> None:
     """Register the STAC item the job left pending."""
     if not release.stac_item_id:
         return
-    item = release.outputs.get("stac_item")
+    item: dict[str, Any] | None = _result(release).get("stac_item")  # annotated: a key typo is an error
     if not isinstance(item, dict):
         item = catalog_selectors.item_get(collection_id=release.stac_collection_id, item_id=release.stac_item_id)
     if not isinstance(item, dict):
@@ -112,12 +119,17 @@ def _artifacts(release: Release) -> Artifacts:
 def _services(release: Release) -> dict[str, Any] | None:
     """The job's own URLs when it reported them, else the raster app's paths for the item."""
     c, i = release.stac_collection_id, release.stac_item_id
-    outputs = release.outputs
+    outputs = _result(release)
+    # Annotated: mypy types .get() of a key the TypedDict lacks as object, so a typo fails here.
+    tilejson: str | None = outputs.get("tilejson_url")
+    preview: str | None = outputs.get("preview_url")
+    viewer: str | None = outputs.get("viewer_url")
+    tiles: str | None = outputs.get("tile_url_template")
     return {
-        "service_url": outputs.get("tilejson_url") or links.tilejson(c, i),
-        "preview": outputs.get("preview_url") or links.preview(c, i),
-        "viewer": outputs.get("viewer_url") or links.viewer(c, i),
-        "tiles": outputs.get("tile_url_template") or links.tile_template(c, i),
+        "service_url": tilejson or links.tilejson(c, i),
+        "preview": preview or links.preview(c, i),
+        "viewer": viewer or links.viewer(c, i),
+        "tiles": tiles or links.tile_template(c, i),
         "stac_collection": links.stac_collection(c),
         "stac_item": links.stac_item(c, i) if i else None,
     }

@@ -3,11 +3,12 @@ collection of its own (one COG per file) and a registered mosaic search."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from catalog import services as catalog_services
 from rasters import links
 from rasters import services as rasters_services
+from rasters.results import RasterCollectionJobResult
 
 from ..errors import PublicationFailed
 from ..models import DataType, Release
@@ -38,13 +39,19 @@ def _job_parameters(sub: Submission) -> JobPlan:
     return without_none(params), {"stac_collection_id": collection, "stac_item_id": ""}
 
 
+def _result(release: Release) -> RasterCollectionJobResult:
+    """The release's process_raster_collection result, typed so mypy checks the keys read
+    here (``{}`` until the job completes: read it with ``.get``)."""
+    return cast(RasterCollectionJobResult, release.outputs)
+
+
 def _unpublish_parameters(release: Release) -> dict[str, Any]:
     # unpublish_raster takes one item; a collection (items, COGs, mosaic searches) has its own.
     return {"collection_id": release.stac_collection_id, "dry_run": False}
 
 
 def _publish(release: Release) -> None:
-    collection = release.outputs.get("stac_collection")
+    collection: dict[str, Any] | None = _result(release).get("stac_collection")  # annotated: a key typo is an error
     if release.job_id is None or not isinstance(collection, dict):
         raise PublicationFailed(
             f"The job produced no STAC collection {release.stac_collection_id!r} to publish; approval rolled back."
@@ -75,12 +82,15 @@ def _artifacts(release: Release) -> Artifacts:
 def _services(release: Release) -> dict[str, Any] | None:
     """The mosaic of its registered search."""
     c = release.stac_collection_id
-    outputs = release.outputs
+    outputs = _result(release)
+    # Annotated: mypy types .get() of a key the TypedDict lacks as object, so a typo fails here.
+    tilejson: str | None = outputs.get("mosaic_tilejson_url")
+    tiles: str | None = outputs.get("mosaic_tile_url_template")
     return {
-        "service_url": outputs.get("mosaic_tilejson_url") or f"{links.stac_collection(c)}/items",
+        "service_url": tilejson or f"{links.stac_collection(c)}/items",
         "preview": None,
         "viewer": None,
-        "tiles": outputs.get("mosaic_tile_url_template"),
+        "tiles": tiles,
         "stac_collection": links.stac_collection(c),
         "stac_item": None,
     }

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 import pyogrio
 from django.urls import reverse
@@ -12,6 +12,7 @@ from django.urls import reverse
 from features import selectors as features_selectors
 from features import services as features_services
 from features.errors import CollectionNotFound
+from features.results import VectorCollectionResult, VectorJobResult
 from geoplatform import storage
 from geoplatform.errors import InvalidInput
 
@@ -176,20 +177,24 @@ def _export(release: Release) -> list[str]:
     return written
 
 
-def _made_collections(release: Release) -> list[dict[str, Any]]:
+def _made_collections(release: Release) -> list[VectorCollectionResult]:
     """The collections the release's job made (its result's ``collections``), else its table."""
-    made = release.outputs.get("collections")
+    # A JSONField comes in: typed here ({} until the job completes).
+    # Annotated: mypy types .get() of a key the TypedDict lacks as object, so a typo fails here.
+    made: list[VectorCollectionResult] | None = cast(VectorJobResult, release.outputs).get("collections")
     if isinstance(made, list) and made and all(isinstance(c, dict) and c.get("collection_id") for c in made):
         return made
-    return [{"collection_id": release.table_name}]
+    # Only the table is known: _service reads the other keys with .get.
+    return [cast(VectorCollectionResult, {"collection_id": release.table_name})]
 
 
-def _service(collection: dict[str, Any]) -> dict[str, Any]:
+def _service(collection: VectorCollectionResult) -> dict[str, Any]:
     items = reverse("features:items", kwargs={"collection_id": collection["collection_id"]})
-    stac = collection.get("stac_item")
+    stac: str | None = collection.get("stac_item")  # annotated: a key typo is an error
+    geometry_type: str | None = collection.get("geometry_type")
     return {
         "collection_id": collection["collection_id"],
-        "geometry_type": collection.get("geometry_type"),
+        "geometry_type": geometry_type,
         "service_url": items,
         "preview": f"{items}?f=html",
         "viewer": f"{items}?f=html",
