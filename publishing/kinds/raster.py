@@ -33,7 +33,7 @@ RASTER_COLLECTION = "system-rasters"
 EXTENSIONS = ("tif", "tiff")
 # What a raster submitter may tune (types and choices: process_raster's Params).
 OPTIONS = ("crs", "raster_type", "output_tier", "processing", "overwrite")
-RESULT_KEYS = ("cog_blob", "cog_blobs")
+RESULT_KEYS: tuple[str, ...] = ()  # the COGs are the STAC item's geoplatform:blob assets
 
 _STAC_ID_RE = re.compile(r"[^A-Za-z0-9._-]+")
 

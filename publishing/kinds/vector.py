@@ -31,7 +31,7 @@ from .base import (
 )
 
 _IDENT_RE = re.compile(r"[^a-z0-9_]+")
-RESULT_KEYS = ("silver_blobs",)  # process_vector's GeoParquet exports
+RESULT_KEYS: tuple[str, ...] = ()  # the GeoParquet exports come from the unpublish plan
 
 
 def table_name_default(dataset_id: str, resource_id: str, ordinal: int) -> str:

@@ -213,3 +213,15 @@ def test_a_kind_declared_only_in_the_tests_goes_through_the_whole_cycle(
     assert not silver.exists(blob)
     status = ddh_client.get(submitted["monitor_url"]).json()
     assert status["release"]["approval_state"] == "revoked" and status["unpublish_job_id"] == live.json()["job_id"]
+
+
+def test_result_keys_name_keys_the_jobs_write() -> None:
+    """A kind's ``result_keys`` are read from its job's result: each must be a key of that
+    result's TypedDict (raster and vector once named keys their jobs never wrote)."""
+    from features.results import VectorJobResult
+    from publishing.kinds import KINDS
+    from rasters.results import RasterCollectionJobResult, RasterJobResult
+
+    written = {"vector": VectorJobResult, "raster": RasterJobResult, "raster_collection": RasterCollectionJobResult}
+    for data_type, result in written.items():
+        assert set(KINDS[data_type].result_keys) <= set(result.__annotations__), data_type
