@@ -293,7 +293,7 @@ class StatusListApi(PlatformApi):
             return _status_response(
                 request, selectors.release_identify(dataset_id=q["dataset_id"], resource_id=q["resource_id"])
             )
-        rows, has_more = selectors.page(selectors.release_list(filters={}), limit=q["limit"], offset=q["offset"])
+        rows, has_more = selectors.page(selectors.release_list(), limit=q["limit"], offset=q["offset"])
         return Response(
             {
                 "success": True,
@@ -428,7 +428,7 @@ class ApprovalsListApi(FilteredListMixin, PlatformApi):
         responses={200: oa.ApprovalsListSerializer, **oa.ddh_errors(400)},
     )
     def get(self, request: Request) -> Response:
-        qs = self.filter_queryset(selectors.release_list(filters={}))
+        qs = self.filter_queryset(selectors.release_list())
         q = paging(request)
         rows, has_more = selectors.page(qs, limit=q["limit"], offset=q["offset"])
         return Response(

@@ -177,15 +177,9 @@ def release_status(*, release: Release) -> dict[str, Any]:
     return body
 
 
-def release_list(*, filters: dict[str, Any]) -> QuerySet[Release]:
-    qs = _releases().order_by("-created_at", "id")
-    if filters.get("status"):
-        qs = qs.filter(approval_state=filters["status"])
-    if filters.get("dataset_id"):
-        qs = qs.filter(asset__dataset_id=filters["dataset_id"])
-    if filters.get("data_type"):
-        qs = qs.filter(data_type=filters["data_type"])
-    return qs
+def release_list() -> QuerySet[Release]:
+    """Every release, newest first; list routes narrow it with their FilterSet."""
+    return _releases().order_by("-created_at", "id")
 
 
 def page(qs: QuerySet[Release], *, limit: int, offset: int) -> tuple[list[Release], bool]:
