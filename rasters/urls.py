@@ -18,6 +18,8 @@ urlpatterns = [
     re_path(r"^basemap/tilejson\.json$", api.BasemapTileJsonApi.as_view(), name="raster-basemap-tilejson"),
     re_path(_MOSAIC + _TILE, api.MosaicTileApi.as_view(), name="raster-mosaic-tile"),
     re_path(_MOSAIC + r"/tilejson\.json$", api.MosaicTileJsonApi.as_view(), name="raster-mosaic-tilejson"),
+    re_path(_MOSAIC + r"/legend(?:\.(?P<fmt>png|json))?$", api.MosaicLegendApi.as_view(), name="raster-mosaic-legend"),
+    re_path(_MOSAIC + r"/viewer$", api.MosaicViewerApi.as_view(), name="raster-mosaic-viewer"),
     re_path(_SEARCH + _TILE, api.SearchMosaicTileApi.as_view(), name="raster-search-mosaic-tile"),
     re_path(_SEARCH + r"/tilejson\.json$", api.SearchMosaicTileJsonApi.as_view(), name="raster-search-mosaic-tilejson"),
     re_path(_ITEM + _TILE, api.RasterTileApi.as_view(), name="raster-tile"),
@@ -28,5 +30,6 @@ urlpatterns = [
     re_path(_ITEM + r"/extract(?:\.(?P<fmt>[a-z]+))?$", api.RasterExtractApi.as_view(), name="raster-extract"),
     re_path(_ITEM + r"/clip(?:\.(?P<fmt>[a-z]+))?$", api.RasterClipApi.as_view(), name="raster-clip"),
     re_path(_ITEM + r"/preview(?:\.(?P<fmt>[a-z]+))?$", api.RasterPreviewApi.as_view(), name="raster-preview"),
+    re_path(_ITEM + r"/legend(?:\.(?P<fmt>png|json))?$", api.RasterLegendApi.as_view(), name="raster-legend"),
     re_path(_ITEM + r"/viewer$", api.RasterViewerApi.as_view(), name="raster-viewer"),
 ]
