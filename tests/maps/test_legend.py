@@ -46,11 +46,6 @@ def test_categorical_legend_lists_the_classes_present(api_client: Any, published
         assert ds.height == 16 * len(doc["classes"])
 
 
-def test_rgb_legend(api_client: Any, published: dict[str, Any]) -> None:
-    doc = api_client.get(_url(published["l7"], "legend")).json()
-    assert doc["type"] == "rgb" and doc["bands"] == ["b3", "b2", "b1"]
-
-
 def test_mosaic_legend_and_viewer(api_client: Any, published: dict[str, Any]) -> None:
     collection = published["dem"]["collection_id"]
     base = f"/api/raster/mosaic/collections/{collection}"
