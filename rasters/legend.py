@@ -26,7 +26,7 @@ def _hex(rgba: Any) -> str:
 
 def _colormap(name: str) -> dict[int, Any]:
     try:
-        return dict(colormaps.get(name))
+        return dict(colormaps.get(name))  # type: ignore[arg-type]  # named colormaps are int -> RGBA
     except rt_errors.InvalidColorMapName as exc:
         raise InvalidRasterRequest(f"Unknown colormap_name {name!r}.") from exc
 
@@ -117,7 +117,7 @@ def item_legend(
     from .tiles import _auto_range, open_reader
 
     with open_reader(container, blob, options=options, version=version) as reader:
-        count = reader.dataset.count
+        count = int(reader.dataset.count)  # type: ignore[union-attr]  # open_reader always opens one
         one_band = bool(options.expression) or count == 1 or bool(options.indexes and len(options.indexes) == 1)
         palette = reader.colormap or None
         if palette and one_band and not options.colormap_name and not options.expression:

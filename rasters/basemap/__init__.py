@@ -16,6 +16,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+import morecantile
 import numpy as np
 import rasterio
 from django.conf import settings
@@ -159,7 +160,7 @@ def _render(z: int, x: int, y: int, scale: int, driver: str) -> bytes:
         with Reader(dataset.name, dataset=dataset, tms=tms, options={"resampling_method": "bilinear"}) as reader:
             image = reader.tile(x, y, z, tilesize=size)
     data = np.ascontiguousarray(image.data[:3].astype(np.uint8))
-    bounds = tms.xy_bounds(x, y, z)
+    bounds = tms.xy_bounds(morecantile.Tile(x, y, z))
     tree, lines = _outlines()
     hits = tree.query(_box(bounds))
     if len(hits):
@@ -174,7 +175,7 @@ def _render(z: int, x: int, y: int, scale: int, driver: str) -> bytes:
     mask = np.full((size, size), 255, dtype=np.uint8)
     if driver == "PNG":
         return png.encode(data, mask)
-    return bytes(rt_render(data, img_format=driver, **({"quality": 85} if driver != "PNG" else {})))
+    return bytes(rt_render(data, img_format=driver, quality=85))
 
 
 def _box(bounds: Any) -> Any:
