@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 import common  # noqa: E402
 
-NOCACHE_PORT, CACHED_PORT, TITILER_PORT = 8895, 8896, 8897  # other benches use 887x-8894
+NOCACHE_PORT, CACHED_PORT, TITILER_PORT = 8961, 8962, 8963  # other benches use 887x-889x
 TITILER_VENV = ROOT / ".cache" / "bench-venvs" / "titiler"
 RELIEF = ROOT / "rasters" / "basemap" / "relief.tif"
 WORK = ROOT / "var" / "bench" / "basemap"
