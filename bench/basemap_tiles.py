@@ -1,7 +1,8 @@
 """Basemap tiles: our /api/raster/basemap tiles vs titiler serving the same relief COG.
 
-The same shuffled sequence of PNG tiles (every tile of zooms 0-5: 1365 tiles) is sent by 8
-keep-alive clients to:
+Two workloads, each the same shuffled sequence of PNG tiles sent by 8 keep-alive clients:
+"distinct" (every tile of zooms 0-5: 1365 tiles, nearly all cache misses in a short round) and
+"hot" (the 85 tiles of zooms 0-3 over and over: what map pages ask for most), to:
 - ours, rendering every tile (GEOPLATFORM_BASEMAP_CACHE_TILES=0): relief read + country
   outlines rasterized + PNG encoded;
 - ours with the default in-process tile cache (2048 tiles per worker process);
@@ -57,8 +58,8 @@ def _env(cache_tiles: int) -> dict[str, str]:
     return env
 
 
-def tiles() -> list[tuple[int, int, int]]:
-    out = [(z, x, y) for z in range(6) for x in range(2**z) for y in range(2**z)]
+def tiles(maxzoom: int) -> list[tuple[int, int, int]]:
+    out = [(z, x, y) for z in range(maxzoom + 1) for x in range(2**z) for y in range(2**z)]
     random.Random(5).shuffle(out)
     return out
 
@@ -70,41 +71,48 @@ def main() -> None:
     load_before = os.getloadavg()
     logs = WORK / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    sequence = tiles()
-    ours_urls = [f"/api/raster/basemap/tiles/{z}/{x}/{y}.png" for z, x, y in sequence]
-    theirs_urls = [f"/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?url={RELIEF}" for z, x, y in sequence]
-    servers = {
-        "ours (no cache)": (common.start_ours(NOCACHE_PORT, _env(0), logs / "nocache.log"), NOCACHE_PORT, ours_urls),
-        "ours (cached)": (common.start_ours(CACHED_PORT, _env(2048), logs / "cached.log"), CACHED_PORT, ours_urls),
+    workloads = {"distinct z0-5": tiles(5), "hot z0-3": tiles(3)}
+    procs = {
+        "ours (no cache)": (common.start_ours(NOCACHE_PORT, _env(0), logs / "nocache.log"), NOCACHE_PORT),
+        "ours (cached)": (common.start_ours(CACHED_PORT, _env(2048), logs / "cached.log"), CACHED_PORT),
         "titiler": (
             common.start_peer(TITILER_VENV, ["titiler.application.main:app"], TITILER_PORT, {}, logs / "titiler.log"),
             TITILER_PORT,
-            theirs_urls,
         ),
     }
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+
+    def urls(name: str, sequence: list[tuple[int, int, int]]) -> list[str]:
+        if name == "titiler":
+            return [f"/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?url={RELIEF}" for z, x, y in sequence]
+        return [f"/api/raster/basemap/tiles/{z}/{x}/{y}.png" for z, x, y in sequence]
+
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {w: {name: [] for name in procs} for w in workloads}
     try:
-        for _proc, port, urls in servers.values():
-            common.wait_http(port, urls[0])
-        for _proc, port, urls in servers.values():
-            common.load(port, [("GET", u, None) for u in urls], 3, args.concurrency)  # warm-up
-        for _ in range(args.rounds):
-            for name, (_proc, port, urls) in servers.items():
-                runs[name].append(common.load(port, [("GET", u, None) for u in urls], args.seconds, args.concurrency))
+        for name, (_proc, port) in procs.items():
+            common.wait_http(port, urls(name, [(0, 0, 0)])[0])
+        for workload, sequence in workloads.items():
+            for name, (_proc, port) in procs.items():
+                common.load(port, [("GET", u, None) for u in urls(name, sequence)], 3, args.concurrency)  # warm-up
+            for _ in range(args.rounds):
+                for name, (_proc, port) in procs.items():
+                    requests = [("GET", u, None) for u in urls(name, sequence)]
+                    runs[workload][name].append(common.load(port, requests, args.seconds, args.concurrency))
     finally:
-        for proc, _port, _urls in servers.values():
+        for proc, _port in procs.values():
             common.stop(proc)
-    print(f"\nPNG basemap tiles z0-5 ({len(sequence)} distinct), concurrency {args.concurrency}")
-    print("| server | round | requests | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|")
-    for name, rounds in runs.items():
-        for i, r in enumerate(rounds, 1):
-            print(
-                f"| {name} | {i} | {r['requests']:.0f} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} "
-                f"| {r['errors']:.0f} |"
-            )
-    mean = {name: statistics.mean(r["rps"] for r in rounds) for name, rounds in runs.items()}
-    for name in ("ours (no cache)", "ours (cached)"):
-        print(f"{name} / titiler: {mean[name] / mean['titiler']:.2f}x")
+    mean: dict[str, dict[str, float]] = {}
+    for workload, by_server in runs.items():
+        print(f"\nPNG basemap tiles, {workload} ({len(workloads[workload])} distinct), concurrency {args.concurrency}")
+        print("| server | round | requests | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|")
+        for name, rounds in by_server.items():
+            for i, r in enumerate(rounds, 1):
+                print(
+                    f"| {name} | {i} | {r['requests']:.0f} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} "
+                    f"| {r['errors']:.0f} |"
+                )
+        mean[workload] = {name: statistics.mean(r["rps"] for r in rounds) for name, rounds in by_server.items()}
+        for name in ("ours (no cache)", "ours (cached)"):
+            print(f"{name} / titiler: {mean[workload][name] / mean[workload]['titiler']:.2f}x")
     print(f"load average before the run: {load_before}; after: {os.getloadavg()}")
     out = ROOT / "bench" / "results" / f"{args.results}.json"
     doc: dict[str, Any] = {
