@@ -672,6 +672,7 @@ class MosaicLegendApi(APIView):
         responses={(200, "application/json"): dict, (200, "image/png"): bytes, **error_responses(400, 404)},
     )
     def get(self, request: Request, collection_id: str, fmt: str | None = None) -> Any:
+        mosaic.collection_index(collection_id)  # 404 for an unknown collection
         options = render_options(request)
         single = bool(options.expression or options.colormap_name or (options.indexes and len(options.indexes) == 1))
         doc = legend.continuous(options) if single else legend.rgb(options, 3)
@@ -684,6 +685,7 @@ class MosaicViewerApi(APIView):
 
     @extend_schema(operation_id="raster_mosaic_viewer", responses={(200, "text/html"): str, **error_responses(404)})
     def get(self, request: Request, collection_id: str) -> HttpResponse:
+        mosaic.collection_index(collection_id)  # 404 for an unknown collection
         query = request.GET.urlencode()
         suffix = f"?{query}" if query else ""
         base = f"{links.PREFIX}/mosaic/collections/{collection_id}"

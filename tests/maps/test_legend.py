@@ -66,3 +66,8 @@ def test_viewer_page_has_basemap_and_legend(api_client: Any, published: dict[str
     html = api_client.get(_url(published["dem"], "viewer")).content.decode()
     assert "geoplatform/basemap.js" in html and "GeoplatformBasemap.leaflet(map)" in html
     assert "/legend" in html and "geoplatform/legend.js" in html
+
+
+def test_unknown_mosaic_is_a_404(api_client: Any) -> None:
+    assert api_client.get("/api/raster/mosaic/collections/no-such-thing/legend").status_code == 404
+    assert api_client.get("/api/raster/mosaic/collections/no-such-thing/viewer").status_code == 404
