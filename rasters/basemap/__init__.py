@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import struct
 import threading
+import zlib
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -19,10 +21,9 @@ from typing import Any
 import morecantile
 import numpy as np
 import rasterio
+import shapely
 from django.conf import settings
-from rasterio.features import rasterize
 from rasterio.shutil import copy as rio_copy
-from rasterio.transform import from_bounds
 from rio_tiler.io import Reader
 from rio_tiler.utils import render as rt_render
 from shapely import STRtree
@@ -83,10 +84,57 @@ def _to_mercator(x: Any, y: Any, z: Any = None) -> tuple[Any, Any]:
 
 @functools.cache
 def _outlines() -> tuple[STRtree, list[Any]]:
-    """Country boundaries (lines) in EPSG:3857 and a spatial index over them."""
+    """Country boundaries as single lines in EPSG:3857 and a spatial index over them."""
     doc = json.loads(COUNTRIES.read_text())
-    lines = [shp_transform(_to_mercator, shape(f["geometry"]).boundary) for f in doc["features"]]
+    boundaries = [shp_transform(_to_mercator, shape(f["geometry"]).boundary) for f in doc["features"]]
+    lines = list(shapely.get_parts(boundaries))
     return STRtree(lines), lines
+
+
+def _draw_lines(lines: list[Any], bounds: Any, size: int) -> np.ndarray:
+    """A (size, size) bool mask of 1 px lines: each segment sampled at <= 1 px steps (numpy;
+    several times faster than GDAL rasterize on the many short segments of low zooms)."""
+    coords, index = shapely.get_coordinates(lines, return_index=True)
+    mask = np.zeros((size, size), dtype=bool)
+    if len(coords) < 2:
+        return mask
+    px = (coords[:, 0] - bounds.left) / (bounds.right - bounds.left) * size
+    py = (bounds.top - coords[:, 1]) / (bounds.top - bounds.bottom) * size
+    same = index[1:] == index[:-1]  # a segment joins two points of one line
+    x0, y0, x1, y1 = px[:-1][same], py[:-1][same], px[1:][same], py[1:][same]
+    inside = (
+        (np.maximum(x0, x1) >= 0)
+        & (np.minimum(x0, x1) < size)
+        & (np.maximum(y0, y1) >= 0)
+        & (np.minimum(y0, y1) < size)
+    )
+    x0, y0, x1, y1 = x0[inside], y0[inside], x1[inside], y1[inside]
+    if not len(x0):
+        return mask
+    dx, dy = x1 - x0, y1 - y0
+    steps = np.ceil(np.maximum(np.abs(dx), np.abs(dy))).astype(np.int64) + 1
+    segment = np.repeat(np.arange(len(steps)), steps)
+    offset = np.arange(int(steps.sum())) - np.repeat(np.cumsum(steps) - steps, steps)
+    t = offset / np.maximum(steps[segment] - 1, 1)
+    xs = np.floor(x0[segment] + dx[segment] * t).astype(np.int64)
+    ys = np.floor(y0[segment] + dy[segment] * t).astype(np.int64)
+    keep = (xs >= 0) & (xs < size) & (ys >= 0) & (ys < size)
+    mask[ys[keep], xs[keep]] = True
+    return mask
+
+
+def _png_rgb(data: np.ndarray) -> bytes:
+    """An opaque RGB PNG: "up" filter and zlib level 1, ~4x faster than the general encoder
+    (png.encode: RGBA, per-row filter choice, level 6) for ~7 % more bytes on relief."""
+    _bands, height, width = data.shape
+    rows = data.transpose(1, 2, 0).reshape(height, width * 3)
+    filtered = np.empty((height, width * 3 + 1), dtype=np.uint8)
+    filtered[:, 0] = 2  # up
+    filtered[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    body = zlib.compress(filtered.tobytes(), 1)
+    return png._SIGNATURE + png._chunk(b"IHDR", header) + png._chunk(b"IDAT", body) + png._chunk(b"IEND", b"")
 
 
 _local = threading.local()
@@ -164,17 +212,11 @@ def _render(z: int, x: int, y: int, scale: int, driver: str) -> bytes:
     tree, lines = _outlines()
     hits = tree.query(_box(bounds))
     if len(hits):
-        drawn = rasterize(
-            [(lines[i], 1) for i in hits],
-            out_shape=(size, size),
-            transform=from_bounds(bounds.left, bounds.bottom, bounds.right, bounds.top, size, size),
-            dtype="uint8",
-        )
+        drawn = _draw_lines([lines[i] for i in hits], bounds, size)
         for band, value in enumerate(OUTLINE_RGB):
-            data[band][drawn == 1] = value
-    mask = np.full((size, size), 255, dtype=np.uint8)
+            data[band][drawn] = value
     if driver == "PNG":
-        return png.encode(data, mask)
+        return _png_rgb(data)
     return bytes(rt_render(data, img_format=driver, quality=85))
 
 
