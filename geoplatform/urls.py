@@ -2,14 +2,13 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from .api import HealthApi, HealthDetailsApi, HealthLiveApi
 from .errors import json_error_view
 
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("", include("catalog.home_urls")),
     path("admin/", admin.site.urls),
     path("api/health", HealthApi.as_view(), name="health"),
     path("api/health/live", HealthLiveApi.as_view(), name="health-live"),

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from geoplatform.api import error_responses
 
-from . import conf, links, mosaic, selectors, tiles
+from . import basemap, conf, legend, links, mosaic, selectors, tiles
 from .errors import InvalidRasterRequest
 
 _RENDER_KEYS = ("bidx", "expression", "rescale", "colormap_name")
@@ -477,6 +477,7 @@ class RasterViewerApi(_RasterApi):
             "tilejson_url": links.tilejson(collection_id, item_id) + (f"?{query}" if query else ""),
             "info_url": links.base(collection_id, item_id) + "/info",
             "point_url": links.base(collection_id, item_id) + "/point",
+            "legend_url": links.base(collection_id, item_id) + "/legend" + (f"?{query}" if query else ""),
             "stac_url": links.stac_item(collection_id, item_id),
         }
         return render_html(request, "rasters/viewer.html", context)
@@ -580,3 +581,118 @@ class MosaicTileJsonApi(APIView):
                 minzoom=_int(request, "minzoom", None, 0, 30), maxzoom=_int(request, "maxzoom", None, 0, 30),
             )
         )  # fmt: skip
+
+
+class BasemapTileApi(APIView):
+    """The platform's offline basemap (shaded relief + country outlines); always public: it
+    shows nothing of the platform's data."""
+
+    permission_classes: list[type[BasePermission]] = []
+    authentication_classes: list[type] = []
+    content_negotiation_class = ImageNegotiation
+
+    @extend_schema(
+        operation_id="raster_basemap_tile",
+        responses={**{(200, basemap.FORMATS[f][1]): bytes for f in basemap.FORMATS}, **error_responses(400, 404)},
+    )
+    def get(self, request: Request, z: str, x: str, y: str, fmt: str, scale: str | None = None) -> HttpResponse:
+        basemap.check_tile(int(z), int(x), int(y))
+        etag = f'"bm-{basemap.version()}-{z}-{x}-{y}-{scale or 1}-{fmt}"'
+        if _not_modified(request, etag):
+            return _not_modified_response(etag)
+        content, media_type = basemap.tile(int(z), int(x), int(y), scale=int(scale or 1), fmt=fmt)
+        response = HttpResponse(content, content_type=media_type)
+        response["ETag"] = etag
+        response["Cache-Control"] = "public, max-age=86400"
+        return response
+
+
+class BasemapTileJsonApi(APIView):
+    permission_classes: list[type[BasePermission]] = []
+    authentication_classes: list[type] = []
+
+    @extend_schema(
+        operation_id="raster_basemap_tilejson",
+        parameters=[OpenApiParameter("tile_format", str, enum=list(basemap.FORMATS))],
+        responses={200: dict, **error_responses(400)},
+    )
+    def get(self, request: Request) -> Response:
+        fmt = _fmt(request.query_params.get("tile_format"), "jpg", tuple(basemap.FORMATS))
+        url = settings.GEOPLATFORM_BASEMAP_URL or request.build_absolute_uri(
+            basemap.tile_template(links.PREFIX, fmt)
+        ).replace("%7B", "{").replace("%7D", "}")
+        return Response(basemap.tilejson(url))
+
+
+def _legend_response(request: Request, doc: dict[str, Any], fmt: str | None) -> HttpResponse | Response:
+    chosen = (fmt or request.query_params.get("f") or "").lower()
+    if not chosen:
+        chosen = "png" if "image/png" in request.META.get("HTTP_ACCEPT", "") else "json"
+    if chosen not in {"png", "json"}:
+        raise InvalidRasterRequest(f"A legend is json or png, not {chosen!r}.")
+    if chosen == "png":
+        return HttpResponse(legend.to_png(doc), content_type="image/png")
+    return Response(doc)
+
+
+_LEGEND_DOC = [*_RENDER_DOC, OpenApiParameter("f", str, enum=["json", "png"])]
+
+
+class RasterLegendApi(_RasterApi):
+    """The legend of the item as its tiles draw it (same rendering parameters)."""
+
+    permission_classes = [PublicReadIncludingPost]
+    content_negotiation_class = ImageNegotiation
+
+    @extend_schema(
+        operation_id="raster_legend",
+        parameters=_LEGEND_DOC,
+        responses={(200, "application/json"): dict, (200, "image/png"): bytes, **error_responses(400, 404)},
+    )
+    def get(self, request: Request, collection_id: str, item_id: str, fmt: str | None = None) -> Any:
+        asset = _asset(collection_id, item_id, request, "tiles")
+        options = render_options(request, asset)
+        doc = legend.item_legend(
+            asset.container, asset.blob, options=options,
+            classes=legend.asset_classes(asset.item, asset.key), version=asset.etag_seed,
+        )  # fmt: skip
+        doc["raster_type"] = asset.raster_type
+        return _legend_response(request, doc, fmt)
+
+
+class MosaicLegendApi(APIView):
+    """A mosaic's legend: from its rendering parameters alone (its items may differ)."""
+
+    permission_classes = [PublicReadIncludingPost]
+    content_negotiation_class = ImageNegotiation
+
+    @extend_schema(
+        operation_id="raster_mosaic_legend",
+        parameters=_LEGEND_DOC,
+        responses={(200, "application/json"): dict, (200, "image/png"): bytes, **error_responses(400, 404)},
+    )
+    def get(self, request: Request, collection_id: str, fmt: str | None = None) -> Any:
+        mosaic.collection_index(collection_id)  # 404 for an unknown collection
+        options = render_options(request)
+        single = bool(options.expression or options.colormap_name or (options.indexes and len(options.indexes) == 1))
+        doc = legend.continuous(options) if single else legend.rgb(options, 3)
+        doc["collection"] = collection_id
+        return _legend_response(request, doc, fmt)
+
+
+class MosaicViewerApi(APIView):
+    permission_classes = [PublicReadIncludingPost]
+
+    @extend_schema(operation_id="raster_mosaic_viewer", responses={(200, "text/html"): str, **error_responses(404)})
+    def get(self, request: Request, collection_id: str) -> HttpResponse:
+        mosaic.collection_index(collection_id)  # 404 for an unknown collection
+        query = request.GET.urlencode()
+        suffix = f"?{query}" if query else ""
+        base = f"{links.PREFIX}/mosaic/collections/{collection_id}"
+        context = {
+            "title": f"{collection_id} (mosaic)",
+            "tilejson_url": f"{base}/tilejson.json{suffix}",
+            "legend_url": f"{base}/legend{suffix}",
+            "stac_url": links.stac_collection(collection_id),
+        }
+        return render_html(request, "rasters/mosaic_viewer.html", context)

@@ -9,8 +9,9 @@ class RastersConfig(AppConfig):
         # Imported in ready(): app modules load models, which exist only once every app is registered.
         from ingest import registry
 
-        from . import jobtypes, selectors
+        from . import datasets, jobtypes, selectors
 
         jobtypes.register()
+        datasets.register()
         registry.register_output_owners(registry.STAC_ITEM, selectors.item_owner_jobs)
         registry.register_output_owners(registry.STAC_COLLECTION, selectors.collection_owner_jobs)

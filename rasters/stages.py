@@ -23,10 +23,10 @@ from rasterio.errors import RasterioIOError
 
 from catalog import selectors as catalog_selectors
 from geoplatform.errors import ApplicationError, NotFound
-from geoplatform.storage import blob_size, check_blob_name, local_copy, zone_container
+from geoplatform.storage import blob_exists, blob_size, check_blob_name, get_storage, local_copy, zone_container
 from ingest import registry
 
-from . import cog, conf, gdal, links, services, stac, windows
+from . import cog, conf, gdal, links, rat, services, stac, windows
 from .errors import InvalidRaster
 from .results import RasterJobResult
 
@@ -315,7 +315,7 @@ def item_for(p: dict[str, Any], *, job_id: str, outputs: list[dict[str, Any]]) -
         stats = cog.band_statistics(ds)
         # The COG's own facts (a reprojection may have changed shape, transform and CRS).
         facts = cog.inspect(ds).as_dict()
-    return stac.build_item(
+    item = stac.build_item(
         collection_id=collection_id,
         item_id=item_id,
         job_id=job_id,
@@ -329,6 +329,17 @@ def item_for(p: dict[str, Any], *, job_id: str, outputs: list[dict[str, Any]]) -
         metadata=p.get("metadata") or {},
         source=f"{p['container_name']}/{p['file_name']}",
     )
+    rat.apply_classes(item, _sidecar_classes(p["container_name"], p["file_name"]))
+    return item
+
+
+def _sidecar_classes(container: str, file_name: str) -> list[dict[str, Any]]:
+    """Classes of the raster attribute table in ``<file>.aux.xml`` beside the upload, if any."""
+    name = f"{file_name}.aux.xml"
+    if not blob_exists(container, name):
+        return []
+    with get_storage(container).open(name) as fh:
+        return rat.classes_from_aux_xml(fh.read())
 
 
 def register_item(ctx: registry.TaskContext) -> dict[str, Any]:

@@ -54,6 +54,7 @@ def test_no_missing_migrations() -> None:
     call_command("makemigrations", "--check", "--dry-run", stdout=StringIO())
 
 
+@pytest.mark.django_db
 def test_home_page_links_docs_and_admin(client: Any) -> None:
     html = client.get("/").content.decode()
     assert "/api/docs/" in html and "/admin/" in html
