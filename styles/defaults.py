@@ -53,21 +53,31 @@ def symbolizer(geometry_type: str, colour: str) -> dict[str, Any]:
 
 
 def choose_column(
-    attributes: list[dict[str, Any]], classes: Callable[[str, int], list[str] | None]
+    attributes: list[dict[str, Any]], classes: Callable[[str, int], list[str] | None], feature_count: int | None = None
 ) -> tuple[str, list[str]] | None:
-    """The first text column with 2..12 distinct values (reading at most 5 columns)."""
+    """The first text column with 2..12 distinct values (reading at most 5 columns), fewer
+    than the features (a value per feature names them; it does not class them)."""
     texts = [a["name"] for a in attributes if a.get("type") == "text"][:5]
     for column in texts:
         values = classes(column, MAX_CLASSES)
-        if values is not None and 2 <= len(values) <= MAX_CLASSES:
+        if (
+            values is not None
+            and 2 <= len(values) <= MAX_CLASSES
+            and (feature_count is None or len(values) < feature_count)
+        ):
             return column, values
     return None
 
 
 def default_style(
-    *, title: str, geometry_type: str, attributes: list[dict[str, Any]], classes: Callable[[str, int], list[str] | None]
+    *,
+    title: str,
+    geometry_type: str,
+    attributes: list[dict[str, Any]],
+    classes: Callable[[str, int], list[str] | None],
+    feature_count: int | None = None,
 ) -> dict[str, Any]:
-    chosen = choose_column(attributes, classes)
+    chosen = choose_column(attributes, classes, feature_count)
     if chosen is None:
         rules = [{"name": title, "symbolizer": symbolizer(geometry_type, SINGLE)}]
         description = "Single symbol (no text column with 2 to 12 values)."

@@ -26,6 +26,7 @@ def on_collection_ready(sender: Any, dataset: Any, classes: Callable[[str, int],
         geometry_type=dataset.geometry_type,
         attributes=dataset.attributes,
         classes=classes,
+        feature_count=dataset.feature_count,
     )
     services.style_generate(collection_id=dataset.collection_id, doc=doc)
 
