@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from geoplatform.api import error_responses
 
-from . import conf, links, mosaic, selectors, tiles
+from . import basemap, conf, links, mosaic, selectors, tiles
 from .errors import InvalidRasterRequest
 
 _RENDER_KEYS = ("bidx", "expression", "rescale", "colormap_name")
@@ -580,3 +580,44 @@ class MosaicTileJsonApi(APIView):
                 minzoom=_int(request, "minzoom", None, 0, 30), maxzoom=_int(request, "maxzoom", None, 0, 30),
             )
         )  # fmt: skip
+
+
+class BasemapTileApi(APIView):
+    """The platform's offline basemap (shaded relief + country outlines); always public: it
+    shows nothing of the platform's data."""
+
+    permission_classes: list[type[BasePermission]] = []
+    authentication_classes: list[type] = []
+    content_negotiation_class = ImageNegotiation
+
+    @extend_schema(
+        operation_id="raster_basemap_tile",
+        responses={**{(200, basemap.FORMATS[f][1]): bytes for f in basemap.FORMATS}, **error_responses(400, 404)},
+    )
+    def get(self, request: Request, z: str, x: str, y: str, fmt: str, scale: str | None = None) -> HttpResponse:
+        basemap.check_tile(int(z), int(x), int(y))
+        etag = f'"bm-{basemap.version()}-{z}-{x}-{y}-{scale or 1}-{fmt}"'
+        if _not_modified(request, etag):
+            return _not_modified_response(etag)
+        content, media_type = basemap.tile(int(z), int(x), int(y), scale=int(scale or 1), fmt=fmt)
+        response = HttpResponse(content, content_type=media_type)
+        response["ETag"] = etag
+        response["Cache-Control"] = "public, max-age=86400"
+        return response
+
+
+class BasemapTileJsonApi(APIView):
+    permission_classes: list[type[BasePermission]] = []
+    authentication_classes: list[type] = []
+
+    @extend_schema(
+        operation_id="raster_basemap_tilejson",
+        parameters=[OpenApiParameter("tile_format", str, enum=list(basemap.FORMATS))],
+        responses={200: dict, **error_responses(400)},
+    )
+    def get(self, request: Request) -> Response:
+        fmt = _fmt(request.query_params.get("tile_format"), "jpg", tuple(basemap.FORMATS))
+        url = settings.GEOPLATFORM_BASEMAP_URL or request.build_absolute_uri(
+            basemap.tile_template(links.PREFIX, fmt)
+        ).replace("%7B", "{").replace("%7D", "}")
+        return Response(basemap.tilejson(url))

@@ -11,7 +11,11 @@ _TILE = (
 _MOSAIC = r"^mosaic/collections/(?P<collection_id>[A-Za-z0-9][A-Za-z0-9._-]*)"
 _SEARCH = r"^mosaic/(?P<search_id>[A-Za-z0-9]{1,64})"  # a pgSTAC search hash (md5 hex)
 
+_BASEMAP = r"^basemap/tiles/(?P<z>\d{1,2})/(?P<x>\d{1,9})/(?P<y>\d{1,9})(?:@(?P<scale>[1-4])x)?\.(?P<fmt>png|jpg|webp)$"
+
 urlpatterns = [
+    re_path(_BASEMAP, api.BasemapTileApi.as_view(), name="raster-basemap-tile"),
+    re_path(r"^basemap/tilejson\.json$", api.BasemapTileJsonApi.as_view(), name="raster-basemap-tilejson"),
     re_path(_MOSAIC + _TILE, api.MosaicTileApi.as_view(), name="raster-mosaic-tile"),
     re_path(_MOSAIC + r"/tilejson\.json$", api.MosaicTileJsonApi.as_view(), name="raster-mosaic-tilejson"),
     re_path(_SEARCH + _TILE, api.SearchMosaicTileApi.as_view(), name="raster-search-mosaic-tile"),

@@ -259,6 +259,15 @@ GEOPLATFORM_RASTER_ITEM_CACHE_SECONDS = env.get_float("RASTER_ITEM_CACHE_SECONDS
 GEOPLATFORM_RASTER_AZURE_READ = env.get_str("RASTER_AZURE_READ", "vsiaz")
 GEOPLATFORM_RASTER_SAS_SECONDS = env.get_int("RASTER_SAS_SECONDS", 900)
 
+# --- Basemap (maps people can read, offline) ---------------------------------------------
+# An external XYZ template ({z}/{x}/{y}) for every map page instead of the platform's own
+# basemap (/api/raster/basemap/...); empty = ours, which calls no outside server.
+GEOPLATFORM_BASEMAP_URL = env.get_str("BASEMAP_URL", "")
+GEOPLATFORM_BASEMAP_ATTRIBUTION = env.get_str("BASEMAP_ATTRIBUTION", "Natural Earth (public domain)")
+# Our basemap's last native zoom (maps overzoom beyond it); rendered tiles kept in memory.
+GEOPLATFORM_BASEMAP_MAXZOOM = env.get_int("BASEMAP_MAXZOOM", 8)
+GEOPLATFORM_BASEMAP_CACHE_TILES = env.get_int("BASEMAP_CACHE_TILES", 2048)
+
 # --- Publishing ---------------------------------------------------------------------------
 # Four-eyes rule: nobody approves a release they submitted, unless this is true.
 GEOPLATFORM_ALLOW_SELF_APPROVAL = env.get_bool("ALLOW_SELF_APPROVAL", False)
