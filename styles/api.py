@@ -24,7 +24,7 @@ from features import selectors as features_selectors
 from geoplatform.errors import ApplicationError, Forbidden, ogc_error_response
 from geoplatform.permissions import ReadPublicWriteAuthenticated
 
-from . import cartosym, encodings, negotiation, selectors, services, sld
+from . import cartosym, defaults, encodings, negotiation, selectors, services, sld
 from .errors import InvalidStyle
 from .models import Style
 
@@ -35,6 +35,7 @@ MEDIA_TYPES = {
     "sld": sld.MEDIA_TYPE,
     "html": "text/html",
 }
+_LAYER_TYPES = {"Point": "point", "LineString": "line", "Polygon": "polygon", "Any": "geometry"}
 _BODY_TYPES = ("application/vnd.ogc.cartosym+json", "application/json")
 
 
@@ -287,7 +288,7 @@ class StyleMetadataApi(StylesBase):
                 }
                 for enc, (title, version, spec) in specs.items()
             ],
-            "layers": [{"id": dataset.collection_id, "type": dataset.geometry_type.lower()}],
+            "layers": [{"id": dataset.collection_id, "type": _LAYER_TYPES[defaults.family(dataset.geometry_type)]}],
             "links": [
                 {"href": request.build_absolute_uri(), "rel": "self", "type": "application/json"},
                 {"href": url, "rel": "style", "type": cartosym.MEDIA_TYPE},

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.templatetags.static import static
 from django.urls import reverse
 
 from features import hooks as features_hooks
@@ -62,6 +63,7 @@ def map_style(collection_id: str) -> dict[str, Any] | None:
         "leaflet": href + "?f=leaflet",
         "mapbox": href + "?f=mapbox",
         "legend": legend,
+        "script": static("styles/leaflet-style.js"),
     }
 
 
