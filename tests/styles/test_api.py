@@ -105,7 +105,9 @@ def test_manage_styles(api_client: APIClient, plain_user_client: APIClient, area
     assert sent_xml.status_code == 415
     assert editor.delete(BASE + "/my-parks").status_code == 204
     assert api_client.get(BASE).json()["default"] == "generated"  # the remaining style takes over
-    history = list(StyleRevision.objects.filter(style_id="my-parks").values_list("action", "version", "changed_by__username"))
+    history = list(
+        StyleRevision.objects.filter(style_id="my-parks").values_list("action", "version", "changed_by__username")
+    )
     assert sorted(history) == sorted([("create", 1, "stylist"), ("replace", 2, "stylist"), ("delete", 2, "stylist")])
 
 

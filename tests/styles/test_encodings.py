@@ -130,7 +130,9 @@ def test_sld_11() -> None:
 def test_default_styles_by_data(tmp_path: Path) -> None:
     attrs = [{"name": "name", "type": "text"}, {"name": "kind", "type": "text"}]
     values = {"name": None, "kind": ["a", "b", "c"]}
-    doc = defaults.default_style(title="t", geometry_type="MultiPolygon", attributes=attrs, classes=lambda c, n: values[c])
+    doc = defaults.default_style(
+        title="t", geometry_type="MultiPolygon", attributes=attrs, classes=lambda c, n: values[c]
+    )
     cartosym.validate(doc)
     assert [r["name"] for r in doc["stylingRules"]] == ["other", "a", "b", "c"]
     assert doc["stylingRules"][1]["symbolizer"]["fill"]["color"] == defaults.rgb(defaults.OKABE_ITO[0])
