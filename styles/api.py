@@ -35,6 +35,8 @@ MEDIA_TYPES = {
     "sld": sld.MEDIA_TYPE,
     "html": "text/html",
 }
+_translations: dict[tuple[Any, ...], tuple[bytes, str]] = {}
+_TRANSLATIONS_MAX = 512
 _LAYER_TYPES = {"Point": "point", "LineString": "line", "Polygon": "polygon", "Any": "geometry"}
 _BODY_TYPES = ("application/vnd.ogc.cartosym+json", "application/json")
 
@@ -195,8 +197,11 @@ class StyleApi(StylesBase):
 
     def get(self, request: HttpRequest, collection_id: str, style_id: str) -> HttpResponse:
         encoding = negotiation.choose(request.GET.get("f"), request.META.get("HTTP_ACCEPT", ""))
-        dataset = self.dataset(request, collection_id)
-        style = selectors.style_get(collection_id=collection_id, style_id=style_id)
+        style = selectors.style_get_served(
+            collection_id=collection_id, style_id=style_id, include_unpublished=self.preview(request)
+        )
+        # The page needs the whole collection row; the encodings only its id and bbox.
+        dataset = self.dataset(request, collection_id) if encoding == "html" else None
 
         def make() -> HttpResponse:
             return self.render_style(request, dataset, style, encoding)
@@ -205,9 +210,25 @@ class StyleApi(StylesBase):
             request, [collection_id, style_id, style.version, style.updated_at, encoding, request.get_host()], make
         )
 
-    def render_style(self, request: HttpRequest, dataset: Any, style: Style, encoding: str) -> HttpResponse:
+    def render_style(self, request: HttpRequest, dataset: Any | None, style: Style, encoding: str) -> HttpResponse:
+        if encoding == "html":
+            return self.translate(request, dataset, style, encoding)
+        # Translations of a style version are kept (per process): a map load asks for the same
+        # few styles again and again, and a new version is a new key.
+        key = (style.pk, style.version, style.updated_at, encoding, request.get_host(), request.is_secure())
+        cached = _translations.get(key)
+        if cached is None:
+            made = self.translate(request, dataset, style, encoding)
+            cached = (made.content, made["Content-Type"])
+            if len(_translations) >= _TRANSLATIONS_MAX:
+                _translations.pop(next(iter(_translations)))
+            _translations[key] = cached
+        return HttpResponse(cached[0], content_type=cached[1])
+
+    def translate(self, request: HttpRequest, dataset: Any | None, style: Style, encoding: str) -> HttpResponse:
         doc = style.cartosym
-        name = f"{dataset.collection_id}/{style.style_id}"
+        cid = style.collection_id
+        name = f"{cid}/{style.style_id}"
         if encoding == "cartosym":
             return HttpResponse(json.dumps(doc), content_type=cartosym.MEDIA_TYPE)
         if encoding == "leaflet":
@@ -215,15 +236,15 @@ class StyleApi(StylesBase):
                 json.dumps(encodings.to_leaflet(doc, name=name)), content_type=encodings.LEAFLET_MEDIA_TYPE
             )
         if encoding == "sld":
-            body = sld.to_sld(doc, layer=dataset.collection_id, name=style.style_id)
+            body = sld.to_sld(doc, layer=cid, name=style.style_id)
             return HttpResponse(body, content_type=sld.MEDIA_TYPE)
-        items = request.build_absolute_uri(reverse("features:items", args=[dataset.collection_id]))
+        items = request.build_absolute_uri(reverse("features:items", args=[cid]))
         mapbox = encodings.to_mapbox(
             doc,
             name=name,
             source_url=items + "?f=json&limit=10000",
             glyphs=str(settings.GEOPLATFORM_STYLES_GLYPHS_URL),
-            bounds=dataset.bbox,
+            bounds=getattr(style, "collection_bbox", None),
         )
         if encoding == "mapbox":
             return HttpResponse(json.dumps(mapbox), content_type=encodings.MAPBOX_MEDIA_TYPE)

@@ -1,4 +1,4 @@
-"""Mounted at api/features/collections/<collection_id>/styles (geoplatform/urls.py)."""
+"""Mounted at api/features/collections/<collection_id>/ (geoplatform/urls.py)."""
 
 from django.urls import path
 
@@ -7,7 +7,7 @@ from . import api
 app_name = "styles"
 
 urlpatterns = [
-    path("", api.StyleListApi.as_view(), name="styles"),
-    path("/<str:style_id>", api.StyleApi.as_view(), name="style"),
-    path("/<str:style_id>/metadata", api.StyleMetadataApi.as_view(), name="metadata"),
+    path("styles", api.StyleListApi.as_view(), name="styles"),
+    path("styles/<str:style_id>", api.StyleApi.as_view(), name="style"),
+    path("styles/<str:style_id>/metadata", api.StyleMetadataApi.as_view(), name="metadata"),
 ]
