@@ -2,7 +2,7 @@
 (gunicorn as scripts/run.sh) on a dedicated database. The target (issue 14) is p99 < 50 ms;
 the printed ratio is target / measured p99 (>= 1 meets it). No peer serves CartoSym.
 
-    .venv/bin/python bench/styles.py [--seconds 15] [--rounds 2] [--concurrency 8]
+    .venv/bin/python bench/styles_get.py [--seconds 15] [--rounds 2] [--concurrency 8]
 
 Each request misses the ETag (no If-None-Match): the style row is read and translated every time.
 """
