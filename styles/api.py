@@ -238,15 +238,15 @@ class StyleApi(StylesBase):
         if encoding == "sld":
             body = sld.to_sld(doc, layer=cid, name=style.style_id)
             return HttpResponse(body, content_type=sld.MEDIA_TYPE)
-        items = request.build_absolute_uri(reverse("features:items", args=[cid]))
-        mapbox = encodings.to_mapbox(
-            doc,
-            name=name,
-            source_url=items + "?f=json&limit=10000",
-            glyphs=str(settings.GEOPLATFORM_STYLES_GLYPHS_URL),
-            bounds=getattr(style, "collection_bbox", None),
-        )
         if encoding == "mapbox":
+            items = request.build_absolute_uri(reverse("features:items", args=[cid]))
+            mapbox = encodings.to_mapbox(
+                doc,
+                name=name,
+                source_url=items + "?f=json&limit=10000",
+                glyphs=str(settings.GEOPLATFORM_STYLES_GLYPHS_URL),
+                bounds=getattr(style, "collection_bbox", None),
+            )
             return HttpResponse(json.dumps(mapbox), content_type=encodings.MAPBOX_MEDIA_TYPE)
         context = {
             "c": dataset,
@@ -254,6 +254,8 @@ class StyleApi(StylesBase):
             "links": _style_links(request, style),
             "legend": encodings.legend(doc),
             "cartosym": json.dumps(doc, indent=2),
+            "mapbox_url": request.get_full_path().split("?")[0] + "?f=mapbox",
+            "bbox": json.dumps(dataset.bbox or [-180, -85, 180, 85]),
         }
         return render(request, "styles/style.html", context)
 

@@ -1,4 +1,4 @@
-// Open a features items page in headless Chromium, wait until it is drawn with its style, and
+// Open a features items page (Leaflet) or a style page (MapLibre) in headless Chromium, wait until it is drawn with its style, and
 // report the screenshot's colour at each [lat, lng] given (argv[3], JSON).
 const { chromium } = require("playwright-core");
 
@@ -7,13 +7,14 @@ const { chromium } = require("playwright-core");
   const points = JSON.parse(process.argv[3]);
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    // SwiftShader: WebGL without a GPU, for the MapLibre page.
+    args: ["--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-background-networking"],
   });
   const result = { ok: false, styled: null, colours: [], external: [], errors: [], legend: "" };
   try {
     const page = await browser.newPage({ viewport: { width: 1100, height: 900 }, deviceScaleFactor: 1 });
     const origin = new URL(url).origin;
-    page.on("request", (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith("data:")) result.external.push(r.url()); });
+    page.on("request", (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith("data:") && !r.url().startsWith("blob:" + origin)) result.external.push(r.url()); });
     page.on("pageerror", (e) => result.errors.push(String(e)));
     await page.goto(url, { waitUntil: "load" });
     await page.waitForFunction(() => document.getElementById("map").dataset.styled, null, { timeout: 30000 });
@@ -21,7 +22,7 @@ const { chromium } = require("playwright-core");
     result.legend = await page.evaluate(() => (document.querySelector(".legend") || {}).textContent || "");
     const xy = await page.evaluate((pts) => {
       const box = document.getElementById("map").getBoundingClientRect();
-      return pts.map((p) => { const c = map.latLngToContainerPoint(p); return [Math.round(box.left + c.x + window.scrollX), Math.round(box.top + c.y + window.scrollY)]; });
+      return pts.map((p) => { const c = window.mlmap ? window.mlmap.project([p[1], p[0]]) : map.latLngToContainerPoint(p); return [Math.round(box.left + c.x + window.scrollX), Math.round(box.top + c.y + window.scrollY)]; });
     }, points);
     const shot = (await page.screenshot({ fullPage: true })).toString("base64");
     result.colours = await page.evaluate(async ({ b64, xy }) => {

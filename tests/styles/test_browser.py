@@ -1,4 +1,5 @@
-"""The items page in a real headless Chromium: drawn with the collection's default style."""
+"""In a real headless Chromium: the items page (Leaflet encoding) and the style page (MapLibre
+encoding, WebGL on SwiftShader) draw a styled polygon in the style's colour."""
 
 from __future__ import annotations
 
@@ -61,8 +62,13 @@ def test_items_page_pixels_carry_the_style_colour(live_server: Any) -> None:
             ]
         },
     )
-    result = _check(live_server.url + "/api/features/collections/areas/items?f=html&limit=100", [PARK, LAKE])
-    assert result["styled"] == "yes" and "parks" in result["legend"]
-    park, lake = result["colours"]
-    assert all(abs(a - b) <= 3 for a, b in zip(park, ORANGE, strict=True)), result
-    assert any(abs(a - b) > 30 for a, b in zip(lake, ORANGE, strict=True)), result
+    pages = {
+        "leaflet": "/api/features/collections/areas/items?f=html&limit=100",
+        "maplibre": "/api/features/collections/areas/styles/orange-parks?f=html",
+    }
+    for renderer, path in pages.items():
+        result = _check(live_server.url + path, [PARK, LAKE])
+        assert result["styled"] == "yes" and "parks" in result["legend"], (renderer, result)
+        park, lake = result["colours"]
+        assert all(abs(a - b) <= 3 for a, b in zip(park, ORANGE, strict=True)), (renderer, result)
+        assert any(abs(a - b) > 30 for a, b in zip(lake, ORANGE, strict=True)), (renderer, result)
