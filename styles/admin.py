@@ -14,9 +14,18 @@ from .models import Style, StyleRevision
 
 
 class StyleForm(forms.ModelForm):  # type: ignore[type-arg]
+    # Not the model field: the services move the default (the one-default constraint would
+    # refuse the form's instance before they run).
+    make_default = forms.BooleanField(required=False, label="Default style of the collection")
+
     class Meta:
         model = Style
-        fields = ["collection_id", "style_id", "cartosym", "is_default"]
+        fields = ["collection_id", "style_id", "cartosym"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["make_default"].initial = self.instance.is_default
 
     def clean_cartosym(self) -> Any:
         doc = self.cleaned_data["cartosym"]
@@ -55,16 +64,16 @@ class StyleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 style_id=obj.style_id,
                 doc=data["cartosym"],
                 user=request.user,
-                default=data["is_default"],
+                default=data["make_default"],
             )
         else:
-            services.style_create(
+            obj.pk = services.style_create(
                 collection_id=data["collection_id"],
                 style_id=data["style_id"],
                 doc=data["cartosym"],
                 user=request.user,
-                default=data["is_default"],
-            )
+                default=data["make_default"],
+            ).pk  # the admin's log and redirect name the row the service made
 
     def delete_model(self, request: HttpRequest, obj: Style) -> None:
         services.style_delete(collection_id=obj.collection_id, style_id=obj.style_id, user=request.user)

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.db import transaction
 from django.templatetags.static import static
 from django.urls import reverse
 
@@ -22,14 +23,19 @@ REL_STYLES = "http://www.opengis.net/def/rel/ogc/1.0/styles"
 
 
 def on_collection_ready(sender: Any, dataset: Any, classes: Callable[[str, int], list[str] | None], **_: Any) -> None:
-    doc = defaults.default_style(
-        title=dataset.title or dataset.collection_id,
-        geometry_type=dataset.geometry_type,
-        attributes=dataset.attributes,
-        classes=classes,
-        feature_count=dataset.feature_count,
-    )
-    services.style_generate(collection_id=dataset.collection_id, doc=doc)
+    try:
+        # A savepoint: a style that cannot be made costs the map its colours, never the load.
+        with transaction.atomic():
+            doc = defaults.default_style(
+                title=dataset.title or dataset.collection_id,
+                geometry_type=dataset.geometry_type,
+                attributes=dataset.attributes,
+                classes=classes,
+                feature_count=dataset.feature_count,
+            )
+            services.style_generate(collection_id=dataset.collection_id, doc=doc)
+    except Exception:
+        logger.exception("no default style for collection %s", dataset.collection_id)
 
 
 def on_collection_removed(sender: Any, collection_id: str, **_: Any) -> None:

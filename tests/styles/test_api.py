@@ -125,3 +125,28 @@ def test_overwrite_replaces_generated_and_unpublish_removes(api_client: APIClien
 def test_items_page_draws_with_the_default_style(api_client: APIClient, areas: Any) -> None:
     page = api_client.get("/api/features/collections/areas/items?f=html").content.decode()
     assert "/styles/generated?f=leaflet" in page and "leaflet-style.js" in page and 'class="legend"' in page
+
+
+@pytest.mark.django_db
+def test_admin_edits_styles_through_the_services(areas: str) -> None:
+    from django.test import Client
+
+    admin = get_user_model().objects.create_superuser("admin", "a@example.org", "pw-for-tests-only")
+    client = Client()
+    client.force_login(admin)
+    import json
+
+    added = client.post(
+        "/admin/styles/style/add/",
+        {"collection_id": "areas", "style_id": "from-admin", "cartosym": json.dumps(MINE), "make_default": "on"},
+    )
+    assert added.status_code == 302, added.context["adminform"].form.errors
+    style = Style.objects.get(collection_id="areas", style_id="from-admin")
+    assert style.is_default and style.updated_by == admin
+    assert not Style.objects.get(collection_id="areas", style_id="generated").is_default
+    bad = client.post(
+        f"/admin/styles/style/{style.pk}/change/",
+        {"cartosym": json.dumps({"stylingRules": [{"symbolizer": {"fill": {"color": "#f00"}}}]}), "make_default": "on"},
+    )
+    assert bad.status_code == 200 and b"Not valid CartoSym-JSON" in bad.content
+    assert client.get("/admin/styles/stylerevision/").status_code == 200
