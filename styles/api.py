@@ -255,7 +255,7 @@ class StyleApi(StylesBase):
             "legend": encodings.legend(doc),
             "cartosym": json.dumps(doc, indent=2),
             "mapbox_url": request.get_full_path().split("?")[0] + "?f=mapbox",
-            "bbox": json.dumps(dataset.bbox or [-180, -85, 180, 85]),
+            "bbox": json.dumps(getattr(dataset, "bbox", None) or [-180, -85, 180, 85]),
         }
         return render(request, "styles/style.html", context)
 
