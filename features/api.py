@@ -39,7 +39,7 @@ from rest_framework.views import APIView
 from geoplatform.errors import ogc_error_response
 from geoplatform.permissions import ReadPublicWriteAuthenticated
 
-from . import conf, ogc, selectors
+from . import conf, hooks, ogc, selectors
 from .errors import InvalidQuery
 from .models import VectorDataset
 
@@ -204,7 +204,7 @@ class LandingApi(OgcApi):
 
 class ConformanceApi(OgcApi):
     def get(self, request: HttpRequest) -> HttpResponse:
-        doc = {"conformsTo": ogc.CONFORMANCE}
+        doc = {"conformsTo": [*ogc.CONFORMANCE, *hooks.conformance()]}
         if wants_html(request):
             return render(request, "features/conformance.html", {"doc": doc})
         return self.json(doc)
@@ -284,6 +284,7 @@ class ItemListApi(OgcApi):
                 "query": query,
                 "columns": query.properties if query.properties is not None else query.columns,
                 "geojson": {"type": "FeatureCollection", "features": features},
+                "map_style": hooks.map_style(dataset.collection_id),
             }
             response = render(request, "features/items.html", context)
         else:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import sql
+from . import hooks, sql
 from .errors import InvalidQuery
 from .models import VectorDataset
 
@@ -221,6 +221,7 @@ def collection_document(dataset: VectorDataset, url: Callable[[str], str]) -> di
             link(url(f"collections/{cid}?f=html"), "alternate", "text/html", "This collection as HTML"),
             link(url(f"collections/{cid}/items?f=json"), "items", GEOJSON, "Features"),
             link(url(f"collections/{cid}/items?f=html"), "items", "text/html", "Features as HTML"),
+            *hooks.collection_links(cid, url),
         ],
     }
 

@@ -22,7 +22,7 @@ from catalog import services as catalog_services
 from geoplatform import storage
 from ingest.errors import PermanentError
 
-from . import conf, sql
+from . import conf, hooks, sql
 from .errors import CollectionNotFound
 from .models import VectorDataset
 from .selectors import dataset_group
@@ -191,6 +191,8 @@ def dataset_unpublish(*, collection_id: str, dry_run: bool = True) -> dict[str, 
         for name in tables:
             sql.table_drop(name)
         VectorDataset.objects.filter(pk__in=list(datasets)).delete()
+        for name in datasets:
+            hooks.collection_removed.send(sender=VectorDataset, collection_id=name)
         for name in items:
             stac_item_delete(name)
     for blob in exports:

@@ -28,7 +28,7 @@ from geoplatform.faults import fault_point
 from ingest.errors import PermanentError
 from ingest.registry import FinalizeContext, TaskContext
 
-from . import conf, sources, sql, transform
+from . import conf, hooks, sources, sql, transform
 from .errors import InvalidSource, TableExists
 from .models import VectorDataset
 from .results import VectorCollectionResult, VectorJobResult
@@ -465,6 +465,7 @@ def vector_finalise(ctx: TaskContext) -> dict[str, Any]:
                     "job_id": ctx.job_id,
                 },
             )
+            hooks.collection_ready.send(sender=VectorDataset, dataset=dataset, classes=hooks.text_classes(final))
             if params.get("create_stac") and dataset.published:
                 catalog_services.item_upsert(collection_id=STAC_COLLECTION, item=stac_item_of(dataset))
             elif params.get("overwrite"):
@@ -486,6 +487,8 @@ def _group_prune(table: str, *, keep: set[str]) -> list[str]:
         sql.table_drop(name)
         stac_item_delete(name)
     VectorDataset.objects.filter(pk__in=gone).delete()
+    for name in gone:
+        hooks.collection_removed.send(sender=VectorDataset, collection_id=name)
     return gone
 
 

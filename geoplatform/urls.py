@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/raster/", include("rasters.urls")),
     path("api/", include("publishing.urls")),
     path("api/stac/", include("catalog.urls")),
+    path("api/features/collections/<str:collection_id>/", include("styles.urls")),
     path("api/features/", include("features.urls")),
 ]
 

@@ -44,4 +44,10 @@ if [ "$MODE" = test ] && [ ! -d "$PLAYWRIGHT_DIR/node_modules/playwright-core" ]
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$PLAYWRIGHT_DIR" --no-audit --no-fund --silent \
     playwright-core@1.65.1 >/dev/null
 fi
+MAPLIBRE_DIR="$ROOT/.cache/maplibre"
+if [ "$MODE" = test ] && [ ! -x "$MAPLIBRE_DIR/node_modules/.bin/gl-style-validate" ]; then
+  log "npm: installing @maplibre/maplibre-gl-style-spec (gl-style-validate for the styles tests)"
+  mkdir -p "$MAPLIBRE_DIR"
+  npm install --prefix "$MAPLIBRE_DIR" --no-audit --no-fund --silent @maplibre/maplibre-gl-style-spec@26.6.0 >/dev/null
+fi
 log "setup done"
