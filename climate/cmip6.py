@@ -44,6 +44,13 @@ class Cmip6Name:
     climatology: bool
 
     @property
+    def indexes(self) -> tuple[int, int, int, int]:
+        """(realization, initialization, physics, forcing) of ``r<k>i<l>p<m>f<n>``."""
+        m = re.fullmatch(r"r(\d+)i(\d+)p(\d+)f(\d+)", self.variant_label)
+        assert m is not None  # parse() matched the same pattern
+        return int(m[1]), int(m[2]), int(m[3]), int(m[4])
+
+    @property
     def series_id(self) -> str:
         """The name without its time range: the files of one series share it."""
         return "_".join(
@@ -57,8 +64,12 @@ class Cmip6Name:
             "cmip6:source_id": self.source_id,
             "cmip6:experiment_id": self.experiment_id,
             "cmip6:variant_label": self.variant_label,
-            "cmip6:member_id": self.member_id,
             "cmip6:grid_label": self.grid_label,
+            "cmip6:realization_index": self.indexes[0],
+            "cmip6:initialization_index": self.indexes[1],
+            "cmip6:physics_index": self.indexes[2],
+            "cmip6:forcing_index": self.indexes[3],
+            "cmip6:mip_era": "CMIP6",
         }
         if self.sub_experiment_id:
             out["cmip6:sub_experiment_id"] = self.sub_experiment_id

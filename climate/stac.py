@@ -5,13 +5,16 @@ asset for the references and links to the source files."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 DATACUBE = "https://stac-extensions.github.io/datacube/v2.2.0/schema.json"
-CMIP6 = "https://stac-extensions.github.io/cmip6/v1.0.0/schema.json"
+CMIP6 = "https://stac-extensions.github.io/cmip6/v3.0.2/schema.json"
 STAC_VERSION = "1.1.0"
 
 _LAT = ("lat", "latitude", "y", "rlat", "nav_lat")
@@ -35,6 +38,21 @@ def _iso(value: Any) -> str:
         text = value.isoformat()
         return text if text.endswith("Z") else f"{text.split('+')[0]}Z"
     return f"{np.datetime_as_string(np.datetime64(value, 's'))}Z"
+
+
+def _real_iso(value: Any) -> str:
+    """RFC 3339 for ``start_datetime``/``end_datetime`` (pgSTAC indexes them): a 360_day
+    date that does not exist (Feb 30) becomes the last real day of its month."""
+    if hasattr(value, "isoformat") and not isinstance(value, np.datetime64) and hasattr(value, "year"):
+        day = value.day
+        while True:
+            try:
+                real = dt.datetime(value.year, value.month, day, value.hour, value.minute, value.second)
+                break
+            except ValueError:
+                day -= 1
+        return real.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso(value)
 
 
 def _regular_step(values: np.ndarray) -> float | None:
@@ -72,6 +90,9 @@ def cube_dimensions(ds: xr.Dataset) -> dict[str, Any]:
         elif da.dtype.kind == "M" or da.dtype == object:
             values = da.values
             entry: dict[str, Any] = {"type": "temporal", "extent": [_iso(values[0]), _iso(values[-1])]}
+            step = _time_step(values)
+            if step:
+                entry["step"] = step
             calendar = da.encoding.get("calendar") or da.attrs.get("calendar")
             if calendar:
                 entry["description"] = f"calendar: {calendar}"
@@ -85,6 +106,18 @@ def cube_dimensions(ds: xr.Dataset) -> dict[str, Any]:
                 entry["unit"] = str(da.attrs["units"])
             dims[name] = entry
     return dims
+
+
+def _time_step(values: np.ndarray) -> str | None:
+    """An ISO 8601 duration when the steps are regular in days, months or years of the calendar."""
+    if values.size < 2 or not all(hasattr(v, "year") for v in values[:3]):
+        return None
+    months = [(b.year - a.year) * 12 + (b.month - a.month) for a, b in zip(values[:-1], values[1:], strict=True)]
+    same_day = all(a.day == b.day for a, b in zip(values[:-1], values[1:], strict=True))
+    if same_day and len(set(months)) == 1 and months[0] > 0:
+        return f"P{months[0] // 12}Y" if months[0] % 12 == 0 else f"P{months[0]}M"
+    days = {(b - a).days for a, b in zip(values[:-1], values[1:], strict=True)}
+    return f"P{days.pop()}D" if len(days) == 1 else None
 
 
 def cube_variables(ds: xr.Dataset) -> dict[str, Any]:
@@ -129,7 +162,8 @@ def build_item(
     dims = cube_dimensions(ds)
     bbox = _bbox(dims)
     west, south, east, north = bbox
-    temporal = next((d["extent"] for d in dims.values() if d["type"] == "temporal"), None)
+    time_values = next((ds[n].values for n, d in dims.items() if d["type"] == "temporal"), None)
+    temporal = [_real_iso(time_values[0]), _real_iso(time_values[-1])] if time_values is not None else None
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     props: dict[str, Any] = {
         "datetime": None if temporal else now,
@@ -180,3 +214,25 @@ def build_item(
             for s in sources
         ],
     }
+
+
+_SCHEMAS = Path(__file__).parent / "schemas"
+_SCHEMA_FILES = {DATACUBE: "datacube-v2.2.0.json", CMIP6: "cmip6-v3.0.2.json"}
+
+
+@functools.cache
+def _validator(url: str) -> Any:
+    from jsonschema import Draft7Validator
+
+    return Draft7Validator(json.loads((_SCHEMAS / _SCHEMA_FILES[url]).read_text()))
+
+
+def validate(item: dict[str, Any]) -> list[str]:
+    """Problems of the item against the offline schemas of the extensions it declares."""
+    problems: list[str] = []
+    for url in item.get("stac_extensions", []):
+        if url in _SCHEMA_FILES:
+            for error in _validator(url).iter_errors(item):
+                where = "/".join(str(p) for p in error.absolute_path) or "(item)"
+                problems.append(f"{_SCHEMA_FILES[url]}: {where}: {error.message}")
+    return problems

@@ -129,6 +129,9 @@ def combine(ctx: registry.TaskContext) -> dict[str, Any]:
         title=p.get("title") or "",
         description=p.get("description") or "",
     )
+    invalid = stac.validate(item)
+    if invalid:  # our own item is wrong: a bug, reported rather than published
+        raise PermanentError("The STAC item does not validate: " + "; ".join(invalid[:5]))
     publish = bool(p.get("publish", True))
     services.dataset_register(
         collection_id=collection_id,
