@@ -36,7 +36,14 @@ VIRTUALIZE_CLIMATE = registry.JobType(
         registry.Param("collection_id", str, default=services.SYSTEM_COLLECTION, help="STAC collection."),
         registry.Param("item_id", str, default="", help="STAC item id (default: the CMIP6 series or file name)."),
         registry.Param("concat_dim", str, default="time", help="Dimension the files are joined along."),
-        registry.Param("pipeline", str, default="virtual", choices=("virtual",), help="Only 'virtual' exists."),
+        registry.Param(
+            "pipeline",
+            str,
+            default="virtual",
+            choices=("virtual",),
+            help="'virtual': references to the sources, no data copied (the only pipeline; rechunk_climate copies).",
+        ),
+        registry.Param("chunks", dict, default=None, help="Not applicable (references keep the sources' chunks): 400."),
         registry.Param("overwrite", bool, default=False, help="Replace an existing dataset."),
         registry.Param("title", str, default=""),
         registry.Param("description", str, default=""),
@@ -47,6 +54,7 @@ VIRTUALIZE_CLIMATE = registry.JobType(
             help="Register the STAC item at once (default); false keeps it for a reviewer's approval.",
         ),
     ],
+    validators=[stages.preflight],
     stages=[
         registry.Stage("plan", stages.plan),
         registry.Stage("reference", stages.reference, tasks=registry.from_previous(stages.reference_tasks)),
@@ -60,5 +68,22 @@ VIRTUALIZE_CLIMATE = registry.JobType(
 )
 
 
+INVENTORY_CLIMATE = registry.JobType(
+    name="inventory_climate",
+    description=(
+        "Writes nothing: lists the files, parses CMIP6 names, reads each file's metadata (variables, dimensions, "
+        "coordinates, units, calendar, chunks, codecs, scale/offset/fill), groups them into series and says per "
+        "series whether it can be combined and why not, with gaps and overlaps of the time ranges."
+    ),
+    params=[*SOURCE_PARAMS, registry.Param("concat_dim", str, default="time")],
+    stages=[
+        registry.Stage("plan", stages.inventory_plan),
+        registry.Stage("describe", stages.inventory_file, tasks=registry.from_previous(stages.inventory_tasks)),
+    ],
+    finalize=stages.inventory_finalize,
+)
+
+
 def register() -> None:
     registry.register(VIRTUALIZE_CLIMATE)
+    registry.register(INVENTORY_CLIMATE)
