@@ -46,7 +46,18 @@ def summarize_variables(metadata: dict[str, Any]) -> dict[str, Any]:
     for name, v in metadata.get("variables", {}).items():
         out[name] = {
             k: v.get(k)
-            for k in ("dims", "shape", "chunks", "dtype", "codecs", "units", "calendar", "scale_factor", "add_offset")
+            for k in (
+                "dims",
+                "shape",
+                "chunks",
+                "dtype",
+                "codecs",
+                "fill_value",
+                "units",
+                "calendar",
+                "scale_factor",
+                "add_offset",
+            )
             if v.get(k) is not None
         }
         if "_FillValue" in v:
