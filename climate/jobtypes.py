@@ -84,6 +84,28 @@ INVENTORY_CLIMATE = registry.JobType(
 )
 
 
+UNPUBLISH_ZARR = registry.JobType(
+    name="unpublish_zarr",
+    description=(
+        "List (dry_run, the default) or delete a climate dataset: its references, any rechunked copy, its STAC "
+        "item. The source files stay unless delete_sources=true."
+    ),
+    params=[
+        registry.Param("collection_id", str, default=services.SYSTEM_COLLECTION),
+        registry.Param("item_id", str, required=True),
+        registry.Param("dry_run", bool, default=True),
+        registry.Param("delete_sources", bool, default=False, help="Also delete the source NetCDF files."),
+        registry.Param("run_tag", str, default="", help="Free text; makes otherwise equal jobs distinct."),
+    ],
+    stages=[registry.Stage("unpublish", stages.unpublish)],
+    finalize=lambda ctx: ctx.stage_results[0][0],
+    replaces=lambda p: (
+        [] if p["dry_run"] else [registry.Output(selectors.OUTPUT_KIND, f"{p['collection_id']}/{p['item_id']}")]
+    ),
+)
+
+
 def register() -> None:
+    registry.register(UNPUBLISH_ZARR)
     registry.register(VIRTUALIZE_CLIMATE)
     registry.register(INVENTORY_CLIMATE)

@@ -18,11 +18,13 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db import transaction
 
+from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from geoplatform.storage import blob_save, get_storage, zone_container
 
 from . import refs as refs_mod
 from .models import ClimateDataset
+from .results import UnpublishResult
 
 logger = logging.getLogger(__name__)
 
@@ -165,9 +167,51 @@ def old_runs_delete(*, collection_id: str, item_id: str, keep_job_id: str) -> li
 
 
 def run_outputs_delete(*, collection_id: str, item_id: str, job_id: str) -> list[str]:
-    """A failed or cancelled run: its own folder only (the published version stays)."""
+    """A failed or cancelled run: its own folder, and its row and item if it got that far
+    (the published version of an earlier run stays)."""
     silver = zone_container("silver")
     names = list_blobs(silver, run_prefix(collection_id, item_id, job_id))
     for name in names:
         blob_delete(silver, name)
+    row = ClimateDataset.objects.filter(collection_id=collection_id, item_id=item_id, job_id=job_id).first()
+    if row is not None:
+        if row.published:
+            catalog_services.item_delete(collection_id=collection_id, item_id=item_id)
+        row.delete()
     return names
+
+
+def climate_unpublish(
+    *, collection_id: str, item_id: str, dry_run: bool = True, delete_sources: bool = False
+) -> UnpublishResult:
+    """List (dry run) or delete a dataset's references, rechunked copy, STAC item and row; the
+    source files only with ``delete_sources``. Deleting twice is harmless."""
+    silver = zone_container("silver")
+    blobs = list_blobs(silver, item_prefix(collection_id, item_id))
+    item = catalog_selectors.item_get(collection_id=collection_id, item_id=item_id)
+    ours = item is not None and "references" in (item.get("assets") or {})
+    row = ClimateDataset.objects.filter(collection_id=collection_id, item_id=item_id).first()
+    source_container = row.source_container if row is not None else ""
+    source_blobs = [str(n) for n in row.source_files] if row is not None and delete_sources else []
+    if not dry_run:
+        for blob in blobs:
+            blob_delete(silver, blob)
+        if ours:
+            catalog_services.item_delete(collection_id=collection_id, item_id=item_id)
+        if row is not None:
+            row.delete()
+        storage = get_storage(source_container) if source_blobs else None
+        for name in source_blobs:
+            if storage is not None and storage.exists(name):
+                storage.delete(name)
+    return {
+        "dry_run": dry_run,
+        "collection_id": collection_id,
+        "item_id": item_id,
+        "container": silver,
+        "blobs": blobs,
+        "stac_items": [f"{collection_id}/{item_id}"] if ours else [],
+        "dataset_row": row is not None,
+        "source_container": source_container,
+        "source_blobs": source_blobs,
+    }

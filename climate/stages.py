@@ -20,6 +20,7 @@ from ingest.errors import PermanentError
 
 from . import cmip6, conf, gpstore, inventory, meta, refs, selectors, services, sources, stac
 from .errors import InvalidClimateSource
+from .results import VirtualizeResult
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -193,18 +194,21 @@ def combine(ctx: registry.TaskContext) -> dict[str, Any]:
     services.parts_delete(collection_id=collection_id, item_id=item_id, job_id=ctx.job_id)
     if publish:
         services.old_runs_delete(collection_id=collection_id, item_id=item_id, keep_job_id=ctx.job_id)
-    result: dict[str, Any] = {
+    result: VirtualizeResult = {
         "collection_id": collection_id,
         "item_id": item_id,
         "files": len(parts),
         "references_blob": refs_blob,
         "references_etag": etag,
-        "variables": sorted(item["properties"]["cube:variables"]),
+        "variables": sorted(k for k, v in item["properties"]["cube:variables"].items() if v["type"] == "data"),
         "published": publish,
+        "source_container": container,
+        "source_files": [r["file"] for r in parts],
+        "stac_item_url": f"/api/stac/collections/{collection_id}/items/{item_id}",
     }
     if not publish:
         result["stac_item"] = item
-    return result
+    return dict(result)
 
 
 def open_references(combined: dict[str, Any]) -> xr.Dataset:
@@ -256,3 +260,18 @@ def inventory_finalize(ctx: registry.FinalizeContext) -> dict[str, Any]:
     entries = sorted(ctx.stage_results[-1], key=lambda e: e["index"])
     entries = [{k: v for k, v in e.items() if k != "index"} for e in entries]
     return inventory.report(entries, concat_dim=ctx.params.get("concat_dim") or "time")
+
+
+# --- unpublish_zarr ----------------------------------------------------------------------------
+
+
+def unpublish(ctx: registry.TaskContext) -> dict[str, Any]:
+    p = ctx.params
+    return dict(
+        services.climate_unpublish(
+            collection_id=p["collection_id"],
+            item_id=p["item_id"],
+            dry_run=p["dry_run"],
+            delete_sources=p["delete_sources"],
+        )
+    )

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_inventory_reports_series_metadata_and_problems(upload: Uploader) -> None:
-    prefix, series = upload.series()
+    prefix, _ = upload.series()
     upload.file("bcsd_obs_1999.nc", prefix=prefix)
     upload.raw(
         corpus.to_bytes(corpus.dataset(start=3, calendar="noleap")),
