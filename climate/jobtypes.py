@@ -19,9 +19,15 @@ SOURCE_PARAMS = [
 ]
 
 
+def outputs_of(collection_id: str, item_id: str) -> list[registry.Output]:
+    """The STAC item (publishing's guard protects the items of releases; its maker is read from
+    the item's geoplatform:job_id) and the climate dataset (pending ones included)."""
+    output_id = f"{collection_id}/{item_id}"
+    return [registry.Output(registry.STAC_ITEM, output_id), registry.Output(selectors.OUTPUT_KIND, output_id)]
+
+
 def _output(params: dict[str, Any]) -> list[registry.Output]:
-    collection_id, item_id = stages.ids_of(params)
-    return [registry.Output(selectors.OUTPUT_KIND, f"{collection_id}/{item_id}")]
+    return outputs_of(*stages.ids_of(params))
 
 
 VIRTUALIZE_CLIMATE = registry.JobType(
@@ -99,9 +105,7 @@ UNPUBLISH_ZARR = registry.JobType(
     ],
     stages=[registry.Stage("unpublish", stages.unpublish)],
     finalize=lambda ctx: ctx.stage_results[0][0],
-    replaces=lambda p: (
-        [] if p["dry_run"] else [registry.Output(selectors.OUTPUT_KIND, f"{p['collection_id']}/{p['item_id']}")]
-    ),
+    replaces=lambda p: [] if p["dry_run"] else outputs_of(p["collection_id"], p["item_id"]),
 )
 
 

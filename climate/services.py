@@ -22,6 +22,7 @@ from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from geoplatform.storage import blob_save, get_storage, zone_container
 
+from . import gpstore
 from . import refs as refs_mod
 from .models import ClimateDataset
 from .results import UnpublishResult
@@ -215,3 +216,41 @@ def climate_unpublish(
         "source_container": source_container,
         "source_blobs": source_blobs,
     }
+
+
+# --- the public (external) form of a dataset --------------------------------------------------
+
+
+def public_prefix(collection_id: str, item_id: str) -> str:
+    return f"{item_prefix(collection_id, item_id)}/public"
+
+
+def dataset_export_public(*, collection_id: str, item_id: str) -> list[str]:
+    """What the external zone needs for the references to work there, staged in silver under
+    ``<item>/public/`` so publishing's externalize job copies (and on revoke removes) it like
+    any other artifact: the source files, and the references retargeted to those copies in
+    the external container. Idempotent (a staged source of the same size is not copied again).
+    """
+    row = ClimateDataset.objects.get(collection_id=collection_id, item_id=item_id)
+    silver, external = zone_container("silver"), zone_container("external")
+    prefix = public_prefix(collection_id, item_id)
+    source_storage, silver_storage = get_storage(row.source_container), get_storage(silver)
+    mapping: dict[str, str] = {}
+    written: list[str] = []
+    for index, name in enumerate(row.source_files):
+        staged = f"{prefix}/sources/{index:05d}-{name.rsplit('/', 1)[-1]}"
+        size = int(source_storage.size(name))
+        if not (silver_storage.exists(staged) and int(silver_storage.size(staged)) == size):
+            with source_storage.open(name, "rb") as fh:
+                blob_save(silver, staged, fh, size=size, overwrite=True)
+        mapping[gpstore.url(row.source_container, name)] = gpstore.url(external, staged)
+        written.append(staged)
+    references = refs_mod.retarget(json_load(container=silver, name=row.refs_blob), mapping)
+    refs_name = f"{prefix}/refs.json"
+    json_save(container=silver, name=refs_name, document=references)
+    return [*written, refs_name]
+
+
+def public_blobs(*, collection_id: str, item_id: str) -> list[str]:
+    """The staged public form (what :func:`dataset_export_public` wrote and still exists)."""
+    return list_blobs(zone_container("silver"), public_prefix(collection_id, item_id))
