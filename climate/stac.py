@@ -91,9 +91,9 @@ def cube_dimensions(ds: xr.Dataset) -> dict[str, Any]:
         elif da.dtype.kind == "M" or da.dtype == object:
             values = da.values
             entry: dict[str, Any] = {"type": "temporal", "extent": [_iso(values[0]), _iso(values[-1])]}
-            step = _time_step(values)
-            if step:
-                entry["step"] = step
+            duration = _time_step(values)
+            if duration:
+                entry["step"] = duration
             calendar = da.encoding.get("calendar") or da.attrs.get("calendar")
             if calendar:
                 entry["description"] = f"calendar: {calendar}"
