@@ -105,3 +105,12 @@ def test_missing_sources_are_named(upload: Uploader) -> None:
     assert any("missing.nc" in p for p in problems)
     problems = _problems(upload, [], prefix="tests/nothing-here", file_pattern="*.nc")
     assert any("No file matches" in p for p in problems)
+
+
+def test_only_bronze_containers_are_read(upload: Uploader) -> None:
+    from geoplatform.storage import zone_container
+
+    problems = stages.preflight(
+        {"container_name": zone_container("silver"), "files": ["x.nc"], "collection_id": "system-zarr", "item_id": ""}
+    )
+    assert any("not a bronze container" in p for p in problems)
