@@ -47,7 +47,8 @@ def _permanent(exc: ApplicationError) -> PermanentError:
 
 # --- pre-flight (at submit: problems -> 400 naming the files and the field) ----------------
 
-PREFLIGHT_METADATA_FILES = 16  # series up to this size are compared at submit (metadata reads in the request); larger ones in ``combine``
+# Series up to this size are compared at submit (metadata reads in the request); larger ones in ``combine``.
+PREFLIGHT_METADATA_FILES = 16
 
 
 def _source_problems(params: dict[str, Any]) -> tuple[list[str], list[str]]:
