@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "features",
     "rasters",
     "styles",
+    "climate",
     "publishing",
 ]
 
@@ -267,6 +268,12 @@ GEOPLATFORM_BASEMAP_ATTRIBUTION = env.get_str("BASEMAP_ATTRIBUTION", "Natural Ea
 # Our basemap's last native zoom (maps overzoom beyond it); rendered tiles kept in memory.
 GEOPLATFORM_BASEMAP_MAXZOOM = env.get_int("BASEMAP_MAXZOOM", 8)
 GEOPLATFORM_BASEMAP_CACHE_TILES = env.get_int("BASEMAP_CACHE_TILES", 2048)
+# --- Climate ---------------------------------------------------------------------------------
+# Opened datasets kept per process (keyed by the references' ETag), item cache, series size cap.
+GEOPLATFORM_CLIMATE_DATASET_CACHE_SIZE = env.get_int("CLIMATE_DATASET_CACHE_SIZE", 32)
+GEOPLATFORM_CLIMATE_ITEM_CACHE_SECONDS = env.get_float("CLIMATE_ITEM_CACHE_SECONDS", 5.0)
+GEOPLATFORM_CLIMATE_MAX_FILES = env.get_int("CLIMATE_MAX_FILES", 5000)
+GEOPLATFORM_CLIMATE_RECHUNK_MAX_BYTES = env.get_int("CLIMATE_RECHUNK_MAX_BYTES", 2 * 1024**3)
 
 # --- Publishing ---------------------------------------------------------------------------
 # Four-eyes rule: nobody approves a release they submitted, unless this is true.
