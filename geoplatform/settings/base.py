@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "features",
     "rasters",
     "publishing",
+    "climate",
 ]
 
 MIDDLEWARE = [
@@ -255,6 +256,8 @@ GEOPLATFORM_RASTER_ITEM_CACHE_SECONDS = env.get_float("RASTER_ITEM_CACHE_SECONDS
 # How GDAL reads Azure blobs: "vsiaz" (connection string) or "sas" (/vsicurl/ to a SAS URL).
 GEOPLATFORM_RASTER_AZURE_READ = env.get_str("RASTER_AZURE_READ", "vsiaz")
 GEOPLATFORM_RASTER_SAS_SECONDS = env.get_int("RASTER_SAS_SECONDS", 900)
+# Climate read API (climate.read): values one EDR/xarray answer may hold (413 above it).
+GEOPLATFORM_CLIMATE_MAX_VALUES = env.get_int("CLIMATE_MAX_VALUES", 2_000_000)
 
 # --- Publishing ---------------------------------------------------------------------------
 # Four-eyes rule: nobody approves a release they submitted, unless this is true.
