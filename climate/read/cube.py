@@ -8,6 +8,7 @@ Nothing here knows of HTTP or Django: errors are the domain errors of :mod:`.err
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -205,7 +206,12 @@ def select_time(ds: xr.Dataset, axes: Axes, interval: tuple[Any, Any] | None) ->
     start, stop = (_comparable(v, sample) for v in interval)
     if start is not None and stop is not None and start == stop:
         # One instant: the nearest step (datasets stamp steps mid-period, users ask for a date).
-        index = int(np.argmin([abs(_seconds(t, start)) for t in times]))
+        distances = [abs(_seconds(t, start)) for t in times]
+        index = int(np.argmin(distances))
+        gaps = [abs(_seconds(b, a)) for a, b in itertools.pairwise(times)]
+        if distances[index] > max(gaps, default=86400.0):
+            first, last = iso(times[0]), iso(times[-1])
+            raise OutsideExtent(f"datetime: {iso(start)} is outside this collection's time extent {first}/{last}.")
         return ds.isel({axes.time: [index]})
     mask = np.ones(times.shape, dtype=bool)
     if start is not None:

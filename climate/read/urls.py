@@ -17,3 +17,29 @@ urlpatterns = [
     path("edr/collections/<str:collection_id>/area", views.EdrQueryApi.as_view(query="area"), name="edr-area"),
     path("edr/collections/<str:collection_id>/cube", views.EdrQueryApi.as_view(query="cube"), name="edr-cube"),
 ]
+
+urlpatterns += [
+    path("xarray/point/<str:collection>/<str:item>", views.XarrayPointApi.as_view(), name="xarray-point"),
+    path(
+        "xarray/statistics/<str:collection>/<str:item>", views.XarrayStatisticsApi.as_view(), name="xarray-statistics"
+    ),
+    path("xarray/aggregate/<str:collection>/<str:item>", views.XarrayAggregateApi.as_view(), name="xarray-aggregate"),
+    path(
+        "xarray/climatology/<str:collection>/<str:item>",
+        views.XarrayClimatologyApi.as_view(),
+        name="xarray-climatology",
+    ),
+    path("xarray/anomaly/<str:collection>/<str:item>", views.XarrayAnomalyApi.as_view(), name="xarray-anomaly"),
+    path("xarray/legend.png", views.XarrayLegendApi.as_view(), name="xarray-legend"),
+    path(
+        "xarray/<str:collection>/<str:item>/tiles/<str:tms>/<int:z>/<int:x>/<int:y>.png",
+        views.XarrayTileApi.as_view(),
+        name="xarray-tile",
+    ),
+    path(
+        "xarray/<str:collection>/<str:item>/<str:tms>/tilejson.json",
+        views.XarrayTileJsonApi.as_view(),
+        name="xarray-tilejson",
+    ),
+    path("xarray/<str:collection>/<str:item>/viewer", views.XarrayViewerPage.as_view(), name="xarray-viewer"),
+]

@@ -5,10 +5,12 @@ Thin: parse the request, call one function of :mod:`.edr` / :mod:`.xr`/ :mod:`.t
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import render
 from django.views import View
@@ -16,7 +18,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from geoplatform.errors import normalise, ogc_error_response
 
-from . import coveragejson, edr, formats, sources
+from . import coveragejson, cube, edr, formats, series, sources, tiles
+from .errors import InvalidQuery
 from .formats import MEDIA_TYPES
 
 TITLE = "GeoPlatform climate (OGC API EDR)"
@@ -162,3 +165,86 @@ class JsonReadView(ReadView):
 
         error = normalise(exc, request)
         return JsonResponse(json_body(error, request), status=error.status, headers=error.headers)
+
+
+def _dataset(request: HttpRequest, collection: str, item: str) -> Any:
+    return sources.dataset_get(collection, item, include_pending=include_pending(request))
+
+
+class XarrayPointApi(JsonReadView):
+    def get(self, request: HttpRequest, collection: str, item: str) -> HttpResponse:
+        return self.json(series.point(_dataset(request, collection, item), request.GET))
+
+
+class XarrayStatisticsApi(JsonReadView):
+    def get(self, request: HttpRequest, collection: str, item: str) -> HttpResponse:
+        return self.json(series.statistics(_dataset(request, collection, item), request.GET))
+
+
+class XarrayClimatologyApi(JsonReadView):
+    def get(self, request: HttpRequest, collection: str, item: str) -> HttpResponse:
+        return self.json(series.climatology(_dataset(request, collection, item), request.GET))
+
+
+class XarrayAnomalyApi(JsonReadView):
+    def get(self, request: HttpRequest, collection: str, item: str) -> HttpResponse:
+        return self.json(series.anomaly(_dataset(request, collection, item), request.GET))
+
+
+AGGREGATE_FORMATS = {
+    "json": "application/json",
+    "tif": "image/tiff; application=geotiff",
+    "png": "image/png",
+    "npy": "application/x-binary",
+}
+
+
+class XarrayAggregateApi(JsonReadView):
+    def get(self, request: HttpRequest, collection: str, item: str) -> HttpResponse:
+        fmt = request.GET.get("format", "json").lower()
+        if fmt not in AGGREGATE_FORMATS:
+            raise InvalidQuery(f"format: {fmt!r} is not one of {', '.join(AGGREGATE_FORMATS)}.")
+        grid, meta = series.aggregate(_dataset(request, collection, item), request.GET)
+        if fmt == "json":
+            return self.json(series.grid_json(grid, meta))
+        if fmt == "npy":
+            out = io.BytesIO()
+            np.save(out, np.asarray(grid.values, dtype="float32"))
+            body = out.getvalue()
+        else:
+            rescale = tiles.parse_rescale(request.GET.get("rescale"))
+            body = tiles.grid_image(grid, fmt, rescale, request.GET.get("colormap_name"))
+        return HttpResponse(body, content_type=AGGREGATE_FORMATS[fmt])
+
+
+class XarrayTileApi(JsonReadView):
+    def get(self, request: HttpRequest, collection: str, item: str, tms: str, z: int, x: int, y: int) -> HttpResponse:
+        body = tiles.tile(_dataset(request, collection, item), request.GET, tms, z, x, y)
+        response = HttpResponse(body, content_type="image/png")
+        response["Cache-Control"] = "public, max-age=3600"
+        return response
+
+
+class XarrayTileJsonApi(JsonReadView):
+    def get(self, request: HttpRequest, collection: str, item: str, tms: str) -> HttpResponse:
+        query = request.GET.urlencode()
+        template = request.build_absolute_uri(f"/api/xarray/{collection}/{item}/tiles/{tms}/") + "{z}/{x}/{y}.png"
+        doc = tiles.tilejson(
+            _dataset(request, collection, item), request.GET, tms, template + (f"?{query}" if query else "")
+        )
+        return self.json(doc)
+
+
+class XarrayLegendApi(JsonReadView):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse(tiles.legend_png(request.GET.get("colormap_name")), content_type="image/png")
+
+
+class XarrayViewerPage(ReadView):
+    """The map viewer: tiles with a time slider and legend; a click charts the time series."""
+
+    def get(self, request: HttpRequest, collection: str, item: str) -> HttpResponse:
+        ds = _dataset(request, collection, item)
+        names = cube.parameters(ds)
+        context = {"collection": collection, "item": item, "variables": names, "title": f"{collection} / {item}"}
+        return render(request, "climate/viewer.html", context)
