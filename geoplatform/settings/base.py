@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "catalog",
     "features",
     "rasters",
+    "climate",
     "publishing",
     "climate",
 ]
@@ -258,6 +259,12 @@ GEOPLATFORM_RASTER_AZURE_READ = env.get_str("RASTER_AZURE_READ", "vsiaz")
 GEOPLATFORM_RASTER_SAS_SECONDS = env.get_int("RASTER_SAS_SECONDS", 900)
 # Climate read API (climate.read): values one EDR/xarray answer may hold (413 above it).
 GEOPLATFORM_CLIMATE_MAX_VALUES = env.get_int("CLIMATE_MAX_VALUES", 2_000_000)
+
+# --- Climate ---------------------------------------------------------------------------------
+# Opened datasets kept per process (keyed by the references' ETag), item cache, series size cap.
+GEOPLATFORM_CLIMATE_DATASET_CACHE_SIZE = env.get_int("CLIMATE_DATASET_CACHE_SIZE", 32)
+GEOPLATFORM_CLIMATE_ITEM_CACHE_SECONDS = env.get_float("CLIMATE_ITEM_CACHE_SECONDS", 5.0)
+GEOPLATFORM_CLIMATE_MAX_FILES = env.get_int("CLIMATE_MAX_FILES", 5000)
 
 # --- Publishing ---------------------------------------------------------------------------
 # Four-eyes rule: nobody approves a release they submitted, unless this is true.

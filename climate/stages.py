@@ -1,0 +1,185 @@
+"""Stage handlers of the climate job types (declared in :mod:`climate.jobtypes`).
+
+virtualize_climate: ``plan`` (one task: the files, their formats) -> ``reference`` (one task
+per file: its kerchunk references, metadata only, saved under the run's ``parts/``) ->
+``combine`` (one task: pre-flight across files, one reference set along time, the STAC item).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+
+from geoplatform.errors import ApplicationError
+from geoplatform.storage import zone_container
+from ingest import registry
+from ingest.errors import PermanentError
+
+from . import cmip6, gpstore, meta, refs, services, sources, stac
+from .errors import InvalidClimateSource
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def default_item_id(files: list[str]) -> str:
+    """From a CMIP6 series: its name without the time range; else the first file's stem."""
+    first = Path(files[0]).name
+    parsed = cmip6.parse(first)
+    stem = parsed.series_id if parsed is not None else Path(first).stem.removesuffix(".zarr")
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._") or "climate"
+    return cleaned[:128]
+
+
+def ids_of(params: dict[str, Any]) -> tuple[str, str]:
+    item_id = params.get("item_id") or default_item_id(sources.resolve(params))
+    return params["collection_id"], item_id
+
+
+def _permanent(exc: ApplicationError) -> PermanentError:
+    return PermanentError(exc.message)
+
+
+# --- virtualize_climate --------------------------------------------------------------------
+
+
+def plan(ctx: registry.TaskContext) -> dict[str, Any]:
+    p = ctx.params
+    try:
+        files = sources.resolve(p)
+        formats = [sources.file_format(p["container_name"], f) for f in files]
+    except ApplicationError as exc:
+        raise _permanent(exc) from exc
+    if "zarr" in formats and len(files) > 1:
+        raise PermanentError("A Zarr store is virtualized on its own: submit one .zarr per job.")
+    collection_id, item_id = ids_of(p)
+    return {"collection_id": collection_id, "item_id": item_id, "files": files, "formats": formats}
+
+
+def reference_tasks(previous: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    planned = previous[0]
+    return [
+        {"index": i, "file": f, "format": fmt}
+        for i, (f, fmt) in enumerate(zip(planned["files"], planned["formats"], strict=True))
+    ]
+
+
+def reference(ctx: registry.TaskContext) -> dict[str, Any]:
+    """One file's references (metadata reads only) -> the run's parts folder."""
+    p, t = ctx.params, ctx.task_params
+    collection_id, item_id = ids_of(p)
+    container = p["container_name"]
+    if t["format"] == "zarr":
+        return {"index": t["index"], "file": t["file"], "format": "zarr", "part": "", "meta": {}}
+    try:
+        file_refs = refs.file_references(container, t["file"], fmt=t["format"])
+    except ApplicationError as exc:
+        raise _permanent(exc) from exc
+    except Exception as exc:  # h5py/kerchunk on a truncated or corrupt file: bad data, not retried
+        raise PermanentError(f"{t['file']!r} cannot be read as {t['format']}: {exc}") from exc
+    name = services.part_blob(collection_id, item_id, ctx.job_id, t["index"])
+    services.json_save(container=zone_container("silver"), name=name, document=file_refs)
+    return {
+        "index": t["index"],
+        "file": t["file"],
+        "format": t["format"],
+        "part": name,
+        "meta": meta.file_metadata(file_refs),
+    }
+
+
+def combine(ctx: registry.TaskContext) -> dict[str, Any]:
+    p = ctx.params
+    planned = ctx.results_of(0)[0]
+    collection_id, item_id = planned["collection_id"], planned["item_id"]
+    parts = sorted(ctx.previous_results, key=lambda r: r["index"])
+    silver = zone_container("silver")
+    concat_dim = p.get("concat_dim") or "time"
+    metas = [(r["file"], r["meta"]) for r in parts]
+    problems = meta.compare(metas, concat_dim=concat_dim)
+    if problems:
+        raise PermanentError("The files cannot be combined into one series: " + " ".join(problems[:20]))
+    for name, m in metas[:1]:
+        for warning in meta.warnings(name, m, concat_dim=concat_dim):
+            ctx.warn(warning)
+    loaded = [services.json_load(container=silver, name=r["part"]) for r in parts]
+    first = metas[0][1]
+    identical = [c for c in first["variables"] if concat_dim not in first["variables"][c]["dims"] and c != concat_dim]
+    try:
+        combined = refs.combine(loaded, concat_dim=concat_dim, identical_dims=identical)
+    except Exception as exc:  # kerchunk's own refusal (e.g. a dimension missing in one file)
+        raise PermanentError(f"The files cannot be combined along {concat_dim!r}: {exc}") from exc
+    refs_blob = f"{services.run_prefix(collection_id, item_id, ctx.job_id)}/refs.json"
+    etag = services.json_save(container=silver, name=refs_blob, document=combined)
+    ds = open_references(combined)
+    container = p["container_name"]
+    item = stac.build_item(
+        ds=ds,
+        item_id=item_id,
+        collection_id=collection_id,
+        refs_href=services.asset_href(silver, refs_blob),
+        refs_container=silver,
+        refs_blob=refs_blob,
+        refs_etag=etag,
+        sources=[{"href": services.asset_href(container, r["file"]), "title": r["file"]} for r in parts],
+        facets=cmip6.item_facets([r["file"] for r in parts]),
+        job_id=ctx.job_id,
+        title=p.get("title") or "",
+        description=p.get("description") or "",
+    )
+    invalid = stac.validate(item)
+    if invalid:  # our own item is wrong: a bug, reported rather than published
+        raise PermanentError("The STAC item does not validate: " + "; ".join(invalid[:5]))
+    publish = bool(p.get("publish", True))
+    services.dataset_register(
+        collection_id=collection_id,
+        item=item,
+        refs_blob=refs_blob,
+        refs_etag=etag,
+        source_container=container,
+        source_files=[r["file"] for r in parts],
+        job_id=ctx.job_id,
+        publish=publish,
+    )
+    services.parts_delete(collection_id=collection_id, item_id=item_id, job_id=ctx.job_id)
+    if publish:
+        services.old_runs_delete(collection_id=collection_id, item_id=item_id, keep_job_id=ctx.job_id)
+    result: dict[str, Any] = {
+        "collection_id": collection_id,
+        "item_id": item_id,
+        "files": len(parts),
+        "references_blob": refs_blob,
+        "references_etag": etag,
+        "variables": sorted(item["properties"]["cube:variables"]),
+        "published": publish,
+    }
+    if not publish:
+        result["stac_item"] = item
+    return result
+
+
+def open_references(combined: dict[str, Any]) -> xr.Dataset:
+    return xr.open_dataset(
+        "reference://",
+        engine="zarr",
+        backend_kwargs={
+            "consolidated": False,
+            "zarr_format": 2,
+            "storage_options": {"fo": combined, "remote_protocol": gpstore.PROTOCOL},
+        },
+        decode_times=xr.coders.CFDatetimeCoder(use_cftime=True),
+    )
+
+
+def finalize(ctx: registry.FinalizeContext) -> dict[str, Any]:
+    return dict(ctx.stage_results[-1][0])
+
+
+def cleanup(job_id: str, params: dict[str, Any]) -> None:
+    try:
+        collection_id, item_id = ids_of(params)
+    except InvalidClimateSource:
+        return
+    services.run_outputs_delete(collection_id=collection_id, item_id=item_id, job_id=job_id)
