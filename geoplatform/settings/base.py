@@ -34,7 +34,6 @@ INSTALLED_APPS = [
     "rasters",
     "climate",
     "publishing",
-    "climate",
 ]
 
 MIDDLEWARE = [
