@@ -1,7 +1,7 @@
 """Climate read fixtures: small real NetCDF files registered as read-API sources.
 
 ``a1b_small.nc``: a 12x16 cell window of A1B_north_america.nc (240 annual steps, 360_day calendar,
-0-360 longitudes); ``bcsd_obs_1999.nc``: monthly observations, standard calendar, -180..180.
+0-360 longitudes); ``climate/bcsd_obs_1999.nc``: monthly observations, standard calendar, -180..180.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ OBS = "tests~obs"
 
 
 def open_fixture(name: str) -> xr.Dataset:
-    return xr.open_dataset(DATA / name, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
+    # bcsd_obs_1999.nc is the climate app's fixture (tests/fixtures/climate), shared.
+    path = DATA / name if (DATA / name).exists() else FIXTURES / "climate" / name
+    return xr.open_dataset(path, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
 
 
 _cache: dict[str, xr.Dataset] = {}
@@ -40,7 +42,7 @@ def _opener(name: str) -> Any:
 
 
 @pytest.fixture
-def registered() -> Iterator[None]:
+def registered(db: Any) -> Iterator[None]:
     sources.register("tests", "a1b", _opener("a1b_small.nc"), title="A1B air temperature")
     sources.register("tests", "obs", _opener("bcsd_obs_1999.nc"), title="BCSD observations 1999")
     yield
