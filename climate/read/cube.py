@@ -287,9 +287,9 @@ def select_point(ds: xr.Dataset, axes: Axes, lon: float, lat: float) -> xr.Datas
     lats = np.asarray(ds[axes.lat].values, dtype="float64")
     if not (_within(qlon, lons) and _within(lat, lats)):
         raise OutsideExtent(_outside_message(lon, lat, (west, south, east, north)))
-    ix = int(np.argmin(np.abs(lons - qlon)))
-    iy = int(np.argmin(np.abs(lats - lat)))
-    return ds.isel({axes.lon: [ix], axes.lat: [iy]})
+    col = int(np.argmin(np.abs(lons - qlon)))
+    row = int(np.argmin(np.abs(lats - lat)))
+    return ds.isel({axes.lon: [col], axes.lat: [row]})
 
 
 def _half_step(values: np.ndarray) -> float:

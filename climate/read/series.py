@@ -120,7 +120,7 @@ def _area(ds: xr.Dataset, params: Mapping[str, str]) -> tuple[xr.Dataset, cube.A
 
 def _weights(sub: xr.Dataset, axes: cube.Axes) -> xr.DataArray:
     lat = sub[axes.lat]
-    return np.cos(np.deg2rad(lat)).clip(min=0)
+    return xr.DataArray(np.cos(np.deg2rad(lat.values)).clip(min=0), dims=lat.dims, coords=lat.coords)
 
 
 def _spatial(sub: xr.Dataset, axes: cube.Axes) -> list[str]:

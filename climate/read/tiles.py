@@ -50,7 +50,7 @@ def parse_rescale(text: str | None) -> tuple[float, float] | None:
     return low, high
 
 
-def colormap(name: str | None) -> dict[int, tuple[int, int, int, int]]:
+def colormap(name: str | None) -> Any:
     name = (name or DEFAULT_COLORMAP).lower()
     if name not in colormaps.list():
         raise InvalidQuery(f"colormap_name: {name!r} is not a colormap (e.g. viridis, magma, rdbu_r).")
