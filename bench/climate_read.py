@@ -44,7 +44,7 @@ ZARR = WORK / "a1b.zarr"
 SOURCE = Path(
     os.environ.get("CLIMATE_BENCH_SOURCE", str(ROOT.parent / "shared" / "data" / "netcdf" / "A1B_north_america.nc"))
 )
-OURS_PORT, XPUBLISH_PORT, TITILER_PORT = 8895, 8896, 8897
+OURS_PORT, XPUBLISH_PORT, TITILER_PORT = 8925, 8926, 8927  # other benches use 887x-889x
 RESCALE = "220,320"
 
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import importlib
 import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import xarray as xr
+from django.conf import settings
 
 from .errors import DatasetNotFound, InvalidQuery
 
@@ -105,14 +108,55 @@ def dataset_get(collection_id: str, item_id: str, *, include_pending: bool = Fal
     with _lock:
         registered = _registered.get((collection_id, item_id))
     if registered is not None:
-        return registered[1]()
+        return hot(registered[1]())
     module = _datasets()
     if module is None:
         raise DatasetNotFound(f"No climate dataset {collection_id}/{item_id}.")
     try:
-        return module.dataset_open(collection_id, item_id, include_pending=include_pending)
+        return hot(module.dataset_open(collection_id, item_id, include_pending=include_pending))
     except (KeyError, LookupError) as exc:
         raise DatasetNotFound(f"No climate dataset {collection_id}/{item_id}.") from exc
+
+
+# Small datasets held in memory, decoded, per process. A point series over one-step chunks
+# reads every chunk (240 reads for A1B); every point of the grid reads the same chunks again.
+# Keyed by the lazy dataset object, which climate.datasets caches per references ETag: a
+# re-virtualized series is a new object, so a stale copy is never served (and falls out LRU).
+_hot: OrderedDict[int, tuple[weakref.ref[xr.Dataset], xr.Dataset, int]] = OrderedDict()
+_hot_lock = threading.Lock()
+
+
+def _hot_limits() -> tuple[int, int]:
+    per_dataset = int(getattr(settings, "GEOPLATFORM_CLIMATE_HOT_DATASET_BYTES", 64 * 1024**2))
+    total = int(getattr(settings, "GEOPLATFORM_CLIMATE_HOT_TOTAL_BYTES", 256 * 1024**2))
+    return per_dataset, total
+
+
+def hot(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` loaded in memory when it is small (its size is known without reading it)."""
+    per_dataset, total = _hot_limits()
+    size = int(ds.nbytes)
+    if size > per_dataset:
+        return ds
+    key = id(ds)
+    with _hot_lock:
+        hit = _hot.get(key)
+        if hit is not None and hit[0]() is ds:
+            _hot.move_to_end(key)
+            return hit[1]
+    loaded = ds.compute()  # a new, loaded dataset: the lazy one stays as it is
+    with _hot_lock:
+        _hot[key] = (weakref.ref(ds), loaded, size)
+        used = sum(entry[2] for entry in _hot.values())
+        while used > total and len(_hot) > 1:
+            _, dropped = _hot.popitem(last=False)
+            used -= dropped[2]
+    return loaded
+
+
+def hot_clear() -> None:
+    with _hot_lock:
+        _hot.clear()
 
 
 def ensure_id(value: str, name: str) -> str:

@@ -258,6 +258,9 @@ GEOPLATFORM_RASTER_AZURE_READ = env.get_str("RASTER_AZURE_READ", "vsiaz")
 GEOPLATFORM_RASTER_SAS_SECONDS = env.get_int("RASTER_SAS_SECONDS", 900)
 # Climate read API (climate.read): values one EDR/xarray answer may hold (413 above it).
 GEOPLATFORM_CLIMATE_MAX_VALUES = env.get_int("CLIMATE_MAX_VALUES", 2_000_000)
+# Datasets up to HOT_DATASET_BYTES are read once and kept decoded in memory (per process, LRU to HOT_TOTAL_BYTES).
+GEOPLATFORM_CLIMATE_HOT_DATASET_BYTES = env.get_int("CLIMATE_HOT_DATASET_BYTES", 64 * 1024**2)
+GEOPLATFORM_CLIMATE_HOT_TOTAL_BYTES = env.get_int("CLIMATE_HOT_TOTAL_BYTES", 256 * 1024**2)
 
 # --- Climate ---------------------------------------------------------------------------------
 # Opened datasets kept per process (keyed by the references' ETag), item cache, series size cap.
