@@ -10,6 +10,9 @@ transform: tiles answer 400 for them and point them at EDR, which serves them by
 from __future__ import annotations
 
 import io
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,9 +32,17 @@ from .errors import InvalidQuery, OutsideExtent
 DEFAULT_COLORMAP = "viridis"
 
 
+_tms = threading.local()
+
+
 def get_tms(tms_id: str) -> morecantile.TileMatrixSet:
+    # morecantile deep-copies the definition on every get(); each thread keeps its own copies.
+    cache: dict[str, morecantile.TileMatrixSet] = _tms.__dict__.setdefault("by_id", {})
+    if tms_id in cache:
+        return cache[tms_id]
     try:
-        return morecantile.tms.get(tms_id)
+        cache[tms_id] = morecantile.tms.get(tms_id)
+        return cache[tms_id]
     except InvalidIdentifier as exc:
         raise InvalidQuery(
             f"tms: {tms_id!r} is not a tile matrix set; use one of {', '.join(morecantile.tms.list())}."
@@ -78,8 +89,32 @@ def _sel(ds: xr.Dataset, selectors: Sequence[str]) -> xr.Dataset:
     return ds
 
 
+_layers: OrderedDict[tuple[Any, ...], tuple[weakref.ref[xr.Dataset], xr.DataArray]] = OrderedDict()
+_layers_lock = threading.Lock()
+LAYER_CACHE_BYTES = 128 * 1024**2  # per process: ~130 steps of a 0.25-degree global grid
+
+
 def layer(ds: xr.Dataset, params: Mapping[str, Any]) -> xr.DataArray:
-    """The 2-D DataArray (y, x) in EPSG:4326, -180..180, of one variable and step."""
+    """The 2-D DataArray (y, x) in EPSG:4326, -180..180, of one variable and step; the last
+    few are kept (a map view asks for a dozen tiles of the same step at once)."""
+    selectors = tuple(params.getlist("sel")) if hasattr(params, "getlist") else tuple(params.get("sel") or ())
+    key = (id(ds), params.get("variable"), params.get("datetime"), selectors)
+    with _layers_lock:
+        hit = _layers.get(key)
+        if hit is not None and hit[0]() is ds:
+            _layers.move_to_end(key)
+            return hit[1]
+    da = _layer(ds, params)
+    with _layers_lock:
+        _layers[key] = (weakref.ref(ds), da)
+        used = sum(entry[1].nbytes for entry in _layers.values())
+        while used > LAYER_CACHE_BYTES and len(_layers) > 1:
+            _, dropped = _layers.popitem(last=False)
+            used -= dropped[1].nbytes
+    return da
+
+
+def _layer(ds: xr.Dataset, params: Mapping[str, Any]) -> xr.DataArray:
     axes = cube.axes_of(ds)
     if axes.curvilinear(ds):
         raise InvalidQuery(
@@ -105,7 +140,7 @@ def layer(ds: xr.Dataset, params: Mapping[str, Any]) -> xr.DataArray:
     da = da.astype("float32")
     da.rio.write_crs("epsg:4326", inplace=True)
     da.rio.write_nodata(np.nan, encoded=False, inplace=True)
-    return da
+    return da.load()
 
 
 def value_range(da: xr.DataArray) -> tuple[float, float]:
