@@ -18,11 +18,14 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db import transaction
 
+from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from geoplatform.storage import blob_save, get_storage, zone_container
 
+from . import gpstore
 from . import refs as refs_mod
 from .models import ClimateDataset
+from .results import UnpublishResult
 
 logger = logging.getLogger(__name__)
 
@@ -165,9 +168,89 @@ def old_runs_delete(*, collection_id: str, item_id: str, keep_job_id: str) -> li
 
 
 def run_outputs_delete(*, collection_id: str, item_id: str, job_id: str) -> list[str]:
-    """A failed or cancelled run: its own folder only (the published version stays)."""
+    """A failed or cancelled run: its own folder, and its row and item if it got that far
+    (the published version of an earlier run stays)."""
     silver = zone_container("silver")
     names = list_blobs(silver, run_prefix(collection_id, item_id, job_id))
     for name in names:
         blob_delete(silver, name)
+    row = ClimateDataset.objects.filter(collection_id=collection_id, item_id=item_id, job_id=job_id).first()
+    if row is not None:
+        if row.published:
+            catalog_services.item_delete(collection_id=collection_id, item_id=item_id)
+        row.delete()
     return names
+
+
+def climate_unpublish(
+    *, collection_id: str, item_id: str, dry_run: bool = True, delete_sources: bool = False
+) -> UnpublishResult:
+    """List (dry run) or delete a dataset's references, rechunked copy, STAC item and row; the
+    source files only with ``delete_sources``. Deleting twice is harmless."""
+    silver = zone_container("silver")
+    blobs = list_blobs(silver, item_prefix(collection_id, item_id))
+    item = catalog_selectors.item_get(collection_id=collection_id, item_id=item_id)
+    ours = item is not None and "references" in (item.get("assets") or {})
+    row = ClimateDataset.objects.filter(collection_id=collection_id, item_id=item_id).first()
+    source_container = row.source_container if row is not None else ""
+    source_blobs = [str(n) for n in row.source_files] if row is not None and delete_sources else []
+    if not dry_run:
+        for blob in blobs:
+            blob_delete(silver, blob)
+        if ours:
+            catalog_services.item_delete(collection_id=collection_id, item_id=item_id)
+        if row is not None:
+            row.delete()
+        storage = get_storage(source_container) if source_blobs else None
+        for name in source_blobs:
+            if storage is not None and storage.exists(name):
+                storage.delete(name)
+    return {
+        "dry_run": dry_run,
+        "collection_id": collection_id,
+        "item_id": item_id,
+        "container": silver,
+        "blobs": blobs,
+        "stac_items": [f"{collection_id}/{item_id}"] if ours else [],
+        "dataset_row": row is not None,
+        "source_container": source_container,
+        "source_blobs": source_blobs,
+    }
+
+
+# --- the public (external) form of a dataset --------------------------------------------------
+
+
+def public_prefix(collection_id: str, item_id: str) -> str:
+    return f"{item_prefix(collection_id, item_id)}/public"
+
+
+def dataset_export_public(*, collection_id: str, item_id: str) -> list[str]:
+    """What the external zone needs for the references to work there, staged in silver under
+    ``<item>/public/`` so publishing's externalize job copies (and on revoke removes) it like
+    any other artifact: the source files, and the references retargeted to those copies in
+    the external container. Idempotent (a staged source of the same size is not copied again).
+    """
+    row = ClimateDataset.objects.get(collection_id=collection_id, item_id=item_id)
+    silver, external = zone_container("silver"), zone_container("external")
+    prefix = public_prefix(collection_id, item_id)
+    source_storage, silver_storage = get_storage(row.source_container), get_storage(silver)
+    mapping: dict[str, str] = {}
+    written: list[str] = []
+    for index, name in enumerate(row.source_files):
+        staged = f"{prefix}/sources/{index:05d}-{name.rsplit('/', 1)[-1]}"
+        size = int(source_storage.size(name))
+        if not (silver_storage.exists(staged) and int(silver_storage.size(staged)) == size):
+            with source_storage.open(name, "rb") as fh:
+                blob_save(silver, staged, fh, size=size, overwrite=True)
+        mapping[gpstore.url(row.source_container, name)] = gpstore.url(external, staged)
+        written.append(staged)
+    references = refs_mod.retarget(json_load(container=silver, name=row.refs_blob), mapping)
+    refs_name = f"{prefix}/refs.json"
+    json_save(container=silver, name=refs_name, document=references)
+    return [*written, refs_name]
+
+
+def public_blobs(*, collection_id: str, item_id: str) -> list[str]:
+    """The staged public form (what :func:`dataset_export_public` wrote and still exists)."""
+    return list_blobs(zone_container("silver"), public_prefix(collection_id, item_id))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -90,9 +91,9 @@ def cube_dimensions(ds: xr.Dataset) -> dict[str, Any]:
         elif da.dtype.kind == "M" or da.dtype == object:
             values = da.values
             entry: dict[str, Any] = {"type": "temporal", "extent": [_iso(values[0]), _iso(values[-1])]}
-            step = _time_step(values)
-            if step:
-                entry["step"] = step
+            duration = _time_step(values)
+            if duration:
+                entry["step"] = duration
             calendar = da.encoding.get("calendar") or da.attrs.get("calendar")
             if calendar:
                 entry["description"] = f"calendar: {calendar}"
@@ -112,11 +113,11 @@ def _time_step(values: np.ndarray) -> str | None:
     """An ISO 8601 duration when the steps are regular in days, months or years of the calendar."""
     if values.size < 2 or not all(hasattr(v, "year") for v in values[:3]):
         return None
-    months = [(b.year - a.year) * 12 + (b.month - a.month) for a, b in zip(values[:-1], values[1:], strict=True)]
-    same_day = all(a.day == b.day for a, b in zip(values[:-1], values[1:], strict=True))
+    months = [(b.year - a.year) * 12 + (b.month - a.month) for a, b in itertools.pairwise(values)]
+    same_day = all(a.day == b.day for a, b in itertools.pairwise(values))
     if same_day and len(set(months)) == 1 and months[0] > 0:
         return f"P{months[0] // 12}Y" if months[0] % 12 == 0 else f"P{months[0]}M"
-    days = {(b - a).days for a, b in zip(values[:-1], values[1:], strict=True)}
+    days = {(b - a).days for a, b in itertools.pairwise(values)}
     return f"P{days.pop()}D" if len(days) == 1 else None
 
 

@@ -18,8 +18,9 @@ from geoplatform.storage import zone_container
 from ingest import registry
 from ingest.errors import PermanentError
 
-from . import cmip6, gpstore, meta, refs, services, sources, stac
+from . import cmip6, conf, gpstore, inventory, meta, refs, selectors, services, sources, stac
 from .errors import InvalidClimateSource
+from .results import VirtualizeResult
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -42,6 +43,48 @@ def _permanent(exc: ApplicationError) -> PermanentError:
     return PermanentError(exc.message)
 
 
+# --- pre-flight (at submit: problems -> 400 naming the files and the field) ----------------
+
+PREFLIGHT_METADATA_FILES = 48  # series up to this size are compared at submit; larger ones in ``combine``
+
+
+def _source_problems(params: dict[str, Any]) -> tuple[list[str], list[str]]:
+    try:
+        files = sources.resolve(params)
+    except ApplicationError as exc:
+        return [exc.message + (f" {exc.remediation}" if exc.remediation else "")], []
+    limit = params.get("max_files") or conf.max_files()
+    if len(files) > limit:
+        return [f"The series has {len(files)} files, more than max_files={limit}."], files
+    return [], files
+
+
+def preflight(params: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    if params.get("chunks"):
+        problems.append(
+            "'chunks' does not apply to virtualize_climate: references keep the source files' chunks. "
+            "Run rechunk_climate on the virtual dataset for a copy chunked for time series."
+        )
+    source, files = _source_problems(params)
+    if source:
+        return problems + source
+    item_id = params.get("item_id") or default_item_id(files)
+    if not _ID_RE.match(item_id):
+        problems.append(f"item_id {item_id!r} must be 1-128 letters, digits, '.', '_' or '-'.")
+    collection_id = params["collection_id"]
+    if not params.get("overwrite") and selectors.dataset_row_find(collection_id=collection_id, item_id=item_id):
+        problems.append(
+            f"A climate dataset {collection_id}/{item_id} exists: pass overwrite=true to replace it, or another item_id."
+        )
+    if len(files) <= PREFLIGHT_METADATA_FILES:
+        refusals, _ = inventory.problems_for_series(
+            params["container_name"], files, concat_dim=params.get("concat_dim") or "time"
+        )
+        problems.extend(refusals)
+    return problems
+
+
 # --- virtualize_climate --------------------------------------------------------------------
 
 
@@ -55,6 +98,11 @@ def plan(ctx: registry.TaskContext) -> dict[str, Any]:
     if "zarr" in formats and len(files) > 1:
         raise PermanentError("A Zarr store is virtualized on its own: submit one .zarr per job.")
     collection_id, item_id = ids_of(p)
+    for name in files:
+        if (miss := cmip6.near_miss(name)) is not None:
+            ctx.warn(miss)
+    for issue in cmip6.time_issues(files):
+        ctx.warn(issue)
     return {"collection_id": collection_id, "item_id": item_id, "files": files, "formats": formats}
 
 
@@ -146,18 +194,21 @@ def combine(ctx: registry.TaskContext) -> dict[str, Any]:
     services.parts_delete(collection_id=collection_id, item_id=item_id, job_id=ctx.job_id)
     if publish:
         services.old_runs_delete(collection_id=collection_id, item_id=item_id, keep_job_id=ctx.job_id)
-    result: dict[str, Any] = {
+    result: VirtualizeResult = {
         "collection_id": collection_id,
         "item_id": item_id,
         "files": len(parts),
         "references_blob": refs_blob,
         "references_etag": etag,
-        "variables": sorted(item["properties"]["cube:variables"]),
+        "variables": sorted(k for k, v in item["properties"]["cube:variables"].items() if v["type"] == "data"),
         "published": publish,
+        "source_container": container,
+        "source_files": [r["file"] for r in parts],
+        "stac_item_url": f"/api/stac/collections/{collection_id}/items/{item_id}",
     }
     if not publish:
         result["stac_item"] = item
-    return result
+    return dict(result)
 
 
 def open_references(combined: dict[str, Any]) -> xr.Dataset:
@@ -183,3 +234,44 @@ def cleanup(job_id: str, params: dict[str, Any]) -> None:
     except InvalidClimateSource:
         return
     services.run_outputs_delete(collection_id=collection_id, item_id=item_id, job_id=job_id)
+
+
+# --- inventory_climate (writes nothing) ------------------------------------------------------
+
+
+def inventory_plan(ctx: registry.TaskContext) -> dict[str, Any]:
+    try:
+        files = sources.resolve(ctx.params)
+    except ApplicationError as exc:
+        raise _permanent(exc) from exc
+    return {"files": files}
+
+
+def inventory_tasks(previous: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"index": i, "file": f} for i, f in enumerate(previous[0]["files"])]
+
+
+def inventory_file(ctx: registry.TaskContext) -> dict[str, Any]:
+    entry = inventory.describe_file(ctx.params["container_name"], ctx.task_params["file"])
+    return {"index": ctx.task_params["index"], **entry}
+
+
+def inventory_finalize(ctx: registry.FinalizeContext) -> dict[str, Any]:
+    entries = sorted(ctx.stage_results[-1], key=lambda e: e["index"])
+    entries = [{k: v for k, v in e.items() if k != "index"} for e in entries]
+    return inventory.report(entries, concat_dim=ctx.params.get("concat_dim") or "time")
+
+
+# --- unpublish_zarr ----------------------------------------------------------------------------
+
+
+def unpublish(ctx: registry.TaskContext) -> dict[str, Any]:
+    p = ctx.params
+    return dict(
+        services.climate_unpublish(
+            collection_id=p["collection_id"],
+            item_id=p["item_id"],
+            dry_run=p["dry_run"],
+            delete_sources=p["delete_sources"],
+        )
+    )

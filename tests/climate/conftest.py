@@ -96,3 +96,24 @@ def virtualize(db: Any, upload: Uploader) -> Iterator[Callable[..., dict[str, An
     for collection_id, item_id in made:
         remove_dataset(collection_id, item_id)
     datasets.dataset_cache_clear()
+
+
+@pytest.fixture
+def ddh_client(db: Any) -> Any:
+    """DDH's service account (platform-clients group: submit + review), as in tests/publishing."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from rest_framework.test import APIClient
+
+    from ingest.accounts import service_account_ensure
+    from publishing.models import Platform
+    from publishing.signals import PLATFORM_CLIENT_GROUP, groups_ensure
+
+    groups_ensure()
+    Platform.objects.get_or_create(code="ddh", defaults={"name": "Data Hub (DDH)"})
+    account = service_account_ensure(name="ddh-climate-test")
+    user = get_user_model().objects.get(username="ddh-climate-test")
+    user.groups.add(Group.objects.get(name=PLATFORM_CLIENT_GROUP))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {account.token}")
+    return client

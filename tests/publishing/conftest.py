@@ -154,6 +154,7 @@ def test_job_types(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureReque
     use_job_types(monkeypatch, "vector", "test_process_vector", "test_unpublish_vector")
     use_job_types(monkeypatch, "raster", "test_process_raster", "test_unpublish_raster")
     use_job_types(monkeypatch, "raster_collection", "test_missing_collection_job")
+    use_job_types(monkeypatch, "zarr", "test_missing_zarr_job")  # the climate app is tested in tests/climate
 
 
 # Run a job's tasks in this process with the real engine, stage after stage.
