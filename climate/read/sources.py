@@ -103,8 +103,11 @@ def _sources_of(entry: Any) -> list[Source]:
     return out
 
 
-def dataset_get(collection_id: str, item_id: str, *, include_pending: bool = False) -> xr.Dataset:
-    """The opened (lazy) dataset of one item; 404 naming it when there is none."""
+def dataset_get(
+    collection_id: str, item_id: str, *, include_pending: bool = False, time_series: bool = False
+) -> xr.Dataset:
+    """The opened (lazy) dataset of one item; 404 naming it when there is none. ``time_series``:
+    a point series, read from the time-chunked ``rechunked`` copy when the item has one."""
     with _lock:
         registered = _registered.get((collection_id, item_id))
     if registered is not None:
@@ -113,7 +116,11 @@ def dataset_get(collection_id: str, item_id: str, *, include_pending: bool = Fal
     if module is None:
         raise DatasetNotFound(f"No climate dataset {collection_id}/{item_id}.")
     try:
-        return hot(module.dataset_open(collection_id, item_id, include_pending=include_pending))
+        asset = None
+        if time_series:
+            item = module.item_get(collection_id, item_id, include_pending=include_pending)
+            asset = "rechunked" if "rechunked" in (item.get("assets") or {}) else None
+        return hot(module.dataset_open(collection_id, item_id, include_pending=include_pending, asset=asset))
     except (KeyError, LookupError) as exc:
         raise DatasetNotFound(f"No climate dataset {collection_id}/{item_id}.") from exc
 

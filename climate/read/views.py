@@ -124,10 +124,10 @@ class EdrCollectionApi(ReadView):
         return self.json(doc)
 
 
-def _source(request: HttpRequest, edr_id: str) -> tuple[sources.Source, Any]:
+def _source(request: HttpRequest, edr_id: str, *, time_series: bool = False) -> tuple[sources.Source, Any]:
     collection_id, item_id = sources.split_edr_id(edr_id)
     pending = include_pending(request)
-    ds = sources.dataset_get(collection_id, item_id, include_pending=pending)
+    ds = sources.dataset_get(collection_id, item_id, include_pending=pending, time_series=time_series)
     return sources.Source(collection_id, item_id, item_id), ds
 
 
@@ -136,7 +136,7 @@ class EdrQueryApi(ReadView):
 
     def get(self, request: HttpRequest, collection_id: str) -> HttpResponse:
         fmt = edr.output_format(self.query, request.GET.get("f"), request.META.get("HTTP_ACCEPT", ""))
-        _, ds = _source(request, collection_id)
+        _, ds = _source(request, collection_id, time_series=self.query == "position")
         subset = edr.RUNNERS[self.query](ds, request.GET)
         if fmt == "CSV":
             return HttpResponse(formats.to_csv(subset.ds, subset.names, subset.mask), content_type=MEDIA_TYPES["CSV"])
@@ -167,13 +167,13 @@ class JsonReadView(ReadView):
         return JsonResponse(json_body(error, request), status=error.status, headers=error.headers)
 
 
-def _dataset(request: HttpRequest, collection: str, item: str) -> Any:
-    return sources.dataset_get(collection, item, include_pending=include_pending(request))
+def _dataset(request: HttpRequest, collection: str, item: str, *, time_series: bool = False) -> Any:
+    return sources.dataset_get(collection, item, include_pending=include_pending(request), time_series=time_series)
 
 
 class XarrayPointApi(JsonReadView):
     def get(self, request: HttpRequest, collection: str, item: str) -> HttpResponse:
-        return self.json(series.point(_dataset(request, collection, item), request.GET))
+        return self.json(series.point(_dataset(request, collection, item, time_series=True), request.GET))
 
 
 class XarrayStatisticsApi(JsonReadView):
