@@ -22,3 +22,8 @@ def max_files() -> int:
 
 def public_base_url() -> str:
     return str(settings.GEOPLATFORM_PUBLIC_BASE_URL).rstrip("/")
+
+
+def rechunk_max_bytes() -> int:
+    """Largest dataset rechunk_climate copies (it holds the data in memory once)."""
+    return int(getattr(settings, "GEOPLATFORM_CLIMATE_RECHUNK_MAX_BYTES", 2 * 1024**3))

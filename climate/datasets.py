@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from collections import OrderedDict
 from typing import Any
 
@@ -85,12 +86,14 @@ def _open(asset: dict[str, Any]) -> xr.Dataset:
             decode_times=xr.coders.CFDatetimeCoder(use_cftime=True),
         )
     if fmt == "zarr":
-        return xr.open_dataset(
-            gpstore.url(container, blob),
-            engine="zarr",
-            backend_kwargs={"consolidated": True},
-            decode_times=xr.coders.CFDatetimeCoder(use_cftime=True),
-        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            return xr.open_dataset(
+                gpstore.url(container, blob),
+                engine="zarr",
+                backend_kwargs={"consolidated": True, "zarr_format": 3},
+                decode_times=xr.coders.CFDatetimeCoder(use_cftime=True),
+            )
     raise InvalidClimateSource(f"Unknown climate asset format {fmt!r}.")
 
 

@@ -16,7 +16,8 @@ from typing import Any
 import fsspec
 from fsspec.spec import AbstractFileSystem
 
-from geoplatform.storage import get_storage, open_ranged
+from geoplatform.errors import InvalidInput, NotFound
+from geoplatform.storage import check_blob_name, get_storage, open_ranged
 
 PROTOCOL = "gpstore"
 
@@ -30,6 +31,14 @@ def split(path: str) -> tuple[str, str]:
     path = path.split("://", 1)[-1].lstrip("/")
     container, _, blob = path.partition("/")
     return container, blob
+
+
+def _valid(blob: str) -> bool:
+    try:
+        check_blob_name(blob)
+    except InvalidInput:
+        return False
+    return True
 
 
 class _File(io.RawIOBase):
@@ -84,16 +93,23 @@ class GeoPlatformFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
         container, blob = split(path)
+        if not _valid(blob):  # e.g. zarr probing ".zgroup": a key our storage cannot hold
+            raise FileNotFoundError(path)
         length = None if end is None else end - (start or 0)
         # A buffer no larger than the chunk: one range request of exactly the chunk's bytes.
         buffer = max(8192, length or 0) if length is not None else 256 * 1024
-        with open_ranged(container, blob, buffer_size=buffer) as fh:
-            if start:
-                fh.seek(start if start >= 0 else max(0, fh.seek(0, io.SEEK_END) + start))
-            return fh.read(-1 if length is None else length)
+        try:
+            with open_ranged(container, blob, buffer_size=buffer) as fh:
+                if start:
+                    fh.seek(start if start >= 0 else max(0, fh.seek(0, io.SEEK_END) + start))
+                return fh.read(-1 if length is None else length)
+        except NotFound:
+            raise FileNotFoundError(path) from None
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         container, blob = split(path)
+        if not _valid(blob):
+            raise FileNotFoundError(path)
         storage = get_storage(container)
         if storage.exists(blob):
             return {"name": f"{container}/{blob}", "size": int(storage.size(blob)), "type": "file"}

@@ -109,7 +109,29 @@ UNPUBLISH_ZARR = registry.JobType(
 )
 
 
+RECHUNK_CLIMATE = registry.JobType(
+    name="rechunk_climate",
+    makes_outputs=True,
+    description=(
+        "An optional physical Zarr v3 copy of a virtual dataset chunked for time series (the whole time axis, "
+        "small spatial tiles), registered as the item's second asset 'rechunked' for hot datasets."
+    ),
+    params=[
+        registry.Param("collection_id", str, default=services.SYSTEM_COLLECTION),
+        registry.Param("item_id", str, required=True),
+        registry.Param("chunks", dict, default=None, help='Chunk length per dimension, e.g. {"time": 240, "lat": 32}.'),
+        registry.Param("concat_dim", str, default="time"),
+    ],
+    validators=[stages.rechunk_preflight],
+    stages=[registry.Stage("rechunk", stages.rechunk, queue="long")],
+    finalize=lambda ctx: ctx.stage_results[0][0],
+    cleanup=stages.rechunk_cleanup,
+    replaces=lambda p: [registry.Output(selectors.OUTPUT_KIND, f"{p['collection_id']}/{p['item_id']}")],
+)
+
+
 def register() -> None:
+    registry.register(RECHUNK_CLIMATE)
     registry.register(UNPUBLISH_ZARR)
     registry.register(VIRTUALIZE_CLIMATE)
     registry.register(INVENTORY_CLIMATE)

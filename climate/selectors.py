@@ -63,6 +63,12 @@ def item_get(*, collection_id: str, item_id: str, include_pending: bool = False)
     return item
 
 
+def item_forget(*, collection_id: str, item_id: str) -> None:
+    """Drop one item from this process's cache (after this process changed it)."""
+    with _lock:
+        _cache.pop((collection_id, item_id), None)
+
+
 def item_cache_clear() -> None:
     with _lock:
         _cache.clear()

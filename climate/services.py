@@ -22,7 +22,7 @@ from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from geoplatform.storage import blob_save, get_storage, zone_container
 
-from . import gpstore
+from . import gpstore, selectors
 from . import refs as refs_mod
 from .models import ClimateDataset
 from .results import UnpublishResult
@@ -129,6 +129,7 @@ def dataset_register(
         )
         if publish:
             catalog_services.item_upsert(collection_id=collection_id, item=item)
+    selectors.item_forget(collection_id=collection_id, item_id=item["id"])
     return row
 
 
@@ -137,6 +138,7 @@ def dataset_publish(*, collection_id: str, item_id: str) -> dict[str, Any]:
     row = ClimateDataset.objects.get(collection_id=collection_id, item_id=item_id)
     catalog_services.item_upsert(collection_id=collection_id, item=row.item)
     ClimateDataset.objects.filter(pk=row.pk).update(published=True)
+    selectors.item_forget(collection_id=collection_id, item_id=item_id)
     return dict(row.item)
 
 
@@ -144,6 +146,7 @@ def dataset_withdraw(*, collection_id: str, item_id: str) -> None:
     """Revoke: the item leaves pgSTAC; the references stay (a reviewer can preview again)."""
     catalog_services.item_delete(collection_id=collection_id, item_id=item_id)
     ClimateDataset.objects.filter(collection_id=collection_id, item_id=item_id).update(published=False)
+    selectors.item_forget(collection_id=collection_id, item_id=item_id)
 
 
 def dataset_item_set(*, collection_id: str, item_id: str, item: dict[str, Any], **fields: Any) -> None:
@@ -152,16 +155,16 @@ def dataset_item_set(*, collection_id: str, item_id: str, item: dict[str, Any], 
     ClimateDataset.objects.filter(pk=row.pk).update(item=item, **fields)
     if row.published:
         catalog_services.item_upsert(collection_id=collection_id, item=item)
+    selectors.item_forget(collection_id=collection_id, item_id=item_id)
 
 
 def old_runs_delete(*, collection_id: str, item_id: str, keep_job_id: str) -> list[str]:
-    """Older runs' references (after a successful overwrite)."""
+    """Older runs' references and the rechunked copy of the old data (after a successful overwrite)."""
     silver = zone_container("silver")
     keep = run_prefix(collection_id, item_id, keep_job_id) + "/"
-    rechunked = item_prefix(collection_id, item_id) + "/rechunked/"
     removed = []
     for name in list_blobs(silver, item_prefix(collection_id, item_id)):
-        if not name.startswith(keep) and not name.startswith(rechunked):
+        if not name.startswith(keep):
             blob_delete(silver, name)
             removed.append(name)
     return removed
@@ -254,3 +257,54 @@ def dataset_export_public(*, collection_id: str, item_id: str) -> list[str]:
 def public_blobs(*, collection_id: str, item_id: str) -> list[str]:
     """The staged public form (what :func:`dataset_export_public` wrote and still exists)."""
     return list_blobs(zone_container("silver"), public_prefix(collection_id, item_id))
+
+
+# --- the rechunked copy ------------------------------------------------------------------------
+
+
+def rechunked_prefix(collection_id: str, item_id: str, job_id: str) -> str:
+    return f"{item_prefix(collection_id, item_id)}/rechunked/{job_id[:16]}.zarr"
+
+
+def folder_upload(*, local: Path, container: str, prefix: str) -> int:
+    """Every file below ``local`` to ``prefix/<relative path>``; returns the bytes written."""
+    total = 0
+    for path in sorted(p for p in local.rglob("*") if p.is_file()):
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            blob_save(container, f"{prefix}/{path.relative_to(local).as_posix()}", fh, size=size, overwrite=True)
+        total += size
+    return total
+
+
+def rechunked_register(*, collection_id: str, item_id: str, prefix: str, chunks: dict[str, int], job_id: str) -> None:
+    """Add (or replace) the item's ``rechunked`` asset and drop older copies."""
+    row = ClimateDataset.objects.get(collection_id=collection_id, item_id=item_id)
+    silver = zone_container("silver")
+    item = dict(row.item)
+    item["assets"] = {
+        **item.get("assets", {}),
+        "rechunked": {
+            "href": asset_href(silver, prefix),
+            "type": "application/vnd.zarr; version=3",
+            "title": "Zarr v3 copy chunked for time series (long time, small space)",
+            "roles": ["data", "zarr"],
+            "geoplatform:container": silver,
+            "geoplatform:blob": prefix,
+            "geoplatform:etag": job_id,
+            "geoplatform:format": "zarr",
+            "geoplatform:chunks": chunks,
+        },
+    }
+    dataset_item_set(collection_id=collection_id, item_id=item_id, item=item, rechunked_prefix=prefix)
+    for name in list_blobs(silver, f"{item_prefix(collection_id, item_id)}/rechunked"):
+        if not name.startswith(prefix + "/"):
+            blob_delete(silver, name)
+
+
+def rechunked_delete(*, collection_id: str, item_id: str, job_id: str) -> list[str]:
+    silver = zone_container("silver")
+    names = list_blobs(silver, rechunked_prefix(collection_id, item_id, job_id))
+    for name in names:
+        blob_delete(silver, name)
+    return names

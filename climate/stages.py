@@ -8,6 +8,7 @@ per file: its kerchunk references, metadata only, saved under the run's ``parts/
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from ingest.errors import PermanentError
 
 from . import cmip6, conf, gpstore, inventory, meta, refs, selectors, services, sources, stac
 from .errors import InvalidClimateSource
-from .results import VirtualizeResult
+from .results import RechunkResult, VirtualizeResult
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -275,3 +276,80 @@ def unpublish(ctx: registry.TaskContext) -> dict[str, Any]:
             delete_sources=p["delete_sources"],
         )
     )
+
+
+# --- rechunk_climate -----------------------------------------------------------------------------
+
+RECHUNK_TARGET_BYTES = 1024 * 1024  # per chunk: a point series reads one chunk of about this size
+
+
+def rechunk_preflight(params: dict[str, Any]) -> list[str]:
+    row = selectors.dataset_row_find(collection_id=params["collection_id"], item_id=params["item_id"])
+    if row is None:
+        return [f"No climate dataset {params['collection_id']}/{params['item_id']}: virtualize it first."]
+    chunks = params.get("chunks") or {}
+    bad = [k for k, v in chunks.items() if not isinstance(v, int) or isinstance(v, bool) or v < 1]
+    return [f"chunks: {', '.join(bad)} must be positive integers."] if bad else []
+
+
+def time_series_chunks(ds: xr.Dataset, var: str, concat_dim: str, given: dict[str, int]) -> tuple[int, ...]:
+    """Long along time, small in space: the whole time axis and square spatial tiles of about
+    ``RECHUNK_TARGET_BYTES`` (``given`` overrides per dimension)."""
+    da = ds[var]
+    steps = int(ds.sizes.get(concat_dim, 1))
+    space = [d for d in da.dims if d != concat_dim]
+    side = max(1, int((RECHUNK_TARGET_BYTES / max(1, steps * da.dtype.itemsize)) ** (1 / max(1, len(space[-2:])))))
+    out = []
+    for dim in da.dims:
+        size = int(ds.sizes[dim])
+        default = size if dim == concat_dim else (min(size, side) if dim in space[-2:] else 1)
+        out.append(min(size, int(given.get(str(dim), default))))
+    return tuple(out)
+
+
+def rechunk(ctx: registry.TaskContext) -> dict[str, Any]:
+    import tempfile
+
+    from . import datasets
+
+    p = ctx.params
+    c, i = p["collection_id"], p["item_id"]
+    ds = datasets.dataset_open(c, i, include_pending=True, asset="references")
+    limit = conf.rechunk_max_bytes()
+    if ds.nbytes > limit:
+        raise PermanentError(
+            f"The dataset is {ds.nbytes / 1e9:.1f} GB; rechunk_climate copies at most {limit / 1e9:.1f} GB "
+            "(GEOPLATFORM_CLIMATE_RECHUNK_MAX_BYTES)."
+        )
+    concat_dim = p.get("concat_dim") or "time"
+    data = ds.compute()  # a new in-memory dataset: the cached lazy one is left as it is
+    encoding: dict[str, dict[str, Any]] = {}
+    chunks: dict[str, int] = {}
+    for name, var in data.variables.items():
+        for key in ("chunks", "preferred_chunks", "chunksizes", "compressors", "filters", "shards", "compressor"):
+            var.encoding.pop(key, None)
+        if name in data.data_vars and var.ndim >= 2 and concat_dim in var.dims:
+            shape = time_series_chunks(data, str(name), concat_dim, p.get("chunks") or {})
+            encoding[str(name)] = {"chunks": shape}
+            chunks.update({str(d): n for d, n in zip(var.dims, shape, strict=True)})
+    prefix = services.rechunked_prefix(c, i, ctx.job_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / "copy.zarr"
+        with warnings.catch_warnings():
+            # Consolidated metadata is our choice for v3 (one read to open); zarr warns it is not in the spec yet.
+            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            data.to_zarr(local, zarr_format=3, encoding=encoding, consolidated=True, mode="w")
+        written = services.folder_upload(local=local, container=zone_container("silver"), prefix=prefix)
+    services.rechunked_register(collection_id=c, item_id=i, prefix=prefix, chunks=chunks, job_id=ctx.job_id)
+    result: RechunkResult = {
+        "collection_id": c,
+        "item_id": i,
+        "zarr_prefix": prefix,
+        "chunks": chunks,
+        "bytes_written": written,
+    }
+    return dict(result)
+
+
+def rechunk_cleanup(job_id: str, params: dict[str, Any]) -> None:
+    services.rechunked_delete(collection_id=params["collection_id"], item_id=params["item_id"], job_id=job_id)

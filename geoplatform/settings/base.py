@@ -267,6 +267,7 @@ GEOPLATFORM_CLIMATE_HOT_TOTAL_BYTES = env.get_int("CLIMATE_HOT_TOTAL_BYTES", 256
 GEOPLATFORM_CLIMATE_DATASET_CACHE_SIZE = env.get_int("CLIMATE_DATASET_CACHE_SIZE", 32)
 GEOPLATFORM_CLIMATE_ITEM_CACHE_SECONDS = env.get_float("CLIMATE_ITEM_CACHE_SECONDS", 5.0)
 GEOPLATFORM_CLIMATE_MAX_FILES = env.get_int("CLIMATE_MAX_FILES", 5000)
+GEOPLATFORM_CLIMATE_RECHUNK_MAX_BYTES = env.get_int("CLIMATE_RECHUNK_MAX_BYTES", 2 * 1024**3)
 
 # --- Publishing ---------------------------------------------------------------------------
 # Four-eyes rule: nobody approves a release they submitted, unless this is true.
