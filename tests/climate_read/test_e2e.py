@@ -39,3 +39,21 @@ def test_pending_dataset_hidden_from_the_public(client: Any, virtualize: Any) ->
     response = client.get(f"/api/edr/collections/{edr_id}")
     assert response.status_code == 404 and set(response.json()) == {"code", "description"}
     assert edr_id not in {c["id"] for c in client.get("/api/edr/collections").json()["collections"]}
+
+
+def test_point_series_read_the_rechunked_copy(client: Any, virtualize: Any, settings: Any) -> None:  # noqa: F811
+    from climate.read import sources
+    from tests.climate.conftest import run_ok
+
+    settings.GEOPLATFORM_CLIMATE_HOT_DATASET_BYTES = 0  # read from storage, not the in-memory copy
+    result = virtualize()
+    collection, item = result["collection_id"], result["item_id"]
+    edr_id = f"{collection}~{item}"
+    before = client.get(f"/api/edr/collections/{edr_id}/position", {"coords": "POINT(-100 40)"}).json()
+    run_ok("rechunk_climate", {"collection_id": collection, "item_id": item})
+    ds = sources.dataset_get(collection, item, time_series=True)
+    assert ds.tas.encoding["chunks"][0] == 60  # the time-chunked copy
+    assert sources.dataset_get(collection, item).tas.encoding["chunks"][0] == 1  # maps keep the references
+    after = client.get(f"/api/edr/collections/{edr_id}/position", {"coords": "POINT(-100 40)"}).json()
+    assert after["ranges"]["tas"]["values"] == before["ranges"]["tas"]["values"]
+    assert after["domain"]["axes"]["t"] == before["domain"]["axes"]["t"]
