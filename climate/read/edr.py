@@ -119,6 +119,12 @@ def collection(source: Source, ds: xr.Dataset, url: Callable[[str], str]) -> dic
             {"href": url(base), "rel": "self", "type": "application/json"},
             {"href": url(f"{base}?f=html"), "rel": "alternate", "type": "text/html"},
             {
+                "href": url(f"/api/xarray/{source.collection_id}/{source.item_id}/viewer"),
+                "rel": "preview",
+                "type": "text/html",
+                "title": "Map viewer (tiles, time slider, time series)",
+            },
+            {
                 "href": url(f"/api/stac/collections/{source.collection_id}/items/{source.item_id}"),
                 "rel": "describedby",
                 "type": "application/geo+json",

@@ -41,6 +41,8 @@ def test_collections_describe_queries_parameters_and_calendar(client: Any) -> No
     assert set(by_id[OBS]["parameter_names"]) == {"pr", "tas"}
     one = get(client, f"collections/{A1B}").json()
     assert one["id"] == A1B
+    preview = [link["href"] for link in one["links"] if link["rel"] == "preview"]
+    assert preview == ["http://testserver/api/xarray/tests/a1b/viewer"]
 
 
 def test_position_coveragejson_valid_and_0_360(client: Any, covjson_validator: Any) -> None:
@@ -151,6 +153,7 @@ def test_html_pages(client: Any) -> None:
     for path in ("", "conformance", "collections", f"collections/{A1B}"):
         response = get(client, path, f="html")
         assert response.status_code == 200 and b"<html" in response.content, path
+    assert b'href="http://testserver/api/xarray/tests/a1b/viewer"' in get(client, "collections", f="html").content
     page = get(client, f"collections/{A1B}/position", coords="POINT(-75 35)", f="html")
     assert page.status_code == 200 and b"PointSeries" in page.content
 
