@@ -104,14 +104,16 @@ def _sources_of(entry: Any) -> list[Source]:
 
 
 def dataset_get(
-    collection_id: str, item_id: str, *, include_pending: bool = False, time_series: bool = False
+    collection_id: str, item_id: str, *, include_pending: bool = False, time_series: bool = False, warm: bool = True
 ) -> xr.Dataset:
     """The opened (lazy) dataset of one item; 404 naming it when there is none. ``time_series``:
-    a point series, read from the time-chunked ``rechunked`` copy when the item has one."""
+    a point series, read from the time-chunked ``rechunked`` copy when the item has one.
+    ``warm=False``: metadata only (collection documents), never loaded into memory."""
+    keep = hot if warm else _lazy
     with _lock:
         registered = _registered.get((collection_id, item_id))
     if registered is not None:
-        return hot(registered[1]())
+        return keep(registered[1]())
     module = _datasets()
     if module is None:
         raise DatasetNotFound(f"No climate dataset {collection_id}/{item_id}.")
@@ -120,7 +122,7 @@ def dataset_get(
         if time_series:
             item = module.item_get(collection_id, item_id, include_pending=include_pending)
             asset = "rechunked" if "rechunked" in (item.get("assets") or {}) else None
-        return hot(module.dataset_open(collection_id, item_id, include_pending=include_pending, asset=asset))
+        return keep(module.dataset_open(collection_id, item_id, include_pending=include_pending, asset=asset))
     except (KeyError, LookupError) as exc:
         raise DatasetNotFound(f"No climate dataset {collection_id}/{item_id}.") from exc
 
@@ -137,6 +139,10 @@ def _hot_limits() -> tuple[int, int]:
     per_dataset = int(getattr(settings, "GEOPLATFORM_CLIMATE_HOT_DATASET_BYTES", 64 * 1024**2))
     total = int(getattr(settings, "GEOPLATFORM_CLIMATE_HOT_TOTAL_BYTES", 256 * 1024**2))
     return per_dataset, total
+
+
+def _lazy(ds: xr.Dataset) -> xr.Dataset:
+    return ds
 
 
 def hot(ds: xr.Dataset) -> xr.Dataset:

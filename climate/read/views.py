@@ -95,7 +95,9 @@ class EdrCollectionListApi(ReadView):
         pending = include_pending(request)
         collections = [
             edr.collection(
-                source, sources.dataset_get(source.collection_id, source.item_id, include_pending=pending), url
+                source,
+                sources.dataset_get(source.collection_id, source.item_id, include_pending=pending, warm=False),
+                url,
             )
             for source in sources.source_list(include_pending=pending)
         ]
@@ -115,7 +117,7 @@ class EdrCollectionListApi(ReadView):
 
 class EdrCollectionApi(ReadView):
     def get(self, request: HttpRequest, collection_id: str) -> HttpResponse:
-        source, ds = _source(request, collection_id)
+        source, ds = _source(request, collection_id, warm=False)
         doc = edr.collection(source, ds, self.url_maker(request))
         if wants_html(request):
             return render(
@@ -124,10 +126,12 @@ class EdrCollectionApi(ReadView):
         return self.json(doc)
 
 
-def _source(request: HttpRequest, edr_id: str, *, time_series: bool = False) -> tuple[sources.Source, Any]:
+def _source(
+    request: HttpRequest, edr_id: str, *, time_series: bool = False, warm: bool = True
+) -> tuple[sources.Source, Any]:
     collection_id, item_id = sources.split_edr_id(edr_id)
     pending = include_pending(request)
-    ds = sources.dataset_get(collection_id, item_id, include_pending=pending, time_series=time_series)
+    ds = sources.dataset_get(collection_id, item_id, include_pending=pending, time_series=time_series, warm=warm)
     return sources.Source(collection_id, item_id, item_id), ds
 
 
