@@ -89,7 +89,9 @@ def _sel(ds: xr.Dataset, selectors: Sequence[str]) -> xr.Dataset:
     return ds
 
 
-_layers: OrderedDict[tuple[Any, ...], tuple[weakref.ref[xr.Dataset], xr.DataArray]] = OrderedDict()
+_layers: OrderedDict[tuple[Any, ...], tuple[weakref.ref[xr.Dataset], xr.DataArray, dict[str, XarrayReader]]] = (
+    OrderedDict()
+)
 _layers_lock = threading.Lock()
 LAYER_CACHE_BYTES = 128 * 1024**2  # per process: ~130 steps of a 0.25-degree global grid
 
@@ -97,21 +99,28 @@ LAYER_CACHE_BYTES = 128 * 1024**2  # per process: ~130 steps of a 0.25-degree gl
 def layer(ds: xr.Dataset, params: Mapping[str, Any]) -> xr.DataArray:
     """The 2-D DataArray (y, x) in EPSG:4326, -180..180, of one variable and step; the last
     few are kept (a map view asks for a dozen tiles of the same step at once)."""
+    return _entry(ds, params)[1]
+
+
+def _entry(
+    ds: xr.Dataset, params: Mapping[str, Any]
+) -> tuple[weakref.ref[xr.Dataset], xr.DataArray, dict[str, XarrayReader]]:
     selectors = tuple(params.getlist("sel")) if hasattr(params, "getlist") else tuple(params.get("sel") or ())
     key = (id(ds), params.get("variable"), params.get("datetime"), selectors)
     with _layers_lock:
         hit = _layers.get(key)
         if hit is not None and hit[0]() is ds:
             _layers.move_to_end(key)
-            return hit[1]
+            return hit
     da = _layer(ds, params)
+    entry: tuple[weakref.ref[xr.Dataset], xr.DataArray, dict[str, XarrayReader]] = (weakref.ref(ds), da, {})
     with _layers_lock:
-        _layers[key] = (weakref.ref(ds), da)
+        _layers[key] = entry
         used = sum(entry[1].nbytes for entry in _layers.values())
         while used > LAYER_CACHE_BYTES and len(_layers) > 1:
             _, dropped = _layers.popitem(last=False)
             used -= dropped[1].nbytes
-    return da
+    return entry
 
 
 def _layer(ds: xr.Dataset, params: Mapping[str, Any]) -> xr.DataArray:
@@ -162,13 +171,14 @@ def _render(image: ImageData, rescale: tuple[float, float], cmap_name: str | Non
 
 def tile(ds: xr.Dataset, params: Mapping[str, Any], tms_id: str, z: int, x: int, y: int) -> bytes:
     tms = get_tms(tms_id)
-    da = layer(ds, params)
+    _, da, readers = _entry(ds, params)
     rescale = parse_rescale(params.get("rescale")) or value_range(da)
     cmap_name = params.get("colormap_name")
     colormap(cmap_name)  # a bad name is a 400 before any read
     try:
-        with XarrayReader(da, tms=tms) as reader:
-            image = reader.tile(x, y, z, tilesize=int(params.get("tilesize") or 256))
+        # One reader per cached layer and TMS: its set-up (bounds, transform) is ~15% of a tile.
+        reader = readers.get(tms_id) or readers.setdefault(tms_id, XarrayReader(da, tms=tms))
+        image = reader.tile(x, y, z, tilesize=int(params.get("tilesize") or 256))
     except rt_errors.TileOutsideBounds as exc:
         raise OutsideExtent(f"Tile {z}/{x}/{y} is outside this dataset's extent.") from exc
     return _render(image, rescale, cmap_name)
