@@ -87,11 +87,12 @@ def _open(asset: dict[str, Any]) -> xr.Dataset:
         )
     if fmt == "zarr":
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            # A source store without consolidated metadata is opened by listing (zarr warns about both).
+            warnings.filterwarnings("ignore", message="(?i).*consolidated metadata")
             return xr.open_dataset(
                 gpstore.url(container, blob),
                 engine="zarr",
-                backend_kwargs={"consolidated": True, "zarr_format": 3},
+                backend_kwargs={"consolidated": None, "zarr_format": 3},
                 decode_times=xr.coders.CFDatetimeCoder(use_cftime=True),
             )
     raise InvalidClimateSource(f"Unknown climate asset format {fmt!r}.")

@@ -127,12 +127,22 @@ class GeoPlatformFileSystem(AbstractFileSystem):  # type: ignore[misc]
             dirs, files = storage.listdir(prefix)
         except FileNotFoundError:
             raise FileNotFoundError(path) from None
-        out: list[dict[str, Any]] = []
+        # Azure lists every blob below the prefix by its full name (no folders); the file system
+        # one level of names relative to the folder. Both become one level of entries here.
+        entries: dict[str, dict[str, Any]] = {}
+        base = f"{prefix}/" if prefix else ""
         for name in files:
-            full = name if name.startswith(prefix + "/") or not prefix else f"{prefix}/{name}"
-            out.append({"name": f"{container}/{full}", "size": int(storage.size(full)), "type": "file"})
+            relative = name[len(base) :] if name.startswith(base) else name
+            head, _, rest = relative.partition("/")
+            full = f"{base}{head}"
+            if rest:
+                entries[full] = {"name": f"{container}/{full}", "size": 0, "type": "directory"}
+            else:
+                entries[full] = {"name": f"{container}/{full}", "size": int(storage.size(full)), "type": "file"}
         for sub in dirs:
-            out.append({"name": f"{container}/{prefix}/{sub}".replace("//", "/"), "size": 0, "type": "directory"})
+            full = f"{base}{sub}"
+            entries[full] = {"name": f"{container}/{full}", "size": 0, "type": "directory"}
+        out = [entries[k] for k in sorted(entries)]
         return out if detail else [o["name"] for o in out]
 
 

@@ -93,6 +93,13 @@ def compare(files: list[tuple[str, dict[str, Any]]], *, concat_dim: str) -> list
         return []
     problems: list[str] = []
     first_name, first = files[0]
+    missing = [name for name, meta in files if concat_dim not in meta["variables"]]
+    if missing:
+        shown = ", ".join(repr(n) for n in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        problems.append(
+            f"{shown} {'has' if len(missing) == 1 else 'have'} no coordinate variable {concat_dim!r} to join the "
+            "series along (set concat_dim, or add the coordinate)."
+        )
     for name, meta in files[1:]:
         a, b = set(first["variables"]), set(meta["variables"])
         if a != b:

@@ -83,6 +83,10 @@ def json_save(*, container: str, name: str, document: dict[str, Any]) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def source_open(*, container: str, name: str) -> Any:
+    return get_storage(container).open(name, "rb")
+
+
 def json_load(*, container: str, name: str) -> dict[str, Any]:
     with get_storage(container).open(name, "rb") as fh:
         loaded = json.load(fh)
@@ -240,14 +244,22 @@ def dataset_export_public(*, collection_id: str, item_id: str) -> list[str]:
     source_storage, silver_storage = get_storage(row.source_container), get_storage(silver)
     mapping: dict[str, str] = {}
     written: list[str] = []
+    copies: list[tuple[str, str]] = []
     for index, name in enumerate(row.source_files):
         staged = f"{prefix}/sources/{index:05d}-{name.rsplit('/', 1)[-1]}"
-        size = int(source_storage.size(name))
+        if not row.refs_blob:  # a Zarr v3 store: every object of it, same layout
+            copies.extend((f, f"{staged}/{f[len(name) + 1 :]}") for f in list_blobs(row.source_container, name))
+        else:
+            copies.append((name, staged))
+            mapping[gpstore.url(row.source_container, name)] = gpstore.url(external, staged)
+    for source, staged in copies:
+        size = int(source_storage.size(source))
         if not (silver_storage.exists(staged) and int(silver_storage.size(staged)) == size):
-            with source_storage.open(name, "rb") as fh:
+            with source_storage.open(source, "rb") as fh:
                 blob_save(silver, staged, fh, size=size, overwrite=True)
-        mapping[gpstore.url(row.source_container, name)] = gpstore.url(external, staged)
         written.append(staged)
+    if not row.refs_blob:
+        return written
     references = refs_mod.retarget(json_load(container=silver, name=row.refs_blob), mapping)
     refs_name = f"{prefix}/refs.json"
     json_save(container=silver, name=refs_name, document=references)

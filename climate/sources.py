@@ -7,7 +7,9 @@ import fnmatch
 import json
 from typing import Any
 
-from geoplatform.storage import check_blob_name, get_storage, open_ranged
+from django.conf import settings
+
+from geoplatform.storage import check_blob_name, get_storage, open_ranged, zone_container
 
 from .errors import InvalidClimateSource
 
@@ -28,17 +30,34 @@ def _listing(container: str, prefix: str) -> list[str]:
     return found
 
 
-def is_zarr_store(container: str, name: str) -> bool:
+def zarr_version(container: str, name: str) -> int | None:
+    """3 or 2 for a Zarr store (a folder ending in .zarr), None otherwise."""
     if not name.rstrip("/").endswith(".zarr"):
-        return False
+        return None
     storage = get_storage(container)
     base = name.rstrip("/")
-    return any(storage.exists(f"{base}/{marker}") for marker in ("zarr.json", ".zgroup", ".zmetadata"))
+    if storage.exists(f"{base}/zarr.json"):
+        return 3
+    if any(storage.exists(f"{base}/{marker}") for marker in (".zgroup", ".zmetadata", ".zarray")):
+        return 2
+    return None
+
+
+def is_zarr_store(container: str, name: str) -> bool:
+    return zarr_version(container, name) is not None
+
+
+def source_containers() -> set[str]:
+    return {*settings.GEOPLATFORM_UPLOAD_CONTAINERS, zone_container("bronze")}
 
 
 def resolve(params: dict[str, Any]) -> list[str]:
     """The files of a job, sorted by name (a series' time order for CMIP6 names)."""
     container = params["container_name"]
+    if container not in source_containers():
+        raise InvalidClimateSource(
+            f"container_name {container!r} is not a bronze container ({', '.join(sorted(source_containers()))})."
+        )
     names: list[str] = []
     if params.get("file_name"):
         value = params["file_name"]
@@ -72,7 +91,13 @@ def resolve(params: dict[str, Any]) -> list[str]:
 
 def file_format(container: str, name: str) -> str:
     """``hdf5``, ``netcdf3`` or ``zarr``; anything else is refused naming the file."""
-    if is_zarr_store(container, name):
+    version = zarr_version(container, name)
+    if version == 2:
+        raise InvalidClimateSource(
+            f"{name!r} is a Zarr v2 store: its keys (.zarray, .zgroup) are not valid blob names on this platform.",
+            remediation="Convert it to Zarr v3 (zarr.json), or submit the NetCDF files it came from.",
+        )
+    if version == 3:
         return "zarr"
     storage = get_storage(container)
     if not storage.exists(name):

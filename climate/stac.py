@@ -159,6 +159,7 @@ def build_item(
     job_id: str,
     title: str = "",
     description: str = "",
+    asset_format: str = "kerchunk",
 ) -> dict[str, Any]:
     dims = cube_dimensions(ds)
     bbox = _bbox(dims)
@@ -201,13 +202,17 @@ def build_item(
         "assets": {
             "references": {
                 "href": refs_href,
-                "type": "application/json",
-                "title": "Kerchunk references (virtual Zarr) over the source files",
+                "type": "application/json" if asset_format == "kerchunk" else "application/vnd.zarr; version=3",
+                "title": (
+                    "Kerchunk references (virtual Zarr) over the source files"
+                    if asset_format == "kerchunk"
+                    else "The source Zarr v3 store (read in place)"
+                ),
                 "roles": ["data", "references"],
                 "geoplatform:container": refs_container,
                 "geoplatform:blob": refs_blob,
                 "geoplatform:etag": refs_etag,
-                "geoplatform:format": "kerchunk",
+                "geoplatform:format": asset_format,
             }
         },
         "links": [

@@ -7,6 +7,7 @@ per file: its kerchunk references, metadata only, saved under the run's ``parts/
 
 from __future__ import annotations
 
+import hashlib
 import re
 import warnings
 from pathlib import Path
@@ -46,7 +47,7 @@ def _permanent(exc: ApplicationError) -> PermanentError:
 
 # --- pre-flight (at submit: problems -> 400 naming the files and the field) ----------------
 
-PREFLIGHT_METADATA_FILES = 48  # series up to this size are compared at submit; larger ones in ``combine``
+PREFLIGHT_METADATA_FILES = 16  # series up to this size are compared at submit (metadata reads in the request); larger ones in ``combine``
 
 
 def _source_problems(params: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -146,6 +147,8 @@ def combine(ctx: registry.TaskContext) -> dict[str, Any]:
     parts = sorted(ctx.previous_results, key=lambda r: r["index"])
     silver = zone_container("silver")
     concat_dim = p.get("concat_dim") or "time"
+    if parts[0]["format"] == "zarr":
+        return _register_zarr_store(ctx, collection_id, item_id, parts[0]["file"])
     metas = [(r["file"], r["meta"]) for r in parts]
     problems = meta.compare(metas, concat_dim=concat_dim)
     if problems:
@@ -205,6 +208,69 @@ def combine(ctx: registry.TaskContext) -> dict[str, Any]:
         "published": publish,
         "source_container": container,
         "source_files": [r["file"] for r in parts],
+        "stac_item_url": f"/api/stac/collections/{collection_id}/items/{item_id}",
+    }
+    if not publish:
+        result["stac_item"] = item
+    return dict(result)
+
+
+def _register_zarr_store(ctx: registry.TaskContext, collection_id: str, item_id: str, store: str) -> dict[str, Any]:
+    """A Zarr v3 store is already cloud-native: the item points at it, nothing is written to silver."""
+    p = ctx.params
+    container = p["container_name"]
+    with services.source_open(container=container, name=f"{store}/zarr.json") as fh:
+        etag = hashlib.sha256(fh.read()).hexdigest()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="(?i).*consolidated metadata")
+            ds = xr.open_dataset(
+                gpstore.url(container, store),
+                engine="zarr",
+                backend_kwargs={"zarr_format": 3, "consolidated": None},
+                decode_times=xr.coders.CFDatetimeCoder(use_cftime=True),
+            )
+    except Exception as exc:
+        raise PermanentError(f"{store!r} cannot be opened as a Zarr v3 dataset: {exc}") from exc
+    item = stac.build_item(
+        ds=ds,
+        item_id=item_id,
+        collection_id=collection_id,
+        refs_href=services.asset_href(container, store),
+        refs_container=container,
+        refs_blob=store,
+        refs_etag=etag,
+        sources=[{"href": services.asset_href(container, store), "title": store}],
+        facets={},
+        job_id=ctx.job_id,
+        title=p.get("title") or "",
+        description=p.get("description") or "",
+        asset_format="zarr",
+    )
+    invalid = stac.validate(item)
+    if invalid:
+        raise PermanentError("The STAC item does not validate: " + "; ".join(invalid[:5]))
+    publish = bool(p.get("publish", True))
+    services.dataset_register(
+        collection_id=collection_id,
+        item=item,
+        refs_blob="",
+        refs_etag=etag,
+        source_container=container,
+        source_files=[store],
+        job_id=ctx.job_id,
+        publish=publish,
+    )
+    result: VirtualizeResult = {
+        "collection_id": collection_id,
+        "item_id": item_id,
+        "files": 1,
+        "references_blob": "",
+        "references_etag": etag,
+        "variables": sorted(k for k, v in item["properties"]["cube:variables"].items() if v["type"] == "data"),
+        "published": publish,
+        "source_container": container,
+        "source_files": [store],
         "stac_item_url": f"/api/stac/collections/{collection_id}/items/{item_id}",
     }
     if not publish:

@@ -24,6 +24,7 @@ REVIEWER_PERMS = (
     # preview vector collections and raster items awaiting review (hidden from everyone else)
     "features.preview_unpublished",
     "rasters.preview_unpublished",
+    "climate.preview_unpublished",
 )
 # A B2B client (DDH's service account) submits and records its own reviewers' decisions.
 PLATFORM_CLIENT_PERMS = (
@@ -33,6 +34,7 @@ PLATFORM_CLIENT_PERMS = (
     "ingest.submit_job",
     "features.preview_unpublished",
     "rasters.preview_unpublished",
+    "climate.preview_unpublished",
 )
 
 

@@ -42,6 +42,7 @@ def to_bytes(ds: xr.Dataset, *, fmt: str = "NETCDF4", encoding: dict[str, Any] |
             enc["time"]["zlib"] = False
         for key, value in (encoding or {}).items():
             enc.setdefault(key, {}).update(value)
+        enc = {k: v for k, v in enc.items() if k in ds.variables}
         ds.to_netcdf(path, format=fmt, engine="netcdf4" if fmt.startswith("NETCDF4") else "scipy", encoding=enc)
         return path.read_bytes()
 

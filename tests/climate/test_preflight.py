@@ -105,3 +105,29 @@ def test_missing_sources_are_named(upload: Uploader) -> None:
     assert any("missing.nc" in p for p in problems)
     problems = _problems(upload, [], prefix="tests/nothing-here", file_pattern="*.nc")
     assert any("No file matches" in p for p in problems)
+
+
+def test_only_bronze_containers_are_read(upload: Uploader) -> None:
+    from geoplatform.storage import zone_container
+
+    problems = stages.preflight(
+        {"container_name": zone_container("silver"), "files": ["x.nc"], "collection_id": "system-zarr", "item_id": ""}
+    )
+    assert any("not a bronze container" in p for p in problems)
+
+
+def test_series_without_time_coordinate_is_refused_and_one_such_file_is_virtualized(
+    upload: Uploader, virtualize: Any
+) -> None:
+    bare = corpus.dataset().drop_vars(["time", "lat", "lon"])
+    data = corpus.to_bytes(bare)
+    prefix = upload.series([])[0]
+    files = [upload.raw(data, "a.nc", prefix=prefix), upload.raw(data, "b.nc", prefix=prefix)]
+    problems = _problems(upload, files)
+    assert any("no coordinate variable 'time'" in p and "a.nc" in p for p in problems), problems
+    made = virtualize([files[0]])
+    from climate import datasets
+
+    item = datasets.item_get(made["collection_id"], made["item_id"])
+    assert item["properties"]["cube:dimensions"]["time"]["type"] == "other"
+    assert datasets.dataset_open(made["collection_id"], made["item_id"]).sizes["time"] == 3

@@ -108,3 +108,13 @@ def test_unsupported_submissions_are_400(ddh_client: Any, upload: Uploader) -> N
     assert r.status_code == 400 and "tile_size" in json.dumps(r.json())
     r = ddh_client.post("/api/platform/submit", {**base, "file_name": [*files, "tests/missing.nc"]}, format="json")
     assert r.status_code == 400 and "missing.nc" in json.dumps(r.json())
+
+
+def test_reviewers_and_platform_clients_may_preview_pending_datasets(ddh_client: Any) -> None:
+    from django.contrib.auth.models import Group
+
+    from publishing.signals import PLATFORM_CLIENT_GROUP, REVIEWER_GROUP
+
+    for name in (PLATFORM_CLIENT_GROUP, REVIEWER_GROUP):
+        codenames = set(Group.objects.get(name=name).permissions.values_list("content_type__app_label", "codename"))
+        assert ("climate", "preview_unpublished") in codenames
