@@ -33,9 +33,11 @@ def wants_html(request: HttpRequest) -> bool:
 
 
 def include_pending(request: HttpRequest) -> bool:
-    """Reviewers (staff) see datasets awaiting review, as in every other read API."""
+    """Reviewers (climate.preview_unpublished, staff) see datasets awaiting review."""
     user = getattr(request, "user", None)
-    return bool(user is not None and user.is_authenticated and user.is_staff)
+    return bool(
+        user is not None and user.is_authenticated and (user.is_staff or user.has_perm("climate.preview_unpublished"))
+    )
 
 
 class ReadView(View):

@@ -57,3 +57,17 @@ def test_point_series_read_the_rechunked_copy(client: Any, virtualize: Any, sett
     after = client.get(f"/api/edr/collections/{edr_id}/position", {"coords": "POINT(-100 40)"}).json()
     assert after["ranges"]["tas"]["values"] == before["ranges"]["tas"]["values"]
     assert after["domain"]["axes"]["t"] == before["domain"]["axes"]["t"]
+
+
+def test_reviewer_previews_a_pending_dataset(client: Any, virtualize: Any) -> None:  # noqa: F811
+    from django.contrib.auth.models import Permission, User
+
+    result = virtualize(publish=False)
+    edr_id = f"{result['collection_id']}~{result['item_id']}"
+    reviewer = User.objects.create_user("climate-reviewer")
+    reviewer.user_permissions.add(
+        Permission.objects.get(codename="preview_unpublished", content_type__app_label="climate")
+    )
+    client.force_login(reviewer)
+    response = client.get(f"/api/edr/collections/{edr_id}/position", {"coords": "POINT(-100 40)"})
+    assert response.status_code == 200, response.content
