@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/stac/", include("catalog.urls")),
     path("api/features/collections/<str:collection_id>/", include("styles.urls")),
     path("api/features/", include("features.urls")),
+    path("api/", include("climate.read.urls")),
 ]
 
 handler400 = json_error_view(400, "bad_request", "Bad request.")

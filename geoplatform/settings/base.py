@@ -259,6 +259,11 @@ GEOPLATFORM_RASTER_ITEM_CACHE_SECONDS = env.get_float("RASTER_ITEM_CACHE_SECONDS
 # How GDAL reads Azure blobs: "vsiaz" (connection string) or "sas" (/vsicurl/ to a SAS URL).
 GEOPLATFORM_RASTER_AZURE_READ = env.get_str("RASTER_AZURE_READ", "vsiaz")
 GEOPLATFORM_RASTER_SAS_SECONDS = env.get_int("RASTER_SAS_SECONDS", 900)
+# Climate read API (climate.read): values one EDR/xarray answer may hold (413 above it).
+GEOPLATFORM_CLIMATE_MAX_VALUES = env.get_int("CLIMATE_MAX_VALUES", 2_000_000)
+# Datasets up to HOT_DATASET_BYTES are read once and kept decoded in memory (per process, LRU to HOT_TOTAL_BYTES).
+GEOPLATFORM_CLIMATE_HOT_DATASET_BYTES = env.get_int("CLIMATE_HOT_DATASET_BYTES", 64 * 1024**2)
+GEOPLATFORM_CLIMATE_HOT_TOTAL_BYTES = env.get_int("CLIMATE_HOT_TOTAL_BYTES", 256 * 1024**2)
 
 # --- Basemap (maps people can read, offline) ---------------------------------------------
 # An external XYZ template ({z}/{x}/{y}) for every map page instead of the platform's own
