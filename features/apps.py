@@ -8,6 +8,7 @@ class FeaturesConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported in ready(): app modules load models, which exist only once every app is registered.
-        from . import jobtypes
+        from . import diagnostics, jobtypes
 
         jobtypes.register()
+        diagnostics.register()
