@@ -5,12 +5,14 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from .admin import diagnostics_page
 from .api import HealthApi, HealthDetailsApi, HealthLiveApi
 from .diagnostics_api import DiagnosticsActionApi, DiagnosticsIndexApi, DiagnosticsSectionApi
 from .errors import json_error_view
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("admin/diagnostics/", admin.site.admin_view(diagnostics_page), name="admin-diagnostics"),
     path("admin/", admin.site.urls),
     path("api/health", HealthApi.as_view(), name="health"),
     path("api/health/live", HealthLiveApi.as_view(), name="health-live"),
