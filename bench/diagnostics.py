@@ -176,7 +176,7 @@ def main() -> None:
             if i >= 2:  # warm-up: first connection, the storage listing before its cache
                 times.append(elapsed)
         times.sort()
-        p99 = times[min(len(times) - 1, int(round(0.99 * (len(times) - 1))))]
+        p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
         worst = max(worst, p99)
         print(f"| {section} | {statistics.median(times):.1f} | {p99:.1f} | {times[-1]:.1f} | {p99 / TARGET_MS:.2f} |")
     t0 = time.perf_counter()

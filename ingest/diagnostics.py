@@ -83,7 +83,8 @@ def jobs(window_hours: float, stuck_minutes: float, failures: int, top: int) -> 
         }
         for j in Job.objects.filter(status=JobStatus.FAILED).order_by(F("finished_at").desc(nulls_last=True))[:failures]
     ]
-    retried = Task.objects.filter(created_at__gte=since, attempts__gt=1)
+    # Through the job's indexed created_at: tasks have no index but their keys (see Task.Meta).
+    retried = Task.objects.filter(job__created_at__gte=since, attempts__gt=1)
     retry_totals = retried.aggregate(tasks=Count("id"), extra_attempts=Sum(F("attempts") - 1))
     most_retried = [
         {
