@@ -37,7 +37,13 @@ def vector(exact_max_rows: int, top: int) -> dict[str, Any]:
         )
         locked = exclusively_locked(cur, [t["oid"] for t in tables])
         columns: dict[str, set[str]] = {}
-        cur.execute("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s", [SCHEMA])
+        # pg_attribute, not information_schema.columns (a view that checks privileges row by row).
+        cur.execute(
+            "SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'p')"
+            " AND a.attnum > 0 AND NOT a.attisdropped",
+            [SCHEMA],
+        )
         for table, column in cur.fetchall():
             columns.setdefault(table, set()).add(column)
         listed: list[dict[str, Any]] = []
