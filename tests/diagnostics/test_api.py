@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ from django.conf import settings
 from django.db import connection
 
 from geoplatform import diagnostics, diagnostics_core
-from geoplatform.storage import blob_save, zone_container
+from geoplatform.storage import blob_save, get_storage, zone_container
 
 pytestmark = pytest.mark.django_db
 
@@ -162,11 +163,12 @@ def test_locked_tables_are_named_not_waited_on(viewer_client: Any, locked_table:
 def test_storage_counts_are_cached_and_capped(viewer_client: Any, settings: Any) -> None:
     diagnostics_core.storage_cache_clear()
     bronze = zone_container("bronze")
-    blob_save(bronze, "diag/a.txt", b"12345", size=5, overwrite=True)
+    run = uuid.uuid4().hex[:8]  # Azurite keeps blobs between runs: new names each time
+    blob_save(bronze, f"diag-{run}/a.txt", b"12345", size=5, overwrite=True)
     first = viewer_client.get("/api/diagnostics/storage/").json()["sources"]["core"]
     zone = first["zones"]["bronze"]
     assert zone["reachable"] and zone["objects"] >= 1 and zone["bytes"] >= 5 and zone["cached_seconds_ago"] == 0
-    blob_save(bronze, "diag/b.txt", b"678", size=3, overwrite=True)
+    blob_save(bronze, f"diag-{run}/b.txt", b"678", size=3, overwrite=True)
     cached = viewer_client.get("/api/diagnostics/storage/").json()["sources"]["core"]["zones"]["bronze"]
     assert cached["objects"] == zone["objects"]  # from the cache: no listing
     fresh = viewer_client.get("/api/diagnostics/storage/?refresh=true").json()["sources"]["core"]["zones"]["bronze"]
@@ -175,3 +177,5 @@ def test_storage_counts_are_cached_and_capped(viewer_client: Any, settings: Any)
     capped = viewer_client.get("/api/diagnostics/storage/?refresh=true").json()["sources"]["core"]["zones"]["bronze"]
     assert capped["objects"] == 1 and capped["truncated"] is True
     diagnostics_core.storage_cache_clear()
+    for name in ("a.txt", "b.txt"):
+        get_storage(bronze).delete(f"diag-{run}/{name}")
