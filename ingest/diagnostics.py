@@ -11,7 +11,7 @@ from typing import Any
 
 import dramatiq
 from django.conf import settings
-from django.db.models import Avg, Count, F, Max, Q, Sum
+from django.db.models import Avg, Count, F, Max, Q, Sum, Window
 from django.utils import timezone
 
 from geoplatform import diagnostics
@@ -94,9 +94,17 @@ def jobs(window_hours: float, stuck_minutes: float, failures: int, top: int) -> 
         if len(window_jobs) <= _ID_LIST_MAX
         else Task.objects.filter(job__created_at__gte=since)
     )
-    retried = tasks.filter(attempts__gt=1)
-    totals = retried.aggregate(tasks=Count("id"), extra_attempts=Sum(F("attempts") - 1))
-    retry_totals = {"tasks": totals["tasks"] or 0, "extra_attempts": totals["extra_attempts"] or 0}
+    # One scan gives both the top N and the totals (window aggregates over every retried task).
+    top_retried = list(
+        tasks.filter(attempts__gt=1)
+        .annotate(total=Window(Count("id")), extra=Window(Sum(F("attempts") - 1)))
+        .order_by("-attempts")
+        .values("id", "job_id", "queue", "attempts", "status", "error", "total", "extra")[:top]
+    )
+    retry_totals = {
+        "tasks": top_retried[0]["total"] if top_retried else 0,
+        "extra_attempts": top_retried[0]["extra"] if top_retried else 0,
+    }
     most_retried = [
         {
             "task_id": t["id"],
@@ -106,7 +114,7 @@ def jobs(window_hours: float, stuck_minutes: float, failures: int, top: int) -> 
             "status": t["status"],
             "error": t["error"],
         }
-        for t in retried.order_by("-attempts").values("id", "job_id", "queue", "attempts", "status", "error")[:top]
+        for t in top_retried
     ]
     with diag_cursor() as cur:
         slowest = rows(
