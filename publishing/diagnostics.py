@@ -25,7 +25,7 @@ from .webhooks import WEBHOOK_ACTOR
 
 _REASON = re.compile(
     r"^(?P<event>\S+) -> (?P<url>\S*): (?P<outcome>.*) \(attempt (?P<attempt>\d+),"
-    r" delivery (?P<delivery>\w+), status (?P<status>\w+)\)$",
+    r" delivery (?P<delivery>[^,]+), status (?P<status>\w+)\)$",
     re.S,
 )
 

@@ -232,3 +232,33 @@ def test_deliveries_failing_and_retrying_callbacks(viewer_client: Any) -> None:
     assert failing["d-retrying"]["state"] == "retrying" and failing["d-failed"]["state"] == "failed"
     assert failing["d-failed"]["error"] == "HTTP 503"
     assert body["publishing"]["status"] == "ok"
+
+
+def test_deliveries_failing_review_webhooks_and_their_resend(viewer_client: Any, maintainer_client: Any) -> None:
+    from publishing.models import Asset, Platform, Release
+    from publishing.webhooks import webhook_deliver
+
+    platform, _ = Platform.objects.get_or_create(code="diag", defaults={"name": "Diag"})
+    asset = Asset.objects.create(id="diag-asset", platform=platform, dataset_id="ds", resource_id="res")
+    release = Release.objects.create(
+        id="diag-release",
+        asset=asset,
+        version_ordinal=1,
+        request_id="diag-req",
+        data_type="vector",
+        job_type="process_vector",
+        callback_url="http://not-allowed.test/hook",
+    )
+    # The real delivery path: the host is not allow-listed, so the attempt fails without any network.
+    webhook_deliver(release_id=release.id, event="approved", attempt=1, delivery_id="wh-1")
+    body = viewer_client.get("/api/diagnostics/deliveries/").json()["sources"]["publishing"]
+    assert body["status"] == "ok" and body["attempts"] == 1
+    (failing,) = body["failing"]
+    assert failing["delivery_id"] == "wh-1" and failing["release_id"] == release.id and failing["state"] == "retrying"
+    assert "GEOPLATFORM_CALLBACK_ALLOWED_HOSTS" in failing["error"]
+    dry = maintainer_client.post(
+        "/api/diagnostics/actions/resend_webhook/", {"release_id": release.id, "event": "approved"}, format="json"
+    ).json()
+    assert (
+        dry["dry_run"] is True and dry["result"]["url"] == "http://not-allowed.test/hook" and not dry["result"]["sent"]
+    )
