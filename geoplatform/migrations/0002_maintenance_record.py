@@ -61,9 +61,12 @@ def groups_create(apps, schema_editor):
     from django.contrib.auth.management import create_permissions
 
     config = apps.get_app_config("geoplatform")
-    config.models_module = True  # a migration's app stub has none; create_permissions skips those
-    create_permissions(config, verbosity=0, apps=apps)
-    config.models_module = None
+    module = getattr(config, "models_module", None)
+    config.models_module = module or True  # a migration's app stub has none; create_permissions skips those
+    try:
+        create_permissions(config, verbosity=0, apps=apps)
+    finally:
+        config.models_module = module
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for name, codenames in GROUPS.items():

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.test import Client
+
+from .conftest import group_ensure
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / ".cache" / "playwright" / "node_modules"
@@ -28,7 +29,7 @@ def test_page_needs_staff_and_the_permission() -> None:
     client.force_login(staff)
     assert client.get("/admin/diagnostics/").status_code == 403
     assert b"diagnostics-link" not in client.get("/admin/").content
-    staff.groups.add(Group.objects.get(name="diagnostics-viewers"))
+    staff.groups.add(group_ensure("diagnostics-viewers"))
     page = client.get("/admin/diagnostics/")
     assert page.status_code == 200 and b"chart.umd.min.js" in page.content
     assert b"diagnostics-link" in client.get("/admin/").content

@@ -179,3 +179,22 @@ def test_storage_counts_are_cached_and_capped(viewer_client: Any, settings: Any)
     diagnostics_core.storage_cache_clear()
     for name in ("a.txt", "b.txt"):
         get_storage(bronze).delete(f"diag-{run}/{name}")
+
+
+def test_the_migration_makes_both_groups() -> None:
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    migration = importlib.import_module("geoplatform.migrations.0002_maintenance_record")
+    Group.objects.filter(name__in=migration.GROUPS).delete()  # a transactional test may have flushed them anyway
+    migration.groups_create(apps, None)
+    perms = {
+        g.name: sorted(g.permissions.values_list("codename", flat=True))
+        for g in Group.objects.filter(name__in=["diagnostics-viewers", "maintenance-operators"])
+    }
+    assert perms == {
+        "diagnostics-viewers": ["view_diagnostics"],
+        "maintenance-operators": ["run_maintenance", "view_diagnostics", "view_maintenancerecord"],
+    }
