@@ -23,7 +23,8 @@ class CatalogConfig(AppConfig):
         # Imported in ready(): app modules load models, which exist only once every app is registered.
         from geoplatform import health
 
-        from . import pgstac
+        from . import diagnostics, pgstac
 
         health.register("pgstac", pgstac.health)
+        diagnostics.register()
         post_migrate.connect(_ensure_system_collections, sender=self, dispatch_uid="catalog.system_collections")

@@ -377,3 +377,38 @@ def search_delete(search_hash: str) -> bool:
     with connection.cursor() as cur:
         cur.execute("DELETE FROM pgstac.searches WHERE hash = %s", [search_hash])
         return cur.rowcount > 0
+
+
+# --- Diagnostics (read-only; see catalog/diagnostics.py) ---------------------------------
+
+
+def collections_with_counts(limit: int) -> list[dict[str, Any]]:
+    """Every collection (up to ``limit``) with its item count and time span."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT c.id, c.content->>'title', coalesce(i.n, 0), i.first, i.last FROM pgstac.collections c"
+            " LEFT JOIN (SELECT collection, count(*) AS n, min(datetime) AS first, max(end_datetime) AS last"
+            " FROM pgstac.items GROUP BY collection) i ON i.collection = c.id ORDER BY c.id LIMIT %s",
+            [limit],
+        )
+        return [
+            {"id": cid, "title": title, "items": int(n), "first_datetime": first, "last_datetime": last}
+            for cid, title, n, first, last in cur.fetchall()
+        ]
+
+
+def searches_summary(limit: int) -> dict[str, Any]:
+    """Registered searches: how many, and the most recently used."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pgstac.searches")
+        (total,) = cur.fetchone()
+        cur.execute(
+            "SELECT hash, search, metadata, lastused, usecount FROM pgstac.searches"
+            " ORDER BY lastused DESC NULLS LAST LIMIT %s",
+            [limit],
+        )
+        recent = [
+            {"id": h, "search": _as_dict(s), "metadata": _as_dict(m) if m else {}, "last_used": lu, "use_count": uc}
+            for h, s, m, lu, uc in cur.fetchall()
+        ]
+    return {"total": int(total), "recent": recent}

@@ -8,7 +8,8 @@ class FeaturesConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported in ready(): app modules load models, which exist only once every app is registered.
-        from . import datasets, jobtypes
+        from . import datasets, diagnostics, jobtypes
 
         jobtypes.register()
         datasets.register()
+        diagnostics.register()

@@ -7,6 +7,7 @@ class GeoPlatformConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported in ready(): app modules load models, which exist only once every app is registered.
-        from . import health
+        from . import diagnostics_core, health
 
         health.register_core_checks()
+        diagnostics_core.register()

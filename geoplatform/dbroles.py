@@ -172,6 +172,8 @@ def grant(*, admin_url: str, owner_url: str, app_url: str) -> None:
         for stmt in (
             "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {app}",
             "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {app}",
+            # The diagnostics show every session's query and wait (pg_stat_activity, pg_locks).
+            "GRANT pg_read_all_stats TO {app}",
         ):
             cur.execute(sql.SQL(stmt).format(**ids))
 

@@ -4,15 +4,21 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from .admin import diagnostics_page
 from .api import HealthApi, HealthDetailsApi, HealthLiveApi
+from .diagnostics_api import DiagnosticsActionApi, DiagnosticsIndexApi, DiagnosticsSectionApi
 from .errors import json_error_view
 
 urlpatterns = [
     path("", include("catalog.home_urls")),
+    path("admin/diagnostics/", admin.site.admin_view(diagnostics_page), name="admin-diagnostics"),
     path("admin/", admin.site.urls),
     path("api/health", HealthApi.as_view(), name="health"),
     path("api/health/live", HealthLiveApi.as_view(), name="health-live"),
     path("api/health/details", HealthDetailsApi.as_view(), name="health-details"),
+    path("api/diagnostics/", DiagnosticsIndexApi.as_view(), name="diagnostics"),
+    path("api/diagnostics/actions/<str:name>/", DiagnosticsActionApi.as_view(), name="diagnostics-action"),
+    path("api/diagnostics/<str:section>/", DiagnosticsSectionApi.as_view(), name="diagnostics-section"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

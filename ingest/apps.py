@@ -12,9 +12,10 @@ class IngestConfig(AppConfig):
         # Imported in ready(): app modules load models, which exist only once every app is registered.
         from geoplatform import health
 
-        from . import actors, selectors  # noqa: F401  (actors: registered with the broker, sent by name)
+        from . import actors, diagnostics, selectors  # noqa: F401  (actors: registered with the broker, sent by name)
 
         # Test-only job types (e.g. `hello`) come from a setting, never registered by default.
         for module in settings.GEOPLATFORM_EXTRA_JOB_TYPES:
             import_module(module).register()
         health.register("workers", selectors.workers_health)
+        diagnostics.register()

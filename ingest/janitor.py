@@ -29,9 +29,12 @@ logger = logging.getLogger(__name__)
 # --- janitor ------------------------------------------------------------------------------
 
 
-def janitor_run() -> dict[str, int]:
-    """Re-queue tasks whose worker vanished (no heartbeat); fail them past the retry limit."""
-    stale_before = timezone.now() - dt.timedelta(seconds=float(settings.GEOPLATFORM_TASK_STALE_SECONDS))
+def janitor_run(*, stale_seconds: float | None = None, lost_seconds: float | None = None) -> dict[str, int]:
+    """Re-queue tasks whose worker vanished (no heartbeat); fail them past the retry limit.
+    The thresholds default to the settings (the diagnostics' re-queue action passes its own)."""
+    if stale_seconds is None:
+        stale_seconds = float(settings.GEOPLATFORM_TASK_STALE_SECONDS)
+    stale_before = timezone.now() - dt.timedelta(seconds=stale_seconds)
     max_attempts = 1 + int(settings.GEOPLATFORM_TASK_MAX_RETRIES)
     requeued = failed = 0
     orphans = Task.objects.filter(
@@ -69,18 +72,20 @@ def janitor_run() -> dict[str, int]:
         status=JobStatus.RUNNING, tasks_remaining__lte=0, tasks_total__gt=0, job__status=JobStatus.RUNNING
     ).values_list("id", flat=True):
         stage_advance(stage_id=stage_id)
-    resent = _janitor_resend_lost()
+    resent = _janitor_resend_lost(lost_seconds)
     WorkerHeartbeat.objects.filter(last_seen__lt=timezone.now() - dt.timedelta(hours=1)).delete()
     return {"requeued": requeued, "failed": failed, "resent": resent}
 
 
-def _janitor_resend_lost() -> int:
+def _janitor_resend_lost(lost_seconds: float | None = None) -> int:
     """Re-send messages of tasks that waited far longer than any backlog should.
 
     A worker that dies holding prefetched messages loses them until the broker itself
     redelivers; a duplicate message is harmless (the claim is atomic).
     """
-    lost_before = timezone.now() - dt.timedelta(seconds=float(settings.GEOPLATFORM_TASK_LOST_SECONDS))
+    if lost_seconds is None:
+        lost_seconds = float(settings.GEOPLATFORM_TASK_LOST_SECONDS)
+    lost_before = timezone.now() - dt.timedelta(seconds=lost_seconds)
     lost = list(
         Task.objects.filter(
             # Never sent at all: the process that committed the task died (or the broker

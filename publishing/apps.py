@@ -7,9 +7,10 @@ class PublishingConfig(AppConfig):
 
     def ready(self) -> None:
         # actors: registered with the broker, which webhooks send to by name.
-        from . import actors, jobtypes, signals  # noqa: F401  (signals: groups and permissions after migrate)
+        from . import actors, diagnostics, jobtypes, signals  # noqa: F401  (signals: groups and permissions after migrate)
 
         jobtypes.register()
+        diagnostics.register()
 
         from geoplatform.storage import blob_user_register
 

@@ -167,6 +167,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024**2
 # second from several load balancers then cost one database/broker/storage round.
 GEOPLATFORM_HEALTH_CACHE_SECONDS = env.get_float("HEALTH_CACHE_SECONDS", 1.0)
 
+# --- Diagnostics (/api/diagnostics) --------------------------------------------------------
+# Object counts per storage zone are listed at most once per this period per process, and
+# never more than this many objects per container (then reported as truncated).
+GEOPLATFORM_DIAGNOSTICS_STORAGE_CACHE_SECONDS = env.get_float("DIAGNOSTICS_STORAGE_CACHE_SECONDS", 300.0)
+GEOPLATFORM_DIAGNOSTICS_STORAGE_MAX_OBJECTS = env.get_int("DIAGNOSTICS_STORAGE_MAX_OBJECTS", 10_000)
+
 # --- Jobs and workers --------------------------------------------------------------------
 GEOPLATFORM_BROKER_URL = env.get_str("BROKER_URL", "redis://127.0.0.1:6379/0")
 GEOPLATFORM_TASK_MAX_RETRIES = env.get_int("TASK_MAX_RETRIES", 3)
