@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from .api import HealthApi, HealthDetailsApi, HealthLiveApi
 from .errors import json_error_view
+from .metrics_view import metrics_view
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
@@ -14,6 +15,7 @@ urlpatterns = [
     path("api/health", HealthApi.as_view(), name="health"),
     path("api/health/live", HealthLiveApi.as_view(), name="health-live"),
     path("api/health/details", HealthDetailsApi.as_view(), name="health-details"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

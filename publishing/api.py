@@ -201,11 +201,16 @@ class SubmitInput(StrictSerializer):
 
 class DryRunQuery(StrictSerializer):
     dry_run = serializers.BooleanField(required=False, default=False)
+    verbose = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Add `preflight`: every check that ran, its result, timing and what it saw.",
+    )
 
 
 class SubmitApi(PlatformApi):
     permission_classes = [has_perm("publishing.submit_release")]
-    allowed_query = frozenset({"dry_run"})
+    allowed_query = frozenset({"dry_run", "verbose"})
 
     @extend_schema(
         operation_id="platform_submit",
@@ -217,10 +222,11 @@ class SubmitApi(PlatformApi):
         },
     )
     def post(self, request: Request) -> Response:
-        dry_run = query(DryRunQuery, request)["dry_run"]
+        flags = query(DryRunQuery, request)
         s = SubmitInput(data=request.data)
         s.is_valid(raise_exception=True)
-        result = services.release_submit(data=dict(s.validated_data), user=request.user, dry_run=dry_run)
+        result = services.release_submit(data=dict(s.validated_data), user=request.user, dry_run=flags["dry_run"])
+        verbose = {"preflight": result.preflight} if flags["verbose"] else {}
         if result.dry_run:
             return Response(
                 {
@@ -232,6 +238,7 @@ class SubmitApi(PlatformApi):
                     "asset_id": result.asset_id,
                     "data_type": result.data_type,
                     "warnings": result.warnings,
+                    **verbose,
                 }
             )
         assert result.job is not None and result.release is not None
@@ -248,6 +255,7 @@ class SubmitApi(PlatformApi):
         }
         if result.warnings:
             body["warnings"] = result.warnings
+        body.update(verbose)
         return Response(absolute(request, body), status=202)
 
 
