@@ -1,0 +1,230 @@
+"""Overhead of metrics and traces: items pages and raster tiles, with and without, same run.
+
+Two copies of our server (gunicorn, as scripts/run.sh: 4 workers x 2 threads) run side by
+side on the same database and files:
+
+- "plain": GEOPLATFORM_METRICS_ENABLED=false, GEOPLATFORM_OTEL_ENABLED=false;
+- "observed": metrics on (multiprocess mode, its own PROMETHEUS_MULTIPROC_DIR, scraped every
+  5 s as Prometheus would) and traces on at sample ratio 1.0 (every request a span),
+  exported over OTLP/HTTP to a sink in this process that answers 200 (a collector's cost
+  is not ours).
+
+The same seeded request sequence goes to each from 8 keep-alive clients; rounds alternate
+(plain, observed, plain, observed...) so neither profits from a warmer cache. Target: the
+observed server keeps >= 95% of the plain one's requests/s.
+
+Data (made once per run in its own database, local storage): 50,000 random points loaded by
+process_vector (items pages: limit=100 and a random 20-degree bbox), and the Natural Earth
+test COG loaded by process_raster (PNG tiles z0-4).
+
+    .venv/bin/python bench/observability.py [--seconds 15] [--rounds 2] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+import common  # noqa: E402
+import raster_tiles  # noqa: E402
+
+DB_NAME = "geoplatform_bench_obs"
+DB_URL = f"postgresql://root@127.0.0.1:5432/{DB_NAME}"
+PLAIN_PORT, OBSERVED_PORT = 8897, 8898
+WORK = ROOT / "var" / "bench" / "observability"
+STORAGE = WORK / "storage"
+TABLE = "bench_obs_points"
+ITEM = "bench-obs-ne"
+POINTS = 50_000
+METRICS_TOKEN = uuid.uuid4().hex
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "geoplatform.settings.prod",
+            "GEOPLATFORM_DATABASE_URL": DB_URL,
+            "GEOPLATFORM_BROKER_URL": "redis://127.0.0.1:6379/14",
+            "GEOPLATFORM_BROKER_NAMESPACE": f"bench-obs-{os.getpid()}",
+            "GEOPLATFORM_LOG_LEVEL": "WARNING",
+            "GEOPLATFORM_STORAGE_BACKEND": "local",
+            "GEOPLATFORM_STORAGE_ROOT": str(STORAGE),
+            "GEOPLATFORM_SECURE_COOKIES": "false",
+            "GEOPLATFORM_SECURE_SSL_REDIRECT": "false",  # plain http on this machine, as scripts/run.sh
+            "GEOPLATFORM_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "GEOPLATFORM_METRICS_TOKEN": METRICS_TOKEN,
+        }
+    )
+    env.setdefault("GEOPLATFORM_SECRET_KEY", uuid.uuid4().hex)
+    return env
+
+
+def make_points(path: Path) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyogrio
+    import shapely
+
+    rng = np.random.default_rng(42)
+    geoms = shapely.points(rng.uniform(-180, 180, POINTS), rng.uniform(-85, 85, POINTS))
+    table = pa.table(
+        {
+            "name": pa.array([f"p{i}" for i in range(POINTS)]),
+            "value": pa.array(rng.normal(size=POINTS)),
+            "geometry": pa.array(shapely.to_wkb(geoms), pa.binary()),
+        }
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pyogrio.write_arrow(table, path, layer="points", driver="GPKG", geometry_name="geometry",
+                        geometry_type="Point", crs="EPSG:4326")  # fmt: skip
+
+
+def load_data(env: dict[str, str]) -> None:
+    """The points table and the raster item, through the platform's own jobs (in this process)."""
+    shutil.rmtree(WORK, ignore_errors=True)
+    raster_tiles.prepare_database(DB_NAME, env)
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("GEOPLATFORM_", "DJANGO_"))})
+    import django
+
+    django.setup()
+    from django.core.files import File
+
+    from geoplatform.storage import get_storage, zone_container
+
+    bronze = zone_container("bronze")
+    gpkg = WORK / "points.gpkg"
+    make_points(gpkg)
+    store = get_storage(bronze)
+    for source, name in (
+        (gpkg, "bench/points.gpkg"),
+        (ROOT / "tests/fixtures/natural_earth_1_downsampled_cog.tif", "bench/ne.tif"),
+    ):
+        with open(source, "rb") as fh:
+            store.save(name, File(fh, name=source.name))
+    from ingest.services import job_submit
+    from tests.ingest.inline import run_inline  # the engine's own functions, stage by stage, here
+
+    for job_type, params in (
+        ("process_vector", {"container_name": bronze, "file_name": "bench/points.gpkg", "table_name": TABLE}),
+        ("process_raster", {"container_name": bronze, "file_name": "bench/ne.tif", "item_id": ITEM}),
+    ):
+        job = run_inline(job_submit(job_type=job_type, parameters=params).job.id)
+        assert job.status == "completed", (job_type, job.error)
+
+
+class _Sink(BaseHTTPRequestHandler):
+    """An OTLP/HTTP endpoint that takes every export and answers 200."""
+
+    received = 0
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        _Sink.received += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _scraper(stop: threading.Event, scrapes: list[int]) -> None:
+    while not stop.wait(5.0):
+        try:
+            status, body = common.get(OBSERVED_PORT, "/metrics", {"Authorization": f"Bearer {METRICS_TOKEN}"})
+            scrapes.append(len(body) if status == 200 else -status)
+        except OSError:
+            scrapes.append(-1)
+
+
+def main() -> None:
+    args = common.load_parser(__doc__, results="observability").parse_args()
+    env = _env()
+    load_data(env)
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    multiproc = Path(tempfile.mkdtemp(prefix="bench-obs-prometheus-"))
+    plain_env = {**env, "GEOPLATFORM_METRICS_ENABLED": "false", "GEOPLATFORM_OTEL_ENABLED": "false"}
+    plain_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    observed_env = {
+        **env,
+        "GEOPLATFORM_METRICS_ENABLED": "true",
+        "GEOPLATFORM_OTEL_ENABLED": "true",
+        "GEOPLATFORM_OTEL_SAMPLE_RATIO": "1.0",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_address[1]}",
+        "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+    }
+    WORK.mkdir(parents=True, exist_ok=True)
+    servers = {
+        "plain": common.start_ours(PLAIN_PORT, plain_env, WORK / "plain.log"),
+        "observed": common.start_ours(OBSERVED_PORT, observed_env, WORK / "observed.log"),
+    }
+    ports = {"plain": PLAIN_PORT, "observed": OBSERVED_PORT}
+    rng = random.Random(7)
+    items = []
+    for _ in range(500):
+        x, y = rng.uniform(-180, 160), rng.uniform(-80, 60)
+        items.append(
+            f"/api/features/collections/{TABLE}/items?limit=100&bbox={x:.3f},{y:.3f},{x + 20:.3f},{y + 20:.3f}"
+        )
+    tiles = [f"/api/raster/system-rasters/{ITEM}/tiles/WebMercatorQuad/{z}/{x}/{y}.png"
+             for z in range(0, 5) for x in range(2**z) for y in range(2**z)]  # fmt: skip
+    rng.shuffle(tiles)
+    workloads = {
+        "items pages (limit=100, bbox)": ([("GET", p, None) for p in items], {"Accept": "application/geo+json"}),
+        f"PNG tiles z0-4 ({len(tiles)} distinct)": ([("GET", p, None) for p in tiles], {}),
+    }
+    stop, scrapes = threading.Event(), []  # type: ignore[var-annotated]
+    results: dict[str, Any] = {}
+    try:
+        for port in ports.values():
+            common.wait_http(port, f"/api/features/collections/{TABLE}")
+            assert common.get(port, tiles[0])[0] == 200
+        threading.Thread(target=_scraper, args=(stop, scrapes), daemon=True).start()
+        for label, (requests, headers) in workloads.items():
+            for port in ports.values():
+                common.load(port, requests, 3, args.concurrency, headers)  # warm-up
+            runs: dict[str, list[dict[str, float]]] = {"plain": [], "observed": []}
+            for _ in range(args.rounds):
+                for name in ("plain", "observed"):
+                    runs[name].append(common.load(ports[name], requests, args.seconds, args.concurrency, headers))
+            print(f"\n### {label}")
+            ratio = common.print_rounds(runs, "plain", "observed")
+            results[label] = {"runs": runs, "ratio": ratio}
+        status, body = common.get(OBSERVED_PORT, "/metrics", {"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert status == 200 and b"geoplatform_http_requests_total" in body
+    finally:
+        stop.set()
+        for proc in servers.values():
+            common.stop(proc)
+        sink.shutdown()
+        shutil.rmtree(multiproc, ignore_errors=True)
+    print(
+        f"\nscrapes during the run: {len(scrapes)} (bytes: {scrapes[-1] if scrapes else 0}); OTLP exports received: {_Sink.received}"
+    )
+    for label, r in results.items():
+        loss = 100 * (1 - r["ratio"])
+        print(f"{label}: observed / plain = {r['ratio']:.3f} ({loss:.1f}% req/s lost; target <= 5%)")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    summary = {"exports": _Sink.received, "scrapes": len(scrapes), **results}
+    (out / f"{args.results}.json").write_text(json.dumps(summary, indent=2, default=statistics.mean))
+
+
+if __name__ == "__main__":
+    main()
