@@ -51,4 +51,5 @@ def _tasks_of(job_id: str) -> list[dict[str, Any]]:
         return []
     task = apps.get_model("ingest", "Task")
     rows = task.objects.filter(job_id=job_id).order_by("stage__index", "unit")[:100]
-    return list(rows.values("id", "stage__name", "unit", "queue", "status", "attempts", "worker", "error"))
+    fields = ("id", "stage__name", "unit", "queue", "status", "attempts", "worker", "error")
+    return [dict(row) for row in rows.values(*fields)]

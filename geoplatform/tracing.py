@@ -142,7 +142,7 @@ class ContextMiddleware(dramatiq.Middleware):
         if carried:
             message.options[_OPTION] = carried
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:  # type: ignore[type-arg]
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         stack = contextlib.ExitStack()
         carried = message.options.get(_OPTION) or {}
         stack.enter_context(log_context(**{k: v for k, v in carried.items() if k in _CARRIED}))
