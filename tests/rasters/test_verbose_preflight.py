@@ -19,5 +19,5 @@ def test_verbose_raster_preflight_reports_bands_dimensions_crs(
     assert resp.status_code == 202, resp.content
     [check] = [c for c in resp.json()["preflight"] if c["name"] == "preflight"]
     saw = check["saw"]
-    assert check["ok"] and saw["bands"] == 1 and len(saw["dimensions"]) == 2 and "32725" in str(saw["crs"])
+    assert check["ok"] and saw["bands"] == 1 and len(saw["dimensions"]) == 2 and str(saw["crs"]).startswith("EPSG:")
     assert saw["format"] == "GTiff" and saw["size"] > 0 and saw["windowed"] is False
