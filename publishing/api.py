@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from geoplatform import health
 from geoplatform.api import FilteredListMixin, StrictFilterSet, StrictSerializer
+from geoplatform.debug import details as debug_details
 from geoplatform.errors import InvalidInput, NormalisedError, normalise
 from geoplatform.permissions import Authenticated, has_perm
 
@@ -48,8 +49,13 @@ def ddh_body(error: NormalisedError) -> dict[str, Any]:
 
 
 def ddh_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    error = normalise(exc, context.get("request"))
-    return Response(ddh_body(error), status=error.status, headers=error.headers)
+    request = context.get("request")
+    error = normalise(exc, request)
+    body = ddh_body(error)
+    debug = debug_details(request, exc)  # GEOPLATFORM_DEBUG_MODE, geoplatform.view_debug holders only
+    if debug is not None:
+        body["debug"] = debug
+    return Response(body, status=error.status, headers=error.headers)
 
 
 class PlatformApi(APIView):
