@@ -201,6 +201,7 @@ class MetricsMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         timer = _DbTimer(keep_sql=bool(getattr(settings, "GEOPLATFORM_DEBUG_MODE", False)))
+        request.db_timer = timer  # type: ignore[attr-defined]  # read by the request's span
         token = request_sql.set(timer.sql)
         start = time.perf_counter()
         status = 500

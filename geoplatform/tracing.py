@@ -119,6 +119,10 @@ class TracingMiddleware:
                 current.update_name(f"HTTP {request.method} /{route}")
                 current.set_attribute("http.route", f"/{route}")
             current.set_attribute("http.response.status_code", response.status_code)
+            timer = getattr(request, "db_timer", None)  # geoplatform.metrics: database time so far
+            if timer is not None:
+                current.set_attribute("geoplatform.db.statements", timer.count)
+                current.set_attribute("geoplatform.db.duration_ms", round(timer.seconds * 1000, 2))
             if response.status_code >= 500:
                 current.set_status(trace.StatusCode.ERROR)
         return response
