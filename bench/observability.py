@@ -1,13 +1,15 @@
 """Overhead of metrics and traces: items pages and raster tiles, with and without, same run.
 
-Two copies of our server (gunicorn, as scripts/run.sh: 4 workers x 2 threads) run side by
+Four copies of our server (gunicorn, as scripts/run.sh: 4 workers x 2 threads) run side by
 side on the same database and files:
 
 - "plain": GEOPLATFORM_METRICS_ENABLED=false, GEOPLATFORM_OTEL_ENABLED=false;
-- "observed": metrics on (multiprocess mode, its own PROMETHEUS_MULTIPROC_DIR, scraped every
-  5 s as Prometheus would) and traces on at sample ratio 1.0 (every request a span),
+- "metrics": metrics on (multiprocess mode, its own PROMETHEUS_MULTIPROC_DIR, scraped every
+  5 s as Prometheus would);
+- "metrics+traces(1.0)": and traces on at sample ratio 1.0 (every request a span),
   exported over OTLP/HTTP to a sink in this process that answers 200 (a collector's cost
-  is not ours).
+  is not ours);
+- "metrics+traces(0.1)": the same at GEOPLATFORM_OTEL_SAMPLE_RATIO=0.1.
 
 The same seeded request sequence goes to each from 8 keep-alive clients; rounds alternate
 (plain, observed, plain, observed...) so neither profits from a warmer cache. Target: the
@@ -51,7 +53,6 @@ import raster_tiles  # noqa: E402
 
 DB_NAME = "geoplatform_bench_obs"
 DB_URL = f"postgresql://root@127.0.0.1:5432/{DB_NAME}"
-PLAIN_PORT, OBSERVED_PORT = 8897, 8898
 WORK = ROOT / "var" / "bench" / "observability"
 STORAGE = WORK / "storage"
 TABLE = "bench_obs_points"
@@ -151,13 +152,14 @@ class _Sink(BaseHTTPRequestHandler):
         pass
 
 
-def _scraper(stop: threading.Event, scrapes: list[int]) -> None:
+def _scraper(stop: threading.Event, scrapes: list[int], ports: list[int]) -> None:
     while not stop.wait(5.0):
-        try:
-            status, body = common.get(OBSERVED_PORT, "/metrics", {"Authorization": f"Bearer {METRICS_TOKEN}"})
-            scrapes.append(len(body) if status == 200 else -status)
-        except OSError:
-            scrapes.append(-1)
+        for port in ports:
+            try:
+                status, body = common.get(port, "/metrics", {"Authorization": f"Bearer {METRICS_TOKEN}"})
+                scrapes.append(len(body) if status == 200 else -status)
+            except OSError:
+                scrapes.append(-1)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -182,28 +184,37 @@ def _round(proc: Any, port: int, requests: Any, seconds: float, concurrency: int
 
 
 def main() -> None:
-    args = common.load_parser(__doc__, results="observability").parse_args()
+    parser = common.load_parser(__doc__, results="observability")
+    parser.add_argument("--keep-data", action="store_true", help="reuse the database and files of the last run")
+    args = parser.parse_args()
     env = _env()
-    load_data(env)
+    if not args.keep_data:
+        load_data(env)
     sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
-    multiproc = Path(tempfile.mkdtemp(prefix="bench-obs-prometheus-"))
-    plain_env = {**env, "GEOPLATFORM_METRICS_ENABLED": "false", "GEOPLATFORM_OTEL_ENABLED": "false"}
-    plain_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    observed_env = {
-        **env,
-        "GEOPLATFORM_METRICS_ENABLED": "true",
-        "GEOPLATFORM_OTEL_ENABLED": "true",
-        "GEOPLATFORM_OTEL_SAMPLE_RATIO": "1.0",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_address[1]}",
-        "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+    folders: list[Path] = []
+
+    def variant(metrics_on: bool, ratio: float | None) -> dict[str, str]:
+        out = {**env, "GEOPLATFORM_METRICS_ENABLED": str(metrics_on).lower(), "GEOPLATFORM_OTEL_ENABLED": "false"}
+        out.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        if metrics_on:  # each server its own folder, as each host would have
+            folders.append(Path(tempfile.mkdtemp(prefix="bench-obs-prometheus-")))
+            out["PROMETHEUS_MULTIPROC_DIR"] = str(folders[-1])
+        if ratio is not None:
+            out["GEOPLATFORM_OTEL_ENABLED"] = "true"
+            out["GEOPLATFORM_OTEL_SAMPLE_RATIO"] = str(ratio)
+            out["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{sink.server_address[1]}"
+        return out
+
+    variants = {
+        "plain": (8897, variant(False, None)),
+        "metrics": (8898, variant(True, None)),
+        "metrics+traces(1.0)": (8899, variant(True, 1.0)),
+        "metrics+traces(0.1)": (8900, variant(True, 0.1)),
     }
     WORK.mkdir(parents=True, exist_ok=True)
-    servers = {
-        "plain": common.start_ours(PLAIN_PORT, plain_env, WORK / "plain.log"),
-        "observed": common.start_ours(OBSERVED_PORT, observed_env, WORK / "observed.log"),
-    }
-    ports = {"plain": PLAIN_PORT, "observed": OBSERVED_PORT}
+    servers = {name: common.start_ours(port, e, WORK / f"{port}.log") for name, (port, e) in variants.items()}
+    ports = {name: port for name, (port, _) in variants.items()}
     rng = random.Random(7)
     items = []
     for _ in range(500):
@@ -224,39 +235,47 @@ def main() -> None:
         for port in ports.values():
             common.wait_http(port, f"/api/features/collections/{TABLE}")
             assert common.get(port, tiles[0])[0] == 200
-        threading.Thread(target=_scraper, args=(stop, scrapes), daemon=True).start()
+        scraped = [port for name, port in ports.items() if name != "plain"]
+        threading.Thread(target=_scraper, args=(stop, scrapes, scraped), daemon=True).start()
         for label, (requests, headers) in workloads.items():
             for port in ports.values():
                 common.load(port, requests, 3, args.concurrency, headers)  # warm-up
-            runs: dict[str, list[dict[str, float]]] = {"plain": [], "observed": []}
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name in ports}
             for _ in range(args.rounds):
-                for name in ("plain", "observed"):
+                for name in ports:
                     runs[name].append(
                         _round(servers[name], ports[name], requests, args.seconds, args.concurrency, headers)
                     )
             print(f"\n### {label}")
-            ratio = common.print_rounds(runs, "plain", "observed")
+            print("| server | req/s (mean of rounds) | ratio to plain | CPU ms per request (median) | CPU ratio |")
+            print("|---|---|---|---|---|")
+            rps = {name: statistics.mean(r["rps"] for r in runs[name]) for name in runs}
             cpu = {name: statistics.median(r["cpu_ms_per_request"] for r in runs[name]) for name in runs}
-            print("CPU ms per request (median of rounds): " + ", ".join(f"{n} {v:.2f}" for n, v in cpu.items()))
-            cpu_ratio = cpu["plain"] / cpu["observed"]
-            print(f"CPU-bound throughput ratio observed / plain: {cpu_ratio:.3f}")
-            results[label] = {"runs": runs, "ratio": ratio, "cpu_ms_per_request": cpu, "cpu_ratio": cpu_ratio}
-        status, body = common.get(OBSERVED_PORT, "/metrics", {"Authorization": f"Bearer {METRICS_TOKEN}"})
-        assert status == 200 and b"geoplatform_http_requests_total" in body
+            for name in runs:
+                print(
+                    f"| {name} | {rps[name]:.1f} | {rps[name] / rps['plain']:.3f} | {cpu[name]:.2f} "
+                    f"| {cpu['plain'] / cpu[name]:.3f} |"
+                )
+            results[label] = {"runs": runs, "rps": rps, "cpu_ms_per_request": cpu}
+        for port in scraped:
+            status, body = common.get(port, "/metrics", {"Authorization": f"Bearer {METRICS_TOKEN}"})
+            assert status == 200 and b"geoplatform_http_requests_total" in body
     finally:
         stop.set()
         for proc in servers.values():
             common.stop(proc)
         sink.shutdown()
-        shutil.rmtree(multiproc, ignore_errors=True)
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
     print(
         f"\nscrapes during the run: {len(scrapes)} (bytes: {scrapes[-1] if scrapes else 0}); OTLP exports received: {_Sink.received}"
     )
     for label, r in results.items():
-        print(
-            f"{label}: observed / plain req/s = {r['ratio']:.3f}; by CPU per request = {r['cpu_ratio']:.3f} "
-            f"({100 * (1 - r['cpu_ratio']):.1f}% lost; target <= 5%)"
-        )
+        cpu = r["cpu_ms_per_request"]
+        for name in cpu:
+            if name != "plain":
+                lost = 100 * (1 - cpu["plain"] / cpu[name])
+                print(f"{label}, {name}: {lost:.1f}% of CPU-bound req/s lost (target <= 5%)")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     summary = {"exports": _Sink.received, "scrapes": len(scrapes), **results}
