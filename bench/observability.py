@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -183,10 +184,59 @@ def _round(proc: Any, port: int, requests: Any, seconds: float, concurrency: int
     return r
 
 
+def components(n: int = 20_000) -> None:
+    """CPU per request of the middleware alone, in this process (every thread: the span
+    exporter's included), around a view that does nothing: what metrics and traces add to
+    any request, free of the machine's other load. Traces go to the OTLP sink over HTTP."""
+    os.environ.update({k: v for k, v in _env().items() if k.startswith(("GEOPLATFORM_", "DJANGO_"))})
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-obs-prometheus-")
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{sink.server_address[1]}"
+    import django
+
+    django.setup()
+    from django.http import HttpResponse
+    from django.test import RequestFactory, override_settings
+
+    from geoplatform import metrics, tracing
+
+    request = RequestFactory().get(f"/api/features/collections/{TABLE}/items")
+    request.resolver_match = type("Match", (), {"route": "api/features/collections/<str:collection_id>/items"})()
+    response = HttpResponse(b"{}")
+
+    def view(_: Any) -> HttpResponse:
+        return response
+
+    def cost(handler: Any) -> float:
+        for _ in range(500):
+            handler(request)
+        start = time.process_time()
+        for _ in range(n):
+            handler(request)
+        return 1e6 * (time.process_time() - start) / n
+
+    print("| middleware | CPU us per request (best of 3) |")
+    print("|---|---|")
+    for label, ratio in (("metrics", None), ("metrics + traces (1.0)", 1.0), ("metrics + traces (0.1)", 0.1)):
+        with override_settings(GEOPLATFORM_OTEL_ENABLED=ratio is not None, GEOPLATFORM_OTEL_SAMPLE_RATIO=ratio or 1.0):
+            tracing.use_provider(None)
+            inner = tracing.TracingMiddleware(view) if ratio is not None else view
+            handler = metrics.MetricsMiddleware(inner)
+            best = min(cost(handler) - cost(view) for _ in range(3))
+            tracing.tracer().span_processor.force_flush()  # type: ignore[attr-defined]
+        print(f"| {label} | {best:.1f} |")
+    sink.shutdown()
+
+
 def main() -> None:
     parser = common.load_parser(__doc__, results="observability")
     parser.add_argument("--keep-data", action="store_true", help="reuse the database and files of the last run")
+    parser.add_argument("--components", action="store_true", help="CPU of the middleware alone (see components)")
     args = parser.parse_args()
+    if args.components:
+        components()
+        return
     env = _env()
     if not args.keep_data:
         load_data(env)
