@@ -11,8 +11,9 @@ side on the same database and files:
   is not ours);
 - "metrics+traces(0.1)": the same at GEOPLATFORM_OTEL_SAMPLE_RATIO=0.1.
 
-The same seeded request sequence goes to each from 8 keep-alive clients; rounds alternate
-(plain, observed, plain, observed...) so neither profits from a warmer cache. Target: the
+The same seeded request sequence goes to each from 8 keep-alive clients; each round runs
+every server once, the order rotating from round to round (the later servers of a round
+measured slower whichever they were: page cache and GDAL block caches of 16 processes). Target: the
 observed server keeps >= 95% of the plain one's requests/s.
 
 On a shared machine req/s swings with other people's load (measured 72 -> 39 req/s between
@@ -291,8 +292,9 @@ def main() -> None:
             for port in ports.values():
                 common.load(port, requests, 3, args.concurrency, headers)  # warm-up
             runs: dict[str, list[dict[str, float]]] = {name: [] for name in ports}
-            for _ in range(args.rounds):
-                for name in ports:
+            names = list(ports)
+            for i in range(args.rounds):
+                for name in names[i % len(names) :] + names[: i % len(names)]:  # each goes first in turn
                     runs[name].append(
                         _round(servers[name], ports[name], requests, args.seconds, args.concurrency, headers)
                     )
