@@ -26,6 +26,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from geoplatform import storage
+from ingest import preflight
 
 from . import conf
 from .errors import InvalidSource, UnsupportedFormat
@@ -341,6 +342,7 @@ def _choose_layer(src: Opened) -> None:
             f"Cannot read the file as {src.format}: {exc}",
             remediation="Check the file is complete and of the format its extension says.",
         ) from exc
+    preflight.saw(layers=layers)
     if not layers:
         raise InvalidSource("The file holds no layer.")
     if src.layer:

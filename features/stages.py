@@ -25,6 +25,7 @@ from catalog import services as catalog_services
 from geoplatform import storage
 from geoplatform.errors import ApplicationError, InvalidInput
 from geoplatform.faults import fault_point
+from ingest import preflight
 from ingest.errors import PermanentError
 from ingest.registry import FinalizeContext, TaskContext
 
@@ -87,13 +88,25 @@ def vector_preflight(params: dict[str, Any]) -> list[str]:
         problems.append(f"Container {container!r} is not a bronze-zone container ({', '.join(sorted(allowed))}).")
         return problems
     try:
-        sources.detect_format(params["file_name"])
+        fmt = sources.detect_format(params["file_name"])
         size = storage.blob_size(container, params["file_name"])
+        preflight.saw(container=container, file_name=params["file_name"], format=fmt, size=size)
         if size > conf.max_file_bytes():
             problems.append(f"The file is {size} bytes; the limit is {conf.max_file_bytes()} bytes.")
             return problems
         # In place (range requests), never a download inside the request; None: only the head was read.
         info = sources.preflight_inspect(_source(params))
+        if info is not None:
+            preflight.saw(
+                layer=info.layer,
+                crs=info.crs,
+                crs_from_request=info.crs_from_request,
+                feature_count=info.feature_count,
+                geometry_type=info.geometry_type,
+                fields=[name for name, _ in info.fields],
+            )
+        else:
+            preflight.saw(scanned="head only (stream format above GEOPLATFORM_PREFLIGHT_SCAN_BYTES)")
         temporal = params.get("temporal_property")
         if temporal and info is not None:
             names = [n for n, _ in info.fields]

@@ -32,6 +32,8 @@ from django.views import defaults
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
+from .debug import details as debug_details
+
 logger = logging.getLogger(__name__)
 
 
@@ -331,7 +333,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's EXCEPTION_HANDLER: every API error gets the platform's JSON body."""
     request = context.get("request")
     error = normalise(exc, request)
-    return Response(json_body(error, request), status=error.status, headers=error.headers)
+    body = json_body(error, request)
+    debug = debug_details(request, exc)
+    if debug is not None:
+        body["debug"] = debug
+    return Response(body, status=error.status, headers=error.headers)
 
 
 def ogc_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:

@@ -59,3 +59,14 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """Plain text lines ending with ``[request_id job_id task_id]`` (``-`` when unknown)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        ids = " ".join(str(getattr(record, key, None) or "-") for key in ("request_id", "job_id", "task_id"))
+        return f"{super().format(record)} [{ids}]"

@@ -43,3 +43,16 @@ class MaintenanceRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action}{' (dry run)' if self.dry_run else ''} by {self.username or 'system'}"
+class Observability(models.Model):
+    """Anchors the operators' observability permissions (no table, like :class:`Health`)."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("view_metrics", "Can read the Prometheus metrics (/metrics)"),
+            ("view_debug", "Can see internals (stack, SQL, task ids) in error bodies when debug mode is on"),
+        ]
+
+    def __str__(self) -> str:
+        return "observability"

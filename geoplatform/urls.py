@@ -8,6 +8,7 @@ from .admin import diagnostics_page
 from .api import HealthApi, HealthDetailsApi, HealthLiveApi
 from .diagnostics_api import DiagnosticsActionApi, DiagnosticsIndexApi, DiagnosticsSectionApi
 from .errors import json_error_view
+from .metrics_view import metrics_view
 
 urlpatterns = [
     path("", include("catalog.home_urls")),
@@ -19,6 +20,7 @@ urlpatterns = [
     path("api/diagnostics/", DiagnosticsIndexApi.as_view(), name="diagnostics"),
     path("api/diagnostics/actions/<str:name>/", DiagnosticsActionApi.as_view(), name="diagnostics-action"),
     path("api/diagnostics/<str:section>/", DiagnosticsSectionApi.as_view(), name="diagnostics-section"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

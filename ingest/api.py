@@ -24,6 +24,12 @@ class JobSubmitInput(StrictSerializer):
     parameters = serializers.DictField(required=False, default=dict, help_text="Job parameters (see /api/jobs/types).")
     callback_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=2000)
     force = serializers.BooleanField(required=False, default=False, help_text="Re-run even if completed.")
+    verbose = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Answer with `preflight`: every check that ran, with ok, level, took_ms, what it saw "
+        "(size, format, layers, CRS, bands, dimensions) and its problems. Kept on the job either way.",
+    )
 
 
 class JobSubmitOutput(serializers.Serializer):  # type: ignore[type-arg]
@@ -37,6 +43,7 @@ class JobSubmitOutput(serializers.Serializer):  # type: ignore[type-arg]
     )
     status_url = serializers.CharField()
     result = serializers.JSONField(allow_null=True)
+    preflight = serializers.JSONField(required=False, help_text="With verbose=true: every pre-flight check.")
 
 
 class StageProgress(serializers.Serializer):  # type: ignore[type-arg]
@@ -70,6 +77,8 @@ class JobStatusOutput(serializers.Serializer):  # type: ignore[type-arg]
     error_history = serializers.JSONField()
     warnings = serializers.JSONField()
     runs = serializers.IntegerField()
+    request_id = serializers.CharField(help_text="X-Request-Id of the request that (re)started the job.")
+    preflight = serializers.JSONField(allow_null=True, help_text="The pre-flight report of that submission.")
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
@@ -191,7 +200,9 @@ class JobSubmitApi(APIView):
     def post(self, request: Request, job_type: str) -> Response:
         data = JobSubmitInput(data=request.data)
         data.is_valid(raise_exception=True)
-        outcome = services.job_submit(job_type=job_type, user=request.user, gate=True, **data.validated_data)
+        options = dict(data.validated_data)
+        verbose = options.pop("verbose")
+        outcome = services.job_submit(job_type=job_type, user=request.user, gate=True, **options)
         job = outcome.job
         body = {
             "job_id": job.id,
@@ -202,6 +213,8 @@ class JobSubmitApi(APIView):
             "status_url": _status_url(request, job.id),
             "result": job.result,
         }
+        if verbose:  # a returned existing job: the report of the submission that created it
+            body["preflight"] = outcome.preflight or job.preflight or []
         return Response(body, status=200 if outcome.outcome == "existing" else 202)
 
 

@@ -24,7 +24,9 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
+from geoplatform import metrics, tracing
 from geoplatform.errors import InvalidInput
+from geoplatform.logging import log_context
 
 from .backoff import retry_delay_seconds
 from .events import event_record
@@ -102,10 +104,12 @@ class Delivery:
 
 
 def signed_post(
-    *, url: str, user: Any, event: str, delivery_id: str, payload: dict[str, Any], attempt: int
+    *, url: str, user: Any, event: str, delivery_id: str, payload: dict[str, Any], attempt: int,
+    request_id: str = "",
 ) -> Delivery:
     """POST ``payload`` signed with ``user``'s webhook secret: the one delivery mechanism for
-    job callbacks and every other client notification (publishing's review webhooks)."""
+    job callbacks and every other client notification (publishing's review webhooks).
+    ``request_id``: the request that started the work, sent as ``X-Request-Id``."""
     client = ApiClient.objects.filter(user=user).first() if user is not None else None
     body = json.dumps(payload, separators=(",", ":"), default=str).encode()
     status_code: int | None = None
@@ -122,6 +126,8 @@ def signed_post(
             "User-Agent": "GeoPlatform-Callbacks/1",
             SIGNATURE_HEADER: sign(client.webhook_secret, body),
         }
+        if request_id:
+            headers["X-Request-Id"] = request_id
         try:
             response = requests.post(
                 url,
@@ -136,6 +142,7 @@ def signed_post(
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"
     done = ok or client is None or attempt >= settings.GEOPLATFORM_CALLBACK_MAX_ATTEMPTS
+    metrics.callback_event(event, ok)
     return Delivery(ok, status_code, error[:2000], None if done else retry_delay_seconds(attempt))
 
 
@@ -146,6 +153,14 @@ def callback_deliver(
     before the next. (A message without ``subscriber_id``, sent before subscribers existed,
     goes to the job's first submitter.)"""
     job = Job.objects.select_related("submitted_by").get(pk=job_id)
+    with (
+        log_context(job_id=job.id, request_id=job.request_id or None),
+        tracing.span(f"callback {event}", traceparent=job.traceparent, attributes={"geoplatform.job_id": job.id}),
+    ):
+        return _deliver(job, event, attempt, delivery_id, subscriber_id)
+
+
+def _deliver(job: Job, event: str, attempt: int, delivery_id: str, subscriber_id: int | None) -> float | None:
     subscriber = None
     url, user = job.callback_url, job.submitted_by
     if subscriber_id is not None:
@@ -160,6 +175,7 @@ def callback_deliver(
         delivery_id=delivery_id,
         payload=callback_payload(job, event, delivery_id),
         attempt=attempt,
+        request_id=job.request_id,
     )
     CallbackDelivery.objects.create(
         job=job,

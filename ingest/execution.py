@@ -26,7 +26,8 @@ from django.db.models import F
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from geoplatform.logging import log_context
+from geoplatform import metrics, tracing
+from geoplatform.logging import current_context, log_context
 from geoplatform.postgis.cursors import server_bound_cursor
 
 from . import registry
@@ -126,6 +127,15 @@ def _job_definition(job_id: str) -> tuple[str, str]:
     return job_type, json.dumps(parameters)
 
 
+@functools.lru_cache(maxsize=1024)
+def _job_origin(job_id: str) -> tuple[str, str]:
+    """(request id, traceparent) of the request that started the job. Read only when the
+    message did not carry them (sent outside a request, or a janitor's re-send); a re-run's
+    messages carry their own request's."""
+    row = Job.objects.filter(pk=job_id).values_list("request_id", "traceparent").first()
+    return (row[0], row[1]) if row else ("", "")
+
+
 @functools.lru_cache(maxsize=4096)
 def _stage_definition(stage_id: int) -> tuple[int, str]:
     index, name = Stage.objects.filter(pk=stage_id).values_list("index", "name").get()
@@ -147,12 +157,26 @@ def task_execute(*, task_id: str) -> None:
     job_type, params = _job_definition(job_id)
     stage_index, stage_name = _stage_definition(stage_id)
     if stage_index == 0 and unit == 0:  # the job's first task: the job is running now
-        Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+        if Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
             status=JobStatus.RUNNING, started_at=timezone.now()
-        )
+        ):
+            metrics.job_event(job_type, "started")
     task = StartedTask(task_id, job_id, stage_id, stage_index, stage_name, unit, queue, attempts)
-    with log_context(job_id=job_id, task_id=task_id):
+    carried = current_context()  # from the message (geoplatform.tracing.ContextMiddleware)
+    request_id, traceparent = carried.get("request_id", ""), carried.get("traceparent", "")
+    if not request_id:
+        request_id, traceparent = _job_origin(job_id)
+    with (
+        log_context(job_id=job_id, task_id=task_id, request_id=request_id or None),
+        tracing.span(
+            f"task {job_type}/{stage_name}",
+            traceparent=traceparent,
+            attributes={"geoplatform.job_id": job_id, "geoplatform.task_id": task_id, "geoplatform.unit": unit},
+        ),
+    ):
         started = timezone.now()
+        clock = time.perf_counter()
+        metrics.task_event(job_type, stage_name, queue, "started")
         ctx = registry.TaskContext(
             job_id=job_id,
             task_id=task_id,
@@ -171,9 +195,12 @@ def task_execute(*, task_id: str) -> None:
         except Exception as exc:
             if not connection.in_atomic_block and not connection.is_usable():
                 connection.close()  # the handler broke it; reconnect to record the failure
-            _task_failed(task, exc, ctx.warnings)
+            outcome = _task_failed(task, exc, ctx.warnings)
+            metrics.task_event(job_type, stage_name, queue, outcome, time.perf_counter() - clock)
             return
         task_complete(task_id=task_id, result=result, warnings=ctx.warnings, started_at=started)
+        metrics.task_event(job_type, stage_name, queue, "completed", time.perf_counter() - clock)
+
 
 
 def _hot_statement(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
@@ -248,7 +275,8 @@ def _job_add_warnings(job_id: str, warnings: list[str]) -> None:
         )
 
 
-def _task_failed(task: StartedTask, exc: BaseException, warnings: list[str]) -> None:
+def _task_failed(task: StartedTask, exc: BaseException, warnings: list[str]) -> str:
+    """Retry or fail the task; returns which ("retried" or "failed")."""
     error, retryable = classify(exc)
     error["attempt"] = task.attempts
     max_attempts = 1 + int(settings.GEOPLATFORM_TASK_MAX_RETRIES)
@@ -270,7 +298,7 @@ def _task_failed(task: StartedTask, exc: BaseException, warnings: list[str]) -> 
                     )
                     transaction.on_commit(lambda: tasks_enqueue([task.id], task.queue, int(delay * 1000)))
             logger.warning("task failed, will retry: %s", error["message"])
-            return
+            return "retried"
         logger.error("task failed permanently: %s", error["message"])
         with transaction.atomic():
             job = Job.objects.select_for_update().get(pk=task.job_id)
@@ -280,3 +308,4 @@ def _task_failed(task: StartedTask, exc: BaseException, warnings: list[str]) -> 
             if warnings:
                 _job_add_warnings(task.job_id, warnings)
             job_fail_locked(job, {**error, "stage": task.stage_name, "task_id": task.id})
+    return "failed"

@@ -42,6 +42,12 @@ class Job(models.Model):
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The X-Request-Id and W3C traceparent of the request that (re)started the job: its tasks,
+    # callbacks and log lines carry them (geoplatform/tracing.py).
+    request_id = models.CharField(max_length=128, blank=True, default="", db_default="")
+    traceparent = models.CharField(max_length=128, blank=True, default="", db_default="")
+    # The verbose pre-flight report of the submission that created it (every check that ran).
+    preflight = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -321,6 +321,37 @@ def output_owner_jobs(output: Output) -> Sequence[str] | None:
     return lookup(output.id) if lookup is not None else []
 
 
+@dataclass(frozen=True)
+class Check:
+    """An extra pre-flight check of a job type (``register_check``): ``fn(params)`` returns
+    problems; ``level="warning"`` problems are reported (verbose pre-flight) but never refuse."""
+
+    name: str
+    fn: Validator
+    level: str = "error"
+
+
+_checks: dict[str, list[Check]] = {}
+
+
+def register_check(job_type: str, check: Validator, *, name: str = "", level: str = "error") -> Check:
+    """Add a pre-flight check to ``job_type`` (run after its validators, each timed and
+    reported by verbose pre-flight; facts it learns go in through ``ingest.preflight.saw``);
+    registered once from an ``AppConfig.ready()``."""
+    if level not in {"error", "warning"}:
+        raise ValueError("level is 'error' or 'warning'")
+    entry = Check(name or getattr(check, "__name__", "check"), check, level)
+    if entry not in _checks.setdefault(job_type, []):
+        _checks[job_type].append(entry)
+    return entry
+
+
+def checks_of(job_type: JobType) -> list[Check]:
+    """Every pre-flight check of a type: its validators, then the registered checks."""
+    own = [Check(getattr(v, "__name__", "validator"), v) for v in job_type.validators]
+    return own + list(_checks.get(job_type.name, []))
+
+
 def register_review_route(route: str) -> None:
     """The route through which data is reviewed before it is public (publishing's
     ``POST /api/platform/submit``); registered once from an ``AppConfig.ready()``."""

@@ -101,6 +101,8 @@ def job_status_of(job: Job) -> dict[str, Any]:
         "error_history": job.error_history,
         "warnings": job.warnings,
         "runs": job.runs,
+        "request_id": job.request_id,
+        "preflight": job.preflight,
         "created_at": job.created_at,
         "started_at": job.started_at,
         "finished_at": job.finished_at,

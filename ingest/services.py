@@ -14,16 +14,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from geoplatform.errors import Forbidden, InvalidInput
+from geoplatform import metrics
+from geoplatform.errors import ApplicationError, Forbidden, InvalidInput
+from geoplatform.logging import current_context
 
-from . import registry
+from . import preflight, registry
 from .callbacks import callback_schedule, callback_url_check
 from .errors import JobNotFound, JobNotRunnable, classify
 from .events import event_record
@@ -56,6 +59,8 @@ class SubmitOutcome:
     # The submitter joined a job another client had started (same type and parameters):
     # it may read the job from now on, and its own callback_url is called.
     joined: bool = False
+    # Every pre-flight check that ran (ingest/preflight.py); [] when an existing job was returned.
+    preflight: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def created(self) -> bool:
@@ -80,7 +85,14 @@ def job_submit(
     Services that own a workflow (publishing's state machine) submit ungated.
     """
     jt = registry.get(job_type)
-    params = jt.clean_params(parameters)
+    started = time.perf_counter()
+    try:
+        params = jt.clean_params(parameters)
+    except ApplicationError as exc:
+        took_ms = (time.perf_counter() - started) * 1000
+        preflight.attach(exc, [preflight.parameters_report(took_ms, preflight.problems_of(exc), None)])
+        raise
+    report = [preflight.parameters_report((time.perf_counter() - started) * 1000, [], params)]
     if gate:
         job_submit_gate(job_type=jt, params=params, user=user)
     if callback_url:
@@ -96,16 +108,20 @@ def job_submit(
             if found is not None and reused:
                 return SubmitOutcome(found, reused, _subscribe(found, user, callback_url))
 
-    problems: list[str] = []
-    for validator in jt.validators:
-        problems.extend(validator(params))
+    try:
+        checks, problems = preflight.run(jt, params)
+    except ApplicationError as exc:
+        preflight.attach(exc, [*report, *preflight.report_of(exc)])
+        raise
+    report += checks
     if problems:
         raise InvalidInput(
             f"Pre-flight checks failed for {job_type!r}.",
             code="preflight_failed",
-            details={"problems": problems},
+            details={"problems": problems, "preflight": report},
             remediation="Fix each problem listed and submit again.",
         )
+    ids = current_context()
 
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=job_id).first()
@@ -117,19 +133,27 @@ def job_submit(
                 stage_count=len(jt.stages),
                 callback_url=callback_url,
                 submitted_by=user if getattr(user, "is_authenticated", False) else None,
+                request_id=ids.get("request_id") or "",
+                traceparent=ids.get("traceparent") or "",
+                preflight=report,
             )
             event_record(job_id, "submitted", f"{job_type} submitted")
             _subscribe(job, user, callback_url)
             _stage_start(job, jt, 0, [])
-            return SubmitOutcome(job, "created")
+            metrics.job_event(job_type, "submitted")
+            return SubmitOutcome(job, "created", preflight=report)
         # Another submit may have won the race while we validated.
         reused = _reused(job, force)
         if reused:
             return SubmitOutcome(job, reused, _subscribe(job, user, callback_url))
         if callback_url and job.submitted_by_id == getattr(user, "pk", None):
             job.callback_url = callback_url
+        # The new run belongs to this request: its tasks and callbacks log this request's id.
+        job.request_id, job.traceparent = ids.get("request_id") or "", ids.get("traceparent") or ""
+        job.preflight = report
         _job_restart(job, jt, reason="forced re-run" if job.status == JobStatus.COMPLETED else "resubmitted")
-        return SubmitOutcome(job, "restarted", _subscribe(job, user, callback_url))
+        metrics.job_event(job_type, "submitted")
+        return SubmitOutcome(job, "restarted", _subscribe(job, user, callback_url), preflight=report)
 
 
 def _reused(job: Job, force: bool) -> str:
@@ -297,6 +321,7 @@ def _stage_start(job: Job, jt: registry.JobType, index: int, previous: list[dict
         Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, started_at=timezone.now())
         job.status = JobStatus.RUNNING
     event_record(job.id, "stage_started", f"stage {index} {spec.name}: {len(task_params)} task(s)", stage=index)
+    metrics.stage_event(jt.name, spec.name, "started")
     if not task_params:
         _stage_finish(job.id, stage)
         return
@@ -349,10 +374,13 @@ def stage_advance(*, stage_id: int) -> bool:
 
 def _stage_finish(job_id: str, stage: Stage) -> None:
     """The stage is done: start the next one or finalise the job (inside the caller's transaction)."""
-    Stage.objects.filter(pk=stage.pk).update(status=JobStatus.COMPLETED, finished_at=timezone.now())
+    finished = timezone.now()
+    Stage.objects.filter(pk=stage.pk).update(status=JobStatus.COMPLETED, finished_at=finished)
     job = Job.objects.select_for_update().get(pk=job_id)
     if job.status not in {JobStatus.QUEUED, JobStatus.RUNNING}:
         return
+    since = stage.started_at or finished
+    metrics.stage_event(job.job_type, stage.name, "completed", (finished - since).total_seconds())
     event_record(job.id, "stage_completed", f"stage {stage.index} {stage.name} completed", stage=stage.index)
     jt = registry.get(job.job_type)
     next_index = stage.index + 1
@@ -374,6 +402,7 @@ def _stage_finish(job_id: str, stage: Stage) -> None:
     job.finished_at = timezone.now()
     job.save(update_fields=["status", "result", "finished_at", "updated_at"])
     event_record(job.id, "completed", f"{job.job_type} completed")
+    metrics.job_event(job.job_type, "completed", (job.finished_at - job.created_at).total_seconds())
     _after_commit_notify(job, "job.completed")
 
 
@@ -393,6 +422,7 @@ def job_fail_locked(job: Job, error: dict[str, Any]) -> None:
     job.save(update_fields=["status", "error", "finished_at", "updated_at"])
     _cancel_waiting_tasks(job)
     event_record(job.id, "failed", error.get("message", ""), error=error)
+    metrics.job_event(job.job_type, "failed", (job.finished_at - job.created_at).total_seconds())
     _after_commit_cleanup(job)
     _after_commit_notify(job, "job.failed")
 
@@ -468,6 +498,7 @@ def job_cancel(*, job_id: str, user: Any = None) -> Job:
         job.save(update_fields=["status", "finished_at", "updated_at"])
         _cancel_waiting_tasks(job)
         event_record(job.id, "cancelled", f"cancelled by {user or 'system'}")
+        metrics.job_event(job.job_type, "cancelled", (job.finished_at - job.created_at).total_seconds())
         _after_commit_cleanup(job)
         _after_commit_notify(job, "job.cancelled")
     return job

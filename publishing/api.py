@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from geoplatform import health
 from geoplatform.api import FilteredListMixin, StrictFilterSet, StrictSerializer
+from geoplatform.debug import details as debug_details
 from geoplatform.errors import InvalidInput, NormalisedError, normalise
 from geoplatform.permissions import Authenticated, has_perm
 
@@ -48,8 +49,13 @@ def ddh_body(error: NormalisedError) -> dict[str, Any]:
 
 
 def ddh_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    error = normalise(exc, context.get("request"))
-    return Response(ddh_body(error), status=error.status, headers=error.headers)
+    request = context.get("request")
+    error = normalise(exc, request)
+    body = ddh_body(error)
+    debug = debug_details(request, exc)  # GEOPLATFORM_DEBUG_MODE, geoplatform.view_debug holders only
+    if debug is not None:
+        body["debug"] = debug
+    return Response(body, status=error.status, headers=error.headers)
 
 
 class PlatformApi(APIView):
@@ -201,11 +207,16 @@ class SubmitInput(StrictSerializer):
 
 class DryRunQuery(StrictSerializer):
     dry_run = serializers.BooleanField(required=False, default=False)
+    verbose = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Add `preflight`: every check that ran, its result, timing and what it saw.",
+    )
 
 
 class SubmitApi(PlatformApi):
     permission_classes = [has_perm("publishing.submit_release")]
-    allowed_query = frozenset({"dry_run"})
+    allowed_query = frozenset({"dry_run", "verbose"})
 
     @extend_schema(
         operation_id="platform_submit",
@@ -217,10 +228,11 @@ class SubmitApi(PlatformApi):
         },
     )
     def post(self, request: Request) -> Response:
-        dry_run = query(DryRunQuery, request)["dry_run"]
+        flags = query(DryRunQuery, request)
         s = SubmitInput(data=request.data)
         s.is_valid(raise_exception=True)
-        result = services.release_submit(data=dict(s.validated_data), user=request.user, dry_run=dry_run)
+        result = services.release_submit(data=dict(s.validated_data), user=request.user, dry_run=flags["dry_run"])
+        verbose = {"preflight": result.preflight} if flags["verbose"] else {}
         if result.dry_run:
             return Response(
                 {
@@ -232,6 +244,7 @@ class SubmitApi(PlatformApi):
                     "asset_id": result.asset_id,
                     "data_type": result.data_type,
                     "warnings": result.warnings,
+                    **verbose,
                 }
             )
         assert result.job is not None and result.release is not None
@@ -248,6 +261,7 @@ class SubmitApi(PlatformApi):
         }
         if result.warnings:
             body["warnings"] = result.warnings
+        body.update(verbose)
         return Response(absolute(request, body), status=202)
 
 

@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from geoplatform.errors import ApplicationError, InvalidInput
+from ingest import preflight
 from ingest.models import Job
 from ingest.services import job_submit
 
@@ -66,6 +67,8 @@ class SubmitResult:
     release: Release | None = None
     job: Job | None = None
     warnings: list[str] = field(default_factory=list)
+    # Every pre-flight check that ran (ingest/preflight.py): answered with ?verbose=true.
+    preflight: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _monitor_url(request_id: str) -> str:
@@ -190,11 +193,17 @@ def release_submit(
         )
         if dry_run:
             cleaned = jt.clean_params(params)
-            problems = [p for v in jt.validators for p in v(cleaned)]
+            report, problems = preflight.run(jt, cleaned)
             if problems:
-                raise InvalidInput("Pre-flight checks failed.", code="preflight_failed", details={"problems": problems})
+                raise InvalidInput(
+                    "Pre-flight checks failed.",
+                    code="preflight_failed",
+                    details={"problems": problems, "preflight": report},
+                )
             transaction.set_rollback(True)  # belt and braces: a dry run writes nothing
-            return SubmitResult(True, request_id, asset_id, data_type, job_type_name, warnings=warnings)
+            return SubmitResult(
+                True, request_id, asset_id, data_type, job_type_name, warnings=warnings, preflight=report
+            )
 
         if asset is None:
             try:
@@ -259,7 +268,15 @@ def release_submit(
             reason=f"{action}; job {outcome.job.id} ({outcome.outcome})",
         )
     return SubmitResult(
-        False, request_id, asset_id, data_type, job_type_name, release=release, job=outcome.job, warnings=warnings
+        False,
+        request_id,
+        asset_id,
+        data_type,
+        job_type_name,
+        release=release,
+        job=outcome.job,
+        warnings=warnings,
+        preflight=outcome.preflight or list(outcome.job.preflight or []),
     )
 
 

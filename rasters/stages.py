@@ -25,6 +25,7 @@ from catalog import selectors as catalog_selectors
 from geoplatform.errors import ApplicationError, NotFound
 from geoplatform.storage import blob_exists, blob_size, check_blob_name, get_storage, local_copy, zone_container
 from ingest import registry
+from ingest.preflight import saw as preflight_saw
 
 from . import cog, conf, gdal, links, rat, services, stac, windows
 from .errors import InvalidRaster
@@ -103,6 +104,7 @@ def check_file(params: dict[str, Any], *, catalog: bool = True) -> list[str]:
         size = blob_size(container, name)
     except ApplicationError as exc:
         return [*problems, exc.message]
+    preflight_saw(container=container, file_name=name, size=size)
     if size == 0:
         return [*problems, f"{name!r} is empty (0 bytes)."]
     if size > conf.get("MAX_BYTES"):
@@ -110,6 +112,15 @@ def check_file(params: dict[str, Any], *, catalog: bool = True) -> list[str]:
     try:
         with gdal.open_blob(container, name) as ds:
             facts = cog.inspect(ds, crs=params.get("crs"))
+        preflight_saw(
+            format=facts.driver,
+            crs=facts.crs,
+            bands=facts.count,
+            dimensions=[facts.width, facts.height],
+            dtype=facts.dtype,
+            nodata=facts.nodata,
+            windowed=windowed(params, size),
+        )
         problems.extend(facts.problems)
         if not problems and windowed(params, size):
             problems.extend(filter(None, [_reprojection_problem(params, facts.crs)]))

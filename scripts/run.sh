@@ -31,6 +31,13 @@ export GEOPLATFORM_ALLOWED_HOSTS="${GEOPLATFORM_ALLOWED_HOSTS:-$HOST,127.0.0.1,l
 "$ROOT/scripts/db.sh"
 "$PY" manage.py collectstatic --noinput -v 0
 
+# Metrics from every gunicorn and Dramatiq process, summed at each scrape of /metrics
+# (prometheus-client's multiprocess mode). Emptied at start: files of a previous run's
+# processes would be counted again (docs/operations.md).
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$ROOT/var/prometheus}"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR"
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+
 pids=()
 cleanup() { log "stopping"; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM

@@ -39,6 +39,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "geoplatform.middleware.RequestContextMiddleware",
+    # Off unless enabled (MiddlewareNotUsed): metrics per route (+ SQL kept for debug mode), traces.
+    "geoplatform.metrics.MetricsMiddleware",
+    "geoplatform.tracing.TracingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (Swagger UI, Leaflet, admin) from the app server itself: no CDN, no
     # separate web server needed for `make run`.
@@ -227,6 +230,7 @@ def dramatiq_broker(url: str) -> dict[str, Any]:
             "dramatiq.middleware.CurrentMessage",
             "django_dramatiq.middleware.DbConnectionsMiddleware",
             "ingest.workers.WorkerHeartbeatMiddleware",
+            "geoplatform.tracing.ContextMiddleware",
         ],
     }
 
@@ -290,6 +294,19 @@ GEOPLATFORM_CLIMATE_RECHUNK_MAX_BYTES = env.get_int("CLIMATE_RECHUNK_MAX_BYTES",
 # Four-eyes rule: nobody approves a release they submitted, unless this is true.
 GEOPLATFORM_ALLOW_SELF_APPROVAL = env.get_bool("ALLOW_SELF_APPROVAL", False)
 
+# --- Observability (docs/operations.md) -----------------------------------------------------
+# /metrics in Prometheus text: a scraper sends "Authorization: Bearer <token>", or an account
+# holding geoplatform.view_metrics its API token. Several processes: PROMETHEUS_MULTIPROC_DIR.
+GEOPLATFORM_METRICS_ENABLED = env.get_bool("METRICS_ENABLED", True)
+GEOPLATFORM_METRICS_TOKEN = env.get_str("METRICS_TOKEN", "")
+# OpenTelemetry traces over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT (the standard variable).
+GEOPLATFORM_OTEL_ENABLED = env.get_bool("OTEL_ENABLED", False)
+GEOPLATFORM_OTEL_SAMPLE_RATIO = env.get_float("OTEL_SAMPLE_RATIO", 1.0)
+# Error bodies carry internals (stack, SQL, task ids) for accounts holding
+# geoplatform.view_debug, never for anonymous callers. Production refuses it unless
+# GEOPLATFORM_ALLOW_DEBUG_MODE=true (settings/prod.py).
+GEOPLATFORM_DEBUG_MODE = env.get_bool("DEBUG_MODE", False)
+
 # --- Logging ------------------------------------------------------------------------------
 GEOPLATFORM_LOG_LEVEL = env.get_str("LOG_LEVEL", "INFO")
 LOGGING = {
@@ -298,7 +315,7 @@ LOGGING = {
     "filters": {"context": {"()": "geoplatform.logging.ContextFilter"}},
     "formatters": {
         "json": {"()": "geoplatform.logging.JsonFormatter"},
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {"()": "geoplatform.logging.TextFormatter"},
     },
     "handlers": {
         "console": {

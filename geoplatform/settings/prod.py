@@ -4,6 +4,8 @@
 secure cookies off explicitly (scripts/run.sh), never by default here.
 """
 
+from django.core.exceptions import ImproperlyConfigured
+
 from . import env
 from .base import *  # noqa: F403
 
@@ -27,3 +29,11 @@ SECURE_HSTS_PRELOAD = env.get_bool("HSTS_PRELOAD", False)
 # client's own): otherwise any client could claim https and skip the redirect.
 if env.get_bool("BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Debug mode puts stacks and SQL into error bodies (for geoplatform.view_debug holders only):
+# never on by accident in production.
+if GEOPLATFORM_DEBUG_MODE and not env.get_bool("ALLOW_DEBUG_MODE", False):  # noqa: F405
+    raise ImproperlyConfigured(
+        "GEOPLATFORM_DEBUG_MODE is on in production settings; set GEOPLATFORM_ALLOW_DEBUG_MODE=true "
+        "as well to confirm (operators only see the internals), or turn it off."
+    )

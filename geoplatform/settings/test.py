@@ -8,6 +8,15 @@ import os
 import secrets
 
 os.environ.setdefault("GEOPLATFORM_SECRET_KEY", secrets.token_urlsafe(50))
+# Metrics of this run's processes (pytest and the live workers it starts, which inherit it)
+# in a folder of their own, set before prometheus_client is first imported.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="geoplatform-prometheus-")
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], True)
 
 from . import env
 from .base import *  # noqa: F403

@@ -232,3 +232,13 @@ def test_lists_do_not_query_per_row(ddh_client: APIClient, django_assert_max_num
     assert len(r.json()["approvals"]) == 5
     with django_assert_max_num_queries(6):
         ddh_client.get(f"{P}/status?limit=5")
+
+
+def test_submit_verbose_returns_the_preflight_report(ddh_client: APIClient) -> None:
+    r = ddh_client.post(f"{P}/submit?dry_run=true&verbose=true", submit_body(version_id="v8"), format="json")
+    assert r.status_code == 200, r.content
+    assert isinstance(r.json()["preflight"], list)
+    r = ddh_client.post(f"{P}/submit?verbose=true", submit_body(version_id="v8"), format="json")
+    assert r.status_code == 202, r.content
+    assert r.json()["preflight"][0]["name"] == "parameters"
+    assert "preflight" not in _submit(ddh_client, dataset_id="other-ds").json()
