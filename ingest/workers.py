@@ -37,6 +37,12 @@ def peak_rss_bytes() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
+def memory_now() -> tuple[int, int]:
+    """(resident now, peak) in bytes; the peak read last, so never below the figure now."""
+    rss = rss_bytes()
+    return rss, max(rss, peak_rss_bytes())
+
+
 class _Counters:
     """Tasks this process has finished (any outcome), shared by both middlewares."""
 
@@ -62,7 +68,8 @@ class WorkerHeartbeatMiddleware(dramatiq.Middleware):
         # hands the GIL over sooner.
         sys.setswitchinterval(float(settings.GEOPLATFORM_WORKER_SWITCH_INTERVAL))
         worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        queues = sorted(getattr(worker, "queues", None) or broker.get_declared_queues())
+        # The queues it consumes: its --queues (Dramatiq's consumer whitelist), else all.
+        queues = sorted(getattr(worker, "consumer_whitelist", None) or broker.get_declared_queues())
         started = timezone.now()
 
         def beat() -> None:
@@ -73,6 +80,7 @@ class WorkerHeartbeatMiddleware(dramatiq.Middleware):
             try:
                 while True:
                     try:
+                        rss, peak = memory_now()
                         WorkerHeartbeat.objects.update_or_create(
                             worker_id=worker_id,
                             defaults={
@@ -82,8 +90,8 @@ class WorkerHeartbeatMiddleware(dramatiq.Middleware):
                                 "started_at": started,
                                 "last_seen": timezone.now(),
                                 "pool": str(settings.GEOPLATFORM_WORKER_POOL),
-                                "rss_bytes": rss_bytes(),
-                                "peak_rss_bytes": peak_rss_bytes(),
+                                "rss_bytes": rss,
+                                "peak_rss_bytes": peak,
                                 "tasks_done": _Counters.tasks_done,
                                 "max_rss_mb": int(settings.GEOPLATFORM_WORKER_MAX_RSS_MB),
                                 "max_tasks": int(settings.GEOPLATFORM_WORKER_MAX_TASKS),
@@ -123,6 +131,10 @@ class MemoryCeilingMiddleware(dramatiq.Middleware):
     def __init__(self) -> None:
         self._leaving = False
         self._lock = threading.Lock()
+        self._worker: Any = None
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        self._worker = worker
 
     def after_process_message(
         self, broker: dramatiq.Broker, message: Any, *, result: Any = None, exception: BaseException | None = None
@@ -142,6 +154,10 @@ class MemoryCeilingMiddleware(dramatiq.Middleware):
                 return  # a second SIGTERM would kill the process mid-task
             self._leaving = True
         logger.warning("worker %s leaves after this task: %s; its supervisor starts a new one", os.getpid(), reason)
+        # Its threads take no further message (each finishes the one it has) ...
+        for thread in getattr(self._worker, "workers", ()):
+            thread.stop()
+        # ... and the process stops as on SIGTERM: the messages it holds go back on their queue.
         os.kill(os.getpid(), signal.SIGTERM)
 
 
