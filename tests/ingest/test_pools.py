@@ -155,3 +155,43 @@ def test_leave_reason(settings: Any) -> None:
     assert "MAX_RSS_MB=100" in (leave_reason(tasks_done=1, rss=100 * 1024**2) or "")
     settings.GEOPLATFORM_WORKER_MAX_TASKS = 5
     assert "5 tasks" in (leave_reason(tasks_done=5, rss=0) or "")
+
+
+@pytest.mark.django_db
+def test_work_past_the_long_threshold_goes_to_the_long_queue(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
+    """``Stage.work_bytes``: tasks declaring at least GEOPLATFORM_LONG_WORK_BYTES go to 'long'."""
+    from ingest import registry
+
+    settings.GEOPLATFORM_LONG_WORK_BYTES = 100
+    jt = registry.JobType(
+        name="test_work_bytes",
+        stages=[
+            registry.Stage(
+                "work",
+                lambda ctx: {},
+                tasks=lambda params, previous: [{"n": n} for n in range(4)],
+                queue="etl",
+                work_bytes=lambda task_params: 40 * task_params["n"],
+            ),
+            registry.Stage("fixed", lambda ctx: {}, work_bytes=100),
+        ],
+    )
+    monkeypatch.setitem(registry._registry, jt.name, jt)
+    job = services.job_submit(job_type=jt.name, parameters={}).job
+    queues = dict(Task.objects.filter(job=job, stage__index=0).values_list("unit", "queue"))
+    assert queues == {0: "etl", 1: "etl", 2: "etl", 3: "long"}
+    assert jt.stages[1].task_queue({}) == "long"
+
+
+def test_a_raster_decoding_past_the_threshold_is_converted_on_the_long_pool(settings: Any) -> None:
+    """process_raster's COG stage declares the source's decoded size: a file converted whole
+    (not by windows) still goes to the long pool when it decodes to 1 GiB or more."""
+    from ingest import registry
+
+    cog = next(s for s in registry.get("process_raster").stages if s.name == "cog")
+    settings.GEOPLATFORM_LONG_WORK_BYTES = 1024**3
+    big = {"facts": {"width": 20_000, "height": 20_000, "count": 3, "dtype": "uint8"}, "tier": "analysis"}
+    small = {"facts": {"width": 2_000, "height": 2_000, "count": 1, "dtype": "float32"}, "tier": "analysis"}
+    assert cog.task_work_bytes(big) == 1_200_000_000 and cog.task_queue(big) == "long"
+    assert cog.task_queue(small) == "default"
+    assert cog.task_queue({**small, "parts": []}) == "long"  # windows: long whatever the size
