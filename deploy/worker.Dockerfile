@@ -18,7 +18,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     MALLOC_ARENA_MAX=2 dramatiq_worker_timeout=100
 WORKDIR /app
 COPY requirements/ requirements/
-RUN python -m venv /app/.venv && /app/.venv/bin/pip install --no-cache-dir -r requirements/base.txt
+# xarray (climate work) is pinned here until an app's requirements carry it.
+RUN python -m venv /app/.venv && /app/.venv/bin/pip install --no-cache-dir -r requirements/base.txt \
+    && (grep -q '^xarray==' requirements/base.txt || /app/.venv/bin/pip install --no-cache-dir xarray==2025.6.1)
 COPY . .
 RUN useradd --system --home /app geoplatform && mkdir -p /app/.cache/pools && chown -R geoplatform /app/.cache
 USER geoplatform
