@@ -115,7 +115,7 @@ def test_two_pools_share_a_job_and_the_survivor_finishes_it(
         time.sleep(0.5)
     job.refresh_from_db()
     assert job.status == "completed", (job.status, job.error)
-    assert job.result["total"] == sum(n * n for n in range(count))
+    assert job.result is not None and job.result["total"] == sum(n * n for n in range(count))
     squares = Task.objects.filter(job=job, stage__index=1)
     assert squares.count() == count and not squares.exclude(status=TaskStatus.COMPLETED).exists()
     # What A held when it died was finished by B.
