@@ -228,6 +228,7 @@ def main() -> None:
         "load_average_after": load_after,
     }
     path = ROOT / "bench" / "results" / f"{args.results}.json"
+    path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(doc, indent=2))
     print(f"wrote {path.relative_to(ROOT)}")
 

@@ -368,6 +368,7 @@ def main() -> None:
         "load_average_start": load_before,
         "load_average_end": os.getloadavg(),
     }
+    out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(doc, indent=2))
     print(f"wrote {out.relative_to(ROOT)}")
 
