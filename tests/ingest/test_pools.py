@@ -195,3 +195,17 @@ def test_a_raster_decoding_past_the_threshold_is_converted_on_the_long_pool(sett
     assert cog.task_work_bytes(big) == 1_200_000_000 and cog.task_queue(big) == "long"
     assert cog.task_queue(small) == "default"
     assert cog.task_queue({**small, "parts": []}) == "long"  # windows: long whatever the size
+
+
+def test_worker_queues_lists_every_queue_but_the_excluded() -> None:
+    """scripts/run.sh's main pool: every declared queue but long (an app's new queue included)."""
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("worker_queues", "--except", "long", stdout=out)
+    queues = out.getvalue().split()
+    assert "long" not in queues and {"default", "etl", "webhooks"} <= set(queues)
+    with pytest.raises(CommandError, match="unknown queue"):
+        call_command("worker_queues", "--except", "lng", stdout=StringIO())
