@@ -58,15 +58,32 @@ def start(cmd: list[str], env: dict[str, str], log: Path | None = None) -> subpr
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+# scripts/run.sh's web defaults (GEOPLATFORM_WEB_WORKERS x GEOPLATFORM_WEB_THREADS).
+WEB_WORKERS, WEB_THREADS = "2", "4"
+
+
+def web_config(env: dict[str, str]) -> str:
+    return f"{env.get('GEOPLATFORM_WEB_WORKERS', WEB_WORKERS)}x{env.get('GEOPLATFORM_WEB_THREADS', WEB_THREADS)}"
+
+
+def rss_ratio(rss: dict[str, float], peer: str) -> str:
+    """Ours / the peer's total server RSS, as printed next to the throughput ratio."""
+    return f"RSS ours / {peer}: {rss['ours'] / rss[peer]:.2f}x" if rss.get(peer) else "RSS ratio: n/a"
+
+
 def start_ours(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """Our server with the command line of scripts/run.sh (workers x threads from the env)."""
     cmd = [
         str(ROOT / ".venv" / "bin" / "gunicorn"), "geoplatform.wsgi:application",
         "--bind", f"127.0.0.1:{port}",
-        "--workers", env.get("GEOPLATFORM_WEB_WORKERS", "4"), "--threads", env.get("GEOPLATFORM_WEB_THREADS", "2"),
+        "--workers", env.get("GEOPLATFORM_WEB_WORKERS", WEB_WORKERS), "--threads", env.get("GEOPLATFORM_WEB_THREADS", WEB_THREADS),
         "--access-logfile", "-", "--timeout", "120",
     ]  # fmt: skip
-    env = {**env, "GDAL_CACHEMAX": env.get("GEOPLATFORM_WEB_GDAL_CACHEMAX", "128")}  # as scripts/run.sh
+    env = {  # as scripts/run.sh
+        **env,
+        "GDAL_CACHEMAX": env.get("GEOPLATFORM_WEB_GDAL_CACHEMAX", "64"),
+        "MALLOC_ARENA_MAX": env.get("MALLOC_ARENA_MAX", "2"),
+    }
     return start(cmd, env, log)
 
 

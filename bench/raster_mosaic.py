@@ -17,7 +17,7 @@
     .venv/bin/python bench/raster_mosaic.py [--seconds 15] [--rounds 2] [--concurrency 8] [--results NAME]
 
 Ours: gunicorn as scripts/run.sh (GEOPLATFORM_WEB_WORKERS x GEOPLATFORM_WEB_THREADS, default
-4 x 2); titiler-pgstac: uvicorn with 4 workers (as titiler in raster_tiles.py).
+2 x 4); titiler-pgstac: uvicorn with 4 workers (as titiler in raster_tiles.py).
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def main() -> None:
         common.stop(ours)
         common.stop(theirs)
 
-    threads = f"{env.get('GEOPLATFORM_WEB_WORKERS', '4')}x{env.get('GEOPLATFORM_WEB_THREADS', '2')}"
+    threads = common.web_config(env)
     zooms = sorted({t[0] for t in tiles})
     print(
         f"\nmosaic PNG tiles z{zooms[0]}-{zooms[-1]} ({len(tiles)} distinct) over 16 COGs, search {search_id}, "
@@ -211,7 +211,7 @@ def main() -> None:
     )
     ratio = common.print_rounds(out, "titiler-pgstac")
     load_after = os.getloadavg()
-    print(f"server RSS after the rounds, MiB (all processes): {rss}")
+    print(f"server RSS after the rounds, MiB (all processes): {rss}; {common.rss_ratio(rss, 'titiler-pgstac')}")
     print(f"load average before {load_before}, after {load_after}")
     doc = {
         "gunicorn": threads,
@@ -228,6 +228,7 @@ def main() -> None:
         "load_average_after": load_after,
     }
     path = ROOT / "bench" / "results" / f"{args.results}.json"
+    path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(doc, indent=2))
     print(f"wrote {path.relative_to(ROOT)}")
 

@@ -6,8 +6,8 @@
    with the same profile (DEFLATE, predictor 2, 512 blocks, average overviews); and the whole
    ``process_raster`` job (run stage by stage in this process on local storage) for context.
 3. Tiles: PNG tiles z10-14 over the raster, the same shuffled sequence sent by 8 concurrent
-   keep-alive clients to our /api/raster/.../tiles (gunicorn, as scripts/run.sh: 4 workers x
-   2 threads) and to titiler.application's /cog/tiles (4 uvicorn workers) reading the same COG.
+   keep-alive clients to our /api/raster/.../tiles (gunicorn, as scripts/run.sh: 2 workers x
+   4 threads) and to titiler.application's /cog/tiles (4 uvicorn workers) reading the same COG.
 4. Point queries: random lon/lat inside the raster (one seeded sequence), the same 8 clients,
    our /api/raster/.../point?lon=&lat= vs titiler's /cog/point/{lon},{lat}?url=<the same COG>.
    While the first round of each runs, established connections per server process are sampled
@@ -20,7 +20,7 @@ titiler runs from its own venv (never .venv):
     .venv/bin/python bench/raster_tiles.py [--seconds 15] [--rounds 2] [--concurrency 8] [--results NAME]
 
 Our gunicorn takes GEOPLATFORM_WEB_WORKERS / GEOPLATFORM_WEB_THREADS from the environment
-(defaults 4 x 2, as scripts/run.sh).
+(defaults 2 x 4, as scripts/run.sh).
 """
 
 from __future__ import annotations
@@ -344,7 +344,7 @@ def main() -> None:
         f"ratio create_cog / CLI: {creation['ours_create_cog_s'] / creation['rio_cogeo_cli_s']:.2f}x (lower is better)"
     )
 
-    threads = f"{env.get('GEOPLATFORM_WEB_WORKERS', '4')}x{env.get('GEOPLATFORM_WEB_THREADS', '2')}"
+    threads = common.web_config(env)
     for title, res in (
         (f"PNG tiles z10-14 ({len(tiles)} distinct)", results),
         (f"point queries ({len(points)} random points inside the raster)", point_results),
@@ -353,7 +353,9 @@ def main() -> None:
         common.print_rounds(res, "titiler")
         for name, samples in res["connections"].items():
             print(f"established connections per process ({name}, sampled each second): {samples}")
-    print(f"server RSS after the tile rounds, MiB (all processes): {rss_after_tiles}")
+    print(
+        f"server RSS after the tile rounds, MiB (all processes): {rss_after_tiles}; {common.rss_ratio(rss_after_tiles, 'titiler')}"
+    )
     print(f"load average before the run: {load_before}; after: {os.getloadavg()}")
     out = ROOT / "bench" / "results" / f"{args.results}.json"
     doc = {
@@ -366,6 +368,7 @@ def main() -> None:
         "load_average_start": load_before,
         "load_average_end": os.getloadavg(),
     }
+    out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(doc, indent=2))
     print(f"wrote {out.relative_to(ROOT)}")
 

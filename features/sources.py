@@ -20,7 +20,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyarrow as pa
-import pyogrio
 from django.conf import settings
 from pyproj import CRS
 from pyproj.exceptions import CRSError
@@ -333,6 +332,8 @@ def _gdal_kwargs(src: Opened) -> dict[str, Any]:
 
 
 def _choose_layer(src: Opened) -> None:
+    import pyogrio  # imported here: ~30 MiB (its own GDAL) a web process never needs
+
     if src.format in {"parquet", "csv"}:
         return
     try:
@@ -384,6 +385,8 @@ def _check_utf8(path: Path) -> None:
 
 def inspect(params: SourceParams, src: Opened) -> SourceInfo:
     """Pre-flight: the layer, CRS, feature count and fields, without reading the features."""
+    import pyogrio  # imported here: ~30 MiB (its own GDAL) a web process never needs
+
     if src.format == "geojson":
         _check_utf8(src.path)
     _choose_layer(src)
@@ -599,6 +602,8 @@ def preflight_inspect(params: SourceParams) -> SourceInfo | None:
 
 def read_chunk(src: Opened, *, skip: int, count: int) -> tuple[pa.Table, pa.Array]:
     """Rows [skip, skip+count) as (attributes, WKB geometries), both Arrow."""
+    import pyogrio  # imported here: ~30 MiB (its own GDAL) a web process never needs
+
     if src.format == "parquet":
         pf, geo = _parquet_geo(src.path)
         # Only the row groups that overlap [skip, skip + count).

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import psycopg
-import pyogrio
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Q
@@ -244,6 +243,7 @@ def _scan(src: sources.Opened) -> tuple[list[str], int, list[Any]]:
     """The geometry families over ALL features (before any load) and the schema."""
     # Imported here: heavy, loaded only by the code paths that read or write Arrow/Parquet.
     import pyarrow as pa
+    import pyogrio  # ~30 MiB (its own GDAL) a web process never needs
 
     if src.format == "parquet":
         pf, geo = sources._parquet_geo(src.path)

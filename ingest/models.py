@@ -216,6 +216,14 @@ class WorkerHeartbeat(models.Model):
     queues = models.JSONField(default=list)
     started_at = models.DateTimeField()
     last_seen = models.DateTimeField(db_index=True)
+    # The pool it serves (scripts/pool.sh) and its memory: resident now and at its peak, tasks
+    # run, and the ceilings that make it leave (0: none); see ingest/workers.py.
+    pool = models.CharField(max_length=50, default="main")
+    rss_bytes = models.BigIntegerField(default=0)
+    peak_rss_bytes = models.BigIntegerField(default=0)
+    tasks_done = models.IntegerField(default=0)
+    max_rss_mb = models.IntegerField(default=0)
+    max_tasks = models.IntegerField(default=0)
 
     def __str__(self) -> str:
         return self.worker_id

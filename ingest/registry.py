@@ -171,9 +171,33 @@ class Stage:
     # The queue of one task from its parameters, when tasks of one stage differ (e.g. the
     # windows of a large raster on 'long', a small file's single task on 'default').
     queue_of: Callable[[dict[str, Any]], str] | None = None
+    # How much data one task works through (bytes), a number or a function of the task's
+    # parameters: a task at or above GEOPLATFORM_LONG_WORK_BYTES goes to the 'long' queue,
+    # served by its own worker pool, whatever ``queue``/``queue_of`` say (e.g. the COG of a
+    # raster decoding to 3 GiB runs beside other long work, never in front of short jobs).
+    work_bytes: int | Callable[[dict[str, Any]], int] | None = None
 
     def task_queue(self, task_params: dict[str, Any]) -> str:
-        return self.queue_of(task_params) if self.queue_of is not None else self.queue
+        queue = self.queue_of(task_params) if self.queue_of is not None else self.queue
+        if queue != LONG_QUEUE and self.task_work_bytes(task_params) >= long_work_bytes():
+            return LONG_QUEUE
+        return queue
+
+    def task_work_bytes(self, task_params: dict[str, Any]) -> int:
+        """The declared work of one task in bytes (0 when the stage declares none)."""
+        if self.work_bytes is None:
+            return 0
+        return int(self.work_bytes(task_params) if callable(self.work_bytes) else self.work_bytes)
+
+
+LONG_QUEUE = "long"
+
+
+def long_work_bytes() -> int:
+    # Read at each call: settings are not loaded when job types are declared.
+    from django.conf import settings
+
+    return int(settings.GEOPLATFORM_LONG_WORK_BYTES)
 
 
 Validator = Callable[[dict[str, Any]], list[str]]

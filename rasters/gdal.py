@@ -73,67 +73,142 @@ def open_blob(container: str, name: str) -> Iterator[rasterio.io.DatasetReader]:
 # out of the pool (or opens one) and puts it back when done, so it is used by one request at
 # a time. Keys name the bytes read: a local file by inode, size and mtime (a file rewritten
 # in place gets a new key), a blob by container, name and the caller's version (the STAC
-# item's ``updated``; blobs are written once per run folder). Idle datasets are closed after
-# ``_MAX_AGE`` seconds (a /vsicurl/ SAS URL must not outlive its token; a deleted local file's
-# space is freed) and beyond ``_MAX_KEYS`` files (least recently used first).
+# item's ``updated``; blobs are written once per run folder).
+#
+# The pool is what made web processes grow (2-2.7 GiB in all after the tile and mosaic
+# benchmarks, against 0.8-0.9 GiB for titiler): it is bounded by files, idle handles per
+# file, idle time (a /vsicurl/ SAS URL must not outlive its token; a deleted local file's
+# space is freed) AND by the bytes its idle datasets hold (least recently used go first).
+# What a dataset holds is estimated when it is opened: its tile index (offsets and sizes of
+# every block of every overview, 16 bytes each, read and kept by GDAL) and, for blobs, its
+# VSI read cache. Local files are opened without the VSI cache: the OS page cache already
+# holds their bytes once for all processes.
 
-_MAX_KEYS = 32
-_MAX_IDLE_PER_KEY = 8
-_MAX_AGE = 120.0
+_BASE_BYTES = 64 * 1024  # a dataset's own structures (GDAL and rasterio objects, band handles)
 
 
 class DatasetPool:
-    def __init__(self, max_keys: int = _MAX_KEYS, max_idle: int = _MAX_IDLE_PER_KEY, max_age: float = _MAX_AGE):
-        self.max_keys, self.max_idle, self.max_age = max_keys, max_idle, max_age
+    def __init__(
+        self,
+        max_keys: int | None = None,
+        max_idle: int | None = None,
+        max_age: float | None = None,
+        max_bytes: int | None = None,
+    ):
+        self._limits = (max_keys, max_idle, max_age, max_bytes)
         self._lock = threading.Lock()
-        self._idle: OrderedDict[tuple[Any, ...], list[tuple[float, DatasetReader]]] = OrderedDict()
+        # key -> [(opened, estimated bytes, dataset)], least recently used key first.
+        self._idle: OrderedDict[tuple[Any, ...], list[tuple[float, int, DatasetReader]]] = OrderedDict()
+        self._bytes = 0
         self._pid = os.getpid()
+
+    # Read from the settings at each use unless given (settings load after this module).
+    @property
+    def max_keys(self) -> int:
+        return self._limits[0] if self._limits[0] is not None else int(conf.get("POOL_FILES"))
+
+    @property
+    def max_idle(self) -> int:
+        return self._limits[1] if self._limits[1] is not None else int(conf.get("POOL_IDLE_PER_FILE"))
+
+    @property
+    def max_age(self) -> float:
+        return self._limits[2] if self._limits[2] is not None else float(conf.get("POOL_IDLE_SECONDS"))
+
+    @property
+    def max_bytes(self) -> int:
+        return self._limits[3] if self._limits[3] is not None else int(conf.get("POOL_MAX_MB")) * 1024**2
+
+    def stats(self) -> dict[str, int]:
+        """Files, idle datasets and their estimated bytes (for diagnostics and tests)."""
+        with self._lock:
+            return {
+                "files": len(self._idle),
+                "datasets": sum(len(v) for v in self._idle.values()),
+                "bytes": self._bytes,
+            }
 
     def take(self, key: tuple[Any, ...]) -> tuple[float, DatasetReader] | None:
         """An idle dataset for ``key`` and when it was opened (monotonic), if the pool has one."""
         now = time.monotonic()
         stale: list[DatasetReader] = []
         found = None
+        max_age = self.max_age
         with self._lock:
             self._after_fork()
             idle = self._idle.get(key)
             while idle and found is None:
-                opened, ds = idle.pop()
-                if now - opened < self.max_age:
+                opened, size, ds = idle.pop()
+                self._bytes -= size
+                if now - opened < max_age:
                     found = (opened, ds)
                 else:
                     stale.append(ds)
             if idle is not None:
-                self._idle.move_to_end(key)
+                if idle:
+                    self._idle.move_to_end(key)
+                else:
+                    del self._idle[key]
         _close(stale)
         return found
 
-    def give(self, key: tuple[Any, ...], ds: DatasetReader, opened: float) -> None:
+    def give(self, key: tuple[Any, ...], ds: DatasetReader, opened: float, size: int | None = None) -> None:
+        size = dataset_bytes(ds) if size is None else size
+        max_keys, max_idle, max_bytes = self.max_keys, self.max_idle, self.max_bytes
+        fresh = time.monotonic() - opened < self.max_age
         drop: list[DatasetReader] = []
         with self._lock:
             self._after_fork()
             idle = self._idle.setdefault(key, [])
             self._idle.move_to_end(key)
-            if len(idle) < self.max_idle and time.monotonic() - opened < self.max_age:
-                idle.append((opened, ds))
+            if len(idle) < max_idle and fresh and size <= max_bytes:
+                idle.append((opened, size, ds))
+                self._bytes += size
             else:
                 drop.append(ds)
-            while len(self._idle) > self.max_keys:
-                _, evicted = self._idle.popitem(last=False)
-                drop += [d for _, d in evicted]
+            # Evict least recently used files until within both bounds.
+            while self._idle and (len(self._idle) > max_keys or self._bytes > max_bytes):
+                oldest = next(iter(self._idle))
+                entries = self._idle[oldest]
+                if entries:
+                    _, evicted_size, evicted = entries.pop(0)
+                    self._bytes -= evicted_size
+                    drop.append(evicted)
+                if not entries:
+                    del self._idle[oldest]
+            if not idle and key in self._idle:
+                del self._idle[key]
         _close(drop)
 
     def clear(self) -> None:
         with self._lock:
-            drop = [d for idle in self._idle.values() for _, d in idle]
+            drop = [d for idle in self._idle.values() for _, _, d in idle]
             self._idle.clear()
+            self._bytes = 0
         _close(drop)
 
     def _after_fork(self) -> None:
         # A forked child must not share its parent's file handles.
         if self._pid != os.getpid():
             self._idle.clear()
+            self._bytes = 0
             self._pid = os.getpid()
+
+
+def dataset_bytes(ds: DatasetReader) -> int:
+    """What an open dataset holds while idle: its tile index over all overview levels, plus
+    the VSI read cache of a blob read through /vsiaz/ or /vsicurl/ (see the pool notes)."""
+    try:
+        block_h, block_w = ds.block_shapes[0]
+        factors = [1, *ds.overviews(1)]
+        separate = ds.interleaving is not None and ds.interleaving.name == "BAND"
+        planes = ds.count if separate else 1
+        blocks = sum(-(-(ds.width // f) // max(block_w, 1)) * -(-(ds.height // f) // max(block_h, 1)) for f in factors)
+        index = blocks * planes * 16
+    except Exception:  # an estimate: never fail a request over it
+        index = 0
+    cache = int(_CLOUD_OPTIONS["VSI_CACHE_SIZE"]) if str(ds.name).startswith("/vsi") else 0
+    return _BASE_BYTES + index + cache
 
 
 def _close(datasets: list[DatasetReader]) -> None:
@@ -147,6 +222,10 @@ _pool = DatasetPool()
 
 def pool_clear() -> None:
     _pool.clear()
+
+
+def pool_stats() -> dict[str, int]:
+    return _pool.stats()
 
 
 def _pool_key(container: str, name: str, path: str, version: str) -> tuple[Any, ...]:
@@ -171,7 +250,15 @@ def pooled_dataset(container: str, name: str, *, version: str = "") -> Iterator[
     except FileNotFoundError as exc:
         raise RasterioIOError(f"{path}: No such file or directory") from exc
     taken = _pool.take(key)
-    opened, ds = taken if taken is not None else (time.monotonic(), rasterio.open(path))
+    if taken is not None:
+        opened, ds = taken
+    elif path.startswith("/vsi"):
+        opened, ds = time.monotonic(), rasterio.open(path)
+    else:
+        # A local file: read through the OS page cache (shared by all processes) rather
+        # than a private VSI cache per open dataset.
+        with rasterio.Env(VSI_CACHE=False):
+            opened, ds = time.monotonic(), rasterio.open(path)
     reuse = False
     try:
         yield ds

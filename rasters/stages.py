@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from rasterio.errors import RasterioIOError
 
@@ -205,6 +206,19 @@ def _long_if(key: str) -> Callable[[dict[str, Any]], str]:
     return lambda task_params: "long" if key in task_params else "default"
 
 
+def decoded_bytes(task_params: dict[str, Any]) -> int:
+    """The source's pixels decoded (width x height x bands x sample size): what building its
+    COG reads and compresses, whatever its size on disk. A task past GEOPLATFORM_LONG_WORK_BYTES
+    goes to the long pool (``Stage.work_bytes``), e.g. a deflated 600 MiB file decoding to 3 GiB
+    converted whole."""
+    facts = task_params.get("facts") or {}
+    try:
+        sample = np.dtype(facts.get("dtype", "uint8")).itemsize
+    except TypeError:
+        sample = 8
+    return int(facts.get("width", 0)) * int(facts.get("height", 0)) * int(facts.get("count", 1)) * sample
+
+
 def prepare_file(p: dict[str, Any], *, job_id: str, task_params: dict[str, Any]) -> dict[str, Any]:
     """Copy one window of a large file to a lossless part in silver (small files: nothing to do)."""
     if "window" not in task_params:
@@ -309,7 +323,13 @@ def file_stages(
 
     return [
         registry.Stage("prepare", _prepare, tasks=registry.from_previous(prepare_tasks), queue_of=_long_if("window")),
-        registry.Stage("cog", _cog, tasks=registry.from_previous(cog_tasks), queue_of=_long_if("parts")),
+        registry.Stage(
+            "cog",
+            _cog,
+            tasks=registry.from_previous(cog_tasks),
+            queue_of=_long_if("parts"),
+            work_bytes=decoded_bytes,
+        ),
     ]
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run`: set up, migrate, then serve (gunicorn) with a Dramatiq worker and the janitor.
+# `make run`: set up, migrate, then serve (gunicorn) with two Dramatiq worker pools (main, long) and the janitor.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 "$ROOT/scripts/setup.sh" run
@@ -43,21 +43,35 @@ cleanup() { log "stopping"; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/n
 trap cleanup EXIT INT TERM
 
 export dramatiq_worker_timeout=100
-# GDAL's block cache defaults to 5% of RAM per process and stays held: building the COG
-# of a 732 MiB raster peaked at 2.2 GiB with it, 0.84 GiB at 256 MB (bench/raster_large_memory.py).
-# Worker and janitor are restarted when they exit (scripts/supervise.sh): only the web server
-# exiting stops the platform.
-GDAL_CACHEMAX="${GDAL_CACHEMAX:-256}" \
-"$ROOT/scripts/supervise.sh" worker "$PY" manage.py rundramatiq --processes "${GEOPLATFORM_WORKER_PROCESSES:-2}" \
-  --threads "${GEOPLATFORM_WORKER_THREADS:-4}" &
+# Two worker pools (scripts/pool.sh), each process restarted when it exits (scripts/supervise.sh):
+# - main: every queue but long (short jobs, callbacks, webhooks);
+# - long: the long queue alone (raster windows, COGs of rasters decoding past
+#   GEOPLATFORM_LONG_WORK_BYTES, climate), with its own processes and memory ceiling, so a
+#   2-hour job never holds up short ones.
+# GDAL's block cache defaults to 5% of RAM per process and stays held: building the COG of a
+# 732 MiB raster peaked at 2.2 GiB with it, 0.84 GiB at 256 MB (bench/raster_large_memory.py).
+# A process past its ceiling (MiB resident) or task count leaves after its task and restarts.
+# The long pool takes no more messages than it has threads (prefetch = threads): a task held
+# behind a 2-hour one would wait there while another process or host sits idle.
+"$ROOT/scripts/pool.sh" main \
+  --processes "${GEOPLATFORM_WORKER_PROCESSES:-2}" --threads "${GEOPLATFORM_WORKER_THREADS:-4}" \
+  --max-rss-mb "${GEOPLATFORM_WORKER_MAX_RSS_MB:-1024}" --max-tasks "${GEOPLATFORM_WORKER_MAX_TASKS:-0}" \
+  --gdal-cachemax "${GDAL_CACHEMAX:-256}" --prefetch "${GEOPLATFORM_WORKER_PREFETCH:-0}" &
+pids+=($!)
+"$ROOT/scripts/pool.sh" long --queues long \
+  --processes "${GEOPLATFORM_LONG_POOL_PROCESSES:-1}" --threads "${GEOPLATFORM_LONG_POOL_THREADS:-2}" \
+  --max-rss-mb "${GEOPLATFORM_LONG_POOL_MAX_RSS_MB:-2048}" --max-tasks "${GEOPLATFORM_LONG_POOL_MAX_TASKS:-0}" \
+  --gdal-cachemax "${GEOPLATFORM_LONG_POOL_GDAL_CACHEMAX:-256}" --prefetch "${GEOPLATFORM_LONG_POOL_PREFETCH:-${GEOPLATFORM_LONG_POOL_THREADS:-2}}" &
 pids+=($!)
 "$ROOT/scripts/supervise.sh" janitor "$PY" manage.py janitor --loop &
 pids+=($!)
-# Web processes keep open COGs and their decoded blocks for tiles: the same bound, smaller
-# (tiles measured 1.75x titiler at 128 vs 1.85x at GDAL's default; RSS 1.9 vs 2.7 GB for 4 workers).
-GDAL_CACHEMAX="${GEOPLATFORM_WEB_GDAL_CACHEMAX:-128}" \
+# Web processes keep open COGs and their decoded blocks for tiles (rasters/gdal.py: a pool
+# bounded by GEOPLATFORM_RASTER_POOL_*, files and MiB). 2 processes x 4 threads with a 64 MB
+# block cache each and two malloc arenas: tiles 2.3x titiler's throughput at about the same
+# total memory (4 x 2 at 128 MB: 1.96x at 1.6x its memory; docs/benchmarks.md).
+MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" GDAL_CACHEMAX="${GEOPLATFORM_WEB_GDAL_CACHEMAX:-64}" \
 "$VENV/bin/gunicorn" geoplatform.wsgi:application --bind "$BIND" \
-  --workers "${GEOPLATFORM_WEB_WORKERS:-4}" --threads "${GEOPLATFORM_WEB_THREADS:-2}" \
+  --workers "${GEOPLATFORM_WEB_WORKERS:-2}" --threads "${GEOPLATFORM_WEB_THREADS:-4}" \
   --access-logfile - --timeout 120 &
 pids+=($!)
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ def _messages_only_with_a_worker(request: pytest.FixtureRequest, monkeypatch: py
     """Tests without `live_worker` drive tasks in this process: their task messages are
     not put on the broker, where a worker started by an earlier test would race them for
     the same tasks. Everything else about enqueueing (the database side) still runs."""
-    if "live_worker" not in request.fixturenames:
+    if "live_worker" not in request.fixturenames and "worker_pools" not in request.fixturenames:
         from ingest import messages
 
         monkeypatch.setattr(messages, "task_messages_send", lambda *args, **kwargs: None)
@@ -113,14 +113,28 @@ def _worker_env(db_name: str) -> dict[str, str]:
 class Worker:
     """A real `manage.py rundramatiq` process on the test database."""
 
-    def __init__(self, db_name: str, processes: int = 2, threads: int = 2, queues: list[str] | None = None) -> None:
-        self.log_path = Path(tempfile.gettempdir()) / f"geoplatform-test-worker-{os.getpid()}.log"
+    def __init__(
+        self,
+        db_name: str,
+        processes: int = 2,
+        threads: int = 2,
+        queues: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        name: str = "",
+    ) -> None:
+        suffix = f"-{name}" if name else ""
+        self.log_path = Path(tempfile.gettempdir()) / f"geoplatform-test-worker-{os.getpid()}{suffix}.log"
         cmd = [sys.executable, "manage.py", "rundramatiq", "--processes", str(processes), "--threads", str(threads)]
         if queues:
             cmd += ["--queues", *queues]
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=_worker_env(db_name), stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            cwd=ROOT,
+            env={**_worker_env(db_name), **(env or {})},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -187,6 +201,24 @@ def live_worker(_session_worker: Worker, transactional_db: Any) -> Worker:
     while not WorkerHeartbeat.objects.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     return _session_worker
+
+
+@pytest.fixture
+def worker_pools(transactional_db: Any) -> Iterator[Callable[..., Worker]]:
+    """Start worker pools (real `rundramatiq` processes, each its own pool: name, queues,
+    environment), killed at the end of the test; see tests/ingest/test_pools.py."""
+    from django.db import connection
+
+    started: list[Worker] = []
+
+    def start(name: str, *, queues: list[str], processes: int = 1, threads: int = 2, env: dict[str, str]) -> Worker:
+        worker = Worker(connection.settings_dict["NAME"], processes, threads, queues, env, name=name)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.kill(signal.SIGKILL)
 
 
 def wait_for_job(

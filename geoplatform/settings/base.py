@@ -194,6 +194,20 @@ GEOPLATFORM_JANITOR_INTERVAL_SECONDS = env.get_float("JANITOR_INTERVAL_SECONDS",
 GEOPLATFORM_RETENTION_DAYS = env.get_float("RETENTION_DAYS", 90.0)
 # Python's GIL switch interval in worker processes (seconds); see ingest/workers.py.
 GEOPLATFORM_WORKER_SWITCH_INTERVAL = env.get_float("WORKER_SWITCH_INTERVAL", 0.0005)
+# Tasks whose declared work (Stage.work_bytes) reaches this many bytes go to the 'long' queue,
+# served by its own worker pool (scripts/pool.sh): a 2-hour raster never holds up short jobs.
+GEOPLATFORM_LONG_WORK_BYTES = env.get_int("LONG_WORK_BYTES", 1024**3)
+# A worker process exits after its current task once its resident memory passes this many MiB
+# or it has run this many tasks (0: no limit); scripts/supervise.sh starts it again. Each pool
+# of scripts/run.sh sets its own (GEOPLATFORM_WORKER_* for main, GEOPLATFORM_LONG_POOL_* for long).
+GEOPLATFORM_WORKER_MAX_RSS_MB = env.get_int("WORKER_MAX_RSS_MB", 0)
+GEOPLATFORM_WORKER_MAX_TASKS = env.get_int("WORKER_MAX_TASKS", 0)
+# The pool this worker belongs to (shown with its heartbeat); set by scripts/pool.sh.
+GEOPLATFORM_WORKER_POOL = env.get_str("WORKER_POOL", "main")
+# Redis broker: a worker silent this long is taken as dead and its unacknowledged messages go
+# back on their queue (checked in "maintenance", run on this many commands out of a million).
+GEOPLATFORM_BROKER_HEARTBEAT_TIMEOUT_MS = env.get_int("BROKER_HEARTBEAT_TIMEOUT_MS", 60_000)
+GEOPLATFORM_BROKER_MAINTENANCE_CHANCE = env.get_int("BROKER_MAINTENANCE_CHANCE", 1000)
 GEOPLATFORM_CALLBACK_ALLOWED_HOSTS = env.get_list("CALLBACK_ALLOWED_HOSTS", [])
 GEOPLATFORM_CALLBACK_MAX_ATTEMPTS = env.get_int("CALLBACK_MAX_ATTEMPTS", 5)
 GEOPLATFORM_CALLBACK_TIMEOUT_SECONDS = env.get_float("CALLBACK_TIMEOUT_SECONDS", 10.0)
@@ -218,6 +232,8 @@ def dramatiq_broker(url: str) -> dict[str, Any]:
         # Separate key spaces on one Redis: two test runs (or two deployments) on the same
         # database never take each other's messages.
         options["namespace"] = env.get_str("BROKER_NAMESPACE", "dramatiq")
+        options["heartbeat_timeout"] = GEOPLATFORM_BROKER_HEARTBEAT_TIMEOUT_MS
+        options["maintenance_chance"] = GEOPLATFORM_BROKER_MAINTENANCE_CHANCE
     return {
         "BROKER": broker,
         "OPTIONS": options,
@@ -231,6 +247,7 @@ def dramatiq_broker(url: str) -> dict[str, Any]:
             "django_dramatiq.middleware.DbConnectionsMiddleware",
             "ingest.workers.WorkerHeartbeatMiddleware",
             "geoplatform.tracing.ContextMiddleware",
+            "ingest.workers.MemoryCeilingMiddleware",
         ],
     }
 
@@ -289,6 +306,13 @@ GEOPLATFORM_CLIMATE_DATASET_CACHE_SIZE = env.get_int("CLIMATE_DATASET_CACHE_SIZE
 GEOPLATFORM_CLIMATE_ITEM_CACHE_SECONDS = env.get_float("CLIMATE_ITEM_CACHE_SECONDS", 5.0)
 GEOPLATFORM_CLIMATE_MAX_FILES = env.get_int("CLIMATE_MAX_FILES", 5000)
 GEOPLATFORM_CLIMATE_RECHUNK_MAX_BYTES = env.get_int("CLIMATE_RECHUNK_MAX_BYTES", 2 * 1024**3)
+# Open datasets each web process keeps between tile requests (rasters/gdal.py): at most this
+# many files, idle handles per file, seconds idle, and MiB in all (estimated per dataset: its
+# tile index and its VSI read cache). These bound web memory, not GDAL's block cache (GDAL_CACHEMAX).
+GEOPLATFORM_RASTER_POOL_FILES = env.get_int("RASTER_POOL_FILES", 32)
+GEOPLATFORM_RASTER_POOL_IDLE_PER_FILE = env.get_int("RASTER_POOL_IDLE_PER_FILE", 4)
+GEOPLATFORM_RASTER_POOL_IDLE_SECONDS = env.get_float("RASTER_POOL_IDLE_SECONDS", 120.0)
+GEOPLATFORM_RASTER_POOL_MAX_MB = env.get_int("RASTER_POOL_MAX_MB", 64)
 
 # --- Publishing ---------------------------------------------------------------------------
 # Four-eyes rule: nobody approves a release they submitted, unless this is true.

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any, cast
 
-import pyogrio
 from django.urls import reverse
 
 from features import selectors as features_selectors
@@ -54,6 +53,8 @@ def gpkg_layer_check(*, container: str, file_name: str, layer_name: str | None) 
     type's own pre-flight check (it names the container); a file GDAL cannot open as a
     GeoPackage is a 400 here.
     """
+    import pyogrio  # imported here: ~30 MiB (its own GDAL) a web process never needs
+
     if _extension(file_name) != "gpkg":
         return
     try:
