@@ -6,20 +6,22 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from .api import HealthApi, HealthDetailsApi, HealthLiveApi
+from .deployment import writer_only
 from .errors import json_error_view
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
-    path("admin/", admin.site.urls),
+    # Writer routes: on a reader (GEOPLATFORM_MODE=reader) they answer 404 read_only_deployment.
+    *writer_only([path("admin/", admin.site.urls)]),
     path("api/health", HealthApi.as_view(), name="health"),
     path("api/health/live", HealthLiveApi.as_view(), name="health-live"),
     path("api/health/details", HealthDetailsApi.as_view(), name="health-details"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
-    path("api/", include("ingest.urls")),
+    *writer_only([path("api/", include("ingest.urls"))]),
     path("api/raster/", include("rasters.urls")),
-    path("api/", include("publishing.urls")),
+    *writer_only([path("api/", include("publishing.urls"))]),
     path("api/stac/", include("catalog.urls")),
     path("api/features/", include("features.urls")),
 ]
