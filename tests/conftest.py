@@ -189,6 +189,67 @@ def live_worker(_session_worker: Worker, transactional_db: Any) -> Worker:
     return _session_worker
 
 
+# --- the reader pass (GEOPLATFORM_MODE=reader; scripts/test.sh) ------------------------------
+# Tests marked `reader` run once more on a reader deployment: their fixtures write as the
+# suite's superuser (uploads, jobs run inline, STAC items), then the test body runs as
+# READER_TEST_ROLE, which holds the reader's grants (geoplatform.dbroles.grant_reader) and no
+# more, with pgstac.readonly on: any write the read APIs attempt fails the test.
+READER_TEST_ROLE = "geoplatform_reader_test"
+
+
+def _reader_mode() -> bool:
+    return getattr(settings, "GEOPLATFORM_MODE", "full") == "reader"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reader_test_role(request: pytest.FixtureRequest) -> None:
+    """Reader pass only: the role, and its grants on the test database (committed, once)."""
+    if not _reader_mode():
+        return
+    request.getfixturevalue("django_db_setup")
+    from django.db import connection
+
+    from geoplatform.dbroles import grant_reader
+
+    with request.getfixturevalue("django_db_blocker").unblock(), connection.cursor() as cur:
+        # A role is cluster-wide: another run may create it at the same moment.
+        cur.execute(
+            f"DO $$ BEGIN CREATE ROLE {READER_TEST_ROLE} NOLOGIN;"
+            " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        )
+        grant_reader(
+            cur.cursor,
+            reader=READER_TEST_ROLE,
+            dbname=connection.settings_dict["NAME"],
+            writers=[connection.settings_dict["USER"]],
+        )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Fixtures are set up: switch a `reader` test's connection to the read-only role."""
+    if not (_reader_mode() and item.get_closest_marker("reader") and "_django_db_helper" in item.fixturenames):  # type: ignore[operator]
+        yield
+        return
+    from django.db import DatabaseError, connection
+
+    with connection.cursor() as cur:
+        cur.execute(f"SET ROLE {READER_TEST_ROLE}")
+        cur.execute("SET pgstac.readonly = true")
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cur:
+                cur.execute("RESET ROLE")
+                cur.execute("RESET pgstac.readonly")
+        except DatabaseError:
+            # An aborted transaction: its rollback (pytest-django's) undoes the SETs; a
+            # connection outside one is closed so no later test inherits the role.
+            if not connection.in_atomic_block:
+                connection.close()
+
+
 def wait_for_job(
     job_id: str, timeout: float = 60, statuses: tuple[str, ...] = ("completed", "failed", "cancelled")
 ) -> Any:
