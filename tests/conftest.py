@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -197,8 +198,44 @@ def live_worker(_session_worker: Worker, transactional_db: Any) -> Worker:
 READER_TEST_ROLE = "geoplatform_reader_test"
 
 
+_reader_role_on = False  # a `reader` test body is running as READER_TEST_ROLE
+
+
 def _reader_mode() -> bool:
     return getattr(settings, "GEOPLATFORM_MODE", "full") == "reader"
+
+
+def _reader_role(on: bool) -> None:
+    global _reader_role_on
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        if on:
+            cur.execute(f"SET ROLE {READER_TEST_ROLE}")
+            cur.execute("SET pgstac.readonly = true")
+        else:
+            cur.execute("RESET ROLE")
+            cur.execute("RESET pgstac.readonly")
+    _reader_role_on = on
+
+
+@contextmanager
+def as_owner() -> Iterator[None]:
+    """Test data made inside a `reader` test's body (fixture factories, the writer side of a
+    "publish, then read" test): written as the suite's role, then back to the reader's."""
+    if not _reader_role_on:
+        yield
+        return
+    from django.db import DatabaseError
+
+    _reader_role(False)
+    try:
+        yield
+    finally:
+        try:
+            _reader_role(True)
+        except DatabaseError:  # an aborted transaction: the test fails on its own error
+            pass
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -233,17 +270,15 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         return
     from django.db import DatabaseError, connection
 
-    with connection.cursor() as cur:
-        cur.execute(f"SET ROLE {READER_TEST_ROLE}")
-        cur.execute("SET pgstac.readonly = true")
+    _reader_role(True)
     try:
         yield
     finally:
         try:
-            with connection.cursor() as cur:
-                cur.execute("RESET ROLE")
-                cur.execute("RESET pgstac.readonly")
+            _reader_role(False)
         except DatabaseError:
+            global _reader_role_on
+            _reader_role_on = False
             # An aborted transaction: its rollback (pytest-django's) undoes the SETs; a
             # connection outside one is closed so no later test inherits the role.
             if not connection.in_atomic_block:
