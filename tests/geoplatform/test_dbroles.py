@@ -163,3 +163,58 @@ def test_migrate_refuses_an_owner_url_for_another_database(settings: Any) -> Non
     settings.GEOPLATFORM_DATABASE_OWNER_URL = "postgresql://someone@127.0.0.1:5432/another_database"
     with pytest.raises(CommandError, match="point both at the same database"):
         call_command("migrate", "--plan", verbosity=0)
+
+
+@pytest.mark.django_db
+def test_the_reader_role_reads_everything_and_writes_nothing(roles_db: dict[str, str]) -> None:
+    """GEOPLATFORM_DATABASE_READER_URL (a reader deployment): SELECT on the Django tables, on
+    datasets and STAC partitions the other roles make later, and pgSTAC search() with
+    pgstac.readonly; every write refused, pgSTAC's caches included."""
+    env = json.loads(roles_db["env"])
+    collection = {
+        "id": "reader-test",
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "description": "t",
+        "license": "proprietary",
+        "links": [],
+        "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[None, None]]}},
+    }
+    item = {
+        "id": "r1",
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "collection": "reader-test",
+        "geometry": {"type": "Point", "coordinates": [1, 2]},
+        "bbox": [1, 2, 1, 2],
+        "properties": {"datetime": "2024-01-01T00:00:00Z"},
+        "links": [],
+        "assets": {},
+    }
+    with _as_app(roles_db) as app:  # made after db.sh: reached by default privileges
+        app.execute("CREATE TABLE geo.reader_test (id bigint PRIMARY KEY)")
+        app.execute("INSERT INTO geo.reader_test VALUES (1)")
+        app.execute("SELECT create_collection(%s::jsonb)", [json.dumps(collection)])
+        app.execute("SELECT create_item(%s::jsonb)", [json.dumps(item)])
+    options = "-c search_path=public,pgstac -c pgstac.readonly=true"
+    try:
+        with psycopg.connect(env["GEOPLATFORM_DATABASE_READER_URL"], autocommit=True, options=options) as conn:
+            assert conn.execute("SELECT count(*) FROM geo.reader_test").fetchone() == (1,)
+            assert conn.execute("SELECT count(*) FROM ingest_job").fetchone() == (0,)
+            (searches,) = conn.execute("SELECT count(*) FROM pgstac.searches").fetchone()
+            (found,) = conn.execute("SELECT search(%s::jsonb)", [json.dumps({"collections": ["reader-test"]})]).fetchone()
+            assert [f["id"] for f in found["features"]] == ["r1"]
+            assert conn.execute("SELECT count(*) FROM pgstac.searches").fetchone() == (searches,)  # nothing recorded
+            for statement in (
+                "INSERT INTO auth_group (name) VALUES ('reader')",
+                "DELETE FROM geo.reader_test",
+                "CREATE TABLE geo.reader_own (id int)",
+                "INSERT INTO pgstac.searches (search) VALUES ('{}'::jsonb)",
+                "SELECT delete_item('r1', 'reader-test')",
+                "SELECT delete_collection('reader-test')",
+            ):
+                assert "permission denied" in _refused(conn, statement), statement
+    finally:
+        with _as_app(roles_db) as app:
+            app.execute("DROP TABLE geo.reader_test")
+            app.execute("SELECT delete_collection('reader-test')")
