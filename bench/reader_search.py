@@ -7,7 +7,8 @@ against the full platform (the application role, recording every search), on the
 database in the same run: the items and queries of bench/stac_search.py (10,000 items, POST
 /search with a bbox, a 6-month datetime interval and limit 100), both servers gunicorn with
 the same workers x threads, rounds alternating. Prints requests/s, p50/p99 and the ratio
-reader / full (parity expected).
+reader / full (parity expected), then the same for pgSTAC's search() alone (no HTTP: less
+noise on a busy machine).
 
     .venv/bin/python bench/reader_search.py [--items 10000] [--seconds 15] [--rounds 2] [--keep-db]
 """
@@ -55,6 +56,37 @@ def searches_count() -> int:
     return int(count)
 
 
+def sql_only(reader_url: str, rounds: int) -> None:
+    """pgSTAC's search() alone, without HTTP: the full platform's role (recording each search)
+    vs the reader's (pgstac.readonly), interleaved query by query on two connections."""
+    import json
+    import statistics
+    import time
+
+    import psycopg
+
+    base = "-c search_path=public,pgstac -c jit=off -c max_parallel_workers_per_gather=0"
+    conns = {
+        "full": psycopg.connect(stac_search.DB_URL, autocommit=True, options=base),
+        "reader": psycopg.connect(reader_url, autocommit=True, options=base + " -c pgstac.readonly=true"),
+    }
+    bodies = [json.dumps({**json.loads(b), "conf": {"nohydrate": True}}) for b in stac_search.queries(100)]
+    times: dict[str, list[float]] = {name: [] for name in conns}
+    for _ in range(rounds):
+        for body in bodies:
+            for name, conn in conns.items():
+                started = time.perf_counter()
+                conn.execute("SELECT pgstac.search(%s::jsonb)", [body]).fetchone()
+                times[name].append(time.perf_counter() - started)
+    for conn in conns.values():
+        conn.close()
+    medians = {name: 1000 * statistics.median(t) for name, t in times.items()}
+    print(
+        f"search() alone, {len(bodies) * rounds} queries each, median ms: full {medians['full']:.1f},"
+        f" reader {medians['reader']:.1f}; ratio of speeds reader/full {medians['full'] / medians['reader']:.2f}x"
+    )
+
+
 def main() -> None:
     parser = common.load_parser(__doc__)
     parser.add_argument("--items", type=int, default=10_000)
@@ -79,9 +111,10 @@ def main() -> None:
         for port in (FULL_PORT, READER_PORT):
             stac_search.load(port, path, bodies, 3, args.concurrency)  # warm-up: connections, caches
         results: dict[str, list[dict[str, float]]] = {"reader": [], "full": []}
-        for _ in range(args.rounds):
-            results["full"].append(stac_search.load(FULL_PORT, path, bodies, args.seconds, args.concurrency))
-            results["reader"].append(stac_search.load(READER_PORT, path, bodies, args.seconds, args.concurrency))
+        for i in range(args.rounds):  # the order alternates: neither always runs first
+            for name in ("full", "reader") if i % 2 == 0 else ("reader", "full"):
+                port = FULL_PORT if name == "full" else READER_PORT
+                results[name].append(stac_search.load(port, path, bodies, args.seconds, args.concurrency))
         # A write as the reader's role fails (permission denied): it would show as errors.
         assert all(r["errors"] == 0 for r in results["reader"]), results["reader"]
     finally:
@@ -94,6 +127,7 @@ def main() -> None:
         f" pgstac.searches: {before} rows before, {searches_count()} after (the full platform's)"
     )
     common.print_rounds(results, "full", ours="reader")
+    sql_only(reader_url, args.rounds)
 
 
 if __name__ == "__main__":

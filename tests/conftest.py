@@ -265,7 +265,8 @@ def _reader_test_role(request: pytest.FixtureRequest) -> None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """Fixtures are set up: switch a `reader` test's connection to the read-only role."""
-    if not (_reader_mode() and item.get_closest_marker("reader") and "_django_db_helper" in item.fixturenames):  # type: ignore[operator]
+    uses_db = "_django_db_helper" in getattr(item, "fixturenames", ())
+    if not (_reader_mode() and item.get_closest_marker("reader") and uses_db):
         yield
         return
     from django.db import DatabaseError, connection

@@ -218,3 +218,55 @@ def test_the_reader_role_reads_everything_and_writes_nothing(roles_db: dict[str,
         with _as_app(roles_db) as app:
             app.execute("DROP TABLE geo.reader_test")
             app.execute("SELECT delete_collection('reader-test')")
+
+
+@pytest.mark.django_db
+@pytest.mark.slow
+def test_a_reader_server_as_the_reader_role(roles_db: dict[str, str]) -> None:
+    """`make run`'s reader (GEOPLATFORM_READER_BIND): gunicorn in reader mode with the production
+    settings, connected as the reader role of a database built by scripts/db.sh."""
+    import http.client
+    import socket
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **json.loads(roles_db["env"]),
+        "GEOPLATFORM_MODE": "reader",
+        "GEOPLATFORM_WRITER_URL": "http://writer.example",
+        "GEOPLATFORM_SECURE_SSL_REDIRECT": "false",
+        "GEOPLATFORM_SECURE_COOKIES": "false",
+        "GEOPLATFORM_ALLOWED_HOSTS": "127.0.0.1",
+    }
+    cmd = [".venv/bin/gunicorn", "geoplatform.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def call(method: str, path: str, body: str | None = None) -> tuple[int, Any]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, json.loads(data) if data else None
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, _ = call("GET", "/api/health/live")
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.stderr.read() if server.stderr else ""
+                time.sleep(0.2)
+        assert call("GET", "/api/health") == (200, {"status": "ok"})
+        assert call("GET", "/api/features/collections")[0] == 200
+        status, page = call("POST", "/api/stac/search", json.dumps({"limit": 5}))
+        assert status == 200 and page["type"] == "FeatureCollection", page
+        assert call("GET", "/api/stac/search?limit=5")[0] == 200
+        status, body = call("POST", "/api/jobs/submit/process_vector", "{}")
+        assert status == 404 and body["details"] == {"writer_url": "http://writer.example"}
+        assert call("DELETE", "/api/stac/collections/x")[0] == 405
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -7,6 +7,7 @@ from the mode, and tests/conftest.py runs each test body as the reader's role.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
@@ -30,6 +31,22 @@ def test_reader_settings_turn_pgstac_readonly_on(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("GEOPLATFORM_MODE", "writer")
     with pytest.raises(Exception, match="GEOPLATFORM_MODE must be one of full, reader"):
         env.get_choice("MODE", ("full", "reader"), "full")
+
+
+def test_a_production_reader_connects_only_as_the_reader_role() -> None:
+    from tests.geoplatform.test_settings import _prod
+
+    code = (
+        "import django, json; django.setup(); from django.conf import settings as s;"
+        " d = s.DATABASES['default']; print(json.dumps([d['USER'], d['OPTIONS']['options'], s.GEOPLATFORM_MODE]))"
+    )
+    app = {"GEOPLATFORM_DATABASE_URL": "postgresql://app@127.0.0.1:1/geo", "GEOPLATFORM_MODE": "reader"}
+    missing = _prod(app, code)
+    assert missing.returncode != 0 and "GEOPLATFORM_DATABASE_READER_URL is required" in missing.stderr
+    reader = _prod({**app, "GEOPLATFORM_DATABASE_READER_URL": "postgresql://ro@127.0.0.1:1/geo"}, code)
+    assert reader.returncode == 0, reader.stderr
+    user, options, mode = json.loads(reader.stdout.strip().splitlines()[-1])
+    assert (user, mode) == ("ro", "reader") and options.endswith("-c pgstac.readonly=true")
 
 
 @pytest.mark.django_db
@@ -114,7 +131,7 @@ def test_stac_post_search_works_and_records_nothing(api_client: APIClient, stac:
     resp = api_client.post("/api/stac/search", {"collections": [stac], "bbox": [0, 0, 1.5, 1.5]}, format="json")
     assert resp.status_code == 200, resp.content
     assert sorted(f["id"] for f in resp.json()["features"]) == ["r-0", "r-1"]
-    get = api_client.get("/api/stac/search", {"collections": stac, "limit": 2})
+    get = api_client.get("/api/stac/search", {"collections": stac, "limit": "2"})
     assert get.status_code == 200 and len(get.json()["features"]) == 2
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM pgstac.searches")
@@ -158,8 +175,6 @@ def test_a_write_as_the_reader_role_fails(stac: str) -> None:
 def test_the_reader_openapi_lists_only_read_operations(api_client: APIClient) -> None:
     resp = api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert resp.status_code == 200
-    import json
-
     paths = json.loads(resp.content)["paths"]
     assert paths and not any(p.startswith(("/api/jobs", "/api/platform", "/api/storage")) for p in paths)
     writes = sorted(
