@@ -265,6 +265,7 @@ def _reader_test_role(request: pytest.FixtureRequest) -> None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """Fixtures are set up: switch a `reader` test's connection to the read-only role."""
+    global _reader_role_on
     uses_db = "_django_db_helper" in getattr(item, "fixturenames", ())
     if not (_reader_mode() and item.get_closest_marker("reader") and uses_db):
         yield
@@ -278,7 +279,6 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         try:
             _reader_role(False)
         except DatabaseError:
-            global _reader_role_on
             _reader_role_on = False
             # An aborted transaction: its rollback (pytest-django's) undoes the SETs; a
             # connection outside one is closed so no later test inherits the role.
