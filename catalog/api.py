@@ -22,6 +22,7 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from geoplatform.deployment import read_only_methods
 from geoplatform.errors import ogc_exception_handler
 from geoplatform.negotiation import FormatNegotiation
 from geoplatform.permissions import ReadPublicWriteAuthenticated
@@ -219,6 +220,7 @@ class StacItemApi(StacApi):
         return _json(body, GEOJSON)
 
 
+@read_only_methods("POST")  # a search body only reads: a reader deployment serves it
 class StacSearchApi(StacApi):
     permission_classes = [SearchIsRead]
 

@@ -12,6 +12,11 @@ Least privilege (business data is protected, application data is rebuildable):
   table, so it cannot drop or alter ``geo``, ``pgstac`` or the Django tables' structure,
   and it cannot create roles or databases.
 
+- **reader** (``GEOPLATFORM_DATABASE_READER_URL``, optional: a reader deployment,
+  ``GEOPLATFORM_MODE=reader``) may only SELECT: the Django tables, the ``geo`` datasets
+  (those the app role creates later included, by default privileges) and pgSTAC's tables,
+  whose ``search()`` it runs with ``pgstac.readonly``. See :func:`grant_reader`.
+
 ``scripts/db.sh`` runs :func:`prepare` (admin connection: roles, database, extensions,
 grants, default privileges), then ``manage.py migrate`` (which switches to the owner, see
 :func:`use_owner_connection`), then :func:`grant` (privileges on what the migrations made).
@@ -82,9 +87,39 @@ def _ensure_login_role(cur: psycopg.Cursor, role: Conn, attributes: str) -> None
     cur.execute(stmt)
 
 
-def prepare(*, admin_url: str, owner_url: str, app_url: str) -> None:
+def grant_reader(cur: psycopg.Cursor, *, reader: str, dbname: str, writers: list[str]) -> None:
+    """SELECT-only grants for ``reader`` in the current database (idempotent).
+
+    ``writers`` are the roles whose future tables in ``public`` and ``geo`` the reader may
+    read at once (default privileges): the owner's migrations, the app role's datasets.
+    Not pgSTAC's ``pgstac_read``: that role may INSERT and UPDATE pgSTAC's caches (searches,
+    search_wheres, format_item_cache); the reader SELECTs pgSTAC's tables (partitions made
+    later by pgstac_admin/pgstac_ingest included) and runs search() with pgstac.readonly.
+    """
+    ids = {"reader": sql.Identifier(reader), "db": sql.Identifier(dbname)}
+    for stmt in (
+        "GRANT CONNECT ON DATABASE {db} TO {reader}",
+        "REVOKE pgstac_read FROM {reader}",  # in case an earlier set-up granted it
+        "GRANT USAGE ON SCHEMA public, geo, pgstac TO {reader}",
+        "GRANT SELECT ON ALL TABLES IN SCHEMA public, geo, pgstac TO {reader}",
+        "ALTER DEFAULT PRIVILEGES FOR ROLE pgstac_admin, pgstac_ingest IN SCHEMA pgstac"
+        " GRANT SELECT ON TABLES TO {reader}",
+    ):
+        cur.execute(sql.SQL(stmt).format(**ids))
+    for writer in dict.fromkeys(writers):
+        cur.execute(
+            sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public, geo GRANT SELECT ON TABLES TO {}").format(
+                sql.Identifier(writer), ids["reader"]
+            )
+        )
+
+
+def prepare(*, admin_url: str, owner_url: str, app_url: str, reader_url: str | None = None) -> None:
     """Before migrate: roles, the database (owned by the owner), extensions, grants."""
     admin, owner, app = Conn.parse(admin_url), Conn.parse(owner_url), Conn.parse(app_url)
+    reader = Conn.parse(reader_url) if reader_url else None
+    if reader is not None and (reader.dbname != owner.dbname or reader.user in (owner.user, app.user)):
+        raise SystemExit("GEOPLATFORM_DATABASE_READER_URL must name the same database as a role of its own")
     if owner.dbname != app.dbname:
         raise SystemExit(f"owner and app URLs name different databases ({owner.dbname!r}, {app.dbname!r})")
     single = owner.user == app.user
@@ -102,6 +137,8 @@ def prepare(*, admin_url: str, owner_url: str, app_url: str) -> None:
                 cur.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(role), sql.Identifier(owner.user)))
             # The app writes the catalogue through pgSTAC's functions, as pgSTAC intends.
             cur.execute(sql.SQL("GRANT pgstac_ingest TO {}").format(sql.Identifier(app.user)))
+        if reader is not None:
+            _ensure_login_role(cur, reader, "NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS INHERIT")
         found = cur.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", [owner.dbname])
         row = found.fetchone()
         if row is None:
@@ -162,9 +199,12 @@ def _take_ownership(cur: psycopg.Cursor, *, owner: str, app: str) -> None:
     cur.execute(sql.SQL("ALTER SCHEMA geo OWNER TO {}").format(sql.Identifier(owner)))
 
 
-def grant(*, admin_url: str, owner_url: str, app_url: str) -> None:
+def grant(*, admin_url: str, owner_url: str, app_url: str, reader_url: str | None = None) -> None:
     """After migrate: privileges on what already existed before the default privileges."""
     admin, owner, app = Conn.parse(admin_url), Conn.parse(owner_url), Conn.parse(app_url)
+    if reader_url:
+        with admin.connect(dbname=owner.dbname) as conn, conn.cursor() as cur:
+            grant_reader(cur, reader=Conn.parse(reader_url).user, dbname=owner.dbname, writers=[owner.user, app.user])
     if owner.user == app.user:
         return
     ids = {"app": sql.Identifier(app.user)}
@@ -220,9 +260,10 @@ def main(argv: list[str] | None = None) -> None:
     app_url = env.get_str("DATABASE_URL", "postgresql://root@127.0.0.1:5432/geoplatform")
     owner_url = env.get_optional("DATABASE_OWNER_URL") or app_url
     admin_url = env.get_optional("DATABASE_ADMIN_URL") or _default_admin_url(owner_url, app_url)
+    reader_url = env.get_optional("DATABASE_READER_URL")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     step = prepare if args.step == "prepare" else grant
-    step(admin_url=admin_url, owner_url=owner_url, app_url=app_url)
+    step(admin_url=admin_url, owner_url=owner_url, app_url=app_url, reader_url=reader_url)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ class Component:
     name: str
     check: Check  # detailed, read-only: returns what operators see (versions, counts)
     probe: Probe | None  # cheap readiness test; None: not part of readiness
+    writer: bool = False  # only the full platform needs it (broker, workers): a reader skips it
 
 
 _components: dict[str, Component] = {}
@@ -50,9 +51,15 @@ class Unhealthy(Exception):
     """Raised by a check whose component is not usable."""
 
 
-def register(name: str, check: Check, *, probe: Probe | None = None) -> None:
-    """Add a component; give ``probe`` only if the web cannot serve without it."""
-    _components[name] = Component(name=name, check=check, probe=probe)
+def register(name: str, check: Check, *, probe: Probe | None = None, writer: bool = False) -> None:
+    """Add a component; give ``probe`` only if the web cannot serve without it; ``writer``
+    when only job submission or work needs it (a reader deployment neither checks nor probes it)."""
+    _components[name] = Component(name=name, check=check, probe=probe, writer=writer)
+
+
+def _active() -> list[Component]:
+    reader = getattr(settings, "GEOPLATFORM_MODE", "full") == "reader"
+    return [c for c in _components.values() if not (reader and c.writer)]
 
 
 def run_checks(*, detail: bool = True) -> tuple[bool, dict[str, dict[str, Any]]]:
@@ -60,7 +67,8 @@ def run_checks(*, detail: bool = True) -> tuple[bool, dict[str, dict[str, Any]]]
     error text) for clients that are not operators; failures are logged either way."""
     components: dict[str, dict[str, Any]] = {}
     healthy = True
-    for name, component in _components.items():
+    for component in _active():
+        name = component.name
         started = time.perf_counter()
         try:
             info = component.check()
@@ -84,7 +92,7 @@ def ready() -> bool:
         if _ready_cache is not None and now - _ready_cache[0] < ttl:
             return _ready_cache[1]
         ok = True
-        for component in _components.values():
+        for component in _active():
             if component.probe is None:
                 continue
             try:
@@ -171,5 +179,5 @@ def _storage() -> dict[str, Any]:
 def register_core_checks() -> None:
     register("database", _database, probe=_database_probe)
     register("postgis", _postgis)
-    register("broker", _broker, probe=_broker_probe)
+    register("broker", _broker, probe=_broker_probe, writer=True)
     register("storage", _storage, probe=_storage_probe)

@@ -17,5 +17,5 @@ class IngestConfig(AppConfig):
         # Test-only job types (e.g. `hello`) come from a setting, never registered by default.
         for module in settings.GEOPLATFORM_EXTRA_JOB_TYPES:
             import_module(module).register()
-        health.register("workers", selectors.workers_health)
+        health.register("workers", selectors.workers_health, writer=True)
         diagnostics.register()

@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from geoplatform.api import error_responses
+from geoplatform.deployment import read_only_methods
 
 from . import basemap, conf, legend, links, mosaic, selectors, tiles
 from .errors import InvalidRasterRequest
@@ -412,6 +413,7 @@ class RasterExtractApi(_RasterApi):
         return _cached(content, media_type, _etag(asset, request, out_fmt), filename=f"{item_id}-extract.{out_fmt}")
 
 
+@read_only_methods("POST")  # the geometry body only reads: a reader deployment serves it
 class RasterClipApi(_RasterApi):
     permission_classes = [PublicReadIncludingPost]
     content_negotiation_class = ImageNegotiation

@@ -19,6 +19,19 @@ if [ -z "${GEOPLATFORM_DATABASE_URL:-}" ] && ! grep -q '^GEOPLATFORM_DATABASE_UR
   printf 'GEOPLATFORM_DATABASE_URL=postgresql://geoplatform_app:%s@127.0.0.1:5432/geoplatform\n' "$(pw)" >> .env
 fi
 set -a; source .env; set +a
+if [ -n "${GEOPLATFORM_READER_BIND:-}" ] && [ -z "${GEOPLATFORM_DATABASE_READER_URL:-}" ]; then
+  # The reader's read-only role (docs/operations.md, "Reader deployment"): scripts/db.sh creates it.
+  log "adding the read-only reader role URL to .env (random password)"
+  reader_url="$("$PY" - <<'PY'
+import os, secrets
+from urllib.parse import urlparse
+u = urlparse(os.environ.get("GEOPLATFORM_DATABASE_URL") or "postgresql://root@127.0.0.1:5432/geoplatform")
+print(u._replace(netloc=f"geoplatform_reader:{secrets.token_urlsafe(24)}@{u.hostname or '127.0.0.1'}:{u.port or 5432}").geturl())
+PY
+)"
+  printf 'GEOPLATFORM_DATABASE_READER_URL=%s\n' "$reader_url" >> .env
+  export GEOPLATFORM_DATABASE_READER_URL="$reader_url"
+fi
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-geoplatform.settings.prod}"
 # Production settings, served as plain http on this machine: no secure-only cookies and no
 # redirect to https (set both to true, or unset them, behind TLS).
@@ -26,7 +39,9 @@ export GEOPLATFORM_SECURE_COOKIES="${GEOPLATFORM_SECURE_COOKIES:-false}"
 export GEOPLATFORM_SECURE_SSL_REDIRECT="${GEOPLATFORM_SECURE_SSL_REDIRECT:-false}"
 BIND="${GEOPLATFORM_BIND:-127.0.0.1:8000}"
 HOST="${BIND%:*}"
-export GEOPLATFORM_ALLOWED_HOSTS="${GEOPLATFORM_ALLOWED_HOSTS:-$HOST,127.0.0.1,localhost}"
+READER_BIND="${GEOPLATFORM_READER_BIND:-}"
+READER_HOST="${READER_BIND%:*}"
+export GEOPLATFORM_ALLOWED_HOSTS="${GEOPLATFORM_ALLOWED_HOSTS:-$HOST,${READER_HOST:+$READER_HOST,}127.0.0.1,localhost}"
 
 "$ROOT/scripts/db.sh"
 "$PY" manage.py collectstatic --noinput -v 0
@@ -75,7 +90,19 @@ MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" GDAL_CACHEMAX="${GEOPLATFORM_WEB_GDAL_
   --access-logfile - --timeout 120 &
 pids+=($!)
 
+if [ -n "$READER_BIND" ]; then
+  # The read APIs alone, as the read-only role, beside the full platform: the split a
+  # production deployment uses (docs/operations.md, "Reader deployment"). No worker of its own.
+  GEOPLATFORM_MODE=reader GEOPLATFORM_WRITER_URL="${GEOPLATFORM_WRITER_URL:-http://$BIND}" \
+  GDAL_CACHEMAX="${GEOPLATFORM_WEB_GDAL_CACHEMAX:-128}" \
+  "$VENV/bin/gunicorn" geoplatform.wsgi:application --bind "$READER_BIND" \
+    --workers "${GEOPLATFORM_READER_WEB_WORKERS:-2}" --threads "${GEOPLATFORM_WEB_THREADS:-2}" \
+    --access-logfile - --timeout 120 &
+  pids+=($!)
+fi
+
 wait_port "$HOST" "${BIND##*:}" gunicorn 60
+if [ -n "$READER_BIND" ]; then wait_port "$READER_HOST" "${READER_BIND##*:}" "gunicorn (reader)" 60; fi
 cat <<MSG
 
 GeoPlatform is running:
@@ -83,7 +110,8 @@ GeoPlatform is running:
   Swagger UI  http://$BIND/api/docs/
   admin       http://$BIND/admin/   (create a login: .venv/bin/python manage.py createsuperuser)
   health      http://$BIND/api/health   (details: /api/health/details, token with geoplatform.view_health)
-Plain http for local use: GEOPLATFORM_SECURE_SSL_REDIRECT=$GEOPLATFORM_SECURE_SSL_REDIRECT, GEOPLATFORM_SECURE_COOKIES=$GEOPLATFORM_SECURE_COOKIES.
+${READER_BIND:+  reader      http://$READER_BIND/api/stac/   (read APIs only, read-only database role)
+}Plain http for local use: GEOPLATFORM_SECURE_SSL_REDIRECT=$GEOPLATFORM_SECURE_SSL_REDIRECT, GEOPLATFORM_SECURE_COOKIES=$GEOPLATFORM_SECURE_COOKIES.
 Get an API token:  .venv/bin/python manage.py createserviceaccount NAME
 Stop with Ctrl-C.
 MSG

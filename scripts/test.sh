@@ -35,6 +35,8 @@ GEOPLATFORM_DATABASE_URL="${GEOPLATFORM_DATABASE_URL%/*}/postgres" "$PY" -W erro
 
 log "pytest (broker: $GEOPLATFORM_BROKER_URL)"
 "$VENV/bin/pytest"
+log "reader pass: the read tests again on a reader deployment (GEOPLATFORM_MODE=reader, read-only role)"
+GEOPLATFORM_MODE=reader "$VENV/bin/pytest" -m "reader and not writer" tests
 log "every end-to-end (worker) test again on RabbitMQ"
 GEOPLATFORM_BROKER_URL="amqp://guest:guest@127.0.0.1:5672/geoplatform_test" "$VENV/bin/pytest" -m broker tests
 log "all checks passed"

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +220,100 @@ def worker_pools(transactional_db: Any) -> Iterator[Callable[..., Worker]]:
     yield start
     for worker in started:
         worker.kill(signal.SIGKILL)
+# --- the reader pass (GEOPLATFORM_MODE=reader; scripts/test.sh) ------------------------------
+# Tests marked `reader` run once more on a reader deployment: their fixtures write as the
+# suite's superuser (uploads, jobs run inline, STAC items), then the test body runs as
+# READER_TEST_ROLE, which holds the reader's grants (geoplatform.dbroles.grant_reader) and no
+# more, with pgstac.readonly on: any write the read APIs attempt fails the test.
+READER_TEST_ROLE = "geoplatform_reader_test"
+
+
+_reader_role_on = False  # a `reader` test body is running as READER_TEST_ROLE
+
+
+def _reader_mode() -> bool:
+    return getattr(settings, "GEOPLATFORM_MODE", "full") == "reader"
+
+
+def _reader_role(on: bool) -> None:
+    global _reader_role_on
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        if on:
+            cur.execute(f"SET ROLE {READER_TEST_ROLE}")
+            cur.execute("SET pgstac.readonly = true")
+        else:
+            cur.execute("RESET ROLE")
+            cur.execute("RESET pgstac.readonly")
+    _reader_role_on = on
+
+
+@contextmanager
+def as_owner() -> Iterator[None]:
+    """Test data made inside a `reader` test's body (fixture factories, the writer side of a
+    "publish, then read" test): written as the suite's role, then back to the reader's."""
+    if not _reader_role_on:
+        yield
+        return
+    from django.db import DatabaseError
+
+    _reader_role(False)
+    try:
+        yield
+    finally:
+        try:
+            _reader_role(True)
+        except DatabaseError:  # an aborted transaction: the test fails on its own error
+            pass
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reader_test_role(request: pytest.FixtureRequest) -> None:
+    """Reader pass only: the role, and its grants on the test database (committed, once)."""
+    if not _reader_mode():
+        return
+    request.getfixturevalue("django_db_setup")
+    from django.db import connection
+
+    from geoplatform.dbroles import grant_reader
+
+    with request.getfixturevalue("django_db_blocker").unblock(), connection.cursor() as cur:
+        # A role is cluster-wide: another run may create it at the same moment.
+        cur.execute(
+            f"DO $$ BEGIN CREATE ROLE {READER_TEST_ROLE} NOLOGIN;"
+            " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        )
+        grant_reader(
+            cur.cursor,
+            reader=READER_TEST_ROLE,
+            dbname=connection.settings_dict["NAME"],
+            writers=[connection.settings_dict["USER"]],
+        )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Fixtures are set up: switch a `reader` test's connection to the read-only role."""
+    global _reader_role_on
+    uses_db = "_django_db_helper" in getattr(item, "fixturenames", ())
+    if not (_reader_mode() and item.get_closest_marker("reader") and uses_db):
+        yield
+        return
+    from django.db import DatabaseError, connection
+
+    _reader_role(True)
+    try:
+        yield
+    finally:
+        try:
+            _reader_role(False)
+        except DatabaseError:
+            _reader_role_on = False
+            # An aborted transaction: its rollback (pytest-django's) undoes the SETs; a
+            # connection outside one is closed so no later test inherits the role.
+            if not connection.in_atomic_block:
+                connection.close()
 
 
 def wait_for_job(

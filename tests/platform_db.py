@@ -44,7 +44,12 @@ def platform_database(prefix: str) -> Iterator[tuple[dict[str, str], dict[str, s
     """Run the real scripts/db.sh for a new database and two new roles; yield the names
     (``db``, ``owner``, ``app``) and the environment `make run` would give the processes."""
     suffix = secrets.token_hex(4)
-    names = {"db": f"{prefix}_{suffix}", "owner": f"{prefix}_owner_{suffix}", "app": f"{prefix}_app_{suffix}"}
+    names = {
+        "db": f"{prefix}_{suffix}",
+        "owner": f"{prefix}_owner_{suffix}",
+        "app": f"{prefix}_app_{suffix}",
+        "reader": f"{prefix}_reader_{suffix}",  # the reader deployment's read-only role
+    }
     env = {
         **os.environ,
         "GEOPLATFORM_ENV_FILE": "/nonexistent",  # never a developer's .env
@@ -53,6 +58,7 @@ def platform_database(prefix: str) -> Iterator[tuple[dict[str, str], dict[str, s
         "GEOPLATFORM_DATABASE_ADMIN_URL": db_url(settings.DATABASES["default"]["USER"], "postgres"),
         "GEOPLATFORM_DATABASE_OWNER_URL": db_url(names["owner"], names["db"]),
         "GEOPLATFORM_DATABASE_URL": db_url(names["app"], names["db"]),
+        "GEOPLATFORM_DATABASE_READER_URL": db_url(names["reader"], names["db"]),
         "GEOPLATFORM_LOG_FORMAT": "text",
     }
     try:
@@ -62,5 +68,5 @@ def platform_database(prefix: str) -> Iterator[tuple[dict[str, str], dict[str, s
     finally:
         with admin_connection() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{names["db"]}" WITH (FORCE)')
-            for role in (names["app"], names["owner"]):
+            for role in (names["reader"], names["app"], names["owner"]):
                 conn.execute(f'DROP ROLE IF EXISTS "{role}"')

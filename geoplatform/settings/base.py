@@ -48,6 +48,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "geoplatform.middleware.CommonMiddleware",  # absolute Location on the slash redirect
+    "geoplatform.deployment.ReaderMethodsMiddleware",  # reader mode: 405 for writes (before CSRF's 403)
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -76,6 +77,18 @@ TEMPLATES = [
 DATABASES = {
     "default": env.database_from_url(env.get_str("DATABASE_URL", "postgresql://root@127.0.0.1:5432/geoplatform")),
 }
+# full: the whole platform. reader: only the read APIs (features, STAC, rasters, docs, health)
+# as a role with SELECT grants only (geoplatform/deployment.py, docs/operations.md).
+GEOPLATFORM_MODE = env.get_choice("MODE", ("full", "reader"), "full")
+# Where a reader sends clients for writes (named in its 404/405 answers), e.g. https://geo-admin.example.org
+GEOPLATFORM_WRITER_URL = env.get_str("WRITER_URL", "")
+if GEOPLATFORM_MODE == "reader":
+    # Unset reader URL (dev/test only): the application role, still with pgSTAC read-only.
+    DATABASES["default"] = env.database_from_url(
+        env.get_optional("DATABASE_READER_URL")
+        or env.get_str("DATABASE_URL", "postgresql://root@127.0.0.1:5432/geoplatform"),
+        pgstac_readonly=True,
+    )
 # The role that owns the schema and runs migrations (`manage.py migrate` switches to it);
 # GEOPLATFORM_DATABASE_URL is the application role web and workers run as. Unset: one
 # role does both (geoplatform/dbroles.py, docs/operations.md).

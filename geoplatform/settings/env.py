@@ -84,6 +84,15 @@ def get_float(name: str, default: float) -> float:
         raise ImproperlyConfigured(f"{PREFIX}{name} must be a number, not {value!r}.") from exc
 
 
+def get_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = os.environ.get(PREFIX + name)
+    if value is None or value == "":
+        return default
+    if value.lower() not in choices:
+        raise ImproperlyConfigured(f"{PREFIX}{name} must be one of {', '.join(choices)}, not {value!r}.")
+    return value.lower()
+
+
 def get_list(name: str, default: list[str]) -> list[str]:
     value = os.environ.get(PREFIX + name)
     if value is None or value == "":
@@ -91,8 +100,12 @@ def get_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def database_from_url(url: str) -> dict[str, object]:
-    """Turn ``postgresql://user:pass@host:port/name`` into a Django DATABASES entry."""
+def database_from_url(url: str, *, pgstac_readonly: bool = False) -> dict[str, object]:
+    """Turn ``postgresql://user:pass@host:port/name`` into a Django DATABASES entry.
+
+    ``pgstac_readonly``: pgSTAC's search() then neither records searches (pgstac.searches)
+    nor caches counts (pgstac.search_wheres): a reader's role may only SELECT.
+    """
     parsed = urlparse(url)
     if parsed.scheme not in {"postgres", "postgresql", "postgis"}:
         raise ImproperlyConfigured(f"{PREFIX}DATABASE_URL must be a postgresql:// URL, not {parsed.scheme!r}.")
@@ -107,7 +120,8 @@ def database_from_url(url: str) -> dict[str, object]:
         # 10-30 ms of set-up per query: measured on OGC items pages and STAC searches, they
         # made every API request slower (many small queries, not few large ones).
         "OPTIONS": {
-            "options": "-c search_path=public,pgstac -c jit=off -c max_parallel_workers_per_gather=0",
+            "options": "-c search_path=public,pgstac -c jit=off -c max_parallel_workers_per_gather=0"
+            + (" -c pgstac.readonly=true" if pgstac_readonly else ""),
             # Statements run with server-side parameters (OGC items pages) are prepared after
             # 5 runs on a connection; Django's own cursors bind on the client and never are.
             # Off for a transaction-mode pooler without prepared statement support.

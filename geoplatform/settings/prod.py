@@ -14,6 +14,9 @@ DEBUG = False
 # No default database in production: an unset URL stops the start instead of silently
 # connecting to a local default as a superuser.
 DATABASES = {"default": env.database_from_url(env.get_str("DATABASE_URL"))}
+if GEOPLATFORM_MODE == "reader":  # noqa: F405
+    # A reader connects only as the read-only role: required, no fallback to the app role.
+    DATABASES = {"default": env.database_from_url(env.get_str("DATABASE_READER_URL"), pgstac_readonly=True)}
 
 SESSION_COOKIE_SECURE = env.get_bool("SECURE_COOKIES", True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -37,3 +37,10 @@ GEOPLATFORM_HEALTH_CACHE_SECONDS = env.get_float("HEALTH_CACHE_SECONDS", 0.0)
 # pytest-django creates and migrates the test database as GEOPLATFORM_DATABASE_URL's role (a
 # superuser here); an owner URL from a developer's .env names another database.
 GEOPLATFORM_DATABASE_OWNER_URL = None
+# Reader mode (the reader pass of scripts/test.sh): fixtures write as the test role (pgSTAC
+# registered searches included); tests/conftest.py switches each `reader` test to a read-only
+# role with pgstac.readonly=true once its fixtures are set up.
+if GEOPLATFORM_MODE == "reader":  # noqa: F405
+    DATABASES = {
+        "default": env.database_from_url(env.get_str("DATABASE_URL", "postgresql://root@127.0.0.1:5432/geoplatform"))
+    }

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from catalog import services
+from tests.conftest import as_owner
 
 
 def make_item(item_id: str, x: float, y: float, when: str, **extra: Any) -> dict[str, Any]:
@@ -43,10 +44,11 @@ def stac_collection(db: Any) -> Callable[..., str]:
     """Create a collection with ``n`` items at (i, i), one a day from 2020-01-01."""
 
     def create(collection_id: str = "test-grid", n: int = 12) -> str:
-        services.collection_upsert(collection=make_collection(collection_id))
-        for i in range(n):
-            item = make_item(f"item-{i:03d}", float(i), float(i), f"2020-01-{i + 1:02d}T12:00:00Z")
-            services.item_upsert(collection_id=collection_id, item=item)
+        with as_owner():  # the reader pass reads what the suite's role wrote
+            services.collection_upsert(collection=make_collection(collection_id))
+            for i in range(n):
+                item = make_item(f"item-{i:03d}", float(i), float(i), f"2020-01-{i + 1:02d}T12:00:00Z")
+                services.item_upsert(collection_id=collection_id, item=item)
         return collection_id
 
     return create

@@ -10,7 +10,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from rest_framework.test import APIClient
 
-pytestmark = pytest.mark.django_db
+from tests.conftest import as_owner
+
+pytestmark = [pytest.mark.django_db, pytest.mark.reader]  # reader: also run on a reader deployment
 API = "/api/stac/"
 
 
@@ -236,7 +238,8 @@ def test_revoked_item_disappears_from_search(api_client: APIClient, stac_collect
 
     stac_collection("test-grid", n=2)
     assert "item-001" in ids(get(api_client, "search", ids="item-001"))
-    services.item_delete(collection_id="test-grid", item_id="item-001")
+    with as_owner():  # the writer's side, in the reader pass
+        services.item_delete(collection_id="test-grid", item_id="item-001")
     assert ids(get(api_client, "search", ids="item-001")) == []
     assert get(api_client, "collections/test-grid/items/item-001").status_code == 404
 
@@ -249,14 +252,15 @@ def test_search_items_equal_pgstac_hydrated_items(api_client: APIClient, stac_co
 
     from .conftest import make_collection, make_item
 
-    services.collection_upsert(
-        collection={
-            **make_collection("with-assets"),
-            "item_assets": {"data": {"type": "image/tiff", "roles": ["data"]}},
-        }
-    )
-    item = make_item("ia", 0, 0, "2020-01-01T00:00:00Z", **{"eo:cloud_cover": None, "platform": "x"})
-    services.item_upsert(collection_id="with-assets", item=item)
+    with as_owner():  # test data, written as the suite's role in the reader pass
+        services.collection_upsert(
+            collection={
+                **make_collection("with-assets"),
+                "item_assets": {"data": {"type": "image/tiff", "roles": ["data"]}},
+            }
+        )
+        item = make_item("ia", 0, 0, "2020-01-01T00:00:00Z", **{"eo:cloud_cover": None, "platform": "x"})
+        services.item_upsert(collection_id="with-assets", item=item)
     stac_collection("test-grid", n=3)
     for cid in ("with-assets", "test-grid"):
         ours = get(api_client, "search", collections=cid, limit=10).json()["features"]

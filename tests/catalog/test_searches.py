@@ -8,7 +8,7 @@ from catalog import selectors, services
 
 from .conftest import make_collection, make_item
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.reader]  # reader: also run on a reader deployment
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from django.core.files.base import ContentFile
 
 from geoplatform import storage
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, as_owner
 from tests.ingest.inline import run_inline as run_job_inline  # noqa: F401  (the name main's schemathesis test imports)
 from tests.ingest.inline import submit_inline as submit_inline_job
 
@@ -63,7 +63,8 @@ def submit_inline(db: Any) -> Callable[..., Any]:
     """Submit process_vector/unpublish_vector through the real service and run it in-process."""
 
     def submit(job_type: str = "process_vector", **parameters: Any) -> Any:
-        return submit_inline_job(job_type, parameters)
+        with as_owner():  # the reader pass reads what the suite's role wrote
+            return submit_inline_job(job_type, parameters)
 
     return submit
 

@@ -11,7 +11,9 @@ from django.urls import get_resolver
 from rest_framework.test import APIClient
 from rest_framework.throttling import AnonRateThrottle
 
-pytestmark = pytest.mark.django_db
+from tests.conftest import as_owner
+
+pytestmark = [pytest.mark.django_db, pytest.mark.reader]  # reader: also run on a reader deployment
 
 
 class TwoAMinute(AnonRateThrottle):
@@ -47,5 +49,6 @@ def test_session_and_token_callers_are_found_by_drf(auth_client: APIClient, sett
     assert anonymous.status_code == 401 and anonymous.json()["code"] == "NotAuthenticated"
     assert auth_client.get(url).status_code == 200
     browser = APIClient(enforce_csrf_checks=True)
-    browser.force_login(get_user_model().objects.create_user("reader", password="x"))
+    with as_owner():  # a login writes its session (on the writer); the reader reads it
+        browser.force_login(get_user_model().objects.create_user("reader", password="x"))
     assert browser.get(url).status_code == 200

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.django_db
+from tests.conftest import as_owner
+
+pytestmark = [pytest.mark.django_db, pytest.mark.reader]  # reader: also run on a reader deployment
 
 BASE = "/api/features"
 
@@ -178,7 +180,8 @@ def test_unpublished_collection_disappears_at_once(api_client: Any, nc: str) -> 
     from features.services import dataset_unpublish
 
     assert api_client.get(f"{BASE}/collections/nc").status_code == 200
-    dataset_unpublish(collection_id="nc", dry_run=False)
+    with as_owner():  # the writer's side, in the reader pass
+        dataset_unpublish(collection_id="nc", dry_run=False)
     assert api_client.get(f"{BASE}/collections/nc").status_code == 404
     assert body(api_client.get(f"{BASE}/collections"))["collections"] == []
 
@@ -343,6 +346,7 @@ def test_estimates_without_exact_counts(api_client: Any, nc: str, settings: Any)
             link["rel"] == "next" for link in page["links"]) else 0), params  # fmt: skip
 
 
+@pytest.mark.writer  # a reader answers POST with 405 before authentication (tests/geoplatform/test_reader.py)
 def test_methods_tokens_and_private_reads(api_client: Any, auth_client: Any, nc: str, settings: Any) -> None:
     """The OGC views are plain Django views: other methods, bad tokens and closed reads still
     answer with OGC exception bodies, and tokens still authenticate."""

@@ -163,3 +163,113 @@ def test_migrate_refuses_an_owner_url_for_another_database(settings: Any) -> Non
     settings.GEOPLATFORM_DATABASE_OWNER_URL = "postgresql://someone@127.0.0.1:5432/another_database"
     with pytest.raises(CommandError, match="point both at the same database"):
         call_command("migrate", "--plan", verbosity=0)
+
+
+@pytest.mark.django_db
+def test_the_reader_role_reads_everything_and_writes_nothing(roles_db: dict[str, str]) -> None:
+    """GEOPLATFORM_DATABASE_READER_URL (a reader deployment): SELECT on the Django tables, on
+    datasets and STAC partitions the other roles make later, and pgSTAC search() with
+    pgstac.readonly; every write refused, pgSTAC's caches included."""
+    env = json.loads(roles_db["env"])
+    collection = {
+        "id": "reader-test",
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "description": "t",
+        "license": "proprietary",
+        "links": [],
+        "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[None, None]]}},
+    }
+    item = {
+        "id": "r1",
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "collection": "reader-test",
+        "geometry": {"type": "Point", "coordinates": [1, 2]},
+        "bbox": [1, 2, 1, 2],
+        "properties": {"datetime": "2024-01-01T00:00:00Z"},
+        "links": [],
+        "assets": {},
+    }
+    with _as_app(roles_db) as app:  # made after db.sh: reached by default privileges
+        app.execute("CREATE TABLE geo.reader_test (id bigint PRIMARY KEY)")
+        app.execute("INSERT INTO geo.reader_test VALUES (1)")
+        app.execute("SELECT create_collection(%s::jsonb)", [json.dumps(collection)])
+        app.execute("SELECT create_item(%s::jsonb)", [json.dumps(item)])
+    options = "-c search_path=public,pgstac -c pgstac.readonly=true"
+    try:
+        with psycopg.connect(env["GEOPLATFORM_DATABASE_READER_URL"], autocommit=True, options=options) as conn:
+            assert conn.execute("SELECT count(*) FROM geo.reader_test").fetchone() == (1,)
+            assert conn.execute("SELECT count(*) FROM ingest_job").fetchone() == (0,)
+            (searches,) = conn.execute("SELECT count(*) FROM pgstac.searches").fetchone()
+            (found,) = conn.execute("SELECT search(%s::jsonb)", [json.dumps({"collections": ["reader-test"]})]).fetchone()
+            assert [f["id"] for f in found["features"]] == ["r1"]
+            assert conn.execute("SELECT count(*) FROM pgstac.searches").fetchone() == (searches,)  # nothing recorded
+            for statement in (
+                "INSERT INTO auth_group (name) VALUES ('reader')",
+                "DELETE FROM geo.reader_test",
+                "CREATE TABLE geo.reader_own (id int)",
+                "INSERT INTO pgstac.searches (search) VALUES ('{}'::jsonb)",
+                "SELECT delete_item('r1', 'reader-test')",
+                "SELECT delete_collection('reader-test')",
+            ):
+                assert "permission denied" in _refused(conn, statement), statement
+    finally:
+        with _as_app(roles_db) as app:
+            app.execute("DROP TABLE geo.reader_test")
+            app.execute("SELECT delete_collection('reader-test')")
+
+
+@pytest.mark.django_db
+@pytest.mark.slow
+def test_a_reader_server_as_the_reader_role(roles_db: dict[str, str]) -> None:
+    """`make run`'s reader (GEOPLATFORM_READER_BIND): gunicorn in reader mode with the production
+    settings, connected as the reader role of a database built by scripts/db.sh."""
+    import http.client
+    import socket
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **json.loads(roles_db["env"]),
+        "GEOPLATFORM_MODE": "reader",
+        "GEOPLATFORM_WRITER_URL": "http://writer.example",
+        "GEOPLATFORM_SECURE_SSL_REDIRECT": "false",
+        "GEOPLATFORM_SECURE_COOKIES": "false",
+        "GEOPLATFORM_ALLOWED_HOSTS": "127.0.0.1",
+    }
+    cmd = [".venv/bin/gunicorn", "geoplatform.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def call(method: str, path: str, body: str | None = None) -> tuple[int, Any]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request(method, path, body=body, headers={"Content-Type": "application/json", "Accept": "application/json"})
+        resp = conn.getresponse()
+        data = resp.read()
+        try:
+            return resp.status, json.loads(data) if data else None
+        except ValueError:
+            return resp.status, data[:500]
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, _ = call("GET", "/api/health/live")
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.stderr.read() if server.stderr else ""
+                time.sleep(0.2)
+        assert call("GET", "/api/health") == (200, {"status": "ok"})
+        assert call("GET", "/api/features/collections")[0] == 200
+        status, page = call("POST", "/api/stac/search", json.dumps({"limit": 5}))
+        assert status == 200 and page["type"] == "FeatureCollection", page
+        assert call("GET", "/api/stac/search?limit=5")[0] == 200
+        status, body = call("POST", "/api/jobs/submit/process_vector", "{}")
+        assert status == 404 and body["details"] == {"writer_url": "http://writer.example"}
+        assert call("DELETE", "/api/stac/collections/x")[0] == 405
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

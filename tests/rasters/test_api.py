@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.reader]  # reader: also run on a reader deployment
 
 OLINDA_LONLAT = (-34.87, -7.995)  # inside the DEM
 L7_LONLAT = (-34.87, -7.995)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.reader]  # reader: also run on a reader deployment
 
 POLYGON = {"type": "Polygon", "coordinates": [[[0, 40], [20, 40], [10, 50], [0, 40]]]}
 BBOX = {"bbox": "0,40,20,50", "max_size": "64"}

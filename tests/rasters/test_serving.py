@@ -12,7 +12,7 @@ import rasterio
 
 from rasters import gdal, png, selectors, tiles
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.reader]  # reader: also run on a reader deployment
 
 
 def _pixels(body: bytes) -> np.ndarray:
