@@ -14,19 +14,23 @@ from .metrics_view import metrics_view
 urlpatterns = [
     path("", include("catalog.home_urls")),
     # Writer routes: on a reader (GEOPLATFORM_MODE=reader) they answer 404 read_only_deployment.
-    *writer_only([
-        path("admin/diagnostics/", admin.site.admin_view(diagnostics_page), name="admin-diagnostics"),
-        path("admin/", admin.site.urls),
-    ]),
+    *writer_only(
+        [
+            path("admin/diagnostics/", admin.site.admin_view(diagnostics_page), name="admin-diagnostics"),
+            path("admin/", admin.site.urls),
+        ]
+    ),
     path("api/health", HealthApi.as_view(), name="health"),
     path("api/health/live", HealthLiveApi.as_view(), name="health-live"),
     path("api/health/details", HealthDetailsApi.as_view(), name="health-details"),
     # Diagnostics read the broker, the workers and the writer's tables: operators ask the writer.
-    *writer_only([
-        path("api/diagnostics/", DiagnosticsIndexApi.as_view(), name="diagnostics"),
-        path("api/diagnostics/actions/<str:name>/", DiagnosticsActionApi.as_view(), name="diagnostics-action"),
-        path("api/diagnostics/<str:section>/", DiagnosticsSectionApi.as_view(), name="diagnostics-section"),
-    ]),
+    *writer_only(
+        [
+            path("api/diagnostics/", DiagnosticsIndexApi.as_view(), name="diagnostics"),
+            path("api/diagnostics/actions/<str:name>/", DiagnosticsActionApi.as_view(), name="diagnostics-action"),
+            path("api/diagnostics/<str:section>/", DiagnosticsSectionApi.as_view(), name="diagnostics-section"),
+        ]
+    ),
     path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
