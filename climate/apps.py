@@ -9,9 +9,10 @@ class ClimateConfig(AppConfig):
         # Imported in ready(): app modules load models, which exist only once every app is registered.
         from ingest import registry
 
-        from . import gpstore, jobtypes, selectors
+        from . import gpstore, home, jobtypes, selectors
 
         gpstore.register()
         jobtypes.register()
+        home.register()  # the catalogue home page lists climate datasets
         # Its own kind: STAC_ITEM's lookup is the rasters app's (one lookup per kind).
         registry.register_output_owners(selectors.OUTPUT_KIND, selectors.item_owner_jobs)
