@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.decorators.http import require_safe
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from .admin import diagnostics_page
@@ -16,7 +17,8 @@ urlpatterns = [
     # Writer routes: on a reader (GEOPLATFORM_MODE=reader) they answer 404 read_only_deployment.
     *writer_only(
         [
-            path("admin/diagnostics/", admin.site.admin_view(diagnostics_page), name="admin-diagnostics"),
+            # A read-only page: other methods get 405 before the admin's login redirect.
+            path("admin/diagnostics/", require_safe(admin.site.admin_view(diagnostics_page)), name="admin-diagnostics"),
             path("admin/", admin.site.urls),
         ]
     ),

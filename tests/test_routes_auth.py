@@ -40,6 +40,11 @@ SAMPLE_KWARGS: dict[str, str] = {
     "ident": "0" * 32,
     "asset_id": "0" * 32,
     "dataset_id": "dataset-1",
+    "collection": "collection-1",
+    "item": "item-1",
+    "style_id": "style-1",
+    "section": "versions",
+    "name": "requeue_stuck_tasks",
 }
 
 # Write routes open without a token or without a permission, each with its reason:
@@ -66,19 +71,24 @@ class Route:
     methods: tuple[str, ...] | None  # write methods the view class declares; None: a function view
 
 
-def _walk(patterns: list[Any], namespace: str = "") -> Iterator[tuple[str, URLPattern]]:
+def _walk(
+    patterns: list[Any], namespace: str = "", outer: tuple[str, ...] = ()
+) -> Iterator[tuple[str, URLPattern, tuple[str, ...]]]:
+    """(namespace, route, URL parameters of the includes above it: e.g. styles are mounted
+    under api/features/collections/<collection_id>/)."""
     for entry in patterns:
         if isinstance(entry, URLResolver):
             ns = entry.namespace or ""
-            yield from _walk(entry.url_patterns, f"{namespace}{ns}:" if ns else namespace)
+            groups = outer + tuple(entry.pattern.regex.groupindex)
+            yield from _walk(entry.url_patterns, f"{namespace}{ns}:" if ns else namespace, groups)
         elif isinstance(entry, URLPattern):
-            yield namespace, entry
+            yield namespace, entry, outer
 
 
-def _groups(pattern: URLPattern) -> list[str]:
+def _groups(pattern: URLPattern, outer: tuple[str, ...] = ()) -> list[str]:
     regex = pattern.pattern.regex
     # The tile routes' optional retina suffix: leave it out (the route also matches without it).
-    return [name for name in regex.groupindex if name != "scale"]
+    return [name for name in (*outer, *regex.groupindex) if name != "scale"]
 
 
 def _declared_write_methods(pattern: URLPattern) -> tuple[str, ...] | None:
@@ -93,7 +103,7 @@ def write_routes() -> tuple[list[Route], list[str]]:
     """(the routes with their declared write methods, the routes that could not be built)."""
     routes: list[Route] = []
     unbuildable: list[str] = []
-    for namespace, pattern in _walk(get_resolver().url_patterns):
+    for namespace, pattern, outer in _walk(get_resolver().url_patterns):
         if namespace.rstrip(":").split(":")[0] in SKIPPED_NAMESPACES:
             continue
         label = f"{namespace}{pattern.name or pattern.pattern}"
@@ -101,7 +111,7 @@ def write_routes() -> tuple[list[Route], list[str]]:
             unbuildable.append(f"{label}: unnamed route (name it so it can be reversed and checked)")
             continue
         kwargs = {}
-        for group in _groups(pattern):
+        for group in _groups(pattern, outer):
             if group == "container":
                 kwargs[group] = settings.GEOPLATFORM_UPLOAD_CONTAINERS[0]
             elif group in SAMPLE_KWARGS:

@@ -49,4 +49,7 @@ def test_supervise_restarts_an_exiting_process_and_stops_with_it(tmp_path: Path)
 def test_make_run_supervises_the_worker_and_the_janitor() -> None:
     run_sh = (ROOT / "scripts/run.sh").read_text()
     assert 'supervise.sh" janitor "$PY" manage.py janitor --loop &' in run_sh
-    assert 'supervise.sh" worker "$PY" manage.py rundramatiq' in run_sh
+    # Workers run as pools (scripts/pool.sh: main and long), each process in its own restart loop.
+    assert '"$ROOT/scripts/pool.sh" main' in run_sh and '"$ROOT/scripts/pool.sh" long --queues long' in run_sh
+    pool_sh = (ROOT / "scripts/pool.sh").read_text()
+    assert 'supervise.sh" "worker $name-$i" "$PY" manage.py rundramatiq' in pool_sh
