@@ -14,13 +14,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-from django.core.files.storage import FileSystemStorage
 from django.db import transaction
 
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
-from geoplatform.storage import blob_save, get_storage, zone_container
+from geoplatform.storage import blob_delete, blob_href, blob_list, blob_save, get_storage, zone_container
 
 from . import gpstore, selectors
 from . import refs as refs_mod
@@ -38,42 +36,6 @@ def item_prefix(collection_id: str, item_id: str) -> str:
 
 def run_prefix(collection_id: str, item_id: str, job_id: str) -> str:
     return f"{item_prefix(collection_id, item_id)}/{job_id[:16]}"
-
-
-def list_blobs(container: str, prefix: str) -> list[str]:
-    storage = get_storage(container)
-    found: list[str] = []
-    try:
-        dirs, files = storage.listdir(prefix)
-    except FileNotFoundError:
-        return found
-    # Azure lists every blob below the prefix by full name; the file system one level.
-    found.extend(name if name.startswith(prefix + "/") else f"{prefix}/{name}" for name in files)
-    for sub in dirs:
-        found.extend(list_blobs(container, f"{prefix}/{sub}"))
-    return sorted(set(found))
-
-
-def blob_delete(container: str, blob: str) -> None:
-    """Delete a blob; on the file system also the folders it leaves empty."""
-    storage = get_storage(container)
-    storage.delete(blob)
-    if isinstance(storage, FileSystemStorage):
-        root = Path(storage.location).resolve()
-        folder = Path(storage.path(blob)).parent
-        while folder != root and root in folder.parents:
-            try:
-                folder.rmdir()
-            except OSError:
-                break
-            folder = folder.parent
-
-
-def asset_href(container: str, blob: str) -> str:
-    storage = get_storage(container)
-    if settings.GEOPLATFORM_STORAGE_BACKEND == "azure":
-        return str(storage.url(blob))
-    return Path(storage.path(blob)).as_uri()
 
 
 def json_save(*, container: str, name: str, document: dict[str, Any]) -> str:
@@ -99,7 +61,7 @@ def part_blob(collection_id: str, item_id: str, job_id: str, index: int) -> str:
 
 def parts_delete(*, collection_id: str, item_id: str, job_id: str) -> int:
     silver = zone_container("silver")
-    names = list_blobs(silver, f"{run_prefix(collection_id, item_id, job_id)}/parts")
+    names = blob_list(silver, f"{run_prefix(collection_id, item_id, job_id)}/parts")
     for name in names:
         blob_delete(silver, name)
     return len(names)
@@ -167,7 +129,7 @@ def old_runs_delete(*, collection_id: str, item_id: str, keep_job_id: str) -> li
     silver = zone_container("silver")
     keep = run_prefix(collection_id, item_id, keep_job_id) + "/"
     removed = []
-    for name in list_blobs(silver, item_prefix(collection_id, item_id)):
+    for name in blob_list(silver, item_prefix(collection_id, item_id)):
         if not name.startswith(keep):
             blob_delete(silver, name)
             removed.append(name)
@@ -178,7 +140,7 @@ def run_outputs_delete(*, collection_id: str, item_id: str, job_id: str) -> list
     """A failed or cancelled run: its own folder, and its row and item if it got that far
     (the published version of an earlier run stays)."""
     silver = zone_container("silver")
-    names = list_blobs(silver, run_prefix(collection_id, item_id, job_id))
+    names = blob_list(silver, run_prefix(collection_id, item_id, job_id))
     for name in names:
         blob_delete(silver, name)
     row = ClimateDataset.objects.filter(collection_id=collection_id, item_id=item_id, job_id=job_id).first()
@@ -195,7 +157,7 @@ def climate_unpublish(
     """List (dry run) or delete a dataset's references, rechunked copy, STAC item and row; the
     source files only with ``delete_sources``. Deleting twice is harmless."""
     silver = zone_container("silver")
-    blobs = list_blobs(silver, item_prefix(collection_id, item_id))
+    blobs = blob_list(silver, item_prefix(collection_id, item_id))
     item = catalog_selectors.item_get(collection_id=collection_id, item_id=item_id)
     ours = item is not None and "references" in (item.get("assets") or {})
     row = ClimateDataset.objects.filter(collection_id=collection_id, item_id=item_id).first()
@@ -248,7 +210,7 @@ def dataset_export_public(*, collection_id: str, item_id: str) -> list[str]:
     for index, name in enumerate(row.source_files):
         staged = f"{prefix}/sources/{index:05d}-{name.rsplit('/', 1)[-1]}"
         if not row.refs_blob:  # a Zarr v3 store: every object of it, same layout
-            copies.extend((f, f"{staged}/{f[len(name) + 1 :]}") for f in list_blobs(row.source_container, name))
+            copies.extend((f, f"{staged}/{f[len(name) + 1 :]}") for f in blob_list(row.source_container, name))
         else:
             copies.append((name, staged))
             mapping[gpstore.url(row.source_container, name)] = gpstore.url(external, staged)
@@ -268,7 +230,7 @@ def dataset_export_public(*, collection_id: str, item_id: str) -> list[str]:
 
 def public_blobs(*, collection_id: str, item_id: str) -> list[str]:
     """The staged public form (what :func:`dataset_export_public` wrote and still exists)."""
-    return list_blobs(zone_container("silver"), public_prefix(collection_id, item_id))
+    return blob_list(zone_container("silver"), public_prefix(collection_id, item_id))
 
 
 # --- the rechunked copy ------------------------------------------------------------------------
@@ -297,7 +259,7 @@ def rechunked_register(*, collection_id: str, item_id: str, prefix: str, chunks:
     item["assets"] = {
         **item.get("assets", {}),
         "rechunked": {
-            "href": asset_href(silver, prefix),
+            "href": blob_href(silver, prefix),
             "type": "application/vnd.zarr; version=3",
             "title": "Zarr v3 copy chunked for time series (long time, small space)",
             "roles": ["data", "zarr"],
@@ -309,14 +271,14 @@ def rechunked_register(*, collection_id: str, item_id: str, prefix: str, chunks:
         },
     }
     dataset_item_set(collection_id=collection_id, item_id=item_id, item=item, rechunked_prefix=prefix)
-    for name in list_blobs(silver, f"{item_prefix(collection_id, item_id)}/rechunked"):
+    for name in blob_list(silver, f"{item_prefix(collection_id, item_id)}/rechunked"):
         if not name.startswith(prefix + "/"):
             blob_delete(silver, name)
 
 
 def rechunked_delete(*, collection_id: str, item_id: str, job_id: str) -> list[str]:
     silver = zone_container("silver")
-    names = list_blobs(silver, rechunked_prefix(collection_id, item_id, job_id))
+    names = blob_list(silver, rechunked_prefix(collection_id, item_id, job_id))
     for name in names:
         blob_delete(silver, name)
     return names

@@ -15,6 +15,7 @@ from typing import Any
 
 import xarray as xr
 
+from geoplatform import storage
 from geoplatform.errors import ApplicationError
 from geoplatform.storage import zone_container
 from ingest import registry
@@ -172,11 +173,11 @@ def combine(ctx: registry.TaskContext) -> dict[str, Any]:
         ds=ds,
         item_id=item_id,
         collection_id=collection_id,
-        refs_href=services.asset_href(silver, refs_blob),
+        refs_href=storage.blob_href(silver, refs_blob),
         refs_container=silver,
         refs_blob=refs_blob,
         refs_etag=etag,
-        sources=[{"href": services.asset_href(container, r["file"]), "title": r["file"]} for r in parts],
+        sources=[{"href": storage.blob_href(container, r["file"]), "title": r["file"]} for r in parts],
         facets=cmip6.item_facets([r["file"] for r in parts]),
         job_id=ctx.job_id,
         title=p.get("title") or "",
@@ -237,11 +238,11 @@ def _register_zarr_store(ctx: registry.TaskContext, collection_id: str, item_id:
         ds=ds,
         item_id=item_id,
         collection_id=collection_id,
-        refs_href=services.asset_href(container, store),
+        refs_href=storage.blob_href(container, store),
         refs_container=container,
         refs_blob=store,
         refs_etag=etag,
-        sources=[{"href": services.asset_href(container, store), "title": store}],
+        sources=[{"href": storage.blob_href(container, store), "title": store}],
         facets={},
         job_id=ctx.job_id,
         title=p.get("title") or "",

@@ -152,6 +152,45 @@ def blob_exists(container: str, name: str) -> bool:
     return bool(get_storage(container).exists(name))
 
 
+def blob_list(container: str, prefix: str) -> list[str]:
+    """Every blob below ``prefix`` (full names, sorted); [] when there is none."""
+    storage = get_storage(container)
+    found: list[str] = []
+    try:
+        dirs, files = storage.listdir(prefix)
+    except FileNotFoundError:
+        return found
+    # Azure's listdir returns every blob below the prefix by its full name (no folders);
+    # the file system returns one level of names relative to the folder.
+    found.extend(name if name.startswith(prefix + "/") else f"{prefix}/{name}" for name in files)
+    for sub in dirs:
+        found.extend(blob_list(container, f"{prefix}/{sub}"))
+    return sorted(set(found))
+
+
+def blob_delete(container: str, name: str) -> None:
+    """Delete a blob; on the file system also the folders it leaves empty (Azure has none)."""
+    storage = get_storage(container)
+    storage.delete(name)
+    if isinstance(storage, FileSystemStorage):
+        root = Path(storage.location).resolve()
+        folder = Path(storage.path(name)).parent
+        while folder != root and root in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or already gone)
+                break
+            folder = folder.parent
+
+
+def blob_href(container: str, name: str) -> str:
+    """A URL for a STAC asset: the blob's URL on Azure, a file:// URL for local storage."""
+    storage = get_storage(container)
+    if settings.GEOPLATFORM_STORAGE_BACKEND == "azure":
+        return str(storage.url(name))
+    return Path(storage.path(name)).as_uri()
+
+
 def _not_found(container: str, name: str) -> NotFound:
     return NotFound(f"No file {name!r} in container {container!r}.", code="file_not_found")
 

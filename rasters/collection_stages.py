@@ -22,6 +22,7 @@ from rio_tiler.io import Reader
 
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
+from geoplatform import storage
 from geoplatform.errors import ApplicationError
 from geoplatform.storage import get_storage, zone_container
 from ingest import registry
@@ -223,10 +224,10 @@ def cleanup(job_id: str, params: dict[str, Any]) -> None:
     silver = zone_container("silver")
     run = job_id[:16]
     item_ids = set()
-    for blob in services._list_blobs(silver, f"rasters/{collection_id}"):
+    for blob in storage.blob_list(silver, f"rasters/{collection_id}"):
         parts = blob.split("/")
         if len(parts) >= 5 and parts[3] == run:
-            services._delete(silver, blob)
+            storage.blob_delete(silver, blob)
             item_ids.add(parts[2])
     for item_id in sorted(item_ids):
         item = catalog_selectors.item_get(collection_id=collection_id, item_id=item_id)

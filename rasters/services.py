@@ -13,14 +13,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import FileSystemStorage
 
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from geoplatform.faults import fault_point
-from geoplatform.storage import get_storage, zone_container
+from geoplatform.storage import blob_delete, blob_href, blob_list, get_storage, zone_container
 
 from . import cog
 from .errors import InvalidRaster
@@ -38,44 +36,6 @@ def item_prefix(collection_id: str, item_id: str) -> str:
 
 def run_prefix(collection_id: str, item_id: str, job_id: str) -> str:
     return f"{item_prefix(collection_id, item_id)}/{job_id[:16]}"
-
-
-def _list_blobs(container: str, prefix: str) -> list[str]:
-    storage = get_storage(container)
-    found: list[str] = []
-    try:
-        dirs, files = storage.listdir(prefix)
-    except FileNotFoundError:
-        return found
-    # Azure's listdir returns every blob below the prefix by its full name (no folders);
-    # the file system returns one level of names relative to the folder.
-    found.extend(name if name.startswith(prefix + "/") else f"{prefix}/{name}" for name in files)
-    for sub in dirs:
-        found.extend(_list_blobs(container, f"{prefix}/{sub}"))
-    return found
-
-
-def _delete(container: str, blob: str) -> None:
-    """Delete a blob; on the file system also the folders it leaves empty (Azure has none)."""
-    storage = get_storage(container)
-    storage.delete(blob)
-    if isinstance(storage, FileSystemStorage):
-        root = Path(storage.location).resolve()
-        folder = Path(storage.path(blob)).parent
-        while folder != root and root in folder.parents:
-            try:
-                folder.rmdir()
-            except OSError:  # not empty (or already gone)
-                break
-            folder = folder.parent
-
-
-def asset_href(container: str, blob: str) -> str:
-    """A URL for the STAC asset: the blob's URL on Azure, a file:// URL for local storage."""
-    storage = get_storage(container)
-    if settings.GEOPLATFORM_STORAGE_BACKEND == "azure":
-        return str(storage.url(blob))
-    return Path(storage.path(blob)).as_uri()
 
 
 def cog_tier_publish(
@@ -109,7 +69,7 @@ def cog_tier_publish(
         "tier": tier,
         "container": silver,
         "blob": blob,
-        "href": asset_href(silver, blob),
+        "href": blob_href(silver, blob),
         "profile": out.profile,
         "size": out.size,
         "warnings": out.warnings,
@@ -131,9 +91,9 @@ def blob_store(*, container: str, name: str, path: Path) -> None:
 def parts_delete(*, collection_id: str, item_id: str, job_id: str) -> int:
     """Window parts of a large raster are scaffolding: gone once the COGs are registered."""
     silver = zone_container("silver")
-    blobs = _list_blobs(silver, f"{run_prefix(collection_id, item_id, job_id)}/parts")
+    blobs = blob_list(silver, f"{run_prefix(collection_id, item_id, job_id)}/parts")
     for blob in blobs:
-        _delete(silver, blob)
+        blob_delete(silver, blob)
     return len(blobs)
 
 
@@ -148,9 +108,9 @@ def old_runs_delete(*, collection_id: str, item_id: str, keep_job_id: str) -> li
     keep = run_prefix(collection_id, item_id, keep_job_id) + "/"
     silver = zone_container("silver")
     deleted = []
-    for blob in _list_blobs(silver, item_prefix(collection_id, item_id)):
+    for blob in blob_list(silver, item_prefix(collection_id, item_id)):
         if not blob.startswith(keep):
-            _delete(silver, blob)
+            blob_delete(silver, blob)
             deleted.append(blob)
     return deleted
 
@@ -198,9 +158,9 @@ def pending_collection_publish(*, collection: dict[str, Any], job_id: str) -> in
 def run_outputs_delete(*, collection_id: str, item_id: str, job_id: str) -> dict[str, Any]:
     """Undo a failed run: its own blobs, and the STAC item only if this run wrote it."""
     silver = zone_container("silver")
-    blobs = _list_blobs(silver, run_prefix(collection_id, item_id, job_id))
+    blobs = blob_list(silver, run_prefix(collection_id, item_id, job_id))
     for blob in blobs:
-        _delete(silver, blob)
+        blob_delete(silver, blob)
     item = catalog_selectors.item_get(collection_id=collection_id, item_id=item_id)
     item_deleted = False
     if item is not None and item.get("properties", {}).get("geoplatform:job_id") == job_id:
@@ -213,12 +173,12 @@ def run_outputs_delete(*, collection_id: str, item_id: str, job_id: str) -> dict
 def raster_unpublish(*, collection_id: str, item_id: str, dry_run: bool = True) -> RasterUnpublishResult:
     """List (dry run) or delete an item's COGs and STAC item; deleting twice is harmless."""
     silver = zone_container("silver")
-    blobs = _list_blobs(silver, item_prefix(collection_id, item_id))
+    blobs = blob_list(silver, item_prefix(collection_id, item_id))
     item = catalog_selectors.item_get(collection_id=collection_id, item_id=item_id)
     stac_items = [f"{collection_id}/{item_id}"] if item is not None else []
     if not dry_run:
         for blob in blobs:
-            _delete(silver, blob)
+            blob_delete(silver, blob)
         if item is not None:
             catalog_services.item_delete(collection_id=collection_id, item_id=item_id)
         pending_item_discard(collection_id=collection_id, item_id=item_id)
@@ -231,14 +191,14 @@ def raster_collection_unpublish(*, collection_id: str, dry_run: bool = True) -> 
     Deleting twice is harmless. System collections are refused by the job's pre-flight.
     """
     silver = zone_container("silver")
-    blobs = _list_blobs(silver, f"rasters/{collection_id}")
+    blobs = blob_list(silver, f"rasters/{collection_id}")
     exists = catalog_selectors.collection_get(collection_id=collection_id) is not None
     item_ids = catalog_selectors.collection_item_ids_list(collection_id=collection_id) if exists else []
     searches = catalog_selectors.collection_searches_list(collection_id=collection_id)
     pending = list(PendingItem.objects.filter(collection_id=collection_id).values_list("item_id", flat=True))
     if not dry_run:
         for blob in blobs:
-            _delete(silver, blob)
+            blob_delete(silver, blob)
         if exists:
             catalog_services.collection_delete(collection_id=collection_id)  # and its items
         for search_id in searches:

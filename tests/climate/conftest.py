@@ -12,6 +12,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 
 from climate import datasets, services
+from geoplatform import storage
 from geoplatform.storage import get_storage, zone_container
 from ingest import messages
 from ingest.models import Job, JobStatus
@@ -74,8 +75,8 @@ def upload() -> Iterator[Uploader]:
 
 def remove_dataset(collection_id: str, item_id: str) -> None:
     silver = zone_container("silver")
-    for name in services.list_blobs(silver, services.item_prefix(collection_id, item_id)):
-        services.blob_delete(silver, name)
+    for name in storage.blob_list(silver, services.item_prefix(collection_id, item_id)):
+        storage.blob_delete(silver, name)
 
 
 @pytest.fixture

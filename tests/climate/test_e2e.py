@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 
 from climate import datasets, services
+from geoplatform import storage
 from geoplatform.storage import blob_exists, blob_size, zone_container
 from tests.climate.conftest import Uploader, remove_dataset
 from tests.conftest import wait_for_job
 
 
 def _silver(collection_id: str, item_id: str) -> list[str]:
-    return services.list_blobs(zone_container("silver"), services.item_prefix(collection_id, item_id))
+    return storage.blob_list(zone_container("silver"), services.item_prefix(collection_id, item_id))
 
 
 @pytest.mark.broker

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from climate import services
+from geoplatform import storage
 from geoplatform.storage import zone_container
 from tests.climate import corpus
 from tests.climate.conftest import Uploader, run_ok
@@ -24,9 +24,9 @@ def test_inventory_reports_series_metadata_and_problems(upload: Uploader) -> Non
     )
     upload.raw(corpus.good(0), "tas_Amon_M_e_r1i1p1f1_gn_200001-200003.nc", prefix=prefix)
     upload.raw(corpus.good(0)[:2000], "broken_Amon_M_e_r1i1p1_gn_2000.nc", prefix=prefix)
-    silver_before = services.list_blobs(zone_container("silver"), "climate")
+    silver_before = storage.blob_list(zone_container("silver"), "climate")
     report = run_ok("inventory_climate", {"container_name": upload.bronze, "prefix": prefix, "file_pattern": "*.nc"})
-    assert services.list_blobs(zone_container("silver"), "climate") == silver_before  # writes nothing
+    assert storage.blob_list(zone_container("silver"), "climate") == silver_before  # writes nothing
     files = {f["file"].rsplit("/", 1)[-1]: f for f in report["files"]}
     assert len(files) == 10
     first = files["tas_Ayr_HadCM3_sresa1b_r1i1p1f1_gn_1860-1869.nc"]

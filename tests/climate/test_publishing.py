@@ -13,6 +13,7 @@ import xarray as xr
 from catalog import selectors as catalog_selectors
 from climate import datasets, gpstore, services
 from climate.errors import DatasetNotFound
+from geoplatform import storage
 from geoplatform.storage import get_storage, zone_container
 from tests.climate.conftest import Uploader, remove_dataset
 from tests.ingest.inline import run_inline
@@ -23,7 +24,7 @@ ITEM = "it-tas-v1"
 
 
 def _external_blobs() -> list[str]:
-    return services.list_blobs(zone_container("external"), services.item_prefix("system-zarr", ITEM))
+    return storage.blob_list(zone_container("external"), services.item_prefix("system-zarr", ITEM))
 
 
 def test_release_cycle(ddh_client: Any, upload: Uploader) -> None:
@@ -88,7 +89,7 @@ def test_release_cycle(ddh_client: Any, upload: Uploader) -> None:
         )
         assert r.status_code == 202, r.json()
         assert run_inline(r.json()["job_id"]).status == "completed"
-        assert services.list_blobs(zone_container("silver"), services.item_prefix("system-zarr", ITEM)) == []
+        assert storage.blob_list(zone_container("silver"), services.item_prefix("system-zarr", ITEM)) == []
     finally:
         remove_dataset("system-zarr", ITEM)
         services.climate_unpublish(collection_id="system-zarr", item_id=ITEM, dry_run=False)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from climate import datasets, services, stac, stages
+from geoplatform import storage
 from geoplatform.storage import zone_container
 from tests.climate import corpus
 from tests.climate.conftest import Uploader
@@ -32,8 +33,7 @@ def test_zarr_v3_store_is_read_in_place(virtualize: Any, upload: Uploader) -> No
     made = virtualize([store])
     assert made["files"] == 1 and made["references_blob"] == "" and made["variables"] == ["tas"]
     assert (
-        services.list_blobs(zone_container("silver"), services.item_prefix(made["collection_id"], made["item_id"]))
-        == []
+        storage.blob_list(zone_container("silver"), services.item_prefix(made["collection_id"], made["item_id"])) == []
     )
     item = datasets.item_get(made["collection_id"], made["item_id"])
     assert item["assets"]["references"]["geoplatform:format"] == "zarr" and stac.validate(item) == []

@@ -11,6 +11,7 @@ from typing import Any
 from django.core.files.base import ContentFile
 from django.db import connection
 
+from geoplatform import storage
 from geoplatform.storage import get_storage, zone_container
 from ingest import janitor, services
 from ingest.models import Job, JobEvent, Task
@@ -100,9 +101,7 @@ def test_worker_killed_mid_cog_conversion(stack: Stack, fault_dir: Path, setting
         assert done.status == "completed", done.error
         requeued = JobEvent.objects.filter(job_id=job.id, kind="task_requeued").values_list("task_id", flat=True)
         assert list(requeued) == [held]
-        blobs = raster_services._list_blobs(
-            zone_container("silver"), raster_services.item_prefix("system-rasters", item)
-        )
+        blobs = storage.blob_list(zone_container("silver"), raster_services.item_prefix("system-rasters", item))
         prefix = raster_services.run_prefix("system-rasters", item, job.id)
         assert sorted(blobs) == [f"{prefix}/{tier}.tif" for tier in ("analysis", "archive", "visualization")]
     finally:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.core.files.base import ContentFile
 
+from geoplatform import storage
 from geoplatform.storage import get_storage
 from ingest import registry
 from rasters import services
@@ -45,7 +46,7 @@ def test_manifest_to_collection_and_cleanup(
             "window_size": 256,
         }
         job_id, result, _ = run_job_inline("process_raster_collection", params)
-        silver_blobs = services._list_blobs(services.zone_container("silver"), "rasters/test-raster-coll")
+        silver_blobs = storage.blob_list(services.zone_container("silver"), "rasters/test-raster-coll")
         assert len(silver_blobs) == 2 and not [b for b in silver_blobs if "/parts/" in b]
         lc_id = lc.split("/")[-1].removesuffix(".tif")
         assert result["collection_id"] == "test-raster-coll" and sorted(result["item_ids"]) == sorted([lc_id, "dem"])
@@ -70,7 +71,7 @@ def test_manifest_to_collection_and_cleanup(
         assert jt.cleanup is not None
         jt.cleanup(job_id, jt.clean_params(params))
         assert collection_get(collection_id="test-raster-coll") is None
-        assert services._list_blobs(services.zone_container("silver"), "rasters/test-raster-coll") == []
+        assert storage.blob_list(services.zone_container("silver"), "rasters/test-raster-coll") == []
     finally:
         get_storage(bronze).delete(manifest)
         for item_id in ("dem", lc.split("/")[-1].removesuffix(".tif")):
@@ -190,7 +191,7 @@ def test_collection_mosaic_tiles(upload: Callable[..., str], bronze: str, api_cl
         removed = run_job_inline("unpublish_raster_collection", {"collection_id": "test-mosaic", "dry_run": False})[1]
         assert removed["blobs"] == listed["blobs"] and removed["searches"] == listed["searches"]
         assert collection_get(collection_id="test-mosaic") is None
-        assert services._list_blobs(silver, "rasters/test-mosaic") == []
+        assert storage.blob_list(silver, "rasters/test-mosaic") == []
         mosaic.index_clear()
         assert api_client.get(f"/api/raster/mosaic/{sid}/tilejson.json").status_code == 404
         assert api_client.get(f"/api/raster/mosaic/{sid}/tiles/WebMercatorQuad/1/0/0.png").status_code == 404

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from geoplatform import storage
 from geoplatform.storage import get_storage, zone_container
 from ingest import registry
 from ingest.models import JobEvent
@@ -17,7 +18,7 @@ from tests.rasters.conftest import run_job_inline
 
 
 def _silver_blobs(collection_id: str, item_id: str) -> list[str]:
-    return services._list_blobs(zone_container("silver"), services.item_prefix(collection_id, item_id))
+    return storage.blob_list(zone_container("silver"), services.item_prefix(collection_id, item_id))
 
 
 def _item(collection_id: str, item_id: str) -> dict[str, Any] | None:
