@@ -6,7 +6,7 @@ Cache-Control, CORS headers; errors as OGC exception bodies ``{"code", "descript
 Plain Django views, not DRF's APIView: DRF's negotiation, Response rendering and finalising
 cost ~0.3 ms a request, a tenth of a whole items page (docs/architecture.md). DRF itself still
 authenticates (token, session), applies ``ReadPublicWriteAuthenticated`` and its throttles
-(:func:`_authenticate`); errors come from the platform's one normaliser as OGC bodies.
+(:func:`geoplatform.access.plain_view_access`); errors come from the platform's one normaliser as OGC bodies.
 """
 
 from __future__ import annotations
@@ -32,12 +32,9 @@ from django.utils import timezone
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
-from rest_framework.settings import api_settings
-from rest_framework.throttling import BaseThrottle
-from rest_framework.views import APIView
 
+from geoplatform.access import plain_view_access
 from geoplatform.errors import ogc_error_response
-from geoplatform.permissions import ReadPublicWriteAuthenticated
 
 from . import conf, hooks, ogc, selectors
 from .errors import InvalidQuery
@@ -85,41 +82,6 @@ def _landing_path(script_prefix: str) -> str:
     return reverse("features:landing")
 
 
-class _Access(APIView):
-    """DRF's own authentication, permission and throttle checks for the plain-Django OGC views
-    (never routed): the same authentication classes (token, session), ``ReadPublicWriteAuthenticated``,
-    the 401/403 choice and ``WWW-Authenticate`` as every DRF view, and DRF's throttles when
-    REST_FRAMEWORK configures any. Only the request wrapping and the checks run: no content
-    negotiation, no DRF Response (what made the plain views cheaper, docs/architecture.md)."""
-
-    permission_classes = [ReadPublicWriteAuthenticated]
-
-    def get_throttles(self) -> list[BaseThrottle]:
-        # From the settings at each request, like the STAC and platform views' class attribute
-        # read at import, but also when a deployment's (or a test's) settings change later.
-        classes: list[type[BaseThrottle]] = list(api_settings.DEFAULT_THROTTLE_CLASSES)  # type: ignore[arg-type]
-        return [throttle() for throttle in classes]
-
-
-def _authenticate(request: HttpRequest) -> None:
-    """Who the caller is and whether it may read, decided by DRF (sets ``request.user``).
-    DRF's test client's ``force_authenticate`` works too (DRF's Request reads it)."""
-    access = _Access()
-    drf_request = access.initialize_request(request)
-    try:
-        access.perform_authentication(drf_request)
-        access.check_permissions(drf_request)
-        access.check_throttles(drf_request)
-    except (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed) as exc:
-        # As APIView.handle_exception: a 401 names the scheme, or becomes a 403 without one.
-        auth_header = access.get_authenticate_header(drf_request)
-        if auth_header:
-            exc.auth_header = auth_header  # type: ignore[union-attr]
-        else:
-            exc.status_code = 403
-        raise
-
-
 class OgcApi(View):
     """Base of the OGC views: OGC exception bodies, CORS, caching headers."""
 
@@ -132,7 +94,7 @@ class OgcApi(View):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
-            _authenticate(request)
+            plain_view_access(request)
             response = super().dispatch(request, *args, **kwargs)
         except Exception as exc:
             response = self.handle_exception(exc, request)

@@ -18,11 +18,10 @@ from django.urls import reverse
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
-from rest_framework.views import APIView
 
 from features import selectors as features_selectors
+from geoplatform.access import plain_view_access
 from geoplatform.errors import ApplicationError, Forbidden, ogc_error_response
-from geoplatform.permissions import ReadPublicWriteAuthenticated
 
 from . import cartosym, defaults, encodings, negotiation, selectors, services, sld
 from .errors import InvalidStyle
@@ -41,25 +40,6 @@ _LAYER_TYPES = {"Point": "point", "LineString": "line", "Polygon": "polygon", "A
 _BODY_TYPES = ("application/vnd.ogc.cartosym+json", "application/json")
 
 
-class _Access(APIView):
-    permission_classes = [ReadPublicWriteAuthenticated]
-
-
-def _authenticate(request: HttpRequest) -> None:
-    access = _Access()
-    drf_request = access.initialize_request(request)
-    try:
-        access.perform_authentication(drf_request)
-        access.check_permissions(drf_request)
-    except (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed) as exc:
-        header = access.get_authenticate_header(drf_request)
-        if header:
-            exc.auth_header = header  # type: ignore[union-attr]
-        else:
-            exc.status_code = 403
-        raise
-
-
 class StylesBase(View):
     allowed = "GET, HEAD, OPTIONS"
     http_method_names = ["get", "head", "options", "post", "put", "delete"]
@@ -72,7 +52,7 @@ class StylesBase(View):
         try:
             if request.method not in self.allowed.replace(" ", "").split(","):
                 raise drf_exceptions.MethodNotAllowed(request.method or "")
-            _authenticate(request)
+            plain_view_access(request)
             response = super().dispatch(request, *args, **kwargs)
         except Exception as exc:
             response = ogc_error_response(exc, request)

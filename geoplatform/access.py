@@ -1,0 +1,51 @@
+"""DRF's access checks for the plain-Django read views (features, styles, climate read API).
+
+Its own module: ``geoplatform.permissions`` is loaded by DRF's settings while
+``rest_framework.views`` is still importing, so it cannot import APIView itself.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
+
+from .permissions import ReadPublicWriteAuthenticated
+
+
+class _Access(APIView):
+    """DRF's own authentication, permission and throttle checks for plain-Django views (never
+    routed): the same authentication classes (token, session), ``ReadPublicWriteAuthenticated``,
+    the 401/403 choice and ``WWW-Authenticate`` as every DRF view, and DRF's throttles when
+    REST_FRAMEWORK configures any. Only the request wrapping and the checks run: no content
+    negotiation, no DRF Response (what makes the plain views cheaper, docs/architecture.md)."""
+
+    permission_classes = [ReadPublicWriteAuthenticated]
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        # From the settings at each request, like the STAC and platform views' class attribute
+        # read at import, but also when a deployment's (or a test's) settings change later.
+        classes: list[type[BaseThrottle]] = list(api_settings.DEFAULT_THROTTLE_CLASSES)  # type: ignore[arg-type]
+        return [throttle() for throttle in classes]
+
+
+def plain_view_access(request: HttpRequest) -> None:
+    """Who the caller of a plain-Django view is and whether it may read, decided by DRF (sets
+    ``request.user``; raises DRF's NotAuthenticated/PermissionDenied/Throttled). DRF's test
+    client's ``force_authenticate`` works too (DRF's Request reads it)."""
+    access = _Access()
+    drf_request = access.initialize_request(request)
+    try:
+        access.perform_authentication(drf_request)
+        access.check_permissions(drf_request)
+        access.check_throttles(drf_request)
+    except (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed) as exc:
+        # As APIView.handle_exception: a 401 names the scheme, or becomes a 403 without one.
+        auth_header = access.get_authenticate_header(drf_request)
+        if auth_header:
+            exc.auth_header = auth_header  # type: ignore[union-attr]
+        else:
+            exc.status_code = 403
+        raise
