@@ -16,6 +16,7 @@ from django.shortcuts import render
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from geoplatform.access import plain_view_access
 from geoplatform.errors import normalise, ogc_error_response
 
 from . import coveragejson, cube, edr, formats, series, sources, tiles
@@ -51,6 +52,9 @@ class ReadView(View):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
+            # Reads follow GEOPLATFORM_PUBLIC_READ, tokens identify reviewers, throttles apply:
+            # the same DRF checks as the features and styles views.
+            plain_view_access(request)
             response = super().dispatch(request, *args, **kwargs)
         except Exception as exc:
             response = self.handle_exception(exc, request)

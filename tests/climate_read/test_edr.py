@@ -207,3 +207,13 @@ def test_schema_validator_rejects_a_broken_coverage(covjson_validator: Any) -> N
         covjson_validator.validate(
             {"type": "Coverage", "domain": {"type": "Domain"}, "ranges": {"a": {"type": "NdArray"}}}
         )
+
+
+def test_closed_reads_need_a_token(client: Any, auth_client: Any, settings: Any) -> None:
+    """With GEOPLATFORM_PUBLIC_READ off, EDR and xarray reads answer 401 (OGC body) without a
+    token and serve the holder of one, as the features and styles views do."""
+    settings.GEOPLATFORM_PUBLIC_READ = False
+    anonymous = get(client, f"collections/{A1B}/position", coords="POINT(285 35)")
+    assert anonymous.status_code == 401 and anonymous.json()["description"]
+    assert client.get(f"/api/xarray/point/{A1B.replace('~', '/')}", {"location": "285,35"}).status_code == 401
+    assert get(auth_client, f"collections/{A1B}/position", coords="POINT(285 35)").status_code == 200
