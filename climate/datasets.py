@@ -27,6 +27,7 @@ import xarray as xr
 from geoplatform.storage import get_storage
 
 from . import conf, gpstore, selectors
+from . import refs as refs_mod
 from .errors import DatasetNotFound, InvalidClimateSource
 
 DEFAULT_ASSET = "references"
@@ -74,17 +75,7 @@ def _open(asset: dict[str, Any]) -> xr.Dataset:
     fmt = asset.get("geoplatform:format", "kerchunk")
     if fmt == "kerchunk":
         with get_storage(container).open(blob, "rb") as fh:
-            refs = json.load(fh)
-        return xr.open_dataset(
-            "reference://",
-            engine="zarr",
-            backend_kwargs={
-                "consolidated": False,
-                "zarr_format": 2,
-                "storage_options": {"fo": refs, "remote_protocol": gpstore.PROTOCOL},
-            },
-            decode_times=xr.coders.CFDatetimeCoder(use_cftime=True),
-        )
+            return refs_mod.open_references(json.load(fh))
     if fmt == "zarr":
         with warnings.catch_warnings():
             # A source store without consolidated metadata is opened by listing (zarr warns about both).

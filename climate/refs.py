@@ -17,6 +17,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import xarray as xr
+
 from . import gpstore
 
 INLINE_THRESHOLD = 300  # bytes: coordinates this small are inlined (one read less per open)
@@ -74,3 +76,17 @@ def retarget(refs: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
         for key, value in refs.get("refs", {}).items()
     }
     return out
+
+
+def open_references(combined: dict[str, Any]) -> xr.Dataset:
+    """The dataset a kerchunk references document describes (chunks read through gpstore://)."""
+    return xr.open_dataset(
+        "reference://",
+        engine="zarr",
+        backend_kwargs={
+            "consolidated": False,
+            "zarr_format": 2,
+            "storage_options": {"fo": combined, "remote_protocol": gpstore.PROTOCOL},
+        },
+        decode_times=xr.coders.CFDatetimeCoder(use_cftime=True),
+    )

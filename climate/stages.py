@@ -167,7 +167,7 @@ def combine(ctx: registry.TaskContext) -> dict[str, Any]:
         raise PermanentError(f"The files cannot be combined along {concat_dim!r}: {exc}") from exc
     refs_blob = f"{services.run_prefix(collection_id, item_id, ctx.job_id)}/refs.json"
     etag = services.json_save(container=silver, name=refs_blob, document=combined)
-    ds = open_references(combined)
+    ds = refs.open_references(combined)
     container = p["container_name"]
     item = stac.build_item(
         ds=ds,
@@ -278,19 +278,6 @@ def _register_zarr_store(ctx: registry.TaskContext, collection_id: str, item_id:
     if not publish:
         result["stac_item"] = item
     return dict(result)
-
-
-def open_references(combined: dict[str, Any]) -> xr.Dataset:
-    return xr.open_dataset(
-        "reference://",
-        engine="zarr",
-        backend_kwargs={
-            "consolidated": False,
-            "zarr_format": 2,
-            "storage_options": {"fo": combined, "remote_protocol": gpstore.PROTOCOL},
-        },
-        decode_times=xr.coders.CFDatetimeCoder(use_cftime=True),
-    )
 
 
 def finalize(ctx: registry.FinalizeContext) -> dict[str, Any]:
