@@ -34,7 +34,9 @@ INSTALLED_APPS = [
     "rasters",
     "styles",
     "climate",
+    "h3grid",
     "publishing",
+    "managed",
 ]
 
 MIDDLEWARE = [

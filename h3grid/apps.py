@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class H3GridConfig(AppConfig):
+    name = "h3grid"
+    verbose_name = "H3 analytics"
+    default_auto_field = "django.db.models.BigAutoField"
