@@ -112,6 +112,16 @@ def grant_reader(cur: psycopg.Cursor, *, reader: str, dbname: str, writers: list
                 sql.Identifier(writer), ids["reader"]
             )
         )
+    # The H3 grid and statistics (schema h3, made by the h3grid migration; stat tables by the jobs).
+    if cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'h3'").fetchone() is not None:
+        cur.execute(sql.SQL("GRANT USAGE ON SCHEMA h3 TO {reader}").format(**ids))
+        cur.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA h3 TO {reader}").format(**ids))
+        for writer in dict.fromkeys(writers):
+            cur.execute(
+                sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA h3 GRANT SELECT ON TABLES TO {}").format(
+                    sql.Identifier(writer), ids["reader"]
+                )
+            )
 
 
 def prepare(*, admin_url: str, owner_url: str, app_url: str, reader_url: str | None = None) -> None:

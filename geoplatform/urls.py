@@ -44,6 +44,8 @@ urlpatterns = [
     path("api/features/collections/<str:collection_id>/", include("styles.urls")),
     path("api/features/", include("features.urls")),
     path("api/", include("climate.read.urls")),
+    path("api/h3/", include("h3grid.urls")),
+    path("api/dggs/", include("h3grid.dggs_urls")),
 ]
 
 handler400 = json_error_view(400, "bad_request", "Bad request.")
