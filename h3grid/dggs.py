@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import h3.api.basic_int as h3i
 
@@ -176,8 +177,8 @@ def zones(prefix: str, ds: StatDataset | None, params: Mapping[str, str], href: 
         page = page[:limit]
     links = self_link(href)
     if more:
-        query = {**params, "offset": str(offset + limit), "limit": str(limit)}
-        links.append({"rel": "next", "href": href + "?" + "&".join(f"{k}={v}" for k, v in query.items()), "type": "application/json"})
+        query = {**dict(params.items()), "offset": str(offset + limit), "limit": str(limit)}
+        links.append({"rel": "next", "href": href + "?" + urlencode(query), "type": "application/json"})
     return {"zones": [cellids.to_hex(c) for c in page], "numberReturned": len(page), "links": links}
 
 
