@@ -45,6 +45,9 @@ SAMPLE_KWARGS: dict[str, str] = {
     "style_id": "style-1",
     "section": "versions",
     "name": "requeue_stuck_tasks",
+    "cell": "85283473fffffff",
+    "dggrs_id": "H3",
+    "zone_id": "85283473fffffff",
 }
 
 # Write routes open without a token or without a permission, each with its reason:
