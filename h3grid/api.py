@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.request import Request
@@ -32,7 +32,7 @@ from rest_framework.views import APIView
 
 from geoplatform.access import plain_view_access
 from geoplatform.api import error_responses
-from geoplatform.errors import InvalidInput, NotFound, ogc_error_response
+from geoplatform.errors import InvalidInput, ogc_error_response
 
 from . import cellids, dggs, selectors
 from .models import StatDataset
@@ -138,7 +138,9 @@ class H3StatsCellsApi(APIView):
         params = request.query_params
         unknown = sorted(set(params) - _CELLS_PARAMS)
         if unknown:
-            raise InvalidInput(f"Unknown query parameter {', '.join(unknown)}; use {', '.join(sorted(_CELLS_PARAMS - {'format'}))}.")
+            raise InvalidInput(
+                f"Unknown query parameter {', '.join(unknown)}; use {', '.join(sorted(_CELLS_PARAMS - {'format'}))}."
+            )
         fmt = params.get("f") or params.get("format") or "json"
         if fmt not in FORMATS:
             raise InvalidInput(f"f={fmt!r}: use one of {', '.join(FORMATS)}.")
@@ -310,7 +312,10 @@ class DggsCollectionsApi(DggsView):
     def get(self, request: HttpRequest) -> HttpResponse:
         base = self.base(request)
         return self.json(
-            {"collections": [dggs.collection(base, ds) for ds in selectors.dataset_list()], "links": dggs.self_link(base + "/collections")}
+            {
+                "collections": [dggs.collection(base, ds) for ds in selectors.dataset_list()],
+                "links": dggs.self_link(base + "/collections"),
+            }
         )
 
 
@@ -359,4 +364,3 @@ class DggsZoneDataApi(DggsListApi):
         ds = selectors.dataset_get(dataset_id=collection_id)
         prefix = self._prefix(request, collection_id)
         return self.json(dggs.zone_data(prefix, ds, dggs.zone_cell(zone_id), request.GET))
-

@@ -50,10 +50,22 @@ def landing(base: str) -> dict[str, Any]:
         "links": [
             *self_link(base + "/"),
             {"rel": "conformance", "href": base + "/conformance", "type": "application/json"},
-            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/conformance", "href": base + "/conformance", "type": "application/json"},
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/conformance",
+                "href": base + "/conformance",
+                "type": "application/json",
+            },
             {"rel": "data", "href": base + "/collections", "type": "application/json"},
-            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/data", "href": base + "/collections", "type": "application/json"},
-            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/dggrs-list", "href": base + "/dggs", "type": "application/json"},
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/data",
+                "href": base + "/collections",
+                "type": "application/json",
+            },
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/dggrs-list",
+                "href": base + "/dggs",
+                "type": "application/json",
+            },
             {"rel": "service-doc", "href": "https://h3geo.org/docs/", "type": "text/html", "title": "The H3 grid"},
         ],
     }
@@ -67,7 +79,11 @@ def collection(base: str, ds: StatDataset) -> dict[str, Any]:
         "description": f"H3 statistics of {ds.source_kind} {ds.source_ref}: {', '.join(selectors.stat_names(ds))}.",
         "links": [
             *self_link(href),
-            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/dggrs-list", "href": href + "/dggs", "type": "application/json"},
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/dggrs-list",
+                "href": href + "/dggs",
+                "type": "application/json",
+            },
         ],
     }
 
@@ -85,22 +101,48 @@ def dggrs_summary(prefix: str) -> dict[str, Any]:
         "uri": "https://h3geo.org/docs/core-library/overview",
         "links": [
             {"rel": "self", "href": href, "type": "application/json"},
-            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/dggrs-definition", "href": "https://h3geo.org/docs/core-library/overview", "type": "text/html"},
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/dggrs-definition",
+                "href": "https://h3geo.org/docs/core-library/overview",
+                "type": "text/html",
+            },
         ],
     }
 
 
 def dggrs_description(prefix: str, ds: StatDataset | None) -> dict[str, Any]:
     href = f"{prefix}/dggs/{DGGRS_ID}"
-    levels = selectors.dataset_resolutions(ds) if ds is not None else list(range(cellids.PYRAMID_MIN, cellids.PYRAMID_MAX + 1))
+    levels = (
+        selectors.dataset_resolutions(ds)
+        if ds is not None
+        else list(range(cellids.PYRAMID_MIN, cellids.PYRAMID_MAX + 1))
+    )
     links = [
         *self_link(href),
-        {"rel": "http://www.opengis.net/def/rel/ogc/1.0/dggrs-definition", "href": "https://h3geo.org/docs/core-library/overview", "type": "text/html"},
-        {"rel": "http://www.opengis.net/def/rel/ogc/1.0/dggrs-zone-query", "href": href + "/zones", "type": "application/json"},
-        {"rel": "http://www.opengis.net/def/rel/ogc/1.0/dggrs-zone-info", "href": href + "/zones/{zoneId}", "templated": True},  # type: ignore[dict-item]
+        {
+            "rel": "http://www.opengis.net/def/rel/ogc/1.0/dggrs-definition",
+            "href": "https://h3geo.org/docs/core-library/overview",
+            "type": "text/html",
+        },
+        {
+            "rel": "http://www.opengis.net/def/rel/ogc/1.0/dggrs-zone-query",
+            "href": href + "/zones",
+            "type": "application/json",
+        },
+        {
+            "rel": "http://www.opengis.net/def/rel/ogc/1.0/dggrs-zone-info",
+            "href": href + "/zones/{zoneId}",
+            "templated": True,
+        },  # type: ignore[dict-item]
     ]
     if ds is not None:
-        links.append({"rel": "http://www.opengis.net/def/rel/ogc/1.0/dggrs-zone-data", "href": href + "/zones/{zoneId}/data", "templated": True})  # type: ignore[dict-item]
+        links.append(
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/dggrs-zone-data",
+                "href": href + "/zones/{zoneId}/data",
+                "templated": True,
+            }
+        )  # type: ignore[dict-item]
     return {
         **dggrs_summary(prefix),
         "description": (
@@ -143,7 +185,11 @@ def zones(prefix: str, ds: StatDataset | None, params: Mapping[str, str], href: 
         raise InvalidInput(f"Unknown query parameter {', '.join(unknown)}; use {', '.join(sorted(_ZONE_PARAMS))}.")
     if params.get("bbox-crs") not in (None, "", CRS84, "[OGC:CRS84]"):
         raise InvalidInput(f"bbox-crs: only {CRS84} is supported.")
-    levels = selectors.dataset_resolutions(ds) if ds is not None else list(range(cellids.PYRAMID_MIN, cellids.PYRAMID_MAX + 1))
+    levels = (
+        selectors.dataset_resolutions(ds)
+        if ds is not None
+        else list(range(cellids.PYRAMID_MIN, cellids.PYRAMID_MAX + 1))
+    )
     if not levels:
         raise NotFound("This collection has no zones yet.")
     parent = zone_cell(params["parent-zone"]) if params.get("parent-zone") else None
@@ -197,10 +243,20 @@ def zone_info(prefix: str, ds: StatDataset | None, cell: int) -> dict[str, Any]:
     lat, lng = h3i.cell_to_latlng(cell)
     links = [
         *self_link(href),
-        {"rel": "http://www.opengis.net/def/rel/ogc/1.0/dggrs", "href": f"{prefix}/dggs/{DGGRS_ID}", "type": "application/json"},
+        {
+            "rel": "http://www.opengis.net/def/rel/ogc/1.0/dggrs",
+            "href": f"{prefix}/dggs/{DGGRS_ID}",
+            "type": "application/json",
+        },
     ]
     if ds is not None:
-        links.append({"rel": "http://www.opengis.net/def/rel/ogc/1.0/dggrs-zone-data", "href": href + "/data", "type": "application/json"})
+        links.append(
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/dggrs-zone-data",
+                "href": href + "/data",
+                "type": "application/json",
+            }
+        )
     return {
         "id": zone,
         "level": level,
@@ -244,7 +300,9 @@ def zone_data(prefix: str, ds: StatDataset, cell: int, params: Mapping[str, str]
         found = selectors.zone_values(ds=ds, cells=subzones, res=res)
         for n in names:
             data = [found.get(c, {}).get(n) for c in subzones]
-            values[n].append({"depth": depth, "shape": {"count": len(subzones), "subZones": len(subzones)}, "data": data})
+            values[n].append(
+                {"depth": depth, "shape": {"count": len(subzones), "subZones": len(subzones)}, "data": data}
+            )
     href = f"{prefix}/dggs/{DGGRS_ID}/zones/{cellids.to_hex(cell)}/data"
     return {
         "dggrs": f"{prefix}/dggs/{DGGRS_ID}",

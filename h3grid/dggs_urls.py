@@ -19,7 +19,10 @@ urlpatterns = [
     path("collections", api.DggsCollectionsApi.as_view(), name="collections"),
     path("collections/<str:collection_id>", api.DggsCollectionApi.as_view(), name="collection"),
     *[path(route, view.as_view(), name=name) for route, view, name in _ZONES],
-    *[path(f"collections/<str:collection_id>/{route}", view.as_view(), name=f"collection-{name}") for route, view, name in _ZONES],
+    *[
+        path(f"collections/<str:collection_id>/{route}", view.as_view(), name=f"collection-{name}")
+        for route, view, name in _ZONES
+    ],
     path(
         "collections/<str:collection_id>/dggs/<str:dggrs_id>/zones/<str:zone_id>/data",
         api.DggsZoneDataApi.as_view(),

@@ -80,7 +80,7 @@ def dataset_summary(ds: StatDataset) -> list[dict[str, Any]]:
         r: {"res": r, "storage": res_storage(ds, r), "cells": None, "stats": {}} for r in dataset_resolutions(ds)
     }
     if in_db and _table_exists(ds):
-        aggs = [sql.SQL("count(*)")]
+        aggs: list[sql.Composable] = [sql.SQL("count(*)")]
         for name in names:
             col = sql.Identifier(name)
             aggs += [sql.SQL("min({c}), max({c}), avg({c})").format(c=col)]
@@ -149,9 +149,7 @@ def cell_query(
         res = resolutions[0]
     cellids.check_pyramid_res(res)
     if res not in resolutions:
-        raise InvalidInput(
-            f"res={res}: dataset {ds.slug!r} has statistics at resolutions {resolutions} only."
-        )
+        raise InvalidInput(f"res={res}: dataset {ds.slug!r} has statistics at resolutions {resolutions} only.")
     storage = res_storage(ds, res)
     if storage != "postgres":
         raise InvalidInput(
@@ -172,7 +170,9 @@ def cell_query(
         q.iso3 = iso3_check(iso3)
     if parent is not None:
         if h3i.get_resolution(parent) >= res:
-            raise InvalidInput(f"parent must be coarser than res={res}: it is of resolution {h3i.get_resolution(parent)}.")
+            raise InvalidInput(
+                f"parent must be coarser than res={res}: it is of resolution {h3i.get_resolution(parent)}."
+            )
         q.parent = parent
     if bbox is not None:
         cover_res, cells = cellids.bbox_cover(bbox, res, max_cells=BBOX_MAX_CELLS)
@@ -210,7 +210,9 @@ def _where(q: CellQuery, *, after: int | None) -> tuple[sql.Composable, sql.Comp
     return sql.SQL(" ").join(joins), sql.SQL(" AND ").join(conds), params
 
 
-def _select(q: CellQuery, columns: sql.Composable, *, limit: int, after: int | None) -> tuple[sql.Composable, list[Any]]:
+def _select(
+    q: CellQuery, columns: sql.Composable, *, limit: int, after: int | None
+) -> tuple[sql.Composable, list[Any]]:
     joins, where, params = _where(q, after=after)
     query = sql.SQL("SELECT {cols} FROM {t} s {joins} WHERE {where} ORDER BY s.cell LIMIT %s").format(
         cols=columns, t=_table(q.ds), joins=joins, where=where
@@ -246,7 +248,11 @@ def cells_json_rows(q: CellQuery) -> Iterator[list[tuple[int, str]]]:
 
 def cells_csv(q: CellQuery) -> Iterator[bytes]:
     """The page as CSV written by PostgreSQL (COPY ... TO STDOUT), streamed as it comes."""
-    cols: list[sql.Composable] = [sql.SQL("lpad(to_hex(s.cell), 15, '0') AS cell"), sql.SQL("s.cell AS cell_int"), sql.SQL("s.res")]
+    cols: list[sql.Composable] = [
+        sql.SQL("lpad(to_hex(s.cell), 15, '0') AS cell"),
+        sql.SQL("s.cell AS cell_int"),
+        sql.SQL("s.res"),
+    ]
     if q.iso3:
         cols += [sql.SQL("cc.iso3"), sql.SQL("cc.share")]
     cols += [sql.SQL("s.{}").format(sql.Identifier(n)) for n in q.stats]
@@ -297,9 +303,7 @@ def next_after(q: CellQuery) -> int | None:
 def cell_detail(*, cell: int) -> dict[str, Any]:
     """Every dataset's values for ``cell``, whether the land grid has it, and its countries."""
     res = h3i.get_resolution(cell)
-    datasets = [
-        ds for ds in dataset_list() if res in dataset_resolutions(ds) and res_storage(ds, res) == "postgres"
-    ]
+    datasets = [ds for ds in dataset_list() if res in dataset_resolutions(ds) and res_storage(ds, res) == "postgres"]
     with connection.cursor() as cur:
         cur.execute("SELECT EXISTS (SELECT 1 FROM h3.cell WHERE cell = %s)", [cell])
         in_grid = bool(cur.fetchone()[0])
@@ -360,7 +364,9 @@ def zone_ids(
             cover_params: list[Any] = [cells]
         else:
             pairs = [cellids.children_range(c, level) for c in cells]
-            joins.append(sql.SQL("JOIN unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi) ON s.cell BETWEEN r.lo AND r.hi"))
+            joins.append(
+                sql.SQL("JOIN unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi) ON s.cell BETWEEN r.lo AND r.hi")
+            )
             params += [[p[0] for p in pairs], [p[1] for p in pairs]]
             cover_params = []
     else:

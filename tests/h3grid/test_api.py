@@ -76,7 +76,7 @@ def test_cells_filters_iso3_bbox_parent(api_client: Any, h3data: H3Fixture) -> N
     tza = _json(api_client.get(base + "&iso3=tza"))["cells"]
     assert tza and all(c["iso3"] == "TZA" and c["share"] == pytest.approx(0.4) for c in tza)
     assert len(tza) < len(h3data.cells[6])
-    w, s, e, n = BBOX
+    w, s, *_ = BBOX
     small = (w, s, w + 0.1, s + 0.1)
     inside = _json(api_client.get(base + "&bbox=" + ",".join(map(str, small))))["cells"]
     poly = h3i.LatLngPoly([(small[1], small[0]), (small[1], small[2]), (small[3], small[2]), (small[3], small[0])])
@@ -99,7 +99,14 @@ def test_cells_csv_and_parquet(api_client: Any, h3data: H3Fixture) -> None:
     assert int(after, 16) == sorted(h3data.cells[6])[39]
     response = api_client.get(f"/api/h3/stats/{h3data.slug}/cells?res=5&f=parquet&iso3=KEN")
     table = pq.read_table(io.BytesIO(_body(response)))
-    assert table.num_rows == len(h3data.cells[5]) and table.column_names == ["cell", "res", "iso3", "share", "mean", "count"]
+    assert table.num_rows == len(h3data.cells[5]) and table.column_names == [
+        "cell",
+        "res",
+        "iso3",
+        "share",
+        "mean",
+        "count",
+    ]
     assert "Link" not in response
 
 
