@@ -24,6 +24,7 @@ from . import cellids
 from .models import StatDataset
 
 _ISO3 = re.compile(r"^[A-Za-z]{3}$")
+_SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,63}$")
 MAX_LIMIT = 10000
 DEFAULT_LIMIT = 1000
 FETCH_CHUNK = 500
@@ -40,10 +41,12 @@ def dataset_list() -> list[StatDataset]:
 
 def dataset_get(*, dataset_id: str) -> StatDataset:
     """A dataset by its numeric id or its slug."""
-    query = StatDataset.objects.filter(pk=int(dataset_id)) if dataset_id.isdigit() else None
-    row = query.first() if query is not None else None
-    if row is None:
-        row = StatDataset.objects.filter(slug=dataset_id).first()
+    row = None
+    if _SLUG.match(dataset_id):  # anything else names no dataset (and never reaches SQL)
+        if dataset_id.isdigit() and len(dataset_id) <= 18:
+            row = StatDataset.objects.filter(pk=int(dataset_id)).first()
+        if row is None:
+            row = StatDataset.objects.filter(slug=dataset_id).first()
     if row is None:
         raise NotFound(f"No H3 statistics dataset {dataset_id!r}; GET /api/h3/registry lists them.")
     return row

@@ -1,0 +1,169 @@
+"""H3 cells API latency: ``/api/h3/stats/{dataset}/cells?iso3=BRA&res=5`` (pages of 1000 cells,
+keyset paging through the whole country) at concurrency 8, our server (gunicorn as scripts/run.sh)
+on a dedicated database. The target (issue 16) is p99 < 150 ms; the printed ratio is
+target / measured p99 (>= 1 meets it). No peer serves H3 statistics (no h3-pg here).
+
+    .venv/bin/python bench/h3_api.py [--seconds 15] [--rounds 2] [--concurrency 8]
+
+The synthetic data: Brazil (the basemap's Natural Earth countries file) covered with H3 cells at
+resolutions 4 to 6 ('overlap' rule), every cell mapped to BRA, and one stat dataset with six
+statistics per cell at resolutions 5 and 6, loaded with COPY. Also measured: the same pages as
+GeoJSON (polygons derived per page) and as CSV (COPY), and res 6 pages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import common  # noqa: E402
+
+DB_NAME = "geoplatform_bench_h3api"
+DB_URL = f"postgresql://root@127.0.0.1:5432/{DB_NAME}"
+PORT = 8893
+TARGET_MS = 150.0
+SLUG = "bench-bra"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "geoplatform.settings.prod",
+            "GEOPLATFORM_DATABASE_URL": DB_URL,
+            "GEOPLATFORM_BROKER_URL": "redis://127.0.0.1:6379/5",
+            "GEOPLATFORM_LOG_LEVEL": "WARNING",
+            "GEOPLATFORM_STORAGE_BACKEND": "local",
+            "GEOPLATFORM_SECURE_COOKIES": "false",
+            "GEOPLATFORM_SECURE_SSL_REDIRECT": "false",
+            "GEOPLATFORM_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        }
+    )
+    env.setdefault("GEOPLATFORM_SECRET_KEY", uuid.uuid4().hex)
+    return env
+
+
+SEED = """
+import json, sys, time
+import django; django.setup()
+import h3.api.basic_int as h3i
+import numpy as np
+from shapely.geometry import shape
+from django.db import connection
+from h3grid.models import StatDataset
+
+t0 = time.perf_counter()
+feats = json.load(open("rasters/basemap/countries.geojson"))["features"]
+geom = shape(next(f for f in feats if f["properties"]["iso_a3"] == "BRA")["geometry"])
+cells = {}
+for res in (4, 5, 6):
+    found = set()
+    for poly in getattr(geom, "geoms", [geom]):
+        shape_ = h3i.geo_to_h3shape(poly.__geo_interface__)
+        found |= set(h3i.h3shape_to_cells_experimental(shape_, res, contain="overlap"))
+    cells[res] = sorted(found)
+StatDataset.objects.filter(slug="%(slug)s").delete()
+cols = [{"name": n, "stat": n, "band": 1, "category": None, "units": "m", "approximate": False}
+        for n in ("mean", "sum", "count", "min", "max", "std")]
+ds = StatDataset.objects.create(slug="%(slug)s", title="Synthetic elevation of Brazil", source_kind="raster",
+                                source_ref="bench/synthetic", resolutions=[5, 6], columns=cols, units="m",
+                                storage={"5": "postgres", "6": "postgres"})
+rng = np.random.default_rng(1)
+with connection.cursor() as cur:
+    cur.execute("TRUNCATE h3.cell, h3.cell_country")
+    cur.execute(f"DROP TABLE IF EXISTS h3.{ds.table}")
+    cur.execute(f"CREATE TABLE h3.{ds.table} (res smallint NOT NULL, cell bigint NOT NULL, "
+                + ", ".join(f"{c['name']} double precision" for c in cols) + ", PRIMARY KEY (res, cell))")
+    pg = cur.cursor
+    with pg.copy("COPY h3.cell (cell, res, parent) FROM STDIN") as copy:
+        for res, cs in cells.items():
+            for c in cs:
+                copy.write_row((c, res, h3i.cell_to_parent(c, res - 1)))
+    with pg.copy("COPY h3.cell_country (cell, iso3, share) FROM STDIN") as copy:
+        for cs in cells.values():
+            for c in cs:
+                copy.write_row((c, "BRA", 1.0))
+    with pg.copy(f"COPY h3.{ds.table} FROM STDIN") as copy:
+        for res in (5, 6):
+            v = rng.normal(500, 200, size=(len(cells[res]), 6))
+            for c, row in zip(cells[res], v.tolist()):
+                copy.write_row((res, c, *row))
+    cur.execute("ANALYZE h3.cell; ANALYZE h3.cell_country")
+    cur.execute(f"ANALYZE h3.{ds.table}")
+print(json.dumps({"cells": {r: len(c) for r, c in cells.items()}, "seconds": round(time.perf_counter() - t0, 1)}))
+"""
+
+
+def prepare(env: dict[str, str]) -> dict[str, int]:
+    import psycopg
+
+    with psycopg.connect("postgresql://root@127.0.0.1:5432/postgres", autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
+            admin.execute(f'CREATE DATABASE "{DB_NAME}"')
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", SEED % {"slug": SLUG}], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    line = [x for x in out.stdout.splitlines() if x.startswith("{")][-1]
+    info = json.loads(line)
+    print(f"seeded: cells per resolution {info['cells']} in {info['seconds']} s")
+    return {int(k): v for k, v in info["cells"].items()}
+
+
+def _pages(res: int, fmt: str) -> list[common.Request]:
+    """Every page of the country at ``res`` (following the next links once), as requests."""
+    base = f"/api/h3/stats/{SLUG}/cells?iso3=BRA&res={res}&f={fmt}"
+    paths, path = [], base
+    while path and len(paths) < 400:
+        paths.append(path)
+        status, body = common.get(PORT, path)
+        assert status == 200, body[:300]
+        if fmt == "csv":
+            break  # CSV pages: the first pages' Link headers are checked by the tests
+        links = json.loads(body)["links"]
+        nxt = [link["href"] for link in links if link["rel"] == "next"]
+        path = nxt[0].split(f"127.0.0.1:{PORT}", 1)[1] if nxt else ""
+    return [("GET", p, None) for p in paths]
+
+
+def main() -> None:
+    args = common.load_parser(__doc__).parse_args()
+    env = _env()
+    counts = prepare(env)
+    logs = ROOT / "var" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    server = common.start_ours(PORT, env, logs / "h3api-ours.log")
+    cases = {"json res5": (5, "json"), "geojson res5": (5, "geojson"), "csv res5": (5, "csv"), "json res6": (6, "json")}
+    results: dict[str, list[dict[str, float]]] = {}
+    pages: dict[str, int] = {}
+    try:
+        common.wait_http(PORT, "/api/h3/registry")
+        for name, (res, fmt) in cases.items():
+            requests = _pages(res, fmt)
+            pages[name] = len(requests)
+            common.load(PORT, requests, 2, args.concurrency)  # warm-up
+            results[name] = [common.load(PORT, requests, args.seconds, args.concurrency) for _ in range(args.rounds)]
+    finally:
+        common.stop(server)
+    print(f"\nGET /api/h3/stats/{{dataset}}/cells?iso3=BRA&res=N (1000 cells a page), concurrency {args.concurrency},")
+    print(f"{args.seconds:g} s x {args.rounds} rounds, server {common.web_config(env)}; cells per res: {counts}")
+    print("| case | pages cycled | round | requests | req/s | p50 ms | p99 ms | errors | target/p99 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, runs in results.items():
+        for i, r in enumerate(runs, 1):
+            print(
+                f"| {name} | {pages[name]} | {i} | {r['requests']:.0f} | {r['rps']:.1f} | {r['p50_ms']:.1f} "
+                f"| {r['p99_ms']:.1f} | {r['errors']:.0f} | {TARGET_MS / r['p99_ms']:.2f}x |"
+            )
+    print(f"load average (1/5/15 min): {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
