@@ -86,6 +86,13 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
     return w, s, e, n
 
 
+def res_range(res: int) -> tuple[int, int]:
+    """Every cell of resolution ``res`` lies in this integer range: mode 1 (cell) in bits 59-62,
+    the resolution in bits 52-55 above the base cell and digits."""
+    lo = (1 << 59) | (res << 52)
+    return lo, lo + (1 << 52) - 1
+
+
 def children_range(parent: int, res: int) -> tuple[int, int]:
     """The smallest and largest integer of ``parent``'s descendants at ``res``. Every cell of
     resolution ``res`` between them descends from ``parent`` (same mode, resolution, base cell and

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,16 +41,46 @@ def dataset_list() -> list[StatDataset]:
     return list(StatDataset.objects.all())
 
 
+# Per-process caches of what every cells request checks first (the dataset row and whether its
+# table exists, the ISO3 codes of the grid): three round trips a request fewer. A new dataset or
+# country shows after CACHE_SECONDS at most.
+CACHE_SECONDS = 30.0
+_cache: dict[str, tuple[float, Any]] = {}
+_cache_lock = threading.Lock()
+
+
+def _cached(key: str, make: Any) -> Any:
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    value = make()
+    with _cache_lock:
+        _cache[key] = (now + CACHE_SECONDS, value)
+    return value
+
+
+def cache_clear() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
 def dataset_get(*, dataset_id: str) -> StatDataset:
-    """A dataset by its numeric id or its slug."""
+    """A dataset by its numeric id or its slug (cached a few seconds, see CACHE_SECONDS)."""
+    row: StatDataset | None = _cached("ds:" + dataset_id, lambda: _dataset_find(dataset_id))
+    if row is None:
+        raise NotFound(f"No H3 statistics dataset {dataset_id!r}; GET /api/h3/registry lists them.")
+    return row
+
+
+def _dataset_find(dataset_id: str) -> StatDataset | None:
     row = None
     if _SLUG.match(dataset_id):  # anything else names no dataset (and never reaches SQL)
         if dataset_id.isdigit() and len(dataset_id) <= 18:
             row = StatDataset.objects.filter(pk=int(dataset_id)).first()
         if row is None:
             row = StatDataset.objects.filter(slug=dataset_id).first()
-    if row is None:
-        raise NotFound(f"No H3 statistics dataset {dataset_id!r}; GET /api/h3/registry lists them.")
     return row
 
 
@@ -70,9 +102,20 @@ def _table(ds: StatDataset) -> sql.Composable:
 
 
 def _table_exists(ds: StatDataset) -> bool:
-    with connection.cursor() as cur:
-        cur.execute("SELECT to_regclass(%s) IS NOT NULL", [f"h3.{ds.table}"])
-        return bool(cur.fetchone()[0])
+    def find() -> bool:
+        with connection.cursor() as cur:
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", [f"h3.{ds.table}"])
+            return bool(cur.fetchone()[0])
+
+    # Only a table found is cached: a dataset whose job is still running shows at once when done.
+    key = f"table:{ds.table}"
+    with _cache_lock:
+        if key in _cache and _cache[key][0] > time.monotonic():
+            return True
+    if find():
+        _cached(key, lambda: True)
+        return True
+    return False
 
 
 def dataset_summary(ds: StatDataset) -> list[dict[str, Any]]:
@@ -126,11 +169,26 @@ def iso3_check(iso3: str) -> str:
     if not _ISO3.match(iso3):
         raise InvalidInput(f"iso3={iso3!r} is not an ISO 3166-1 alpha-3 code (three letters, e.g. KEN).")
     code = iso3.upper()
-    with connection.cursor() as cur:
-        cur.execute("SELECT 1 FROM h3.cell_country WHERE iso3 = %s LIMIT 1", [code])
-        if cur.fetchone() is None:
-            raise InvalidInput(f"Unknown ISO3 code {code!r}: no cell of the H3 grid lies in that country.")
+    if code not in _cached("iso3", _iso3_codes):
+        raise InvalidInput(f"Unknown ISO3 code {code!r}: no cell of the H3 grid lies in that country.")
     return code
+
+
+def _iso3_codes() -> frozenset[str]:
+    """The grid's countries: a loose index scan of (iso3, cell), one probe per country."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            WITH RECURSIVE c(iso3) AS (
+                (SELECT iso3 FROM h3.cell_country ORDER BY iso3 LIMIT 1)
+                UNION ALL
+                SELECT (SELECT iso3 FROM h3.cell_country WHERE iso3 > c.iso3 ORDER BY iso3 LIMIT 1)
+                FROM c WHERE c.iso3 IS NOT NULL
+            )
+            SELECT iso3 FROM c WHERE iso3 IS NOT NULL
+            """
+        )
+        return frozenset(str(r[0]) for r in cur.fetchall())
 
 
 def cell_query(
@@ -189,38 +247,49 @@ def cell_query(
     return q
 
 
-def _where(q: CellQuery, *, after: int | None) -> tuple[sql.Composable, sql.Composable, list[Any]]:
-    joins: list[sql.Composable] = []
-    conds: list[sql.Composable] = [sql.SQL("s.res = %s")]
+def _select(
+    q: CellQuery, columns: sql.Composable, *, limit: int, after: int | None, offset: int = 0
+) -> tuple[sql.Composable, list[Any]]:
+    """The page query. Filtered by country, it walks the country's cells on the (iso3, cell)
+    index from the page's start and probes the stat table's (res, cell) key for each (a LATERAL
+    subquery kept apart by OFFSET 0): PostgreSQL's join estimates otherwise pick a hash join that
+    reads and sorts the country's remaining cells for every page."""
     params: list[Any] = []
+    conds: list[sql.Composable] = []
+    key = sql.SQL("s.cell")
     if q.iso3:
-        joins.append(sql.SQL("JOIN h3.cell_country cc ON cc.cell = s.cell AND cc.iso3 = %s"))
-        params.append(q.iso3)
+        source = sql.SQL(
+            "h3.cell_country cc CROSS JOIN LATERAL"
+            " (SELECT * FROM {t} s0 WHERE s0.res = %s AND s0.cell = cc.cell OFFSET 0) s"
+        ).format(t=_table(q.ds))
+        params.append(q.res)
+        lo, hi = cellids.res_range(q.res)
+        conds.append(sql.SQL("cc.iso3 = %s AND cc.cell BETWEEN %s AND %s"))
+        key = sql.SQL("cc.cell")
+        cond_params: list[Any] = [q.iso3, lo, hi]
+    else:
+        source = sql.SQL("{t} s").format(t=_table(q.ds))
+        conds.append(sql.SQL("s.res = %s"))
+        cond_params = [q.res]
     if q.ranges is not None:
-        joins.append(sql.SQL("JOIN unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi) ON s.cell BETWEEN r.lo AND r.hi"))
+        source = sql.SQL(
+            "{} JOIN unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi) ON s.cell BETWEEN r.lo AND r.hi"
+        ).format(source)
         params += [q.ranges[0], q.ranges[1]]
-    params.append(q.res)
+    params += cond_params
     if q.cells is not None:
-        conds.append(sql.SQL("s.cell = ANY(%s::bigint[])"))
+        conds.append(sql.SQL("{} = ANY(%s::bigint[])").format(key))
         params.append(q.cells)
     if q.parent is not None:
-        lo, hi = cellids.children_range(q.parent, q.res)
-        conds.append(sql.SQL("s.cell BETWEEN %s AND %s"))
-        params += [lo, hi]
+        conds.append(sql.SQL("{} BETWEEN %s AND %s").format(key))
+        params += list(cellids.children_range(q.parent, q.res))
     if after is not None:
-        conds.append(sql.SQL("s.cell > %s"))
+        conds.append(sql.SQL("{} > %s").format(key))
         params.append(after)
-    return sql.SQL(" ").join(joins), sql.SQL(" AND ").join(conds), params
-
-
-def _select(
-    q: CellQuery, columns: sql.Composable, *, limit: int, after: int | None
-) -> tuple[sql.Composable, list[Any]]:
-    joins, where, params = _where(q, after=after)
-    query = sql.SQL("SELECT {cols} FROM {t} s {joins} WHERE {where} ORDER BY s.cell LIMIT %s").format(
-        cols=columns, t=_table(q.ds), joins=joins, where=where
+    query = sql.SQL("SELECT {cols} FROM {source} WHERE {where} ORDER BY {key} LIMIT %s OFFSET %s").format(
+        cols=columns, source=source, where=sql.SQL(" AND ").join(conds), key=key
     )
-    return query, [*params, limit]
+    return query, [*params, limit, offset]
 
 
 def _json_columns(q: CellQuery) -> sql.Composable:
@@ -288,14 +357,10 @@ def cells_arrow_batches(q: CellQuery) -> Iterator[dict[str, list[Any]]]:
 
 def next_after(q: CellQuery) -> int | None:
     """The last cell of this page when another page follows (for CSV/Parquet, whose Link header
-    is sent before the body): one index probe past the page."""
-    # The page's last row is row `limit`; a next page exists when row limit+1 does.
-    joins, where, wparams = _where(q, after=q.after)
-    probe = sql.SQL("SELECT s.cell FROM {t} s {joins} WHERE {where} ORDER BY s.cell OFFSET %s LIMIT 2").format(
-        t=_table(q.ds), joins=joins, where=where
-    )
+    is sent before the body): the page's last row and the one after it, by one index probe."""
+    query, params = _select(q, sql.SQL("s.cell"), limit=2, after=q.after, offset=q.limit - 1)
     with connection.cursor() as cur:
-        cur.execute(probe.as_string(cur.cursor.connection), [*wparams, q.limit - 1])
+        cur.execute(query.as_string(cur.cursor.connection), params)
         rows = cur.fetchall()
     return int(rows[0][0]) if len(rows) == 2 else None
 

@@ -108,8 +108,12 @@ def _remove(fx: H3Fixture) -> None:
 @pytest.fixture(scope="module")
 def h3data(django_db_setup: Any, django_db_blocker: Any, request: pytest.FixtureRequest) -> Iterator[H3Fixture]:
     slug = "h3-test-" + request.module.__name__.rsplit(".", 1)[-1].replace("_", "-")
+    from h3grid import selectors
+
     with django_db_blocker.unblock():
         fx = _insert(slug)
+    selectors.cache_clear()
     yield fx
     with django_db_blocker.unblock():
         _remove(fx)
+    selectors.cache_clear()
