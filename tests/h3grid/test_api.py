@@ -153,3 +153,27 @@ def test_private_deployment_needs_a_token(api_client: Any, auth_client: Any, h3d
         assert api_client.get(f"/api/h3/stats/{h3data.slug}/cells").status_code == 401
         assert api_client.get("/api/dggs/conformance").status_code == 401
         assert auth_client.get("/api/h3/registry").status_code == 200
+
+
+def test_filters_combine_and_pages_stay_inside_the_country(api_client: Any, h3data: H3Fixture) -> None:
+    """iso3 with parent and bbox together, paged: the pages walk the country's cells only."""
+    parent = h3data.cells[4][0]
+    tza6 = sorted(c for c in h3data.cells[6] if h3i.cell_to_latlng(c)[1] >= 36.9)
+    expected = [c for c in tza6 if h3i.cell_to_parent(c, 4) == parent]
+    url: str | None = f"/api/h3/stats/{h3data.slug}/cells?res=6&iso3=TZA&parent={h3.int_to_str(parent)}&limit=7"
+    seen: list[int] = []
+    while url:
+        page = _json(api_client.get(url))
+        seen += [int(c["cell"], 16) for c in page["cells"]]
+        nxt = [link["href"] for link in page["links"] if link["rel"] == "next"]
+        url = nxt[0].replace("http://testserver", "") if nxt else None
+    assert seen == expected
+    w, s, *_ = BBOX
+    box = f"{w},{s},{w + 0.3},{s + 0.3}"
+    both = _json(api_client.get(f"/api/h3/stats/{h3data.slug}/cells?res=6&iso3=TZA&bbox={box}&limit=10000"))["cells"]
+    poly = h3i.LatLngPoly([(s, w), (s, w + 0.3), (s + 0.3, w + 0.3), (s + 0.3, w)])
+    inside = set(h3i.h3shape_to_cells_experimental(poly, 6, contain="overlap"))
+    assert {int(c["cell"], 16) for c in both} == inside & set(tza6)
+    csv_page = api_client.get(f"/api/h3/stats/{h3data.slug}/cells?res=6&iso3=TZA&limit=5&f=csv")
+    after = csv_page["Link"].split("after=")[1].split("&")[0].split(">")[0]
+    assert int(after, 16) == tza6[4]
