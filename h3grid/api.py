@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
+import h3.api.basic_int as h3i
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
@@ -241,8 +242,8 @@ class H3CellApi(APIView):
     )
     def get(self, request: Request, cell: str) -> Response:
         value = cellids.parse_cell(cell)
+        cellids.check_pyramid_res(h3i.get_resolution(value), what="the cell's resolution")
         detail = selectors.cell_detail(cell=value)
-        cellids.check_pyramid_res(detail["res"], what="the cell's resolution")
         return Response(dggs.cell_doc(value, detail, request))
 
 

@@ -119,7 +119,13 @@ def _table_exists(ds: StatDataset) -> bool:
 
 
 def dataset_summary(ds: StatDataset) -> list[dict[str, Any]]:
-    """Per resolution: cells with values and each statistic's min, max, mean (over cells)."""
+    """Per resolution: cells with values and each statistic's min, max, mean (over cells). A scan
+    of the whole stat table (seconds at resolution 7): cached per process and computation."""
+    key = f"summary:{ds.pk}:{ds.computed_at}:{ds.resolutions}"
+    return _cached(key, lambda: _summary(ds))  # type: ignore[no-any-return]
+
+
+def _summary(ds: StatDataset) -> list[dict[str, Any]]:
     names = stat_names(ds)
     in_db = [r for r in dataset_resolutions(ds) if res_storage(ds, r) == "postgres"]
     out: dict[int, dict[str, Any]] = {
@@ -421,6 +427,8 @@ def zone_ids(
     offset: int = 0,
 ) -> list[int]:
     """Cells at ``level`` of the land grid (or with values in ``ds``), filtered, ordered by id."""
+    if ds is not None and not _table_exists(ds):
+        return []
     table = _table(ds) if ds is not None else sql.Identifier("h3", "cell")
     joins: list[sql.Composable] = []
     conds: list[sql.Composable] = [sql.SQL("s.res = %s")]
