@@ -238,6 +238,15 @@ class H3CellApi(APIView):
         operation_id="h3_cell",
         summary="One cell: every dataset's values, its parent and children",
         description="The cell as hex (as h3 writes it) or as its 64-bit integer.",
+        parameters=[
+            OpenApiParameter(
+                "cell",
+                str,
+                OpenApiParameter.PATH,
+                pattern=r"^([0-9a-fA-F]{15,16}|[0-9]{17,19})$",
+                description="An H3 cell of resolution 2 to 7, e.g. 85283473fffffff or 599686042433355775.",
+            )
+        ],
         responses={200: OpenApiTypes.OBJECT, **error_responses(400)},
     )
     def get(self, request: Request, cell: str) -> Response:
