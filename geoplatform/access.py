@@ -6,12 +6,18 @@ Its own module: ``geoplatform.permissions`` is loaded by DRF's settings while
 
 from __future__ import annotations
 
-from django.http import HttpRequest
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from .errors import ogc_error_response
 from .permissions import ReadPublicWriteAuthenticated
 
 
@@ -49,3 +55,36 @@ def plain_view_access(request: HttpRequest) -> None:
         else:
             exc.status_code = 403
         raise
+
+
+class OgcReadView(View):
+    """Base of the plain-Django OGC read views: GET/HEAD/OPTIONS only (no CSRF: nothing writes),
+    :func:`plain_view_access` first, errors as OGC exception bodies ``{"code", "description"}``,
+    CORS for browser clients. ``check(request)`` runs after the access check (e.g. an ``f``
+    parameter). Added for h3grid's DGGS views; features' OgcApi and climate's ReadView do the same."""
+
+    http_method_names = ["get", "head", "options"]
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        return csrf_exempt(super().as_view(**initkwargs))
+
+    def check(self, request: HttpRequest) -> None:
+        """Checks of the whole API (after access); raise ApplicationErrors."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            plain_view_access(request)
+            self.check(request)
+            response = super().dispatch(request, *args, **kwargs)
+        except Exception as exc:
+            response = ogc_error_response(exc, request)
+        response["Access-Control-Allow-Origin"] = "*"
+        return response
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        raise drf_exceptions.MethodNotAllowed(request.method or "")
+
+    @staticmethod
+    def json(body: Any, content_type: str = "application/json") -> HttpResponse:
+        return HttpResponse(json.dumps(body, allow_nan=False), content_type=content_type)

@@ -22,7 +22,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonRespons
 from django.shortcuts import render
 from django.urls import reverse
 from django.views import View
-from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions as drf_exceptions
@@ -31,9 +30,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from geoplatform.access import plain_view_access
+from geoplatform.access import OgcReadView, plain_view_access
 from geoplatform.api import error_responses
-from geoplatform.errors import InvalidInput, ogc_error_response
+from geoplatform.errors import InvalidInput
 
 from . import cellids, dggs, selectors
 from .models import StatDataset
@@ -277,32 +276,13 @@ class H3MapPage(View):
 # OGC API DGGS ------------------------------------------------------------------------------------
 
 
-class DggsView(View):
-    """Base of the DGGS views: DRF's access check, OGC exception bodies, CORS."""
+class DggsView(OgcReadView):
+    """Base of the DGGS views (access check, OGC exception bodies, CORS: OgcReadView); JSON only."""
 
-    http_method_names = ["get", "head", "options"]
-
-    @classmethod
-    def as_view(cls, **initkwargs: Any) -> Any:
-        return csrf_exempt(super().as_view(**initkwargs))
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        try:
-            plain_view_access(request)
-            f = request.GET.get("f", "json")
-            if f not in ("json", "application/json"):
-                raise InvalidInput(f"f={f!r}: this API answers JSON only (f=json).")
-            response = super().dispatch(request, *args, **kwargs)
-        except Exception as exc:
-            response = ogc_error_response(exc, request)
-        response["Access-Control-Allow-Origin"] = "*"
-        return response
-
-    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        raise drf_exceptions.MethodNotAllowed(request.method or "")
-
-    def json(self, body: Any) -> HttpResponse:
-        return HttpResponse(json.dumps(body), content_type="application/json")
+    def check(self, request: HttpRequest) -> None:
+        f = request.GET.get("f", "json")
+        if f not in ("json", "application/json"):
+            raise InvalidInput(f"f={f!r}: this API answers JSON only (f=json).")
 
     def base(self, request: HttpRequest) -> str:
         return request.build_absolute_uri(reverse("dggs:landing")).rstrip("/")

@@ -9,6 +9,7 @@ primary key serves.
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -146,7 +147,7 @@ def _summary(ds: StatDataset) -> list[dict[str, Any]]:
                 entry["cells"] = row[1]
                 for i, name in enumerate(names):
                     lo, hi, mean = row[2 + 3 * i : 5 + 3 * i]
-                    entry["stats"][name] = {"min": lo, "max": hi, "mean": mean}
+                    entry["stats"][name] = {"min": _finite(lo), "max": _finite(hi), "mean": _finite(mean)}
     return [out[r] for r in sorted(out)]
 
 
@@ -307,7 +308,13 @@ def _json_columns(q: CellQuery) -> sql.Composable:
     ]
     if q.iso3:
         parts += [sql.SQL("'iso3', cc.iso3"), sql.SQL("'share', cc.share")]
-    parts += [sql.SQL("{}, s.{}").format(sql.Literal(n), sql.Identifier(n)) for n in q.stats]
+    # NaN and infinities (statistics of no pixels) as null: JSON has no such numbers.
+    parts += [
+        sql.SQL("{}, nullif(nullif(nullif(s.{}, 'NaN'), 'Infinity'), '-Infinity')").format(
+            sql.Literal(n), sql.Identifier(n)
+        )
+        for n in q.stats
+    ]
     return sql.SQL("s.cell, json_build_object({})::text").format(sql.SQL(", ").join(parts))
 
 
@@ -396,7 +403,11 @@ def cell_detail(*, cell: int) -> dict[str, Any]:
             cur.execute(query.as_string(cur.cursor.connection), [v for _ in existing for v in (res, cell)])
             for pk, text in cur.fetchall():
                 row = json.loads(text)
-                values[int(pk)] = {k: v for k, v in row.items() if k not in ("res", "cell")}
+                values[int(pk)] = {
+                    k: None if v in ("NaN", "Infinity", "-Infinity") else v
+                    for k, v in row.items()
+                    if k not in ("res", "cell")
+                }
     return {
         "res": res,
         "in_grid": in_grid,
@@ -472,4 +483,9 @@ def zone_values(*, ds: StatDataset, cells: list[int], res: int) -> dict[int, dic
     )
     with connection.cursor() as cur:
         cur.execute(query.as_string(cur.cursor.connection), [res, cells])
-        return {int(r[0]): dict(zip(names, r[1:], strict=True)) for r in cur.fetchall()}
+        return {int(r[0]): {n: _finite(v) for n, v in zip(names, r[1:], strict=True)} for r in cur.fetchall()}
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities (a statistic of no pixels) as null: JSON has no such numbers."""
+    return value if value is None or math.isfinite(value) else None

@@ -177,3 +177,21 @@ def test_filters_combine_and_pages_stay_inside_the_country(api_client: Any, h3da
     csv_page = api_client.get(f"/api/h3/stats/{h3data.slug}/cells?res=6&iso3=TZA&limit=5&f=csv")
     after = csv_page["Link"].split("after=")[1].split("&")[0].split(">")[0]
     assert int(after, 16) == tza6[4]
+
+
+def test_nan_statistics_are_null(api_client: Any, h3data: H3Fixture) -> None:
+    from django.db import connection
+
+    from tests.conftest import as_owner
+
+    cell = sorted(h3data.cells[6])[0]
+    # Inside the test's transaction (rolled back afterwards), as the writer in the reader pass.
+    with as_owner(), connection.cursor() as cur:
+        cur.execute(f"UPDATE h3.stat_{h3data.dataset_id} SET mean = 'NaN' WHERE res = 6 AND cell = %s", [cell])
+    page = _json(api_client.get(f"/api/h3/stats/{h3data.slug}/cells?res=6&limit=1"))
+    assert page["cells"][0]["mean"] is None
+    doc = _json(api_client.get(f"/api/h3/cells/{cell}"))
+    assert next(d for d in doc["datasets"] if d["slug"] == h3data.slug)["values"]["mean"] is None
+    zone = h3.int_to_str(h3i.cell_to_parent(cell, 5))
+    data = _json(api_client.get(f"/api/dggs/collections/{h3data.slug}/dggs/H3/zones/{zone}/data?zone-depth=1"))
+    assert None in data["values"]["mean"][0]["data"]
