@@ -50,6 +50,10 @@ const { chromium } = require("playwright-core");
       await page.waitForFunction(() => document.getElementById("map").dataset.hover, null, { timeout: 10000 });
       result.hover = await page.evaluate(() => document.getElementById("hover").textContent);
     }
+    // Zoom out: the resolution follows (coarser hexagons are loaded and drawn).
+    await page.evaluate(() => { const n = document.getElementById("map"); n.dataset.drawn = ""; window.h3map.zoomTo(5, { duration: 0 }); });
+    await page.waitForFunction(() => document.getElementById("map").dataset.drawn, null, { timeout: 30000 });
+    result.zoomedOut = await page.evaluate(() => ({ res: document.getElementById("map").dataset.res, drawn: document.getElementById("map").dataset.drawn }));
   } catch (e) {
     result.errors.push(String(e));
   } finally {

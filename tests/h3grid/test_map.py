@@ -57,6 +57,7 @@ def test_hexagons_coloured_on_screen(live_server: Any, h3data: H3Fixture) -> Non
     colours = {tuple(s["got"]) for s in result["samples"]}
     assert len(colours) == 3, result  # three values, three colours (not the basemap's)
     assert "mean = " in result["hover"], result
+    assert result["zoomedOut"] == {"res": "4", "drawn": "yes"}, result  # the resolution follows the zoom
 
 
 @pytest.mark.reader
