@@ -56,9 +56,19 @@
 
   function statName() { return el("stat").value; }
 
+  // Resolutions served cell by cell (those kept as Parquet in the silver zone are not).
+  function servedResolutions(d) {
+    return d.resolutions.filter((r) => ((d.storage || {})[String(r)] || "postgres") === "postgres");
+  }
+
   function setDataset(id) {
     current = datasets.find((d) => String(d.id) === String(id) || d.slug === id) || datasets[0];
-    if (!current) { el("status").textContent = "No H3 statistics yet."; node.dataset.drawn = "empty"; return; }
+    if (current) current = Object.assign({}, current, { resolutions: servedResolutions(current) });
+    if (!current || !current.resolutions.length) {
+      el("status").textContent = current ? "No resolution of this dataset is served cell by cell." : "No H3 statistics yet.";
+      node.dataset.drawn = "empty";
+      return;
+    }
     el("dataset").value = String(current.id);
     el("stat").innerHTML = "";
     current.stats.forEach((s) => option(el("stat"), s.name, s.name + (s.units ? " (" + s.units + ")" : "")));
