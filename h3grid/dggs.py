@@ -6,8 +6,9 @@ a relative depth are its H3 descendants in ascending id order. Resources exist a
 (``/api/dggs/dggs/H3``: the land grid, zone listing and zone information) and per collection
 (``/api/dggs/collections/{slug}/dggs/H3``: a stat dataset's zones and their data).
 
-Only what is served is declared: core, zone-query, data-retrieval, collection-dggs and root-dggs.
-Zone data is plain JSON (DGGS-JSON and the other encodings' classes are not claimed).
+Only what is served is declared: core, zone-query, data-retrieval and collection-dggs. The root
+DGGRS has zone listing and zone information but no zone data, so root-dggs is not claimed; zone
+data is plain JSON (DGGS-JSON and the other encodings' classes are not claimed).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ CONFORMANCE = [
     _SPEC + "core",
     _SPEC + "zone-query",
     _SPEC + "data-retrieval",
-    _SPEC + "root-dggs",
     _SPEC + "collection-dggs",
 ]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
