@@ -80,3 +80,14 @@ def test_zone_info_and_data(api_client: Any, h3data: H3Fixture) -> None:
     assert "zone-depth=2" in error["description"]  # OGC exception body
     _get(api_client, base + "?properties=median", 400)
     _get(api_client, f"{ROOT}/collections/nope/dggs/H3/zones/{zone}/data", 404)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_owslib_reads_landing_and_conformance(live_server: Any) -> None:
+    """A real OGC API client (OWSLib's generic OGC API reader; it has no DGGS module)."""
+    from owslib.ogcapi import API
+
+    api = API(f"{live_server.url}/api/dggs/")
+    assert any(link["rel"] == "conformance" for link in api.links)  # the landing page was read
+    conf = api.conformance()["conformsTo"]
+    assert "https://www.opengis.net/spec/ogcapi-dggs-1/1.0/conf/core" in conf
