@@ -326,23 +326,22 @@ def _weighted_median(values: F64, weights: F64, start: I64, group: I64, count: F
     return values[lower] + np.clip(t, 0.0, 1.0) * (values[upper] - values[lower])
 
 
-def zonal_stats(
+def zonal_pairs(
     rings: Rings,
     data: npt.NDArray[np.generic],
     transform: Affine,
     *,
     nodata: float | None = None,
-    stats: Sequence[str] = STATS,
-) -> CellStats:
-    """Statistics of one band ``data`` (2-D, its grid given by ``transform``) for every cell
-    owning a polygon of ``rings`` (coordinates in the raster's CRS). Pixels equal to
-    ``nodata``, NaN or masked are left out (their weight too)."""
+) -> tuple[I64, F64, F64]:
+    """(cell index, pixel value, coverage fraction) of every valid pixel-cell pair of one band
+    ``data`` (2-D, its grid given by ``transform``; ``rings`` in the raster's CRS). Pixels equal
+    to ``nodata``, NaN or masked are left out (their weight too)."""
     height, width = data.shape
     mask = np.ma.getmaskarray(data) if isinstance(data, np.ma.MaskedArray) else None
     plain = np.asarray(np.ma.getdata(data), dtype=np.float64)
-    owners: list[I64] = []
-    vals: list[F64] = []
-    weights: list[F64] = []
+    owners: list[I64] = [np.zeros(0, np.int64)]
+    vals: list[F64] = [np.zeros(0)]
+    weights: list[F64] = [np.zeros(0)]
     for chunk in chunks_of(rings, transform):
         cov = coverage(chunk, transform, width, height)
         value = plain[cov.row, cov.col]
@@ -354,6 +353,17 @@ def zonal_stats(
         owners.append(cov.owner[valid])
         vals.append(value[valid])
         weights.append(cov.fraction[valid])
-    if not owners:
-        return weighted_stats(np.zeros(0, np.int64), np.zeros(0), np.zeros(0), stats)
-    return weighted_stats(np.concatenate(owners), np.concatenate(vals), np.concatenate(weights), stats)
+    return np.concatenate(owners), np.concatenate(vals), np.concatenate(weights)
+
+
+def zonal_stats(
+    rings: Rings,
+    data: npt.NDArray[np.generic],
+    transform: Affine,
+    *,
+    nodata: float | None = None,
+    stats: Sequence[str] = STATS,
+) -> CellStats:
+    """Statistics of one band for every cell owning a polygon of ``rings`` (see zonal_pairs)."""
+    owner, values, weights = zonal_pairs(rings, data, transform, nodata=nodata)
+    return weighted_stats(owner, values, weights, stats)

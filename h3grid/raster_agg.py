@@ -1,0 +1,234 @@
+"""The stages of ``h3_raster_aggregation``: a published raster (its STAC item) to per-cell
+statistics at chosen resolutions, stored in ``h3.stat_<id>``.
+
+inventory (one task): the raster's facts, the coarse "batch" cells overlapping it, the
+registry row and its table. compute (fan-out, one task per group of batch cells): the land
+cells at the finest resolution under each batch cell, exact pixel coverage fractions
+(:mod:`h3grid.zonal`), weighted statistics; every coarser resolution is computed in the same
+task from the same pixel-cell pairs grouped by parent (identical to rolling up sums, counts
+and sums of squares; min/max likewise), so the median is exact at every resolution, not
+approximate. A coarser cell aggregates its children at the finest resolution (H3 children do
+not tile their parent exactly). finalise (one task): counts, ANALYZE, registry completed.
+
+Batch cells are at ``min(coarsest requested, finest - 4)``: every requested cell lies inside
+one batch cell, so each task writes whole cells and a retried task replaces exactly its rows.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import h3
+import h3.api.numpy_int as h3n
+import numpy as np
+import numpy.typing as npt
+import rasterio
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window, from_bounds
+from rasterio.windows import transform as window_transform
+
+from geoplatform.errors import InvalidInput, NotFound
+from ingest.errors import PermanentError
+from ingest.registry import FinalizeContext, TaskContext
+from rasters import selectors as raster_selectors
+from rasters.gdal import open_blob
+
+from . import stats, zonal
+from .models import SourceKind
+
+# Target number of finest cells per compute task.
+BATCH_CELLS = 150_000
+MIN_RES, MAX_RES = 0, 15
+
+
+def batch_res(resolutions: list[int]) -> int:
+    return max(0, min(min(resolutions), max(resolutions) - 4))
+
+
+def bbox_cells(bbox: tuple[float, float, float, float], res: int) -> npt.NDArray[np.int64]:
+    """Cells at ``res`` overlapping a lon/lat box (split in strips < 180° wide: H3 polygons
+    take the shorter way round), sorted."""
+    west, south, east, north = bbox
+    south, north = max(south, -89.999), min(north, 89.999)
+    if east <= west or north <= south:
+        return np.zeros(0, dtype=np.int64)
+    strips = max(1, math.ceil((east - west) / 90.0))
+    step = (east - west) / strips
+    found: set[int] = set()
+    for i in range(strips):
+        w, e = west + i * step, west + (i + 1) * step
+        shape = h3.LatLngPoly([(south, w), (south, e), (north, e), (north, w)])
+        found.update(h3.str_to_int(c) for c in h3.h3shape_to_cells_experimental(shape, res, contain="overlap"))
+    return np.array(sorted(found), dtype=np.int64)
+
+
+def _asset(params: dict[str, Any]) -> raster_selectors.RasterAsset:
+    try:
+        return raster_selectors.raster_asset_get(
+            collection_id=params["collection_id"],
+            item_id=params["item_id"],
+            asset=params.get("asset") or None,
+            purpose="data",
+        )
+    except (NotFound, InvalidInput) as exc:
+        raise PermanentError(exc.message) from exc
+
+
+def columns_for(params: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": stat,
+            "stat": stat,
+            "band": int(params["band"]),
+            "category": None,
+            "units": "" if stat == "count" else params.get("units", ""),
+            "approximate": False,
+        }
+        for stat in params["statistics"]
+    ]
+
+
+def raster_inventory(ctx: TaskContext) -> dict[str, Any]:
+    p = ctx.params
+    resolutions = sorted(set(p["resolutions"]))
+    asset = _asset(p)
+    with open_blob(asset.container, asset.blob) as ds:
+        if p["band"] > ds.count:
+            raise PermanentError(f"Band {p['band']} does not exist: the raster has {ds.count} band(s).")
+        if ds.crs is None:
+            raise PermanentError("The raster has no CRS.")
+        lonlat = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21)
+        crs_wkt = ds.crs.to_wkt()
+    finest = max(resolutions)
+    coarse = batch_res(resolutions)
+    parents = bbox_cells(lonlat, coarse)
+    if p["land_only"]:
+        if stats.land_cell_count(res=finest) == 0:
+            raise PermanentError(
+                f"The land grid has no cells at resolution {finest}: run bootstrap_h3_grid first, or pass land_only=false."
+            )
+        if coarse >= 2:
+            parents = stats.land_cells(res=coarse, cells=parents)
+    dataset = stats.stat_dataset_start(
+        slug=p["dataset"],
+        title=p.get("title") or p["dataset"],
+        source_kind=SourceKind.RASTER,
+        source_ref=f"{asset.collection_id}/{asset.item_id}",
+        resolutions=resolutions,
+        columns=columns_for(p),
+        units=p.get("units", ""),
+        job_id=ctx.job_id,
+        provenance={
+            "job_id": ctx.job_id,
+            "source": {
+                "collection_id": asset.collection_id,
+                "item_id": asset.item_id,
+                "asset": asset.key,
+                "blob": f"{asset.container}/{asset.blob}",
+                "updated": asset.item.get("properties", {}).get("updated"),
+                "band": p["band"],
+            },
+            "method": "exact pixel coverage fractions of H3 cell polygons (straight edges in the raster CRS); "
+            "weights = coverage fraction; coarser resolutions from the finest cells' pixels",
+            "land_only": p["land_only"],
+            "libraries": {"h3": h3.__version__, "numpy": np.__version__, "rasterio": rasterio.__version__},
+        },
+    )
+    per_parent = 7 ** (finest - coarse)
+    group = max(1, BATCH_CELLS // per_parent)
+    batches = [
+        {"index": i, "parents": [int(c) for c in parents[start : start + group]]}
+        for i, start in enumerate(range(0, len(parents), group))
+    ]
+    if not batches:
+        ctx.warn("No cell of the grid overlaps the raster: the dataset is empty.")
+    return {
+        "dataset_id": dataset.pk,
+        "table": dataset.table,
+        "batches": batches,
+        "crs": crs_wkt,
+        "finest": finest,
+        "batch_res": coarse,
+        "lonlat_bounds": list(lonlat),
+    }
+
+
+def raster_batches(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(results[0]["batches"])
+
+
+def _pairs_of_parent(
+    ds: rasterio.io.DatasetReader, cells: npt.NDArray[np.int64], band: int, crs_wkt: str
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    rings = zonal.rings_transform(zonal.cell_rings(cells), crs_wkt)
+    minx, miny, maxx, maxy = (float(b.min()) if i < 2 else float(b.max()) for i, b in enumerate(rings.bounds()))
+    full = Window(0, 0, ds.width, ds.height)
+    try:
+        win = from_bounds(minx, miny, maxx, maxy, transform=ds.transform).round_offsets("floor").round_lengths("ceil")
+        win = win.intersection(full)
+    except Exception:  # noqa: BLE001 (rasterio raises WindowError when they do not intersect)
+        empty = np.zeros(0)
+        return empty.astype(np.int64), empty, empty
+    win = Window(int(win.col_off), int(win.row_off), int(math.ceil(win.width)) + 1, int(math.ceil(win.height)) + 1)
+    win = win.intersection(full)
+    data = ds.read(band, window=win, masked=True)
+    return zonal.zonal_pairs(rings, data, window_transform(win, ds.transform))
+
+
+def raster_compute(ctx: TaskContext) -> dict[str, Any]:
+    p = ctx.params
+    inv = ctx.results_of(0)[0]
+    finest, table = int(inv["finest"]), str(inv["table"])
+    parents = np.array(ctx.task_params["parents"], dtype=np.int64)
+    asset = _asset(p)
+    owners, values, weights, cell_lists = [], [], [], []
+    offset = 0
+    with open_blob(asset.container, asset.blob) as ds:
+        for parent in parents:
+            cells = np.sort(h3n.cell_to_children(int(parent), finest).astype(np.int64))
+            if p["land_only"]:
+                cells = stats.land_cells(res=finest, cells=cells)
+            if len(cells) == 0:
+                continue
+            owner, value, weight = _pairs_of_parent(ds, cells, int(p["band"]), inv["crs"])
+            owners.append(owner + offset)
+            values.append(value)
+            weights.append(weight)
+            cell_lists.append(cells)
+            offset += len(cells)
+    written: dict[str, int] = {}
+    all_cells = np.concatenate(cell_lists) if cell_lists else np.zeros(0, np.int64)
+    owner = np.concatenate(owners) if owners else np.zeros(0, np.int64)
+    value = np.concatenate(values) if values else np.zeros(0)
+    weight = np.concatenate(weights) if weights else np.zeros(0)
+    pair_cells = all_cells[owner]
+    for res in sorted(set(p["resolutions"])):
+        keys = pair_cells if res == finest else stats.parent_of(pair_cells, res)
+        uniq, group = np.unique(keys, return_inverse=True)
+        result = zonal.weighted_stats(group.astype(np.int64), value, weight, p["statistics"])
+        written[str(res)] = stats.stat_rows_replace(
+            table=table, res=res, cells=uniq[result.index], values={s: result.values[s] for s in p["statistics"]}
+        )
+    return {"rows": written, "pairs": int(len(owner))}
+
+
+def raster_finalise(ctx: TaskContext) -> dict[str, Any]:
+    inv = ctx.results_of(0)[0]
+    table = str(inv["table"])
+    stats.stat_table_analyze(table=table)
+    rows = stats.stat_rows_per_res(table=table)
+    dataset = stats.stat_dataset_finish(
+        dataset_id=int(inv["dataset_id"]),
+        storage={str(r): "postgres" for r in sorted(set(ctx.params["resolutions"]))},
+        provenance={"rows": rows, "table_bytes": stats.stat_table_size(table=table)},
+    )
+    return {"dataset": dataset.slug, "dataset_id": dataset.pk, "table": f"h3.{table}", "rows": rows}
+
+
+def raster_result(ctx: FinalizeContext) -> dict[str, Any]:
+    return dict(ctx.stage_results[-1][0])
+
+
+def stat_cleanup(job_id: str, params: dict[str, Any]) -> None:
+    stats.stat_dataset_discard(slug=str(params.get("dataset", "")), job_id=job_id)
