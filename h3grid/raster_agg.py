@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import rasterio
 from rasterio.warp import transform_bounds
-from rasterio.windows import Window, from_bounds
+from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from geoplatform.errors import InvalidInput, NotFound
@@ -44,23 +44,6 @@ MIN_RES, MAX_RES = 0, 15
 
 def batch_res(resolutions: list[int]) -> int:
     return max(0, min(min(resolutions), max(resolutions) - 4))
-
-
-def bbox_cells(bbox: tuple[float, float, float, float], res: int) -> npt.NDArray[np.int64]:
-    """Cells at ``res`` overlapping a lon/lat box (split in strips < 180° wide: H3 polygons
-    take the shorter way round), sorted."""
-    west, south, east, north = bbox
-    south, north = max(south, -89.999), min(north, 89.999)
-    if east <= west or north <= south:
-        return np.zeros(0, dtype=np.int64)
-    strips = max(1, math.ceil((east - west) / 90.0))
-    step = (east - west) / strips
-    found: set[int] = set()
-    for i in range(strips):
-        w, e = west + i * step, west + (i + 1) * step
-        shape = h3.LatLngPoly([(south, w), (south, e), (north, e), (north, w)])
-        found.update(h3.str_to_int(c) for c in h3.h3shape_to_cells_experimental(shape, res, contain="overlap"))
-    return np.array(sorted(found), dtype=np.int64)
 
 
 def _asset(params: dict[str, Any]) -> raster_selectors.RasterAsset:
@@ -102,7 +85,7 @@ def raster_inventory(ctx: TaskContext) -> dict[str, Any]:
         crs_wkt = ds.crs.to_wkt()
     finest = max(resolutions)
     coarse = batch_res(resolutions)
-    parents = bbox_cells(lonlat, coarse)
+    parents = zonal.bbox_cells(lonlat, coarse)
     if p["land_only"]:
         if stats.land_cell_count(res=finest) == 0:
             raise PermanentError(
@@ -162,16 +145,17 @@ def _pairs_of_parent(
     ds: rasterio.io.DatasetReader, cells: npt.NDArray[np.int64], band: int, crs_wkt: str
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     rings = zonal.rings_transform(zonal.cell_rings(cells), crs_wkt)
-    minx, miny, maxx, maxy = (float(b.min()) if i < 2 else float(b.max()) for i, b in enumerate(rings.bounds()))
-    full = Window(0, 0, ds.width, ds.height)
-    try:
-        win = from_bounds(minx, miny, maxx, maxy, transform=ds.transform).round_offsets("floor").round_lengths("ceil")
-        win = win.intersection(full)
-    except Exception:  # noqa: BLE001 (rasterio raises WindowError when they do not intersect)
+    minx, miny, maxx, maxy = rings.bounds()
+    # The pixels under the cells' box (north-up rasters), one pixel of margin, within the raster.
+    inv = ~ds.transform
+    cols = inv.a * np.array([minx.min(), maxx.max()]) + inv.c
+    rows = inv.e * np.array([maxy.max(), miny.min()]) + inv.f
+    col0, col1 = max(int(np.floor(cols.min())) - 1, 0), min(int(np.ceil(cols.max())) + 1, ds.width)
+    row0, row1 = max(int(np.floor(rows.min())) - 1, 0), min(int(np.ceil(rows.max())) + 1, ds.height)
+    if col1 <= col0 or row1 <= row0:
         empty = np.zeros(0)
         return empty.astype(np.int64), empty, empty
-    win = Window(int(win.col_off), int(win.row_off), int(math.ceil(win.width)) + 1, int(math.ceil(win.height)) + 1)
-    win = win.intersection(full)
+    win = Window(col0, row0, col1 - col0, row1 - row0)
     data = ds.read(band, window=win, masked=True)
     return zonal.zonal_pairs(rings, data, window_transform(win, ds.transform))
 

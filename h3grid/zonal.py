@@ -23,6 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import math
+
+import h3
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -36,6 +39,23 @@ MAX_GRID_ELEMENTS = 12_000_000
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+
+
+def bbox_cells(bbox: tuple[float, float, float, float], res: int) -> npt.NDArray[np.int64]:
+    """Cells at ``res`` overlapping a lon/lat box (split in strips < 180° wide: H3 polygons
+    take the shorter way round), sorted."""
+    west, south, east, north = bbox
+    south, north = max(south, -89.999), min(north, 89.999)
+    if east <= west or north <= south:
+        return np.zeros(0, dtype=np.int64)
+    strips = max(1, math.ceil((east - west) / 90.0))
+    step = (east - west) / strips
+    found: set[int] = set()
+    for i in range(strips):
+        w, e = west + i * step, west + (i + 1) * step
+        shape = h3.LatLngPoly([(south, w), (south, e), (north, e), (north, w)])
+        found.update(h3.str_to_int(c) for c in h3.h3shape_to_cells_experimental(shape, res, contain="overlap"))
+    return np.array(sorted(found), dtype=np.int64)
 
 
 @dataclass

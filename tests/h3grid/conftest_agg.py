@@ -12,7 +12,7 @@ import h3
 import numpy as np
 from django.db import connection
 
-from h3grid.raster_agg import bbox_cells
+from h3grid.zonal import bbox_cells
 
 
 def fill_land_grid(bbox: tuple[float, float, float, float], resolutions: range, iso3: str = "TST") -> dict[int, int]:
@@ -37,3 +37,10 @@ def cells_at(res: int) -> np.ndarray:
     with connection.cursor() as cur:
         cur.execute("SELECT cell FROM h3.cell WHERE res = %s ORDER BY cell", [res])
         return np.array([r[0] for r in cur.fetchall()], dtype=np.int64)
+
+
+def quiet_azure() -> None:
+    """The Azure SDK logs every HTTP request at INFO; keep failures readable."""
+    import logging
+
+    logging.getLogger("azure").setLevel(logging.WARNING)

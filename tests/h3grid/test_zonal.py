@@ -11,7 +11,7 @@ from affine import Affine
 from exactextract import exact_extract
 
 from h3grid import zonal
-from h3grid.raster_agg import bbox_cells
+from h3grid.zonal import bbox_cells
 from h3grid.stats import parent_of
 from tests.conftest import FIXTURES
 
