@@ -1,5 +1,7 @@
 """``export_h3_stats``: a statistics dataset as GeoParquet 1.1 in the silver zone, one file per
-resolution under a hive partition ``h3/<slug>/res=<r>/<slug>.parquet``.
+resolution, ``h3/<slug>/res-<r>/<slug>.parquet`` (blob names cannot hold ``=``, so not a hive
+path: every file has its ``res`` column, so ``read_parquet('.../h3/<slug>/*/*.parquet')`` reads
+all resolutions as one table and a ``res`` filter reads only matching files' row groups).
 
 Columns: ``cell`` int64, ``res`` int16, ``iso3`` (the country holding the largest share of the
 cell, from ``h3.cell_country``; null off the land grid), ``lon``/``lat`` (cell centre),
@@ -25,6 +27,7 @@ import polars_h3 as plh3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
+from pyproj import CRS
 from django.db import connection, transaction
 from psycopg import sql
 
@@ -37,6 +40,8 @@ from . import stats, zonal
 from .models import StatDataset
 
 ROW_GROUP = 65_536
+# GeoParquet: a missing "crs" means OGC:CRS84; stated anyway (PROJJSON) for readers that want it.
+_CRS84: dict[str, Any] = CRS.from_user_input("OGC:CRS84").to_json_dict()
 ZONE = "silver"
 
 
@@ -58,7 +63,7 @@ def export_tasks(params: dict[str, Any], previous: list[dict[str, Any]]) -> list
 
 
 def blob_name(slug: str, res: int) -> str:
-    return f"h3/{slug}/res={res}/{slug}.parquet"
+    return f"h3/{slug}/res-{res}/{slug}.parquet"
 
 
 def _rows(table: str, columns: list[str], res: int) -> Iterator[list[tuple[Any, ...]]]:
@@ -92,7 +97,8 @@ def _schema(columns: list[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _geo_metadata(bbox: list[float]) -> dict[str, Any]:
+def _geo_metadata() -> dict[str, Any]:
+    # No "bbox" member (optional): the schema, with this, is written before the rows are read.
     return {
         "version": "1.1.0",
         "primary_column": "geometry",
@@ -100,7 +106,7 @@ def _geo_metadata(bbox: list[float]) -> dict[str, Any]:
             "geometry": {
                 "encoding": "WKB",
                 "geometry_types": ["Polygon"],
-                "bbox": bbox,
+                "crs": _CRS84,
                 "covering": {
                     "bbox": {
                         "xmin": ["bbox", "xmin"],
@@ -147,26 +153,15 @@ def export_resolution(ctx: TaskContext) -> dict[str, Any]:
         raise PermanentError(exc.message) from exc
     res = int(ctx.task_params["res"])
     columns = stats.column_names(dataset.columns)
-    schema = _schema(columns)
-    bbox = [180.0, 90.0, -180.0, -90.0]
+    schema = _schema(columns).with_metadata({"geo": json.dumps(_geo_metadata())})
     count = 0
     fd, path = tempfile.mkstemp(suffix=".parquet")
     os.close(fd)
     try:
         with pq.ParquetWriter(path, schema, compression="zstd", write_statistics=True) as writer:
             for rows in _rows(dataset.table, columns, res):
-                table = _batch_table(rows, res, columns, schema)
-                box = table.column("bbox").combine_chunks()
-                bbox = [
-                    min(bbox[0], float(np.min(box.field("xmin")))),
-                    min(bbox[1], float(np.min(box.field("ymin")))),
-                    max(bbox[2], float(np.max(box.field("xmax")))),
-                    max(bbox[3], float(np.max(box.field("ymax")))),
-                ]
-                writer.write_table(table, row_group_size=ROW_GROUP)
+                writer.write_table(_batch_table(rows, res, columns, schema), row_group_size=ROW_GROUP)
                 count += len(rows)
-            # The "geo" key goes in the footer: ParquetWriter writes it with the schema's metadata.
-            writer.add_key_value_metadata({"geo": json.dumps(_geo_metadata(bbox if count else []))})
         container = storage.zone_container(ZONE)
         name = blob_name(dataset.slug, res)
         size = os.path.getsize(path)

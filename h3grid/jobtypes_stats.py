@@ -136,7 +136,7 @@ def _export_preflight(params: dict[str, Any]) -> list[str]:
 EXPORT_H3_STATS = registry.JobType(
     name="export_h3_stats",
     makes_outputs=True,
-    description="A statistics dataset as GeoParquet 1.1 in the silver zone (one file per resolution, hive-partitioned by res).",
+    description="A statistics dataset as GeoParquet 1.1 in the silver zone (one file per resolution under h3/<slug>/res-<r>/).",
     params=[
         registry.Param("dataset", str, required=True, help="Slug of the statistics dataset."),
         registry.Param("resolutions", list, default=[], help="Resolutions to export (default: all of the dataset)."),

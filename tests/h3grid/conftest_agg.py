@@ -3,7 +3,7 @@ helper's own fixtures live in tests/h3grid/conftest.py).
 
 ``fill_land_grid`` writes ``h3.cell`` (and ``h3.cell_country``) for a small lon/lat box with
 h3-py, the way bootstrap_h3_grid would for land: every cell overlapping the box at each
-resolution, with its parent link; every cell is given one country.
+resolution, with its parent link; every cell is given ``iso3`` with ``share``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from django.db import connection
 from h3grid.zonal import bbox_cells
 
 
-def fill_land_grid(bbox: tuple[float, float, float, float], resolutions: range, iso3: str = "TST") -> dict[int, int]:
+def fill_land_grid(
+    bbox: tuple[float, float, float, float], resolutions: range, iso3: str = "TST", share: float = 1.0
+) -> dict[int, int]:
     counts: dict[int, int] = {}
     with connection.cursor() as cur:
         for res in resolutions:
@@ -26,8 +28,8 @@ def fill_land_grid(bbox: tuple[float, float, float, float], resolutions: range, 
                 [(int(c), res, p) for c, p in zip(cells, parents, strict=True)],
             )
             cur.executemany(
-                "INSERT INTO h3.cell_country (cell, iso3, share) VALUES (%s, %s, 1.0) ON CONFLICT DO NOTHING",
-                [(int(c), iso3) for c in cells],
+                "INSERT INTO h3.cell_country (cell, iso3, share) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                [(int(c), iso3, share) for c in cells],
             )
             counts[res] = len(cells)
     return counts
