@@ -27,9 +27,9 @@ import polars_h3 as plh3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
-from pyproj import CRS
 from django.db import connection, transaction
 from psycopg import sql
+from pyproj import CRS
 
 from geoplatform import storage
 from geoplatform.errors import InvalidInput, NotFound
@@ -59,7 +59,6 @@ def export_plan(params: dict[str, Any]) -> tuple[StatDataset, list[int]]:
 def export_tasks(params: dict[str, Any], previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
     _, resolutions = export_plan(params)
     return [{"index": i, "res": r} for i, r in enumerate(resolutions)]
-
 
 
 def blob_name(slug: str, res: int) -> str:

@@ -32,7 +32,9 @@ def _resolutions_problems(params: dict[str, Any]) -> list[str]:
 def _dataset_problems(params: dict[str, Any]) -> list[str]:
     slug = str(params.get("dataset", ""))
     if not _SLUG.match(slug):
-        return [f"'dataset' {slug!r} must be 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit."]
+        return [
+            f"'dataset' {slug!r} must be 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit."
+        ]
     if not params.get("overwrite") and StatDataset.objects.filter(slug=slug).exists():
         return [f"Statistics dataset {slug!r} exists: pass overwrite=true to replace it, or choose another name."]
     return []
@@ -45,7 +47,7 @@ def raster_preflight(params: dict[str, Any]) -> list[str]:
         problems.append(f"'statistics' must be a non-empty list of {', '.join(zonal.STATS)}; unknown: {bad}.")
     try:
         raster_agg._asset(params)
-    except Exception as exc:  # noqa: BLE001 (PermanentError carrying the raster app's message)
+    except Exception as exc:
         problems.append(getattr(exc, "message", str(exc)))
     return problems
 
@@ -108,7 +110,9 @@ H3_VECTOR_AGGREGATION = registry.JobType(
     ),
     params=[
         registry.Param("collection_id", str, required=True, help="Features collection (geo.<table>)."),
-        registry.Param("category", str, default="", help=f"Column to split by (at most {vector_agg.MAX_CATEGORIES} values)."),
+        registry.Param(
+            "category", str, default="", help=f"Column to split by (at most {vector_agg.MAX_CATEGORIES} values)."
+        ),
         *_COMMON,
     ],
     validators=[lambda p: _dataset_problems(p) + _resolutions_problems(p) + vector_agg.vector_preflight(p)],

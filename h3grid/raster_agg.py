@@ -16,7 +16,6 @@ one batch cell, so each task writes whole cells and a retried task replaces exac
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import h3
@@ -194,7 +193,7 @@ def raster_compute(ctx: TaskContext) -> dict[str, Any]:
         written[str(res)] = stats.stat_rows_replace(
             table=table, res=res, cells=uniq[result.index], values={s: result.values[s] for s in p["statistics"]}
         )
-    return {"rows": written, "pairs": int(len(owner))}
+    return {"rows": written, "pairs": len(owner)}
 
 
 def raster_finalise(ctx: TaskContext) -> dict[str, Any]:

@@ -72,12 +72,16 @@ def column_names(columns: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def stat_table_create(*, table: str, columns: Sequence[str], key: Sequence[str] = ("res", "cell")) -> None:
     """``h3.<table>`` (if missing) with ``res, cell`` and one double precision column per name."""
-    cols = [sql.SQL("res smallint NOT NULL"), sql.SQL("cell bigint NOT NULL")]
+    cols: list[sql.Composable] = [sql.SQL("res smallint NOT NULL"), sql.SQL("cell bigint NOT NULL")]
     if "batch" in key:
         cols.insert(0, sql.SQL("batch integer NOT NULL"))
     cols += [sql.SQL("{} double precision").format(sql.Identifier(c)) for c in columns]
     pk = sql.SQL(", ").join(sql.Identifier(k) for k in key)
-    _run(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}))").format(table_ident(table), sql.SQL(", ").join(cols), pk))
+    _run(
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}))").format(
+            table_ident(table), sql.SQL(", ").join(cols), pk
+        )
+    )
 
 
 def stat_table_drop(*, table: str) -> None:
@@ -138,9 +142,9 @@ def stat_parts_merge(*, parts: str, table: str, res: int, columns: Sequence[str]
     with transaction.atomic():
         _run(sql.SQL("DELETE FROM {} WHERE res = %s").format(table_ident(table)), [res])
         cur = _run(
-            sql.SQL("INSERT INTO {t} (res, cell, {n}) SELECT %s, cell, {s} FROM {p} WHERE res = %s GROUP BY cell").format(
-                t=table_ident(table), n=names, s=sums, p=table_ident(parts)
-            ),
+            sql.SQL(
+                "INSERT INTO {t} (res, cell, {n}) SELECT %s, cell, {s} FROM {p} WHERE res = %s GROUP BY cell"
+            ).format(t=table_ident(table), n=names, s=sums, p=table_ident(parts)),
             [res, res],
         )
         return int(cur.rowcount)
@@ -164,7 +168,9 @@ def stat_rollup(*, table: str, columns: Sequence[Mapping[str, Any]], from_res: i
     with transaction.atomic():
         _run(sql.SQL("DELETE FROM {} WHERE res = %s").format(table_ident(table)), [to_res])
         cur = _run(
-            sql.SQL("INSERT INTO {t} (res, cell, {n}) SELECT %s, {p} AS parent, {a} FROM {t} WHERE res = %s GROUP BY parent").format(
+            sql.SQL(
+                "INSERT INTO {t} (res, cell, {n}) SELECT %s, {p} AS parent, {a} FROM {t} WHERE res = %s GROUP BY parent"
+            ).format(
                 t=table_ident(table),
                 n=sql.SQL(", ").join(sql.Identifier(n) for n in names),
                 p=parent_sql("cell", to_res),
@@ -264,7 +270,10 @@ def land_cells(*, res: int, cells: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
     cells = np.asarray(cells).astype(np.int64)
     if len(cells) == 0:
         return cells
-    cur = _run(sql.SQL("SELECT cell FROM h3.cell WHERE res = %s AND cell = ANY(%s::bigint[]) ORDER BY cell"), [res, cells.tolist()])
+    cur = _run(
+        sql.SQL("SELECT cell FROM h3.cell WHERE res = %s AND cell = ANY(%s::bigint[]) ORDER BY cell"),
+        [res, cells.tolist()],
+    )
     return np.array([r[0] for r in cur.fetchall()], dtype=np.int64)
 
 

@@ -83,7 +83,9 @@ def vector_preflight(params: dict[str, Any]) -> list[str]:
         return []
     names = [a.get("name") for a in ds.attributes]
     if category not in names:
-        return [f"Column {category!r} is not in collection {ds.collection_id!r}; its columns: {', '.join(map(str, names))}."]
+        return [
+            f"Column {category!r} is not in collection {ds.collection_id!r}; its columns: {', '.join(map(str, names))}."
+        ]
     (count,) = _query(
         sql.SQL("SELECT count(DISTINCT {}) FROM {}").format(sql.Identifier(category), _ident(ds.collection_id))
     )[0]
@@ -131,7 +133,9 @@ def vector_inventory(ctx: TaskContext) -> dict[str, Any]:
     for kind in kinds:
         name, stat, units = KINDS[kind]
         taken.add(name)
-        columns.append({"name": name, "stat": stat, "kind": kind, "category": None, "units": units, "approximate": False})
+        columns.append(
+            {"name": name, "stat": stat, "kind": kind, "category": None, "units": units, "approximate": False}
+        )
         for value in categories:
             columns.append(
                 {
@@ -220,7 +224,9 @@ def _polygon_candidates(geoms: npt.NDArray[Any], res: int) -> tuple[npt.NDArray[
     cells: list[npt.NDArray[np.int64]] = []
     for i, geom in enumerate(geoms):  # one H3 polygon cover per feature (vectorised inside)
         shape = h3.geo_to_h3shape(shapely.geometry.mapping(geom))
-        found = np.array([h3.str_to_int(c) for c in h3.h3shape_to_cells_experimental(shape, res, contain="overlap")], dtype=np.int64)
+        found = np.array(
+            [h3.str_to_int(c) for c in h3.h3shape_to_cells_experimental(shape, res, contain="overlap")], dtype=np.int64
+        )
         feats.append(np.full(len(found), i, dtype=np.int64))
         cells.append(found)
     if not feats:
@@ -237,13 +243,15 @@ def _measure(pieces: npt.NDArray[Any], kind: str) -> npt.NDArray[np.float64]:
         same = idx[1:] == idx[:-1]
         _, _, dist = _GEOD.inv(xy[:-1, 0][same], xy[:-1, 1][same], xy[1:, 0][same], xy[1:, 1][same])
         per_line = np.bincount(idx[:-1][same], weights=dist, minlength=len(lines))
-        return np.bincount(line_of, weights=per_line, minlength=len(pieces))
+        return np.bincount(line_of, weights=per_line, minlength=len(pieces)).astype(np.float64)
     dense = shapely.segmentize(pieces, 0.01)
     projected = shapely.transform(dense, lambda c: np.column_stack(_EQUAL_AREA.transform(c[:, 0], c[:, 1])))
     return np.asarray(shapely.area(projected), dtype=np.float64)
 
 
-def _lines_or_polygons(geoms: npt.NDArray[Any], cat: npt.NDArray[np.int64], res: int, kind: str) -> tuple[Any, Any, Any]:
+def _lines_or_polygons(
+    geoms: npt.NDArray[Any], cat: npt.NDArray[np.int64], res: int, kind: str
+) -> tuple[Any, Any, Any]:
     feats, cells = (_line_candidates if kind == "line" else _polygon_candidates)(geoms, res)
     if len(cells) == 0:
         return cells, cells, np.zeros(0)
@@ -260,7 +268,7 @@ def vector_compute(ctx: TaskContext) -> dict[str, Any]:
     inv = ctx.results_of(0)[0]
     res = int(inv["finest"])
     category = p.get("category") or ""
-    select = [sql.SQL("ST_AsBinary(geom)")]
+    select: list[sql.Composable] = [sql.SQL("ST_AsBinary(geom)")]
     if category:
         select.append(sql.SQL("{}::text").format(sql.Identifier(category)))
     rows = _query(
@@ -293,14 +301,20 @@ def vector_compute(ctx: TaskContext) -> dict[str, Any]:
     out = {c["name"]: np.zeros(len(uniq)) for c in columns}
     for kind, cells, kcat, amount in per_kind:
         pos = np.searchsorted(uniq, cells)
-        inside = (pos < len(uniq)) & (uniq[np.minimum(pos, max(len(uniq) - 1, 0))] == cells) if len(uniq) else np.zeros(len(cells), bool)
+        inside = (
+            (pos < len(uniq)) & (uniq[np.minimum(pos, max(len(uniq) - 1, 0))] == cells)
+            if len(uniq)
+            else np.zeros(len(cells), bool)
+        )
         pos, kcat, amount = pos[inside], kcat[inside], amount[inside]
         for c in columns:
             if c["kind"] != kind:
                 continue
             mask = np.ones(len(pos), bool) if c["category"] is None else kcat == lookup[c["category"]["value"]]
             out[c["name"]] += np.bincount(pos[mask], weights=amount[mask], minlength=len(uniq))
-    written = stats.stat_rows_replace(table=inv["parts"], res=res, cells=uniq, values=out, batch=int(ctx.task_params["index"]))
+    written = stats.stat_rows_replace(
+        table=inv["parts"], res=res, cells=uniq, values=out, batch=int(ctx.task_params["index"])
+    )
     return {"rows": written, "features": len(rows)}
 
 

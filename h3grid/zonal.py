@@ -20,10 +20,9 @@ are ``Σ fraction * value`` (the right total for count rasters such as populatio
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-
-import math
 
 import h3
 import numpy as np

@@ -22,7 +22,9 @@ def fill_land_grid(
     with connection.cursor() as cur:
         for res in resolutions:
             cells = bbox_cells(bbox, res)
-            parents = [h3.str_to_int(h3.cell_to_parent(h3.int_to_str(int(c)), res - 1)) if res > 0 else None for c in cells]
+            parents = [
+                h3.str_to_int(h3.cell_to_parent(h3.int_to_str(int(c)), res - 1)) if res > 0 else None for c in cells
+            ]
             cur.executemany(
                 "INSERT INTO h3.cell (cell, res, parent) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
                 [(int(c), res, p) for c, p in zip(cells, parents, strict=True)],

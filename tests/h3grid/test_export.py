@@ -41,7 +41,12 @@ def dataset(db: Any) -> Iterator[StatDataset]:
     item = publish("natural_earth_1_downsampled_cog.tif")
     job = submit_inline(
         "h3_raster_aggregation",
-        {"collection_id": item["collection_id"], "item_id": item["item_id"], "dataset": "ne-red", "resolutions": [3, 4]},
+        {
+            "collection_id": item["collection_id"],
+            "item_id": item["item_id"],
+            "dataset": "ne-red",
+            "resolutions": [3, 4],
+        },
     )
     assert job.status == JobStatus.COMPLETED, job.error
     yield StatDataset.objects.get(slug="ne-red")
@@ -70,7 +75,11 @@ def test_export_geoparquet_read_by_duckdb_and_geopandas(dataset: StatDataset, tm
     rows = con.execute("SELECT count(*) FROM read_parquet(?)", [str(path)]).fetchone()[0]
     assert rows == files[4]["rows"] > 100
     schema = {r[0]: r[1] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()}
-    assert schema["cell"] == "BIGINT" and schema["geometry"].startswith(("BLOB", "GEOMETRY")) and schema["mean"] == "DOUBLE"
+    assert (
+        schema["cell"] == "BIGINT"
+        and schema["geometry"].startswith(("BLOB", "GEOMETRY"))
+        and schema["mean"] == "DOUBLE"
+    )
     # A bbox filter on the covering columns alone.
     inside = con.execute(
         "SELECT count(*) FROM read_parquet(?) WHERE bbox.xmin >= 2 AND bbox.xmax <= 6 AND bbox.ymin >= 40 AND bbox.ymax <= 45",
@@ -91,7 +100,9 @@ def test_export_geoparquet_read_by_duckdb_and_geopandas(dataset: StatDataset, tm
         (root / f"res-{res}").mkdir(parents=True)
         (root / f"res-{res}" / "ne-red.parquet").write_bytes(_local(f["blob"], tmp_path).read_bytes())
     per_res = dict(
-        con.execute("SELECT res, count(*) FROM read_parquet(?) GROUP BY res", [str(root / "*" / "*.parquet")]).fetchall()
+        con.execute(
+            "SELECT res, count(*) FROM read_parquet(?) GROUP BY res", [str(root / "*" / "*.parquet")]
+        ).fetchall()
     )
     assert per_res == {3: files[3]["rows"], 4: files[4]["rows"]}
 

@@ -68,7 +68,9 @@ def test_points_counted_by_category() -> None:
     names = [c["name"] for c in ds.columns]
     assert names[0] == "count" and all(n.startswith("count_") for n in names[1:])
     with connection.cursor() as cur:
-        cur.execute("SELECT count(*), count(*) FILTER (WHERE ST_Y(ST_GeometryN(geom, 1)) BETWEEN 24 AND 50 AND ST_X(ST_GeometryN(geom, 1)) BETWEEN -125 AND -66) FROM geo.h3_airports")
+        cur.execute(
+            "SELECT count(*), count(*) FILTER (WHERE ST_Y(ST_GeometryN(geom, 1)) BETWEEN 24 AND 50 AND ST_X(ST_GeometryN(geom, 1)) BETWEEN -125 AND -66) FROM geo.h3_airports"
+        )
         total, on_grid = cur.fetchone()
     fine = _rows(ds.table, 4, ", ".join(f'"{n}"' for n in names))
     # Every point on the land grid counted once; categories add up to the total.
@@ -78,7 +80,9 @@ def test_points_counted_by_category() -> None:
     assert sum(r[0] for r in coarse.values()) == on_grid
     parents = parent_of(np.array(list(fine)), 3)
     for parent, (count,) in coarse.items():
-        assert count == sum(r[0] for c, r in zip(fine, fine.values(), strict=True) if parents[list(fine).index(c)] == parent)
+        assert count == sum(
+            r[0] for c, r in zip(fine, fine.values(), strict=True) if parents[list(fine).index(c)] == parent
+        )
 
 
 def test_polygon_areas_and_line_lengths() -> None:
@@ -97,7 +101,9 @@ def test_polygon_areas_and_line_lengths() -> None:
     line_collection = _load("line.geojson", lines.encode(), table_name="h3_line")
     geod = Geod(ellps="WGS84")
 
-    job = submit_inline("h3_vector_aggregation", {"collection_id": poly_collection, "dataset": "square", "resolutions": [4, 5]})
+    job = submit_inline(
+        "h3_vector_aggregation", {"collection_id": poly_collection, "dataset": "square", "resolutions": [4, 5]}
+    )
     assert job.status == JobStatus.COMPLETED, job.error
     table = StatDataset.objects.get(slug="square").table
     area = sum(r[0] for r in _rows(table, 5, "area_m2").values())
@@ -105,7 +111,9 @@ def test_polygon_areas_and_line_lengths() -> None:
     assert area == pytest.approx(expected, rel=2e-3)  # equal-area projection vs geodesic area
     assert sum(r[0] for r in _rows(table, 4, "area_m2").values()) == pytest.approx(area, rel=1e-9)
 
-    job = submit_inline("h3_vector_aggregation", {"collection_id": line_collection, "dataset": "line", "resolutions": [5]})
+    job = submit_inline(
+        "h3_vector_aggregation", {"collection_id": line_collection, "dataset": "line", "resolutions": [5]}
+    )
     assert job.status == JobStatus.COMPLETED, job.error
     rows = _rows(StatDataset.objects.get(slug="line").table, 5, "length_m")
     assert sum(r[0] for r in rows.values()) == pytest.approx(geod.geometry_length(line), rel=1e-3)

@@ -3,6 +3,7 @@ tests/fixtures: cells larger than pixels and pixels larger than cells."""
 
 from __future__ import annotations
 
+import h3
 import numpy as np
 import pytest
 import rasterio
@@ -11,11 +12,9 @@ from affine import Affine
 from exactextract import exact_extract
 
 from h3grid import zonal
-from h3grid.zonal import bbox_cells
 from h3grid.stats import parent_of
+from h3grid.zonal import bbox_cells
 from tests.conftest import FIXTURES
-
-import h3
 
 
 def _polygons(rings: zonal.Rings) -> list[dict]:
@@ -40,7 +39,9 @@ def _compare(tmp_path, fixture: str, res: int, bbox: tuple[float, float, float, 
     rings = zonal.rings_transform(zonal.cell_rings(cells), crs.to_wkt())
     ours = zonal.zonal_stats(rings, data, transform)
     with rasterio.open(single) as ds:
-        ee = exact_extract(ds, _polygons(rings), ["mean", "sum", "count", "min", "max"], include_cols=["owner"], output="pandas")
+        ee = exact_extract(
+            ds, _polygons(rings), ["mean", "sum", "count", "min", "max"], include_cols=["owner"], output="pandas"
+        )
     ee = ee[ee["count"] > 0].groupby("owner").sum() if len(ee) else ee
     assert len(ours.index) == len(ee) > 0
     pos = np.searchsorted(ours.index, ee.index.to_numpy())
