@@ -174,4 +174,13 @@ def export_resolution(ctx: TaskContext) -> dict[str, Any]:
 def export_result(ctx: FinalizeContext) -> dict[str, Any]:
     files = sorted(ctx.stage_results[0], key=lambda r: r["res"])
     slug = str(ctx.params["dataset"])
-    return {"dataset": slug, "format": "GeoParquet 1.1", "prefix": f"h3/{slug}/", "files": files}
+    # "blobs": silver blob names, the shape publishing's kinds read from a job result
+    # (DataKind.result_keys) to copy a release's files to the external zone.
+    return {
+        "dataset": slug,
+        "format": "GeoParquet 1.1",
+        "container": storage.zone_container(ZONE),
+        "prefix": f"h3/{slug}/",
+        "files": files,
+        "blobs": [f["blob"] for f in files],
+    }
