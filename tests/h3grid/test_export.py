@@ -112,3 +112,18 @@ def test_export_refuses_unknown_dataset_and_resolution(dataset: StatDataset) -> 
         with pytest.raises(InvalidInput) as err:
             job_submit(job_type="export_h3_stats", parameters=params)
         assert needle in str(err.value.as_dict())
+
+
+def test_admin_lists_and_deletes_with_the_table(dataset: StatDataset, admin_client: Any) -> None:
+    from django.db import connection
+
+    page = admin_client.get("/admin/h3grid/statdataset/")
+    assert page.status_code == 200 and b"ne-red" in page.content
+    detail = admin_client.get(f"/admin/h3grid/statdataset/{dataset.pk}/change/")
+    assert detail.status_code == 200 and b"provenance" in detail.content.lower()
+    response = admin_client.post(f"/admin/h3grid/statdataset/{dataset.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not StatDataset.objects.filter(pk=dataset.pk).exists()
+    with connection.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s)", [f"h3.{dataset.table}"])
+        assert cur.fetchone()[0] is None
