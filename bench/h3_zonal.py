@@ -122,6 +122,10 @@ def storage(rows: int) -> None:
     buf = io.BytesIO()
     pacsv.write_csv(table, buf, write_options=pacsv.WriteOptions(include_header=False))
     dsn = os.environ["GEOPLATFORM_DATABASE_URL"]
+    name = dsn.rsplit("/", 1)[-1]
+    with psycopg.connect(dsn.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
     cols = ", ".join(f"{s} double precision" for s in STATS)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS public.bench_h3_stat")
@@ -152,11 +156,14 @@ def main() -> None:
     parser.add_argument("--box", default="10,40,20,45", help="west,south,east,north of the raster (degrees)")
     parser.add_argument("--res", type=int, nargs="+", default=[5, 6, 7])
     parser.add_argument("--storage", type=int, default=0, help="rows for the PostgreSQL vs Parquet comparison")
+    parser.add_argument("--storage-only", action="store_true", help="only the storage comparison")
     args = parser.parse_args()
     box = tuple(float(v) for v in args.box.split(","))
     assert len(box) == 4
     print(f"load average before: {os.getloadavg()[0]:.2f} (nproc {os.cpu_count()})")
     with tempfile.TemporaryDirectory() as tmp:
+        if args.storage_only:
+            args.res = []
         path = Path(tmp) / "synthetic_1km.tif"
         synthetic_raster(path, box)  # type: ignore[arg-type]
         print(f"raster {args.box} at 1/120°: {path.stat().st_size / 2**20:.1f} MiB")
@@ -171,7 +178,8 @@ def main() -> None:
                 f"  {r['maxrel_mean']:.1e} / {r['maxrel_sum']:.1e} / {r['maxrel_count']:.1e} / {r['maxrel_std']:.1e}"
                 f" / {r['maxrel_median']:.1e}"
             )
-        print(f"all: ours {total_ours:.2f} s, exactextract {total_ee:.2f} s, ratio {total_ee / total_ours:.1f}x")
+        if total_ours:
+            print(f"all: ours {total_ours:.2f} s, exactextract {total_ee:.2f} s, ratio {total_ee / total_ours:.1f}x")
     if args.storage:
         storage(args.storage)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
