@@ -79,6 +79,18 @@ def _rows(table: str, columns: list[str], res: int) -> Iterator[list[tuple[Any, 
                 yield batch
 
 
+def _part_rows(slug: str, columns: list[str], res: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The same rows as :func:`_rows` from a resolution stored as Parquet parts."""
+    for part in stats.stat_parts_read(slug=slug, res=res):
+        for batch in part.to_batches(max_chunksize=ROW_GROUP):
+            cells = batch.column("cell").to_numpy()
+            countries = stats.country_of(cells)
+            values = [batch.column(c).to_numpy(zero_copy_only=False) for c in columns]
+            yield [
+                (int(cell), countries.get(int(cell)), *(float(v[i]) for v in values)) for i, cell in enumerate(cells)
+            ]
+
+
 def _schema(columns: list[str]) -> pa.Schema:
     fields = [
         pa.field("cell", pa.int64(), nullable=False),
@@ -158,7 +170,11 @@ def export_resolution(ctx: TaskContext) -> dict[str, Any]:
     os.close(fd)
     try:
         with pq.ParquetWriter(path, schema, compression="zstd", write_statistics=True) as writer:
-            for rows in _rows(dataset.table, columns, res):
+            source = dataset.storage.get(str(res), "postgres")
+            batches = (
+                _rows(dataset.table, columns, res) if source == "postgres" else _part_rows(dataset.slug, columns, res)
+            )
+            for rows in batches:
                 writer.write_table(_batch_table(rows, res, columns, schema), row_group_size=ROW_GROUP)
                 count += len(rows)
         container = storage.zone_container(ZONE)

@@ -9,7 +9,7 @@ from typing import Any
 from geoplatform.errors import InvalidInput, NotFound
 from ingest import registry
 
-from . import export, raster_agg, vector_agg, zonal
+from . import export, raster_agg, stats, vector_agg, zonal
 from .models import StatDataset
 
 STAT_DATASET = "h3_stat_dataset"  # output kind: id = the dataset's slug
@@ -73,6 +73,14 @@ _COMMON = [
         "land_only", bool, default=True, help="Only the cells of the land pyramid h3.cell (bootstrap_h3_grid)."
     ),
     registry.Param("overwrite", bool, default=False, help="Replace an existing dataset of the same slug."),
+    registry.Param(
+        "postgres_max_res",
+        int,
+        default=stats.POSTGRES_MAX_RES,
+        min=0,
+        max=15,
+        help="Resolutions up to this one go to PostgreSQL (h3.stat_<id>); finer ones to Parquet parts in silver.",
+    ),
 ]
 
 H3_RASTER_AGGREGATION = registry.JobType(

@@ -190,9 +190,15 @@ def raster_compute(ctx: TaskContext) -> dict[str, Any]:
         keys = pair_cells if res == finest else stats.parent_of(pair_cells, res)
         uniq, group = np.unique(keys, return_inverse=True)
         result = zonal.weighted_stats(group.astype(np.int64), value, weight, p["statistics"])
-        written[str(res)] = stats.stat_rows_replace(
-            table=table, res=res, cells=uniq[result.index], values={s: result.values[s] for s in p["statistics"]}
-        )
+        columns = {s: result.values[s] for s in p["statistics"]}
+        cells = uniq[result.index]
+        if res > p["postgres_max_res"]:
+            stats.stat_part_write(
+                slug=p["dataset"], res=res, part=int(ctx.task_params["index"]), cells=cells, values=columns
+            )
+            written[str(res)] = len(cells)
+        else:
+            written[str(res)] = stats.stat_rows_replace(table=table, res=res, cells=cells, values=columns)
     return {"rows": written, "pairs": len(owner)}
 
 
@@ -200,13 +206,22 @@ def raster_finalise(ctx: TaskContext) -> dict[str, Any]:
     inv = ctx.results_of(0)[0]
     table = str(inv["table"])
     stats.stat_table_analyze(table=table)
-    rows = stats.stat_rows_per_res(table=table)
+    rows = stats_rows(ctx.params, table)
     dataset = stats.stat_dataset_finish(
         dataset_id=int(inv["dataset_id"]),
-        storage={str(r): "postgres" for r in sorted(set(ctx.params["resolutions"]))},
+        storage=stats.storage_of(ctx.params["dataset"], ctx.params["resolutions"], ctx.params["postgres_max_res"]),
         provenance={"rows": rows, "table_bytes": stats.stat_table_size(table=table)},
     )
     return {"dataset": dataset.slug, "dataset_id": dataset.pk, "table": f"h3.{table}", "rows": rows}
+
+
+def stats_rows(params: dict[str, Any], table: str) -> dict[str, int]:
+    """Rows per resolution, wherever each lives."""
+    rows = stats.stat_rows_per_res(table=table)
+    for res in sorted(set(params["resolutions"])):
+        if res > params["postgres_max_res"]:
+            rows[str(res)] = stats.stat_parts_rows(slug=params["dataset"], res=res)
+    return {k: rows[k] for k in sorted(rows, key=int)}
 
 
 def raster_result(ctx: FinalizeContext) -> dict[str, Any]:

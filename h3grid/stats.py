@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from django.db import connection, transaction
 from psycopg import sql
+
+from geoplatform.storage import blob_delete, blob_list, blob_save, get_storage, zone_container
 
 from .models import StatDataset
 
@@ -216,6 +218,7 @@ def stat_dataset_start(
         found = StatDataset.objects.select_for_update().filter(slug=slug).first()
         if found is not None and found.job_id != job_id:
             stat_table_drop(table=found.table)
+            stat_parts_delete(slug=found.slug)
             found.delete()
             found = None
         if found is None:
@@ -250,6 +253,7 @@ def stat_dataset_discard(*, slug: str, job_id: str) -> bool:
         return False
     stat_table_drop(table=found.table)
     stat_table_drop(table=f"{found.table}_parts")
+    stat_parts_delete(slug=found.slug)
     found.delete()
     return True
 
@@ -259,6 +263,7 @@ def stat_dataset_delete(*, dataset: StatDataset) -> None:
     with transaction.atomic():
         stat_table_drop(table=dataset.table)
         stat_table_drop(table=f"{dataset.table}_parts")
+        stat_parts_delete(slug=dataset.slug)
         dataset.delete()
 
 
@@ -280,3 +285,122 @@ def land_cells(*, res: int, cells: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
 def land_cell_count(*, res: int) -> int:
     cur = _run(sql.SQL("SELECT count(*) FROM (SELECT 1 FROM h3.cell WHERE res = %s LIMIT 1) AS t"), [res])
     return int(cur.fetchone()[0])
+
+
+# --- the Parquet tier (fine resolutions in the silver zone) -------------------------------------
+
+# Resolutions above this live as Parquet parts in silver, not in PostgreSQL (measured in
+# bench/h3_zonal.py --storage: a land res-7 dataset is ~4.2 GiB and ~13 min of COPY in
+# PostgreSQL against ~2.3 GiB of Parquet written 6x faster; res 6 is 0.6 GiB).
+POSTGRES_MAX_RES = 6
+PARQUET_ZONE = "silver"
+
+
+def parts_prefix(slug: str, res: int) -> str:
+    return f"h3/{slug}/stats/res-{res}"
+
+
+def storage_of(slug: str, resolutions: Sequence[int], postgres_max_res: int) -> dict[str, str]:
+    """``StatDataset.storage``: "postgres" or "parquet:<container>/<prefix>/" per resolution."""
+    container = zone_container(PARQUET_ZONE)
+    return {
+        str(r): "postgres" if r <= postgres_max_res else f"parquet:{container}/{parts_prefix(slug, r)}/"
+        for r in sorted(set(resolutions))
+    }
+
+
+def stat_part_write(
+    *, slug: str, res: int, part: int, cells: npt.NDArray[Any], values: Mapping[str, npt.NDArray[Any]]
+) -> str:
+    """One task's rows at ``res`` as ``<prefix>/part-<n>.parquet`` (replaced when the task
+    runs again: idempotent). Same columns as the table: res, cell, statistics."""
+    import pyarrow.parquet as pq  # heavy: only the Parquet tier needs it
+
+    order = np.argsort(np.asarray(cells, dtype=np.int64))
+    table = pa.table(
+        {
+            "res": pa.array(np.full(len(order), res, dtype=np.int16)),
+            "cell": pa.array(np.asarray(cells, dtype=np.int64)[order]),
+            **{k: pa.array(np.asarray(v, dtype=np.float64)[order]) for k, v in values.items()},
+        }
+    )
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd", row_group_size=65_536)
+    name = f"{parts_prefix(slug, res)}/part-{part:06d}.parquet"
+    size = buf.tell()
+    buf.seek(0)
+    blob_save(zone_container(PARQUET_ZONE), name, buf, size=size, overwrite=True)
+    return name
+
+
+def stat_parts_list(*, slug: str, res: int) -> list[str]:
+    return blob_list(zone_container(PARQUET_ZONE), parts_prefix(slug, res))
+
+
+def stat_parts_read(*, slug: str, res: int) -> Iterator[pa.Table]:
+    """The Parquet parts of a resolution, one table each, in part order."""
+    import pyarrow.parquet as pq
+
+    container = zone_container(PARQUET_ZONE)
+    for name in stat_parts_list(slug=slug, res=res):
+        with get_storage(container).open(name, "rb") as fh:
+            yield pq.read_table(io.BytesIO(fh.read()))
+
+
+def stat_parts_delete(*, slug: str) -> int:
+    container = zone_container(PARQUET_ZONE)
+    names = blob_list(container, f"h3/{slug}/stats")
+    for name in names:
+        blob_delete(container, name)
+    return len(names)
+
+
+def stat_parts_rows(*, slug: str, res: int) -> int:
+    import pyarrow.parquet as pq
+
+    container = zone_container(PARQUET_ZONE)
+    total = 0
+    for name in stat_parts_list(slug=slug, res=res):
+        with get_storage(container).open(name, "rb") as fh:
+            total += pq.ParquetFile(io.BytesIO(fh.read())).metadata.num_rows
+    return total
+
+
+def stat_rows_to_parts(
+    *, table: str, slug: str, res: int, columns: Sequence[str], rows_per_part: int = 1_000_000
+) -> int:
+    """Move a resolution's rows from the table to Parquet parts (then delete them there)."""
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    moved = 0
+    with transaction.atomic():
+        connection.ensure_connection()
+        query = sql.SQL("SELECT cell, {} FROM {} WHERE res = %s ORDER BY cell").format(cols, table_ident(table))
+        with connection.connection.cursor(name=f"parts_{table}_{res}") as cur:
+            cur.execute(query.as_string(connection.connection), [res])
+            part = 0
+            while rows := cur.fetchmany(rows_per_part):
+                data = np.array(rows, dtype=np.float64) if columns else np.zeros((len(rows), 1))
+                cells = np.array([r[0] for r in rows], dtype=np.int64)
+                stat_part_write(
+                    slug=slug,
+                    res=res,
+                    part=part,
+                    cells=cells,
+                    values={c: data[:, 1 + i] for i, c in enumerate(columns)},
+                )
+                part += 1
+                moved += len(rows)
+        _run(sql.SQL("DELETE FROM {} WHERE res = %s").format(table_ident(table)), [res])
+    return moved
+
+
+def country_of(cells: npt.NDArray[Any]) -> dict[int, str]:
+    """The country holding the largest share of each cell (cells off the land grid absent)."""
+    cur = _run(
+        sql.SQL(
+            "SELECT DISTINCT ON (cell) cell, iso3 FROM h3.cell_country WHERE cell = ANY(%s::bigint[])"
+            " ORDER BY cell, share DESC, iso3"
+        ),
+        [np.asarray(cells, dtype=np.int64).tolist()],
+    )
+    return {int(c): str(i).strip() for c, i in cur.fetchall()}

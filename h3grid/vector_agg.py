@@ -40,6 +40,7 @@ from ingest.registry import TaskContext
 
 from . import stats, zonal
 from .models import SourceKind, StatDataset
+from .raster_agg import stats_rows
 
 MAX_CATEGORIES = 50
 BATCH_FEATURES = 20_000
@@ -331,11 +332,17 @@ def vector_finalise(ctx: TaskContext) -> dict[str, Any]:
         if res < finest:
             stats.stat_rollup(table=table, columns=columns, from_res=finest, to_res=res)
     stats.stat_table_drop(table=parts)
+    # Resolutions past the PostgreSQL tier leave for Parquet once the roll-up has read them.
+    for res in sorted(set(ctx.params["resolutions"])):
+        if res > ctx.params["postgres_max_res"]:
+            stats.stat_rows_to_parts(
+                table=table, slug=ctx.params["dataset"], res=res, columns=stats.column_names(columns)
+            )
     stats.stat_table_analyze(table=table)
-    rows = stats.stat_rows_per_res(table=table)
+    rows = stats_rows(ctx.params, table)
     dataset = stats.stat_dataset_finish(
         dataset_id=int(inv["dataset_id"]),
-        storage={str(r): "postgres" for r in sorted(set(ctx.params["resolutions"]))},
+        storage=stats.storage_of(ctx.params["dataset"], ctx.params["resolutions"], ctx.params["postgres_max_res"]),
         provenance={"rows": rows, "table_bytes": stats.stat_table_size(table=table)},
     )
     return {"dataset": dataset.slug, "dataset_id": dataset.pk, "table": f"h3.{table}", "rows": rows}

@@ -48,3 +48,12 @@ def quiet_azure() -> None:
     import logging
 
     logging.getLogger("azure").setLevel(logging.WARNING)
+
+
+def silver_h3_clear() -> None:
+    """Remove what the tests wrote below h3/ in the silver zone (parts and exports)."""
+    from geoplatform.storage import blob_delete, blob_list, zone_container
+
+    silver = zone_container("silver")
+    for name in blob_list(silver, "h3"):
+        blob_delete(silver, name)

@@ -19,7 +19,7 @@ from h3grid.export import blob_name
 from h3grid.models import StatDataset
 from ingest.models import JobStatus
 from ingest.services import job_submit
-from tests.h3grid.conftest_agg import fill_land_grid, quiet_azure
+from tests.h3grid.conftest_agg import fill_land_grid, quiet_azure, silver_h3_clear
 from tests.ingest.inline import submit_inline
 from tests.rasters.conftest import _publisher
 
@@ -51,6 +51,7 @@ def dataset(db: Any) -> Iterator[StatDataset]:
     assert job.status == JobStatus.COMPLETED, job.error
     yield StatDataset.objects.get(slug="ne-red")
     cleanup()
+    silver_h3_clear()
 
 
 def _local(blob: str, tmp_path: Path) -> Path:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import rasterio
 import shapely
@@ -15,13 +16,13 @@ from django.db import connection
 from exactextract import exact_extract
 
 from geoplatform.errors import InvalidInput
-from h3grid import zonal
+from h3grid import stats, zonal
 from h3grid.models import StatDataset
 from h3grid.stats import parent_of
 from ingest.models import JobStatus
 from ingest.services import job_submit
 from tests.conftest import FIXTURES, wait_for_job
-from tests.h3grid.conftest_agg import fill_land_grid, quiet_azure
+from tests.h3grid.conftest_agg import fill_land_grid, quiet_azure, silver_h3_clear
 from tests.ingest.inline import submit_inline
 from tests.rasters.conftest import _publisher
 
@@ -39,6 +40,7 @@ def olinda(db: Any) -> Iterator[dict[str, Any]]:
     fill_land_grid(OLINDA_BOX, range(2, 8))
     yield publish("olinda_dem_utm25s.tif")
     cleanup()
+    silver_h3_clear()
 
 
 def _rows(table: str, res: int) -> dict[int, dict[str, float]]:
@@ -61,7 +63,7 @@ def _params(item: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 @pytest.mark.django_db
 def test_raster_aggregation_matches_exactextract(olinda: dict[str, Any]) -> None:
-    job = submit_inline("h3_raster_aggregation", _params(olinda))
+    job = submit_inline("h3_raster_aggregation", _params(olinda, postgres_max_res=7))
     assert job.status == JobStatus.COMPLETED, job.error
     ds = StatDataset.objects.get(slug="olinda-dem")
     assert ds.source_ref == f"{olinda['collection_id']}/{olinda['item_id']}"
@@ -99,6 +101,30 @@ def test_raster_aggregation_matches_exactextract(olinda: dict[str, Any]) -> None
 
 
 @pytest.mark.django_db
+def test_finest_resolution_in_parquet_parts(olinda: dict[str, Any], tmp_path: Any) -> None:
+    """Past postgres_max_res (default 6) rows go to Parquet parts in silver, same values."""
+    in_table = submit_inline("h3_raster_aggregation", _params(olinda, dataset="in-table", postgres_max_res=7))
+    job = submit_inline("h3_raster_aggregation", _params(olinda, dataset="in-parquet"))
+    assert job.status == JobStatus.COMPLETED, job.error
+    ds = StatDataset.objects.get(slug="in-parquet")
+    assert ds.storage["6"] == "postgres" and ds.storage["7"].startswith("parquet:")
+    assert ds.storage["7"].endswith(f"{stats.parts_prefix('in-parquet', 7)}/")
+    assert not _rows(ds.table, 7) and len(_rows(ds.table, 6)) == job.result["rows"]["6"]
+    parts = pa.concat_tables(list(stats.stat_parts_read(slug="in-parquet", res=7))).to_pylist()
+    assert len(parts) == job.result["rows"]["7"] == in_table.result["rows"]["7"]
+    reference = _rows(StatDataset.objects.get(slug="in-table").table, 7)
+    for row in parts:
+        assert row["mean"] == pytest.approx(reference[row["cell"]]["mean"], rel=1e-12)
+    # The export reads them from there.
+    export = submit_inline("export_h3_stats", {"dataset": "in-parquet", "resolutions": [7]})
+    assert export.status == JobStatus.COMPLETED, export.error
+    assert export.result["files"][0]["rows"] == len(parts)
+    # Deleting the dataset removes the parts.
+    stats.stat_dataset_delete(dataset=ds)
+    assert stats.stat_parts_list(slug="in-parquet", res=7) == []
+
+
+@pytest.mark.django_db
 def test_raster_aggregation_refuses_bad_input(olinda: dict[str, Any]) -> None:
     cases = [
         ({"item_id": "nope"}, "nope"),
@@ -112,7 +138,7 @@ def test_raster_aggregation_refuses_bad_input(olinda: dict[str, Any]) -> None:
         assert needle in str(err.value.as_dict()), extra
     assert not StatDataset.objects.exists()
     # A dataset of that name exists: refused unless overwrite.
-    assert submit_inline("h3_raster_aggregation", _params(olinda, resolutions=[7])).status == JobStatus.COMPLETED
+    assert submit_inline("h3_raster_aggregation", _params(olinda, resolutions=[6])).status == JobStatus.COMPLETED
     with pytest.raises(InvalidInput) as err:
         job_submit(job_type="h3_raster_aggregation", parameters=_params(olinda))
     assert "overwrite=true" in str(err.value.as_dict())
