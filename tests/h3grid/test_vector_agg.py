@@ -7,6 +7,7 @@ from typing import Any
 
 import h3
 import numpy as np
+import pyarrow as pa
 import pytest
 import shapely
 from django.core.files.base import ContentFile
@@ -15,12 +16,13 @@ from pyproj import Geod
 
 from geoplatform import storage
 from geoplatform.errors import InvalidInput
+from h3grid import stats
 from h3grid.models import StatDataset
 from h3grid.stats import parent_of
 from ingest.models import JobStatus
 from ingest.services import job_submit
 from tests.conftest import FIXTURES
-from tests.h3grid.conftest_agg import fill_land_grid, quiet_azure
+from tests.h3grid.conftest_agg import fill_land_grid, quiet_azure, silver_h3_clear
 from tests.ingest.inline import submit_inline
 
 pytestmark = pytest.mark.django_db
@@ -110,6 +112,19 @@ def test_polygon_areas_and_line_lengths() -> None:
     expected = abs(geod.geometry_area_perimeter(square)[0])
     assert area == pytest.approx(expected, rel=2e-3)  # equal-area projection vs geodesic area
     assert sum(r[0] for r in _rows(table, 4, "area_m2").values()) == pytest.approx(area, rel=1e-9)
+
+    # With res 5 past the PostgreSQL tier: rolled up first, then moved to Parquet parts.
+    job = submit_inline(
+        "h3_vector_aggregation",
+        {"collection_id": poly_collection, "dataset": "square-pq", "resolutions": [4, 5], "postgres_max_res": 4},
+    )
+    assert job.status == JobStatus.COMPLETED, job.error
+    ds = StatDataset.objects.get(slug="square-pq")
+    assert ds.storage["5"].startswith("parquet:") and not _rows(ds.table, 5, "area_m2")
+    parts = pa.concat_tables(list(stats.stat_parts_read(slug="square-pq", res=5)))
+    assert sum(parts.column("area_m2").to_pylist()) == pytest.approx(area, rel=1e-9)
+    assert sum(r[0] for r in _rows(ds.table, 4, "area_m2").values()) == pytest.approx(area, rel=1e-9)
+    silver_h3_clear()
 
     job = submit_inline(
         "h3_vector_aggregation", {"collection_id": line_collection, "dataset": "line", "resolutions": [5]}
