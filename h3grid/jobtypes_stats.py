@@ -46,7 +46,7 @@ def raster_preflight(params: dict[str, Any]) -> list[str]:
     if bad or not params.get("statistics"):
         problems.append(f"'statistics' must be a non-empty list of {', '.join(zonal.STATS)}; unknown: {bad}.")
     try:
-        raster_agg._asset(params)
+        raster_agg.raster_asset(params)
     except Exception as exc:
         problems.append(getattr(exc, "message", str(exc)))
     return problems

@@ -45,7 +45,7 @@ def batch_res(resolutions: list[int]) -> int:
     return max(0, min(min(resolutions), max(resolutions) - 4))
 
 
-def _asset(params: dict[str, Any]) -> raster_selectors.RasterAsset:
+def raster_asset(params: dict[str, Any]) -> raster_selectors.RasterAsset:
     try:
         return raster_selectors.raster_asset_get(
             collection_id=params["collection_id"],
@@ -74,7 +74,7 @@ def columns_for(params: dict[str, Any]) -> list[dict[str, Any]]:
 def raster_inventory(ctx: TaskContext) -> dict[str, Any]:
     p = ctx.params
     resolutions = sorted(set(p["resolutions"]))
-    asset = _asset(p)
+    asset = raster_asset(p)
     with open_blob(asset.container, asset.blob) as ds:
         if p["band"] > ds.count:
             raise PermanentError(f"Band {p['band']} does not exist: the raster has {ds.count} band(s).")
@@ -164,7 +164,7 @@ def raster_compute(ctx: TaskContext) -> dict[str, Any]:
     inv = ctx.results_of(0)[0]
     finest, table = int(inv["finest"]), str(inv["table"])
     parents = np.array(ctx.task_params["parents"], dtype=np.int64)
-    asset = _asset(p)
+    asset = raster_asset(p)
     owners, values, weights, cell_lists = [], [], [], []
     offset = 0
     with open_blob(asset.container, asset.blob) as ds:
