@@ -134,7 +134,8 @@ def storage(rows: int) -> None:
         with conn.cursor() as cur, cur.copy("COPY public.bench_h3_stat FROM STDIN WITH (FORMAT csv)") as copy:
             copy.write(buf.getvalue())
         t_pg = time.perf_counter() - start
-        size = conn.execute("SELECT pg_total_relation_size('public.bench_h3_stat')").fetchone()[0]
+        found = conn.execute("SELECT pg_total_relation_size('public.bench_h3_stat')").fetchone()
+        size = int(found[0]) if found else 0
         conn.execute("DROP TABLE public.bench_h3_stat")
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -167,7 +168,9 @@ def main() -> None:
         path = Path(tmp) / "synthetic_1km.tif"
         synthetic_raster(path, box)  # type: ignore[arg-type]
         print(f"raster {args.box} at 1/120°: {path.stat().st_size / 2**20:.1f} MiB")
-        print(f"{'res':>3} {'cells':>9} {'ours s':>8} {'exactextract s':>15} {'ratio':>6}  max rel diff mean / sum / count / std / median")
+        print(
+            f"{'res':>3} {'cells':>9} {'ours s':>8} {'exactextract s':>15} {'ratio':>6}  max rel diff mean / sum / count / std / median"
+        )
         total_ours = total_ee = 0.0
         for res in args.res:
             r = zonal_vs_exactextract(path, box, res)  # type: ignore[arg-type]
