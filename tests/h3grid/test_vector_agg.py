@@ -150,3 +150,23 @@ def test_too_many_categories_is_refused_with_the_count() -> None:
         job_submit(job_type="h3_vector_aggregation", parameters={"collection_id": "nope", "dataset": "nc"})
     assert "nope" in str(err.value.as_dict())
     assert not StatDataset.objects.exists()
+
+
+def test_submit_route_answers_400_with_the_problem(auth_client: Any) -> None:
+    """Through the generic API: what to fix, and nothing registered."""
+    fill_land_grid(NC_BOX, range(2, 4))
+    collection = _load("nc.gpkg", (FIXTURES / "features" / "nc.gpkg").read_bytes(), table_name="h3_nc_api")
+    resp = auth_client.post(
+        "/api/jobs/submit/h3_vector_aggregation",
+        {"parameters": {"collection_id": collection, "dataset": "nc-api", "resolutions": [3], "category": "name"}},
+        format="json",
+    )
+    assert resp.status_code == 400, resp.content
+    assert "100 distinct values" in resp.content.decode()
+    resp = auth_client.post(
+        "/api/jobs/submit/h3_vector_aggregation",
+        {"parameters": {"collection_id": collection, "dataset": "nc-api", "resolutions": [3]}},
+        format="json",
+    )
+    assert resp.status_code in (200, 201, 202), resp.content
+    assert StatDataset.objects.count() == 0  # queued only: no worker in this test
