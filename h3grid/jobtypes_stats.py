@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from geoplatform.errors import InvalidInput, NotFound
@@ -12,6 +13,7 @@ from ingest import registry
 from . import export, raster_agg, stats, vector_agg, zonal
 from .models import StatDataset
 
+Handler = Callable[[registry.TaskContext], dict[str, Any]]
 STAT_DATASET = "h3_stat_dataset"  # output kind: id = the dataset's slug
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 PYRAMID = (2, 7)
@@ -63,6 +65,24 @@ def _owner_jobs(slug: str) -> list[str] | None:
     return [found] if found else []
 
 
+def _vector_preflight(params: dict[str, Any]) -> list[str]:
+    return _dataset_problems(params) + _resolutions_problems(params) + vector_agg.vector_preflight(params)
+
+
+def _batches(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The compute tasks: the batches the inventory planned."""
+    return list(results[0]["batches"])
+
+
+def _aggregation_stages(inventory: Handler, compute: Handler, finalise: Handler) -> list[registry.Stage]:
+    """inventory (one task) -> compute (one task per batch) -> finalise (one task)."""
+    return [
+        registry.Stage("inventory", inventory, queue="etl"),
+        registry.Stage("compute", compute, tasks=registry.from_previous(_batches), queue="etl"),
+        registry.Stage("finalise", finalise, queue="etl"),
+    ]
+
+
 _COMMON = [
     registry.Param("dataset", str, required=True, help="Slug of the statistics dataset (h3.stat_<id>)."),
     registry.Param("title", str, default=""),
@@ -97,13 +117,7 @@ H3_RASTER_AGGREGATION = registry.JobType(
         *_COMMON,
     ],
     validators=[raster_preflight],
-    stages=[
-        registry.Stage("inventory", raster_agg.raster_inventory, queue="etl"),
-        registry.Stage(
-            "compute", raster_agg.raster_compute, tasks=registry.from_previous(raster_agg.raster_batches), queue="etl"
-        ),
-        registry.Stage("finalise", raster_agg.raster_finalise, queue="etl"),
-    ],
+    stages=_aggregation_stages(raster_agg.raster_inventory, raster_agg.raster_compute, raster_agg.raster_finalise),
     finalize=raster_agg.raster_result,
     cleanup=raster_agg.stat_cleanup,
     replaces=_replaces,
@@ -123,14 +137,8 @@ H3_VECTOR_AGGREGATION = registry.JobType(
         ),
         *_COMMON,
     ],
-    validators=[lambda p: _dataset_problems(p) + _resolutions_problems(p) + vector_agg.vector_preflight(p)],
-    stages=[
-        registry.Stage("inventory", vector_agg.vector_inventory, queue="etl"),
-        registry.Stage(
-            "compute", vector_agg.vector_compute, tasks=registry.from_previous(vector_agg.vector_batches), queue="etl"
-        ),
-        registry.Stage("finalise", vector_agg.vector_finalise, queue="etl"),
-    ],
+    validators=[_vector_preflight],
+    stages=_aggregation_stages(vector_agg.vector_inventory, vector_agg.vector_compute, vector_agg.vector_finalise),
     finalize=raster_agg.raster_result,
     cleanup=raster_agg.stat_cleanup,
     replaces=_replaces,

@@ -136,10 +136,6 @@ def raster_inventory(ctx: TaskContext) -> dict[str, Any]:
     }
 
 
-def raster_batches(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(results[0]["batches"])
-
-
 def _pairs_of_parent(
     ds: rasterio.io.DatasetReader, cells: npt.NDArray[np.int64], band: int, crs_wkt: str
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -204,24 +200,7 @@ def raster_compute(ctx: TaskContext) -> dict[str, Any]:
 
 def raster_finalise(ctx: TaskContext) -> dict[str, Any]:
     inv = ctx.results_of(0)[0]
-    table = str(inv["table"])
-    stats.stat_table_analyze(table=table)
-    rows = stats_rows(ctx.params, table)
-    dataset = stats.stat_dataset_finish(
-        dataset_id=int(inv["dataset_id"]),
-        storage=stats.storage_of(ctx.params["dataset"], ctx.params["resolutions"], ctx.params["postgres_max_res"]),
-        provenance={"rows": rows, "table_bytes": stats.stat_table_size(table=table)},
-    )
-    return {"dataset": dataset.slug, "dataset_id": dataset.pk, "table": f"h3.{table}", "rows": rows}
-
-
-def stats_rows(params: dict[str, Any], table: str) -> dict[str, int]:
-    """Rows per resolution, wherever each lives."""
-    rows = stats.stat_rows_per_res(table=table)
-    for res in sorted(set(params["resolutions"])):
-        if res > params["postgres_max_res"]:
-            rows[str(res)] = stats.stat_parts_rows(slug=params["dataset"], res=res)
-    return {k: rows[k] for k in sorted(rows, key=int)}
+    return stats.stat_dataset_complete(params=ctx.params, dataset_id=int(inv["dataset_id"]), table=str(inv["table"]))
 
 
 def raster_result(ctx: FinalizeContext) -> dict[str, Any]:

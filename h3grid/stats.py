@@ -246,6 +246,23 @@ def stat_dataset_finish(*, dataset_id: int, storage: Mapping[str, str], provenan
     return dataset
 
 
+def stat_dataset_complete(*, params: Mapping[str, Any], dataset_id: int, table: str) -> dict[str, Any]:
+    """The finalise of both aggregation jobs: ANALYZE, rows per resolution wherever each lives,
+    the registry row completed; returns the job's result."""
+    stat_table_analyze(table=table)
+    rows = stat_rows_per_res(table=table)
+    for res in sorted(set(params["resolutions"])):
+        if res > params["postgres_max_res"]:
+            rows[str(res)] = stat_parts_rows(slug=params["dataset"], res=res)
+    rows = {k: rows[k] for k in sorted(rows, key=int)}
+    dataset = stat_dataset_finish(
+        dataset_id=dataset_id,
+        storage=storage_of(params["dataset"], params["resolutions"], params["postgres_max_res"]),
+        provenance={"rows": rows, "table_bytes": stat_table_size(table=table)},
+    )
+    return {"dataset": dataset.slug, "dataset_id": dataset.pk, "table": f"h3.{table}", "rows": rows}
+
+
 def stat_dataset_discard(*, slug: str, job_id: str) -> bool:
     """Remove what a failed or cancelled job registered (its table too); idempotent."""
     found = StatDataset.objects.filter(slug=slug, job_id=job_id).first()

@@ -40,7 +40,6 @@ from ingest.registry import TaskContext
 
 from . import stats, zonal
 from .models import SourceKind, StatDataset
-from .raster_agg import stats_rows
 
 MAX_CATEGORIES = 50
 BATCH_FEATURES = 20_000
@@ -181,10 +180,6 @@ def vector_inventory(ctx: TaskContext) -> dict[str, Any]:
         "batches": batches,
         "categories": categories,
     }
-
-
-def vector_batches(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(results[0]["batches"])
 
 
 def _cell_polygons(cells: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
@@ -338,11 +333,4 @@ def vector_finalise(ctx: TaskContext) -> dict[str, Any]:
             stats.stat_rows_to_parts(
                 table=table, slug=ctx.params["dataset"], res=res, columns=stats.column_names(columns)
             )
-    stats.stat_table_analyze(table=table)
-    rows = stats_rows(ctx.params, table)
-    dataset = stats.stat_dataset_finish(
-        dataset_id=int(inv["dataset_id"]),
-        storage=stats.storage_of(ctx.params["dataset"], ctx.params["resolutions"], ctx.params["postgres_max_res"]),
-        provenance={"rows": rows, "table_bytes": stats.stat_table_size(table=table)},
-    )
-    return {"dataset": dataset.slug, "dataset_id": dataset.pk, "table": f"h3.{table}", "rows": rows}
+    return stats.stat_dataset_complete(params=ctx.params, dataset_id=int(inv["dataset_id"]), table=table)
