@@ -7,6 +7,8 @@ class H3GridConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import home
+        # Imported in ready(): app modules load models, which exist only once every app is registered.
+        from . import home, jobtypes_stats
 
-        home.register()  # the catalogue home page lists the H3 stat datasets (h3api)
+        home.register()  # the catalogue home page lists the H3 stat datasets
+        jobtypes_stats.register()

@@ -1,0 +1,202 @@
+"""``export_h3_stats``: a statistics dataset as GeoParquet 1.1 in the silver zone, one file per
+resolution, ``h3/<slug>/res-<r>/<slug>.parquet`` (blob names cannot hold ``=``, so not a hive
+path: every file has its ``res`` column, so ``read_parquet('.../h3/<slug>/*/*.parquet')`` reads
+all resolutions as one table and a ``res`` filter reads only matching files' row groups).
+
+Columns: ``cell`` int64, ``res`` int16, ``iso3`` (the country holding the largest share of the
+cell, from ``h3.cell_country``; null off the land grid), ``lon``/``lat`` (cell centre),
+``bbox`` struct (xmin, ymin, xmax, ymax: the GeoParquet 1.1 ``covering``, so DuckDB or any
+Parquet reader filters by area from row-group statistics with no spatial extension),
+``geometry`` (WKB polygon, CRS84), then one double column per statistic. Rows are in cell id
+order (spatially coherent) in row groups of 64k rows. A cell crossing the antimeridian keeps
+H3's own boundary (longitudes on both sides); its bbox spans the whole range of its
+vertices.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import polars as pl
+import polars_h3 as plh3
+import pyarrow as pa
+import pyarrow.parquet as pq
+import shapely
+from django.db import connection, transaction
+from psycopg import sql
+from pyproj import CRS
+
+from geoplatform import storage
+from geoplatform.errors import InvalidInput, NotFound
+from ingest.errors import PermanentError
+from ingest.registry import FinalizeContext, TaskContext
+
+from . import stats, zonal
+from .models import StatDataset
+
+ROW_GROUP = 65_536
+# GeoParquet: a missing "crs" means OGC:CRS84; stated anyway (PROJJSON) for readers that want it.
+_CRS84: dict[str, Any] = CRS.from_user_input("OGC:CRS84").to_json_dict()
+ZONE = "silver"
+
+
+def export_plan(params: dict[str, Any]) -> tuple[StatDataset, list[int]]:
+    dataset = StatDataset.objects.filter(slug=str(params.get("dataset", ""))).first()
+    if dataset is None or dataset.computed_at is None:
+        raise NotFound(f"No computed statistics dataset {params.get('dataset')!r}.")
+    wanted = params.get("resolutions") or list(dataset.resolutions)
+    missing = sorted(set(wanted) - set(dataset.resolutions))
+    if missing:
+        raise InvalidInput(f"Dataset {dataset.slug!r} has no resolution {missing}; it has {dataset.resolutions}.")
+    return dataset, sorted(set(wanted))
+
+
+def export_tasks(params: dict[str, Any], previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    _, resolutions = export_plan(params)
+    return [{"index": i, "res": r} for i, r in enumerate(resolutions)]
+
+
+def blob_name(slug: str, res: int) -> str:
+    return f"h3/{slug}/res-{res}/{slug}.parquet"
+
+
+def _rows(table: str, columns: list[str], res: int) -> Iterator[list[tuple[Any, ...]]]:
+    cols = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in columns)
+    query = sql.SQL(
+        "SELECT s.cell, (SELECT cc.iso3 FROM h3.cell_country cc WHERE cc.cell = s.cell ORDER BY cc.share DESC, cc.iso3 LIMIT 1), {cols}"
+        " FROM {t} s WHERE s.res = %s ORDER BY s.cell"
+    ).format(cols=cols, t=stats.table_ident(table))
+    with transaction.atomic():
+        connection.ensure_connection()
+        with connection.connection.cursor(name=f"export_{table}_{res}") as cur:
+            cur.execute(query.as_string(connection.connection), [res])
+            while batch := cur.fetchmany(ROW_GROUP):
+                yield batch
+
+
+def _part_rows(slug: str, columns: list[str], res: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The same rows as :func:`_rows` from a resolution stored as Parquet parts."""
+    for part in stats.stat_parts_read(slug=slug, res=res):
+        for batch in part.to_batches(max_chunksize=ROW_GROUP):
+            cells = batch.column("cell").to_numpy()
+            countries = stats.country_of(cells)
+            values = [batch.column(c).to_numpy(zero_copy_only=False) for c in columns]
+            yield [
+                (int(cell), countries.get(int(cell)), *(float(v[i]) for v in values)) for i, cell in enumerate(cells)
+            ]
+
+
+def _schema(columns: list[str]) -> pa.Schema:
+    fields = [
+        pa.field("cell", pa.int64(), nullable=False),
+        pa.field("res", pa.int16(), nullable=False),
+        pa.field("iso3", pa.string()),
+        pa.field("lon", pa.float64()),
+        pa.field("lat", pa.float64()),
+        pa.field(
+            "bbox",
+            pa.struct([("xmin", pa.float64()), ("ymin", pa.float64()), ("xmax", pa.float64()), ("ymax", pa.float64())]),
+        ),
+        pa.field("geometry", pa.binary()),
+        *[pa.field(c, pa.float64()) for c in columns],
+    ]
+    return pa.schema(fields)
+
+
+def _geo_metadata() -> dict[str, Any]:
+    # No "bbox" member (optional): the schema, with this, is written before the rows are read.
+    return {
+        "version": "1.1.0",
+        "primary_column": "geometry",
+        "columns": {
+            "geometry": {
+                "encoding": "WKB",
+                "geometry_types": ["Polygon"],
+                "crs": _CRS84,
+                "covering": {
+                    "bbox": {
+                        "xmin": ["bbox", "xmin"],
+                        "ymin": ["bbox", "ymin"],
+                        "xmax": ["bbox", "xmax"],
+                        "ymax": ["bbox", "ymax"],
+                    }
+                },
+            }
+        },
+    }
+
+
+def _batch_table(rows: list[tuple[Any, ...]], res: int, columns: list[str], schema: pa.Schema) -> pa.Table:
+    cells = np.array([r[0] for r in rows], dtype=np.int64)
+    rings = zonal.cell_rings(cells)
+    first = np.unique(rings.owner, return_index=True)[1]  # H3's own boundary (no ±360° copy)
+    minx, miny, maxx, maxy = (b[first] for b in rings.bounds())
+    index = np.repeat(np.arange(len(rings)), np.diff(rings.offsets))
+    polys = np.asarray(shapely.polygons(shapely.linearrings(np.column_stack([rings.x, rings.y]), indices=index)))[first]
+    centre = pl.DataFrame({"c": pl.Series(cells.astype(np.uint64), dtype=pl.UInt64)}).select(
+        plh3.cell_to_lat("c").alias("lat"), plh3.cell_to_lng("c").alias("lon")
+    )
+    data: dict[str, Any] = {
+        "cell": cells,
+        "res": np.full(len(cells), res, dtype=np.int16),
+        "iso3": [r[1].strip() if r[1] else None for r in rows],
+        "lon": centre["lon"].to_numpy(),
+        "lat": centre["lat"].to_numpy(),
+        "bbox": pa.StructArray.from_arrays(
+            [pa.array(minx), pa.array(miny), pa.array(maxx), pa.array(maxy)], names=["xmin", "ymin", "xmax", "ymax"]
+        ),
+        "geometry": shapely.to_wkb(polys),
+    }
+    for i, c in enumerate(columns):
+        data[c] = np.array([r[2 + i] for r in rows], dtype=np.float64)
+    return pa.table(data, schema=schema)
+
+
+def export_resolution(ctx: TaskContext) -> dict[str, Any]:
+    try:
+        dataset, _ = export_plan(ctx.params)
+    except (NotFound, InvalidInput) as exc:
+        raise PermanentError(exc.message) from exc
+    res = int(ctx.task_params["res"])
+    columns = stats.column_names(dataset.columns)
+    schema = _schema(columns).with_metadata({"geo": json.dumps(_geo_metadata())})
+    count = 0
+    fd, path = tempfile.mkstemp(suffix=".parquet")
+    os.close(fd)
+    try:
+        with pq.ParquetWriter(path, schema, compression="zstd", write_statistics=True) as writer:
+            source = dataset.storage.get(str(res), "postgres")
+            batches = (
+                _rows(dataset.table, columns, res) if source == "postgres" else _part_rows(dataset.slug, columns, res)
+            )
+            for rows in batches:
+                writer.write_table(_batch_table(rows, res, columns, schema), row_group_size=ROW_GROUP)
+                count += len(rows)
+        container = storage.zone_container(ZONE)
+        name = blob_name(dataset.slug, res)
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            storage.blob_save(container, name, fh, size=size, overwrite=True)
+    finally:
+        os.unlink(path)
+    return {"res": res, "container": container, "blob": name, "rows": count, "bytes": size}
+
+
+def export_result(ctx: FinalizeContext) -> dict[str, Any]:
+    files = sorted(ctx.stage_results[0], key=lambda r: r["res"])
+    slug = str(ctx.params["dataset"])
+    # "blobs": silver blob names, the shape publishing's kinds read from a job result
+    # (DataKind.result_keys) to copy a release's files to the external zone.
+    return {
+        "dataset": slug,
+        "format": "GeoParquet 1.1",
+        "container": storage.zone_container(ZONE),
+        "prefix": f"h3/{slug}/",
+        "files": files,
+        "blobs": [f["blob"] for f in files],
+    }
