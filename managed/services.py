@@ -127,6 +127,15 @@ def _collection_free(source: ManagedSource) -> None:
         )
 
 
+def source_validate(*, data: dict[str, Any], source: ManagedSource | None = None) -> None:
+    """Validate a create (``source`` None) or a change without saving (the admin form's clean)."""
+    import copy
+
+    probe = copy.copy(source) if source is not None else ManagedSource(name=str(data.get("name") or ""))
+    _clean(probe, data)
+    _collection_free(probe)
+
+
 def source_create(*, data: dict[str, Any], user: Any = None) -> ManagedSource:
     source = ManagedSource(name=str(data.get("name") or ""))
     _clean(source, data)
