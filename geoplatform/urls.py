@@ -46,6 +46,7 @@ urlpatterns = [
     path("api/", include("climate.read.urls")),
     path("api/h3/", include("h3grid.urls")),
     path("api/dggs/", include("h3grid.dggs_urls")),
+    *writer_only([path("api/managed/", include("managed.urls"))]),
 ]
 
 handler400 = json_error_view(400, "bad_request", "Bad request.")

@@ -48,6 +48,7 @@ SAMPLE_KWARGS: dict[str, str] = {
     "cell": "85283473fffffff",
     "dggrs_id": "H3",
     "zone_id": "85283473fffffff",
+    "number": "1",
 }
 
 # Write routes open without a token or without a permission, each with its reason:

@@ -1,0 +1,261 @@
+"""Where a managed version's data lives, per target kind, and the swap that makes it live.
+
+Each version loads into an id of its own, ``<collection_id>__v<number>``, hidden from readers
+(``publish=False``). The swap, in ONE transaction, renames the live version's data aside to
+its own id (hidden) and the new version's into the stable ``collection_id`` (shown): readers
+see the old data or the new, never a mix, and the old stays for rollback.
+
+A kind is one :class:`TargetAdapter` (``register(adapter)``); vector is here. Raster kinds
+register theirs the same way (e.g. a raster collection renaming its STAC collection).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from django.db import transaction
+
+from .models import ManagedSource, SourceVersion, VersionStatus
+
+
+@dataclass
+class Facts:
+    """What the gate compares between the live version and a new one."""
+
+    counts: dict[str, int]
+    bbox: list[float] | None
+    schema: list[dict[str, Any]]
+
+    @property
+    def fingerprint(self) -> str:
+        canonical = json.dumps(self.schema, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+class TargetAdapter(Protocol):
+    kind: str
+
+    def taken(self, collection_id: str) -> bool:
+        """Whether ``collection_id`` already serves data (a new source may not take it)."""
+
+    def facts(self, name: str) -> Facts:
+        """Counts, bbox and schema of the data at ``name``."""
+
+    def exists(self, name: str) -> bool: ...
+
+    def rename(self, *, name: str, new_name: str, published: bool) -> None:
+        """Move the data at ``name`` to ``new_name`` (in the caller's transaction)."""
+
+    def remove(self, name: str) -> None:
+        """Remove the data at ``name`` (idempotent)."""
+
+    def style_apply(self, collection_id: str, style: dict[str, Any]) -> None:
+        """Give the stable collection the source's style."""
+
+
+def bbox_union(boxes: list[list[float]]) -> list[float] | None:
+    """The box around ``boxes`` ([minx, miny, maxx, maxy] each); None for none."""
+    if not boxes:
+        return None
+    return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+
+
+def hidden_name(source: ManagedSource, number: int) -> str:
+    """The id of a version's data while it is not live (also its ingest target)."""
+    return f"{source.collection_id}__v{number}"
+
+
+def data_name(version: SourceVersion) -> str:
+    """Where a version's data is now: the stable id when live, else its own id."""
+    if version.status == VersionStatus.LIVE:
+        return version.source.collection_id
+    return hidden_name(version.source, version.number)
+
+
+class VectorTarget:
+    """A PostGIS table + its OGC API Features collection (features app)."""
+
+    kind = "vector"
+
+    def taken(self, collection_id: str) -> bool:
+        from features.models import VectorDataset
+
+        return VectorDataset.objects.filter(pk=collection_id).exists()
+
+    def exists(self, name: str) -> bool:
+        from features.models import VectorDataset
+
+        return VectorDataset.objects.filter(pk=name).exists()
+
+    def facts(self, name: str) -> Facts:
+        from features.selectors import dataset_get
+
+        dataset = dataset_get(collection_id=name, include_unpublished=True)
+        schema = [{"name": a["name"], "type": a["type"]} for a in dataset.attributes or []]
+        schema.append({"name": "geometry", "type": dataset.geometry_type})
+        return Facts(counts={"rows": int(dataset.feature_count)}, bbox=dataset.bbox, schema=schema)
+
+    def rename(self, *, name: str, new_name: str, published: bool) -> None:
+        from features.services import dataset_rename
+
+        dataset_rename(collection_id=name, new_id=new_name, published=published)
+
+    def remove(self, name: str) -> None:
+        from features.services import dataset_unpublish
+
+        dataset_unpublish(collection_id=name, dry_run=False)
+
+    def style_apply(self, collection_id: str, style: dict[str, Any]) -> None:
+        from styles import selectors as style_selectors
+        from styles import services as style_services
+
+        style_id = "managed"
+        if not any(s.style_id == style_id for s in style_selectors.style_list(collection_id=collection_id)):
+            style_services.style_create(collection_id=collection_id, style_id=style_id, doc=style, default=True)
+        else:
+            style_services.style_replace(collection_id=collection_id, style_id=style_id, doc=style, default=True)
+
+
+class RasterCollectionTarget:
+    """A STAC collection of COG items and its mosaic (rasters app).
+
+    A hidden version is what ``process_raster_collection`` with ``publish=false`` keeps: its
+    items as pending items under the version's own id (COGs in silver under
+    ``rasters/<collection_id>__v<n>/``). Live is the STAC collection ``<collection_id>``
+    holding those items (the COG hrefs stay where they are), with a registered mosaic search
+    on the collection: its URL is stable across versions. Renaming moves the item documents
+    between the pending store and pgSTAC, in the caller's transaction (pgSTAC is reached
+    through the same connection)."""
+
+    kind = "raster_collection"
+
+    def taken(self, collection_id: str) -> bool:
+        from catalog import selectors as catalog_selectors
+
+        return catalog_selectors.collection_exists(collection_id=collection_id)
+
+    def _pending(self, name: str) -> list[dict[str, Any]]:
+        from rasters.models import PendingItem
+
+        return [row.item for row in PendingItem.objects.filter(collection_id=name).order_by("item_id")]
+
+    def _items(self, name: str) -> list[dict[str, Any]]:
+        from catalog import selectors as catalog_selectors
+
+        if catalog_selectors.collection_exists(collection_id=name):
+            ids = catalog_selectors.collection_item_ids_list(collection_id=name)
+            items = [catalog_selectors.item_get(collection_id=name, item_id=i) for i in ids]
+            return [i for i in items if i is not None]
+        return self._pending(name)
+
+    def exists(self, name: str) -> bool:
+        return bool(self._items(name))
+
+    def facts(self, name: str) -> Facts:
+        items = self._items(name)
+        if not items:
+            raise LookupError(f"no items under {name!r}")
+        bbox = bbox_union([i["bbox"] for i in items if i.get("bbox")])
+        bands: dict[str, str] = {}
+        for item in items:
+            for key, asset in sorted((item.get("assets") or {}).items()):
+                for index, band in enumerate(asset.get("raster:bands") or []):
+                    bands.setdefault(f"{key}.b{index + 1}", str(band.get("data_type", "")))
+        schema = [{"name": k, "type": v} for k, v in sorted(bands.items())]
+        return Facts(counts={"items": len(items)}, bbox=bbox, schema=schema)
+
+    def rename(self, *, name: str, new_name: str, published: bool) -> None:
+        from catalog import selectors as catalog_selectors
+        from catalog import services as catalog_services
+        from rasters.models import PendingItem
+
+        items = self._items(name)
+        moved = [{**item, "collection": new_name} for item in items]
+        with transaction.atomic():
+            if published:
+                catalog_services.collection_upsert(collection=self._collection(new_name, moved))
+                catalog_services.items_upsert(collection_id=new_name, items=moved)
+                catalog_services.search_register(search={"collections": [new_name]}, metadata={"name": new_name})
+            else:
+                for item in moved:
+                    PendingItem.objects.update_or_create(
+                        collection_id=new_name,
+                        item_id=item["id"],
+                        defaults={
+                            "item": item,
+                            "job_id": str(item.get("properties", {}).get("geoplatform:job_id", "")),
+                        },
+                    )
+            if catalog_selectors.collection_exists(collection_id=name):
+                for item in items:
+                    catalog_services.item_delete(collection_id=name, item_id=item["id"])
+            PendingItem.objects.filter(collection_id=name).delete()
+
+    @staticmethod
+    def _collection(collection_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        from catalog import selectors as catalog_selectors
+
+        existing = catalog_selectors.collection_get(collection_id=collection_id) or {}
+        union = bbox_union([i["bbox"] for i in items if i.get("bbox")]) or [-180.0, -90.0, 180.0, 90.0]
+        return {
+            "type": "Collection",
+            "stac_version": "1.0.0",
+            "id": collection_id,
+            "title": existing.get("title") or collection_id,
+            "description": existing.get("description") or f"{len(items)} rasters kept current by managed datasets.",
+            "license": existing.get("license") or "other",
+            "extent": {"spatial": {"bbox": [union]}, "temporal": {"interval": [[None, None]]}},
+            "links": [],
+        }
+
+    def remove(self, name: str) -> None:
+        from geoplatform import storage
+        from rasters.services import raster_collection_unpublish
+
+        # The live collection's COGs are under the version's own prefix: remove them by href.
+        silver = storage.zone_container("silver")
+        for item in self._items(name):
+            for asset in (item.get("assets") or {}).values():
+                blob = asset.get("geoplatform:blob")
+                if blob and storage.blob_exists(silver, blob):
+                    storage.blob_delete(silver, blob)
+        raster_collection_unpublish(collection_id=name, dry_run=False)
+
+    def style_apply(self, collection_id: str, style: dict[str, Any]) -> None:
+        return None  # raster styles are not the styles app's (it styles vector collections)
+
+
+_adapters: dict[str, TargetAdapter] = {"vector": VectorTarget(), "raster_collection": RasterCollectionTarget()}
+
+
+def register(adapter: TargetAdapter) -> TargetAdapter:
+    _adapters[adapter.kind] = adapter
+    return adapter
+
+
+def adapter_for(kind: str) -> TargetAdapter:
+    from .errors import InvalidSource
+
+    try:
+        return _adapters[kind]
+    except KeyError:
+        raise InvalidSource(
+            f"target_kind {kind!r} cannot be managed yet; supported: {', '.join(sorted(_adapters))}.",
+            details={"field": "target_kind"},
+        ) from None
+
+
+def supported_kinds() -> list[str]:
+    return sorted(_adapters)
+
+
+def swap(*, source: ManagedSource, new: SourceVersion, live: SourceVersion | None) -> None:
+    """Make ``new`` live and ``live`` hidden, in one transaction (the caller's)."""
+    adapter = adapter_for(source.target_kind)
+    with transaction.atomic():
+        if live is not None and adapter.exists(source.collection_id):
+            adapter.rename(name=source.collection_id, new_name=hidden_name(source, live.number), published=False)
+        adapter.rename(name=hidden_name(source, new.number), new_name=source.collection_id, published=True)
