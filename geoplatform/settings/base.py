@@ -353,6 +353,18 @@ GEOPLATFORM_OTEL_SAMPLE_RATIO = env.get_float("OTEL_SAMPLE_RATIO", 1.0)
 # GEOPLATFORM_ALLOW_DEBUG_MODE=true (settings/prod.py).
 GEOPLATFORM_DEBUG_MODE = env.get_bool("DEBUG_MODE", False)
 
+# --- Managed datasets (managed/) ------------------------------------------------------------
+# Seconds to connect / to wait for bytes from an external source (each request).
+GEOPLATFORM_MANAGED_HTTP_TIMEOUT = env.get_float("MANAGED_HTTP_TIMEOUT", 10.0)
+# Largest file a managed source may download (bytes).
+GEOPLATFORM_MANAGED_MAX_BYTES = env.get_int("MANAGED_MAX_BYTES", 20 * 1024**3)
+# How often an update waiting for its ingest job looks at it again (seconds).
+GEOPLATFORM_MANAGED_WATCH_SECONDS = env.get_float("MANAGED_WATCH_SECONDS", 5.0)
+# Good versions whose data is kept (live + previous ones, for rollback); older ones are retired.
+GEOPLATFORM_MANAGED_KEEP_VERSIONS = env.get_int("MANAGED_KEEP_VERSIONS", 2)
+# Default gate: a new version is held when its row/pixel count changes by more than this (%).
+GEOPLATFORM_MANAGED_COUNT_CHANGE_PCT = env.get_float("MANAGED_COUNT_CHANGE_PCT", 20.0)
+
 # --- Logging ------------------------------------------------------------------------------
 GEOPLATFORM_LOG_LEVEL = env.get_str("LOG_LEVEL", "INFO")
 LOGGING = {

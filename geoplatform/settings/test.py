@@ -44,3 +44,5 @@ if GEOPLATFORM_MODE == "reader":  # noqa: F405
     DATABASES = {
         "default": env.database_from_url(env.get_str("DATABASE_URL", "postgresql://root@127.0.0.1:5432/geoplatform"))
     }
+# Managed updates look at their ingest job often in tests (the live-worker end-to-end test).
+GEOPLATFORM_MANAGED_WATCH_SECONDS = env.get_float("MANAGED_WATCH_SECONDS", 0.2)
