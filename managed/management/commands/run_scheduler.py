@@ -8,8 +8,8 @@ that does not get the lock waits as a standby and retries; the one holding it ch
 lock's connection every few seconds and stops (to be restarted by scripts/supervise.sh) when
 it has gone, since another process may then hold the lock.
 
-``--once`` runs one tick here and now and starts the due updates in this process (no
-worker needed): for a deployment that drives the schedule from an external cron instead.
+``--once`` runs one tick here and now (the due updates go to the workers as the daemon's
+do) and prints what it claimed: for a deployment that drives the tick from an external cron.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from django.db import connection
 from dramatiq_crontab import scheduler as crontab_scheduler
 from dramatiq_crontab.management.commands.crontab import Command as CrontabCommand
 
-from managed.scheduler import SCHEDULER_LOCK_KEY, scheduled_update, scheduler_tick
+from managed.scheduler import SCHEDULER_LOCK_KEY, scheduler_tick
 
 
 class DatabaseLock:
@@ -77,7 +77,7 @@ class DatabaseLock:
 class Command(CrontabCommand):
     help = (
         "Run the scheduler of managed datasets (one active per deployment, locked in the database; "
-        "others wait as standbys). --once: one tick now, updates started in this process."
+        "others wait as standbys). --once: one tick now."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -91,7 +91,7 @@ class Command(CrontabCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["once"]:
-            result = scheduler_tick(run=scheduled_update)
+            result = scheduler_tick()
             self.stdout.write(json.dumps(result.__dict__, sort_keys=True))
             return
         lock = DatabaseLock(SCHEDULER_LOCK_KEY)
