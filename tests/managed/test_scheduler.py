@@ -121,27 +121,6 @@ def _manage(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[s
     )
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_schedulers_at_once_start_each_due_update_once() -> None:
-    past = dt.datetime.now(UTC) - dt.timedelta(hours=1)
-    names = {f"s{i:03d}" for i in range(120)}
-    ManagedSource.objects.bulk_create(
-        [
-            ManagedSource(name=n, handler="http_file", location=f"http://127.0.0.1:9/{n}", collection_id=f"c_{n}",
-                          next_run_at=past)
-            for n in sorted(names)
-        ]
-    )  # fmt: skip
-    procs = [_manage("--once"), _manage("--once")]
-    outputs = [p.communicate(timeout=120)[0] for p in procs]
-    assert all(p.returncode == 0 for p in procs), outputs
-    results = [json.loads(out.strip().splitlines()[-1]) for out in outputs]
-    first, second = (set(r["due"]) for r in results)
-    assert not first & second, "a due source was started twice"
-    assert first | second == names
-    assert ManagedSource.objects.filter(next_run_at__lte=dt.datetime.now(UTC)).count() == 0
-
-
 class _Output:
     """A process's output, read by a thread (so a test can wait for a line with a timeout)."""
 
@@ -155,6 +134,9 @@ class _Output:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line)
+
+    def has(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
 
     def wait_for(self, text: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -178,18 +160,43 @@ def schedulers() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_one_scheduler_ticks_a_second_stands_by_and_takes_over(schedulers: list[subprocess.Popen[str]]) -> None:
+def test_two_schedulers_at_once(schedulers: list[subprocess.Popen[str]]) -> None:
+    """Two daemons: one ticks, the other stands by and takes over when the first stops. Two
+    ticks at once (``--once``, as an external cron beside the daemon would run them): each
+    due source is started once. All four processes start together (Django's start-up is
+    most of the time)."""
+    past = dt.datetime.now(UTC) - dt.timedelta(hours=1)
+    names = {f"s{i:03d}" for i in range(120)}
+    ManagedSource.objects.bulk_create(
+        [
+            ManagedSource(name=n, handler="http_file", location=f"http://127.0.0.1:9/{n}", collection_id=f"c_{n}",
+                          next_run_at=past)
+            for n in sorted(names)
+        ]
+    )  # fmt: skip
     env = {"GEOPLATFORM_SCHEDULER_STANDBY_SECONDS": "0.2"}
-    first = _manage(env=env)
-    schedulers.append(first)
-    _Output(first).wait_for("this process is the scheduler")
-    second = _manage(env=env)
-    schedulers.append(second)
-    out = _Output(second)
-    out.wait_for("standing by")
-    os.killpg(first.pid, signal.SIGTERM)  # the active one stops (its lock goes with its connection)
-    assert first.wait(timeout=30) == 0
-    out.wait_for("this process is the scheduler")
+    daemons = [_manage(env=env), _manage(env=env)]
+    schedulers.extend(daemons)
+    ticks = [_manage("--once"), _manage("--once")]
+    outs = [_Output(d) for d in daemons]
+
+    outputs = [p.communicate(timeout=120)[0] for p in ticks]
+    assert all(p.returncode == 0 for p in ticks), outputs
+    claimed = [set(json.loads(out.strip().splitlines()[-1])["due"]) for out in outputs]
+    assert not claimed[0] & claimed[1], "a due source was started twice"
+    assert claimed[0] | claimed[1] == names
+    assert ManagedSource.objects.filter(next_run_at__lte=dt.datetime.now(UTC)).count() == 0
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(o.has("this process is the scheduler") for o in outs):
+        time.sleep(0.05)
+    active = 0 if outs[0].has("this process is the scheduler") else 1
+    standby = 1 - active
+    outs[standby].wait_for("standing by")
+    assert not outs[standby].has("this process is the scheduler")
+    os.killpg(daemons[active].pid, signal.SIGTERM)  # it stops; its lock goes with its connection
+    assert daemons[active].wait(timeout=30) == 0
+    outs[standby].wait_for("this process is the scheduler")
 
 
 def test_the_tick_is_a_dramatiq_crontab_entry_every_minute() -> None:
