@@ -23,7 +23,7 @@ from geoplatform import storage
 from ingest.errors import PermanentError
 
 from . import conf, hooks, sql
-from .errors import CollectionNotFound
+from .errors import CollectionNotFound, TableExists
 from .models import VectorDataset
 from .selectors import dataset_group
 
@@ -103,6 +103,31 @@ def dataset_publish_set(*, collection_id: str, published: bool) -> VectorDataset
         elif dataset.stac_item:
             stac_item_delete(collection_id)
     return dataset
+
+
+def dataset_rename(*, collection_id: str, new_id: str, published: bool) -> VectorDataset:
+    """Move a collection to another id: its table, metadata row and STAC item, showing or
+    hiding it on the way. Runs in the caller's transaction (managed datasets swap versions:
+    the live one renamed aside and the new one into place, in one transaction, so readers
+    see the old data or the new, never neither). Styles follow the id: the old id's go, the
+    new id gets its default style (``hooks``)."""
+    new_id = sql.check_table_name(new_id)
+    with transaction.atomic():
+        dataset = VectorDataset.objects.select_for_update().filter(pk=collection_id).first()
+        if dataset is None:
+            raise CollectionNotFound(f"No vector collection {collection_id!r}.")
+        if VectorDataset.objects.filter(pk=new_id).exists():
+            raise TableExists(f"A collection {new_id!r} exists already.")
+        sql.table_swap(load=collection_id, final=new_id, replace=False)
+        VectorDataset.objects.filter(pk=collection_id).update(collection_id=new_id, published=published)
+        moved = VectorDataset.objects.get(pk=new_id)
+        if moved.stac_item:
+            stac_item_delete(collection_id)
+            if published:
+                catalog_services.item_upsert(collection_id=STAC_COLLECTION, item=stac_item_of(moved))
+        hooks.collection_removed.send(sender=VectorDataset, collection_id=collection_id)
+        hooks.collection_ready.send(sender=VectorDataset, dataset=moved, classes=hooks.text_classes(new_id))
+    return moved
 
 
 def dataset_export_geoparquet(*, collection_id: str, zone: str = "silver") -> str:

@@ -118,6 +118,7 @@ _ERROR_TEXT = {
     411: "Length required: send a Content-Length.",
     413: "Payload too large.",
     503: "A dependency is unavailable.",
+    502: "An external source answered badly or not at all.",
 }
 
 

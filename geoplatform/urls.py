@@ -44,6 +44,7 @@ urlpatterns = [
     path("api/features/collections/<str:collection_id>/", include("styles.urls")),
     path("api/features/", include("features.urls")),
     path("api/", include("climate.read.urls")),
+    *writer_only([path("api/managed/", include("managed.urls"))]),
 ]
 
 handler400 = json_error_view(400, "bad_request", "Bad request.")

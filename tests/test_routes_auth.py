@@ -45,6 +45,7 @@ SAMPLE_KWARGS: dict[str, str] = {
     "style_id": "style-1",
     "section": "versions",
     "name": "requeue_stuck_tasks",
+    "number": "1",
 }
 
 # Write routes open without a token or without a permission, each with its reason:

@@ -201,6 +201,11 @@ class Handler:
         return source.style or None
 
     # --- settings -----------------------------------------------------------------------------
+    def location_clean(self, location: str) -> str:
+        """Validate ``ManagedSource.location`` (raise ``InvalidInput`` saying what to fix);
+        default: any non-empty string."""
+        return location
+
     def settings_clean(self, settings: Any) -> dict[str, Any]:
         """Validate ``settings`` against ``settings_schema``; 400 naming the field."""
         import jsonschema

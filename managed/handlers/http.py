@@ -10,7 +10,9 @@ final word (an identical hash ends the update as unchanged).
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
+from geoplatform.errors import InvalidInput
 from managed.fetch import SourceHttp, file_name_of
 from managed.models import ManagedSource, SourceVersion
 
@@ -35,6 +37,16 @@ class HttpFileHandler(Handler):
         },
         "additionalProperties": False,
     }
+
+    def location_clean(self, location: str) -> str:
+        parts = urlsplit(location)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidInput(
+                f"location: {location!r} is not an http(s) URL.",
+                code="invalid_managed_source",
+                details={"field": "location"},
+            )
+        return location
 
     def check(self, source: ManagedSource, last: SourceVersion | None, http: SourceHttp) -> CheckResult:
         url = source.location

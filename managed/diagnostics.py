@@ -1,0 +1,62 @@
+"""Freshness of managed sources in health (component ``managed``) and diagnostics
+(section ``managed``). Registered from :class:`managed.apps.ManagedConfig`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from geoplatform import diagnostics
+from geoplatform.diagnostics import Param
+from geoplatform.health import Unhealthy
+
+from .models import IN_PROGRESS, ManagedSource, SourceVersion, VersionStatus
+from .selectors import freshness, stale_sources
+
+
+def health_check() -> dict[str, Any]:
+    """Not a readiness probe (a stale source does not stop the web); the details show it as
+    an error so operators see it: "managed: stale: admin0 (last good 3 days ago)"."""
+    stale = stale_sources()
+    if stale:
+        names = ", ".join(s["source"] for s in stale)
+        raise Unhealthy(f"stale managed sources: {names} (see /api/diagnostics/managed/)")
+    return {"sources": ManagedSource.objects.filter(enabled=True).count(), "stale": 0}
+
+
+def managed_section(top: int) -> dict[str, Any]:
+    sources = []
+    for source in ManagedSource.objects.order_by("name")[:top]:
+        live = SourceVersion.objects.filter(source=source, status=VersionStatus.LIVE).first()
+        sources.append(
+            {
+                "source": source.name,
+                "enabled": source.enabled,
+                "collection_id": source.collection_id,
+                "live_version": live.number if live else None,
+                "live_label": live.label if live else None,
+                "last_checked_at": source.last_checked_at.isoformat() if source.last_checked_at else None,
+                "next_run_at": source.next_run_at.isoformat() if source.next_run_at else None,
+                "last_error": source.last_error,
+                **freshness(source),
+            }
+        )
+    return {
+        "stale": [s for s in sources if s["stale"] and s["enabled"]],
+        "held": list(
+            SourceVersion.objects.filter(status=VersionStatus.HELD).values("source__name", "number", "label", "diff")
+        ),
+        "in_progress": list(
+            SourceVersion.objects.filter(status__in=IN_PROGRESS).values("source__name", "number", "status", "job_ids")
+        ),
+        "sources": sources,
+    }
+
+
+def register() -> None:
+    diagnostics.register(
+        "managed",
+        managed_section,
+        source="managed",
+        params={"top": Param(int, 100, "How many sources to list.", 1, 1000)},
+        description="Managed sources: freshness, held versions, updates in progress.",
+    )
