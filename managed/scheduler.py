@@ -37,6 +37,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from .cron import cron_next
 from .models import ManagedSource
 
 logger = logging.getLogger(__name__)
@@ -70,8 +71,7 @@ def next_run(*, name: str, schedule: str, after: dt.datetime) -> dt.datetime:
     """The first run time (slot + this source's jitter) strictly after ``after``, in UTC."""
     after = after.astimezone(dt.UTC)
     delay = jitter(name=name, schedule=schedule, after=after)
-    slot = croniter(schedule, after - delay).get_next(dt.datetime)
-    return slot + delay
+    return cron_next(schedule, after - delay) + delay
 
 
 def schedule_next(source: ManagedSource, *, now: dt.datetime | None = None) -> dt.datetime:
@@ -125,8 +125,11 @@ def scheduler_tick(
                 continue
             late = now - source.next_run_at
             if late > dt.timedelta(minutes=5):
-                logger.info("managed source %s: run due %s ago (missed while no scheduler ran): running it once",
-                            source.name, late)
+                logger.info(
+                    "managed source %s: run due %s ago (missed while no scheduler ran): running it once",
+                    source.name,
+                    late,
+                )
             claimed.append((source.pk, source.name))
             result.due.append(source.name)
     start = run or dispatch
@@ -151,10 +154,15 @@ def scheduled_update(source_id: int) -> str:
     """Run a due source's update as the platform (no user): the same service as the manual
     trigger (check synchronously; a job only when something may have changed). Returns what
     happened, for the log."""
+    from geoplatform.errors import ApplicationError
+
     from . import services
 
     source = ManagedSource.objects.filter(pk=source_id, enabled=True).first()
     if source is None:
         return "skipped: source deleted or disabled since it was claimed"
-    outcome = services.update_trigger(source=source, user=None, force=False)
-    return str(outcome)
+    try:
+        outcome = services.update_trigger(source=source, user=None, force=False)
+    except ApplicationError as exc:  # recorded on the source by the service (last_error)
+        return f"failed: {exc.message}"
+    return f"{outcome.outcome}: {outcome.reason}"

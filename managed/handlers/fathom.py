@@ -100,7 +100,9 @@ class FathomHandler(Handler):
             tiles = [t for t in tiles if t in set(wanted)]
         bad = [t for t in tiles if not _TILE.match(t)]
         if not tiles or bad:
-            raise HandlerError(f"Layer {entry['id']}: no tiles, or tile names that are not GeoTIFF file names: {bad[:5]}.")
+            raise HandlerError(
+                f"Layer {entry['id']}: no tiles, or tile names that are not GeoTIFF file names: {bad[:5]}."
+            )
         return CheckResult.new(
             Candidate(label=label, url=f"{base}/{entry['id']}/", extra={"layer_id": entry["id"], "tiles": tiles}),
             f"layer version {label}" + (f" (live: {last.label})" if last is not None else ""),
@@ -114,7 +116,12 @@ class FathomHandler(Handler):
 
 
 def raster_collection_params(
-    source: ManagedSource, candidate: Candidate, blobs: list[str], target: Target, *, item_ids: dict[str, str] | None = None
+    source: ManagedSource,
+    candidate: Candidate,
+    blobs: list[str],
+    target: Target,
+    *,
+    item_ids: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """process_raster_collection of ``blobs`` into the version's hidden collection (one item
     per file, its id from ``item_ids`` by blob or the file name)."""

@@ -111,7 +111,11 @@ class NaturalEarthAdmin0Handler(Handler):
         if source.style:
             return dict(source.style)
         return {
-            "metadata": {"title": "Countries", "description": "Natural Earth Admin 0: outlines.", "authors": ["GeoPlatform"]},
+            "metadata": {
+                "title": "Countries",
+                "description": "Natural Earth Admin 0: outlines.",
+                "authors": ["GeoPlatform"],
+            },
             "stylingRules": [
                 {
                     "name": "countries",

@@ -59,7 +59,9 @@ def data_asset(item: dict[str, Any], base: str, key: str = "") -> str:
             raise HandlerError(f"Item {item.get('id')!r} has no asset {key!r} (it has {', '.join(assets)}).")
         chosen = assets[key]
     else:
-        tiffs = [a for a in assets.values() if isinstance(a, dict) and str(a.get("type", "")).split(";")[0] in _TIFF_TYPES]
+        tiffs = [
+            a for a in assets.values() if isinstance(a, dict) and str(a.get("type", "")).split(";")[0] in _TIFF_TYPES
+        ]
         tiffs.sort(key=lambda a: "data" not in (a.get("roles") or []))
         if not tiffs:
             raise HandlerError(
@@ -95,7 +97,9 @@ class StacCollectionHandler(Handler):
         if last is not None and not settings.get("items_url"):
             collection_validators = (last.candidate.get("extra") or {}).get("collection") or {}
             changed, response = http.conditional_get(
-                url, etag=collection_validators.get("etag", ""), last_modified=collection_validators.get("last_modified", "")
+                url,
+                etag=collection_validators.get("etag", ""),
+                last_modified=collection_validators.get("last_modified", ""),
             )
             if not changed:
                 return CheckResult.unchanged("collection 304 Not Modified")

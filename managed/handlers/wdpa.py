@@ -201,7 +201,10 @@ class WdpaHandler(Handler):
         rules: list[dict[str, Any]] = [
             {
                 "name": "other",
-                "symbolizer": {"fill": {"color": [189, 189, 189], "opacity": 0.5}, "stroke": {"color": [99, 99, 99], "width": {"px": 0.5}}},
+                "symbolizer": {
+                    "fill": {"color": [189, 189, 189], "opacity": 0.5},
+                    "stroke": {"color": [99, 99, 99], "width": {"px": 0.5}},
+                },
             }
         ]
         for category, colour in IUCN_COLOURS.items():
@@ -209,7 +212,10 @@ class WdpaHandler(Handler):
                 {
                     "name": f"IUCN {category}",
                     "selector": {"op": "=", "args": [{"property": "iucn_cat"}, category]},
-                    "symbolizer": {"fill": {"color": colour, "opacity": 0.7}, "stroke": {"color": [0, 68, 27], "width": {"px": 0.5}}},
+                    "symbolizer": {
+                        "fill": {"color": colour, "opacity": 0.7},
+                        "stroke": {"color": [0, 68, 27], "width": {"px": 0.5}},
+                    },
                 }
             )
         return {

@@ -19,7 +19,9 @@ NE = FIXTURES / "managed" / "ne_110m_admin_0_countries.zip"
 def test_columns_renamed_and_dropped_while_loading(put_file: Any, submit_inline: Any) -> None:
     name = put_file("features-tests/ne.zip", NE.read_bytes())
     job = submit_inline(
-        file_name=name, table_name="ne_mapped", column_map={"ADMIN": "Country Name", "featurecla": "", "NAME": "name_en"}
+        file_name=name,
+        table_name="ne_mapped",
+        column_map={"ADMIN": "Country Name", "featurecla": "", "NAME": "name_en"},
     )
     assert job.status == "completed", job.error
     columns = [c for c, _ in sql.table_columns("ne_mapped")]

@@ -46,7 +46,9 @@ def test_jitter_is_fixed_per_source_spread_and_bounded(settings: Any) -> None:
     assert len(set(daily)) >= 15  # sources sharing 02:00 start at different moments
     assert daily[3] == jitter(name="src-3", schedule="0 2 * * *", after=NOW + dt.timedelta(days=40))
     # never more than half the interval: a 5-minute schedule stays a 5-minute schedule
-    assert all(jitter(name=f"src-{i}", schedule="*/5 * * * *", after=NOW) < dt.timedelta(seconds=150) for i in range(20))
+    assert all(
+        jitter(name=f"src-{i}", schedule="*/5 * * * *", after=NOW) < dt.timedelta(seconds=150) for i in range(20)
+    )
     settings.GEOPLATFORM_MANAGED_JITTER_SECONDS = 0
     assert next_run(name="a", schedule="0 2 * * *", after=NOW) == dt.datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
 
