@@ -459,7 +459,7 @@ def version_publish(*, version: SourceVersion, user: Any = None) -> SourceVersio
             older.status = VersionStatus.REJECTED
             older.review_note = f"superseded by version {version.number}"
             older.save()
-    transaction.on_commit(lambda: versions_retire(source=source))
+    versions_retire(source=source)
     return version
 
 
@@ -525,6 +525,7 @@ def version_rollback(*, source: ManagedSource, user: Any = None) -> SourceVersio
         previous.save(update_fields=["status", "published_at", "updated_at"])
         ManagedSource.objects.filter(pk=source.pk).update(last_success_at=timezone.now())
         _style_apply(source)
+    versions_retire(source=source)
     return previous
 
 

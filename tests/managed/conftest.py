@@ -57,6 +57,7 @@ class SourceServer:
     failures: dict[str, int] = field(default_factory=dict)  # path -> HTTP status
     hangs: set[str] = field(default_factory=set)
     cuts: dict[str, int] = field(default_factory=dict)  # path -> bytes sent before closing
+    cut_times: dict[str, int] = field(default_factory=dict)  # path -> how many more bodies to cut
     tokens: dict[str, str] = field(default_factory=dict)  # path prefix -> required bearer token
     no_range: set[str] = field(default_factory=set)
     no_conditional: set[str] = field(default_factory=set)
@@ -108,9 +109,12 @@ class SourceServer:
         """Accept the request and send nothing until the test ends."""
         self.hangs.add(path)
 
-    def cut(self, path: str, after: int) -> None:
-        """Send the full Content-Length header but only ``after`` bytes of the body."""
+    def cut(self, path: str, after: int, *, times: int | None = None) -> None:
+        """Send the full Content-Length header but only ``after`` bytes of the body (of the
+        next ``times`` GETs of ``path``; every one when None)."""
         self.cuts[path] = after
+        if times is not None:
+            self.cut_times[path] = times
 
     def require_token(self, prefix: str, token: str) -> None:
         self.tokens[prefix] = token
@@ -215,8 +219,17 @@ def _make_handler(state: SourceServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if head:
                 return
-            if path in state.cuts:
-                self.wfile.write(part[: state.cuts[path]])
+            with state.lock:
+                after = state.cuts.get(path)
+                left = state.cut_times.get(path)
+                if after is not None and left is not None:
+                    if left <= 1:
+                        state.cuts.pop(path, None)
+                        state.cut_times.pop(path, None)
+                    else:
+                        state.cut_times[path] = left - 1
+            if after is not None:
+                self.wfile.write(part[:after])
                 self.wfile.flush()
                 self.close_connection = True
                 return
@@ -258,3 +271,120 @@ def source_server() -> Iterator[SourceServer]:
         state.released.set()  # let hanging requests end
         server.shutdown()
         server.server_close()
+
+
+# --- sources, clients, running updates in-process -----------------------------------------------
+
+
+def geojson(rows: list[tuple[str, float, float]], *, extra: str | None = None) -> bytes:
+    """A small FeatureCollection of 1x1 degree squares: (name, x, y) each; ``extra`` adds a
+    column (a schema change)."""
+    import json
+
+    features = []
+    for i, (name, x, y) in enumerate(rows):
+        props: dict[str, Any] = {"name": name, "rank": i}
+        if extra:
+            props[extra] = f"{name}-{extra}"
+        ring = [[x, y], [x + 1, y], [x + 1, y + 1], [x, y + 1], [x, y]]
+        features.append(
+            {"type": "Feature", "properties": props, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+        )
+    return json.dumps({"type": "FeatureCollection", "features": features}).encode()
+
+
+V1 = [("a", 0.0, 0.0), ("b", 2.0, 0.0), ("c", 4.0, 2.0)]
+V2 = [("a2", 0.0, 0.0), ("b2", 2.0, 0.0), ("c2", 4.0, 2.0)]  # same count, bbox, schema; new values
+
+
+@pytest.fixture(autouse=True)
+def _watch_only_with_a_worker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a live worker, tests advance versions themselves (``run_update``): the watch
+    message is not sent, so no later worker test picks up a stale one."""
+    if "live_worker" not in request.fixturenames:
+        from managed import actors
+
+        monkeypatch.setattr(actors, "watch_later", lambda version_id: None)
+
+
+@pytest.fixture
+def make_source(db: Any) -> Any:
+    from managed import services
+
+    def make(url: str, **fields: Any) -> Any:
+        data = {
+            "name": "src",
+            "handler": "http_file",
+            "location": url,
+            "collection_id": "managed_src",
+            "title": "Test source",
+            **fields,
+        }
+        return services.source_create(data=data)
+
+    return make
+
+
+def run_update(source: Any, *, force: bool = False) -> Any:
+    """Trigger an update and drive it to its end in this process (update job, its ingest
+    job, then the watcher's step); returns the trigger's outcome (version refreshed)."""
+    from managed import services
+    from tests.ingest.inline import run_inline
+
+    outcome = services.update_trigger(source=source, force=force)
+    if outcome.outcome != "submitted":
+        return outcome
+    run_inline(outcome.job_id)
+    outcome.version.refresh_from_db()
+    ingest_job = outcome.version.job_ids.get("ingest")
+    if ingest_job:
+        run_inline(ingest_job)
+        services.version_advance(version_id=outcome.version.pk)
+    outcome.version.refresh_from_db()
+    source.refresh_from_db()
+    return outcome
+
+
+@pytest.fixture
+def manager_client(db: Any) -> Any:
+    """A token holding managed.manage_source (not a superuser)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    user = get_user_model().objects.create_user("source-manager")
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="managed", codename="manage_source"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+@pytest.fixture
+def viewer_client(db: Any) -> Any:
+    """A token holding only managed.view_managedsource (reads, no writes)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    user = get_user_model().objects.create_user("source-viewer")
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="managed", codename="view_managedsource"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _no_blobs_of_earlier_tests() -> Iterator[None]:
+    """Azurite outlives each test's database: start and end with no managed blobs."""
+    from geoplatform import storage
+
+    def clear() -> None:
+        container = storage.zone_container("bronze")
+        for blob in storage.blob_list(container, "managed"):
+            storage.blob_delete(container, blob)
+
+    clear()
+    yield
+    clear()

@@ -1,0 +1,231 @@
+"""The update of a managed source against a local HTTP server: check -> download -> ingest -> swap,
+run in-process (the real job engine, the real loaders, PostGIS, Azurite)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from features import sql as features_sql
+from features.models import VectorDataset
+from geoplatform import storage
+from managed import services
+from managed.errors import CheckFailed, NothingToRollBack
+from managed.models import SourceVersion, VersionStatus
+
+from .conftest import V1, V2, geojson, run_update
+
+PATH = "/data/places.geojson"
+
+
+def _names(collection_id: str) -> list[str]:
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(f'SELECT name FROM geo."{collection_id}" ORDER BY id')
+        return [r[0] for r in cur.fetchall()]
+
+
+def _bronze_blobs(source: Any) -> list[str]:
+    return storage.blob_list(storage.zone_container("bronze"), f"managed/{source.name}")
+
+
+@pytest.fixture
+def live_v1(source_server: Any, make_source: Any) -> Any:
+    url = source_server.put(PATH, geojson(V1))
+    source = make_source(url)
+    outcome = run_update(source)
+    assert outcome.outcome == "submitted"
+    assert outcome.version.status == VersionStatus.LIVE, outcome.version.error
+    return source
+
+
+@pytest.mark.django_db
+def test_first_update_goes_live(live_v1: Any) -> None:
+    version = SourceVersion.objects.get(source=live_v1)
+    assert version.number == 1 and version.counts == {"rows": 3}
+    assert version.sha256 and version.bytes and version.etag and version.published_at
+    dataset = VectorDataset.objects.get(pk="managed_src")
+    assert dataset.published and dataset.feature_count == 3
+    assert _names("managed_src") == ["a", "b", "c"]
+    assert not VectorDataset.objects.filter(pk="managed_src__v1").exists()
+    assert live_v1.last_success_at is not None and live_v1.last_error is None
+
+
+@pytest.mark.django_db
+def test_unchanged_costs_at_most_three_requests_and_makes_no_version(live_v1: Any, source_server: Any) -> None:
+    source_server.reset_counts()
+    outcome = services.update_trigger(source=live_v1)
+    assert outcome.outcome == "unchanged"
+    assert source_server.count() <= 3 and outcome.requests <= 3
+    assert outcome.seconds < 5
+    assert SourceVersion.objects.filter(source=live_v1).count() == 1
+
+
+@pytest.mark.django_db
+def test_changed_source_swaps_live_and_keeps_the_old(live_v1: Any, source_server: Any, api_client: Any) -> None:
+    source_server.put(PATH, geojson(V2))
+    outcome = run_update(live_v1)
+    assert outcome.version.status == VersionStatus.LIVE, outcome.version.error
+    assert outcome.version.number == 2
+    assert SourceVersion.objects.get(source=live_v1, number=1).status == VersionStatus.PREVIOUS
+    assert _names("managed_src") == ["a2", "b2", "c2"]
+    hidden = VectorDataset.objects.get(pk="managed_src__v1")  # the old one, kept hidden for rollback
+    assert not hidden.published and _names("managed_src__v1") == ["a", "b", "c"]
+    response = api_client.get("/api/features/collections/managed_src/items?f=json")
+    body = json.loads(b"".join(response.streaming_content))
+    assert sorted(f["properties"]["name"] for f in body["features"]) == ["a2", "b2", "c2"]
+    assert api_client.get("/api/features/collections/managed_src__v1/items?f=json").status_code == 404
+
+
+@pytest.mark.django_db
+def test_same_bytes_behind_a_new_etag_end_as_unchanged(live_v1: Any, source_server: Any) -> None:
+    source_server.put(PATH, geojson(V1), etag='"another-etag"')
+    outcome = run_update(live_v1)
+    assert outcome.version.status == VersionStatus.UNCHANGED
+    assert outcome.version.blobs == [] and _bronze_blobs(live_v1) == ["managed/src/v1/places.geojson"]
+    live = SourceVersion.objects.get(source=live_v1, status=VersionStatus.LIVE)
+    assert live.number == 1 and live.etag == '"another-etag"'  # the next check is a 304
+    source_server.reset_counts()
+    assert services.update_trigger(source=live_v1).outcome == "unchanged"
+
+
+@pytest.mark.django_db
+def test_force_reingests_an_unchanged_source(live_v1: Any) -> None:
+    outcome = run_update(live_v1, force=True)
+    assert outcome.version.forced and outcome.version.status == VersionStatus.LIVE
+    assert SourceVersion.objects.get(source=live_v1, number=1).status == VersionStatus.PREVIOUS
+
+
+@pytest.mark.django_db
+def test_corrupt_new_version_leaves_the_old_live(live_v1: Any, source_server: Any) -> None:
+    source_server.put(PATH, b'{"type": "FeatureCollection", "features": [ {"broken')
+    outcome = run_update(live_v1)
+    version = outcome.version
+    assert version.status == VersionStatus.FAILED
+    assert version.error["stage"] == "ingest" and version.error["message"]
+    assert SourceVersion.objects.get(source=live_v1, number=1).status == VersionStatus.LIVE
+    assert _names("managed_src") == ["a", "b", "c"]
+    assert not features_sql.table_exists("managed_src__v2")
+    assert _bronze_blobs(live_v1) == ["managed/src/v1/places.geojson"]
+    live_v1.refresh_from_db()
+    assert live_v1.last_error["stage"] == "ingest" and live_v1.last_error["version"] == 2
+
+
+@pytest.mark.django_db
+def test_source_answering_500_fails_the_check_cleanly(live_v1: Any, source_server: Any) -> None:
+    source_server.fail(PATH, 500)
+    with pytest.raises(CheckFailed, match="500"):
+        services.update_trigger(source=live_v1)
+    live_v1.refresh_from_db()
+    assert live_v1.last_error["stage"] == "check"
+    assert SourceVersion.objects.filter(source=live_v1).count() == 1
+
+
+@pytest.mark.django_db
+def test_hanging_source_fails_within_the_timeout(live_v1: Any, source_server: Any, settings: Any) -> None:
+    settings.GEOPLATFORM_MANAGED_HTTP_TIMEOUT = 0.5
+    source_server.hang(PATH)
+    with pytest.raises(CheckFailed, match="no answer"):
+        services.update_trigger(source=live_v1)
+
+
+@pytest.mark.django_db
+def test_body_cut_short_is_resumed_with_range(source_server: Any, make_source: Any) -> None:
+    url = source_server.put(PATH, geojson(V1))
+    source_server.cut(PATH, 100, times=1)
+    outcome = run_update(make_source(url))
+    assert outcome.version.status == VersionStatus.LIVE, outcome.version.error
+    ranged = [h for method, path, h in source_server.log if method == "GET" and "Range" in h]
+    assert ranged and ranged[0]["Range"] == "bytes=100-"
+
+
+@pytest.mark.django_db
+def test_body_cut_short_without_range_fails_the_download(live_v1: Any, source_server: Any) -> None:
+    source_server.put(PATH, geojson(V2))
+    source_server.cut(PATH, 100)
+    source_server.disable_range(PATH)
+    outcome = run_update(live_v1)
+    assert outcome.version.status == VersionStatus.FAILED
+    assert outcome.version.error["stage"] == "download"
+    assert "stopped after 100" in outcome.version.error["message"]
+    assert _bronze_blobs(live_v1) == ["managed/src/v1/places.geojson"]
+    assert _names("managed_src") == ["a", "b", "c"]
+
+
+@pytest.mark.django_db
+def test_rollback_restores_the_previous_version(live_v1: Any, source_server: Any) -> None:
+    source_server.put(PATH, geojson(V2))
+    run_update(live_v1)
+    back = services.version_rollback(source=live_v1)
+    assert back.number == 1 and back.status == VersionStatus.LIVE
+    assert SourceVersion.objects.get(source=live_v1, number=2).status == VersionStatus.ROLLED_BACK
+    assert _names("managed_src") == ["a", "b", "c"]
+    assert not features_sql.table_exists("managed_src__v2")  # a rolled-back version's data goes
+    with pytest.raises(NothingToRollBack):
+        services.version_rollback(source=live_v1)
+
+
+@pytest.mark.django_db
+def test_schema_change_is_held_for_review_then_approved(live_v1: Any, source_server: Any) -> None:
+    source_server.put(PATH, geojson(V2, extra="iucn"))
+    outcome = run_update(live_v1)
+    held = outcome.version
+    assert held.status == VersionStatus.HELD
+    assert "schema" in held.diff["trips"] and held.diff["schema"]["added"] == ["iucn"]
+    assert _names("managed_src") == ["a", "b", "c"]  # readers still see the live version
+    services.version_approve(version=held, note="expected: new column")
+    held.refresh_from_db()
+    assert held.status == VersionStatus.LIVE and held.review_note == "expected: new column"
+    assert _names("managed_src") == ["a2", "b2", "c2"]
+
+
+@pytest.mark.django_db
+def test_count_change_beyond_threshold_is_held_and_rejected(live_v1: Any, source_server: Any) -> None:
+    source_server.put(PATH, geojson([*V1, ("d", 1.0, 1.0), ("e", 3.0, 1.0)]))
+    held = run_update(live_v1).version
+    assert held.status == VersionStatus.HELD and "count.rows" in held.diff["trips"]
+    services.version_reject(version=held, note="too many")
+    held.refresh_from_db()
+    assert held.status == VersionStatus.REJECTED and held.blobs == []
+    assert not features_sql.table_exists("managed_src__v2")
+    assert SourceVersion.objects.get(source=live_v1, number=1).status == VersionStatus.LIVE
+
+
+@pytest.mark.django_db
+def test_review_policy_holds_every_new_version(source_server: Any, make_source: Any) -> None:
+    url = source_server.put(PATH, geojson(V1))
+    outcome = run_update(make_source(url, review_policy="review"))
+    assert outcome.version.status == VersionStatus.HELD
+    assert not VectorDataset.objects.filter(pk="managed_src").exists()
+
+
+@pytest.mark.django_db
+def test_older_versions_are_retired_beyond_the_kept_ones(live_v1: Any, source_server: Any) -> None:
+    for rows in (V2, [("x", 0.0, 0.0), ("y", 2.0, 0.0), ("z", 4.0, 2.0)]):
+        source_server.put(PATH, geojson(rows))
+        assert run_update(live_v1).version.status == VersionStatus.LIVE
+    statuses = dict(SourceVersion.objects.filter(source=live_v1).values_list("number", "status"))
+    assert statuses == {1: "retired", 2: "previous", 3: "live"}
+    assert not features_sql.table_exists("managed_src__v1")
+    assert sorted(_bronze_blobs(live_v1)) == ["managed/src/v2/places.geojson", "managed/src/v3/places.geojson"]
+
+
+@pytest.mark.django_db
+def test_token_from_the_credentials_setting(source_server: Any, make_source: Any, settings: Any) -> None:
+    settings.MANAGED_TEST_TOKEN = "s3cret"
+    source_server.require_token("/data/", "s3cret")
+    url = source_server.put(PATH, geojson(V1))
+    outcome = run_update(make_source(url, credentials_setting="MANAGED_TEST_TOKEN"))
+    assert outcome.version.status == VersionStatus.LIVE, outcome.version.error
+
+
+@pytest.mark.django_db
+def test_missing_token_fails_the_download_saying_what_to_fix(source_server: Any, make_source: Any) -> None:
+    source_server.require_token("/data/", "s3cret")
+    url = source_server.put(PATH, geojson(V1))
+    version = run_update(make_source(url)).version  # a first run checks nothing: the download is refused
+    assert version.status == VersionStatus.FAILED and version.error["stage"] == "download"
+    assert "refused access (401)" in version.error["message"]
