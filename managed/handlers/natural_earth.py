@@ -88,7 +88,7 @@ class NaturalEarthAdmin0Handler(Handler):
             if not url:
                 raise HandlerError("Set settings.version or settings.version_url.", code="invalid_settings")
             response = http.get(url)
-            version = _version_of(response.text[:200], url)
+            version = _version_of(response.content[:200].decode("utf-8", "replace"), url)
         if last is not None and last.label == version:
             return CheckResult.unchanged(f"version {version} is live")
         file_url, _ = self._file(source, version)
