@@ -25,7 +25,7 @@ WDPAID         SITE_ID
 WDPA_PID       SITE_PID
 NAME           NAME_ENG     the old NAME was the English / Latin-script name
 ORIG_NAME      NAME         the new NAME is the name in its original language
-PARENT_ISO3    PRNT_ISO3
+PARENT_ISO3    PRNT_ISO3    (``PARENT_ISO`` in Shapefiles: DBF names stop at 10 characters)
 =============  ===========  ===============================================================
 
 ``PA_DEF`` (1 = protected area, 0 = OECM) and ``MARINE`` (0/1/2) have new counterparts
@@ -59,6 +59,7 @@ OLD_TO_NEW = {
     "NAME": "NAME_ENG",
     "ORIG_NAME": "NAME",
     "PARENT_ISO3": "PRNT_ISO3",
+    "PARENT_ISO": "PRNT_ISO3",  # the Shapefile's 10-character cut of PARENT_ISO3
 }
 OLD_MARKER = "WDPAID"
 NEW_MARKER = "SITE_ID"
