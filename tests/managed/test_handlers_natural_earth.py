@@ -100,7 +100,7 @@ def test_a_version_file_naming_a_missing_release_fails_the_check(ne: Any, source
 
 
 def test_settings_need_a_version_or_its_url(make_source: Any, source_server: Any) -> None:
-    with pytest.raises(InvalidInput, match="settings.version"):
+    with pytest.raises(InvalidInput, match=r"settings\.version"):
         make_source(source_server.url("/ne"), name="ne-bad", handler="natural_earth_admin0", settings={"scale": "10m"})
     with pytest.raises(InvalidInput, match="scale"):
         make_source(source_server.url("/ne"), name="ne-bad", handler="natural_earth_admin0",
