@@ -23,6 +23,7 @@ from typing import Any
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from rasters import mosaic
+from rasters import selectors as raster_selectors
 from rasters import services as raster_services
 from rasters.models import PendingItem
 
@@ -63,6 +64,13 @@ def _zooms(name: str) -> tuple[int, int] | None:
     return None
 
 
+def _caches_clear() -> None:
+    """This process's item and mosaic caches; other processes' expire within
+    GEOPLATFORM_RASTER_ITEM_CACHE_SECONDS, as after any raster overwrite."""
+    raster_selectors.item_cache_clear()
+    mosaic.index_clear()
+
+
 class RasterCollectionTarget:
     kind = "raster_collection"
 
@@ -94,7 +102,7 @@ class RasterCollectionTarget:
             self._publish(name, new_name, items)
         else:
             self._hide(name, new_name, items)
-        mosaic.index_clear()
+        _caches_clear()
 
     def _hide(self, name: str, new_name: str, items: list[dict[str, Any]]) -> None:
         """The public items of ``name`` become pending items of ``new_name`` (kept, not public)."""
@@ -142,7 +150,7 @@ class RasterCollectionTarget:
 
     def remove(self, name: str) -> None:
         raster_services.raster_collection_unpublish(collection_id=name, dry_run=False)
-        mosaic.index_clear()
+        _caches_clear()
 
     def style_apply(self, collection_id: str, style: dict[str, Any]) -> None:
         """Raster styles are render parameters of the tile API, not the styles app's
