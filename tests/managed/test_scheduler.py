@@ -213,3 +213,27 @@ def test_the_tick_is_a_dramatiq_crontab_entry_every_minute() -> None:
 def test_make_run_starts_the_scheduler() -> None:
     run_sh = (Path(ROOT) / "scripts/run.sh").read_text()
     assert 'supervise.sh" scheduler "$PY" manage.py run_scheduler &' in run_sh
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_tick_on_a_worker_runs_a_due_update_to_live(live_worker: Any, source_server: Any, make_source: Any) -> None:
+    """The whole path on the real worker: tick message -> claim -> scheduled update message ->
+    check -> update job -> ingest job -> watch -> swap."""
+    from managed.actors import scheduler_tick_actor
+    from managed.models import SourceVersion, VersionStatus
+
+    from .conftest import V1, geojson
+
+    source = make_source(source_server.put("/data/places.geojson", geojson(V1)))
+    ManagedSource.objects.filter(pk=source.pk).update(next_run_at=dt.datetime.now(UTC) - dt.timedelta(minutes=3))
+    scheduler_tick_actor.send()
+    deadline = time.monotonic() + 120
+    version = None
+    while time.monotonic() < deadline:
+        version = SourceVersion.objects.filter(source=source).first()
+        if version is not None and version.status in (VersionStatus.LIVE, VersionStatus.FAILED):
+            break
+        time.sleep(0.2)
+    assert version is not None and version.status == VersionStatus.LIVE, (version and version.error, live_worker.tail())
+    source.refresh_from_db()
+    assert source.next_run_at > dt.datetime.now(UTC) and source.last_success_at is not None
