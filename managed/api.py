@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
@@ -76,6 +77,11 @@ class ReviewInput(StrictSerializer):
 
 
 class VersionOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    status = serializers.CharField(
+        read_only=True,
+        help_text="checking, downloading, ingesting, held, live, previous, failed, unchanged, rolled_back, rejected, retired",
+    )
+
     class Meta:
         model = SourceVersion
         fields = [
@@ -108,6 +114,8 @@ class SourceOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
     freshness = serializers.SerializerMethodField()
     live_version = serializers.SerializerMethodField()
     expected_cadence = serializers.DurationField(read_only=True)
+    target_kind = serializers.CharField(read_only=True)
+    review_policy = serializers.CharField(read_only=True)
 
     class Meta:
         model = ManagedSource
@@ -158,7 +166,7 @@ class SourceDetailOutput(SourceOutput):
 
 
 class TriggerOutput(serializers.Serializer):  # type: ignore[type-arg]
-    outcome = serializers.ChoiceField(choices=["unchanged", "submitted", "running"])
+    outcome = serializers.CharField(help_text="unchanged, submitted or running")
     reason = serializers.CharField()
     requests = serializers.IntegerField()
     seconds = serializers.FloatField()
@@ -215,7 +223,7 @@ class SourceDetailApi(APIView):
     @extend_schema(
         operation_id="managed_sources_delete",
         description="Removes the source, its versions' data (the live collection too) and downloaded files.",
-        responses={200: serializers.DictField(), **error_responses(401, 403, 404, 409)},
+        responses={200: OpenApiTypes.OBJECT, **error_responses(401, 403, 404, 409)},
     )
     def delete(self, request: Request, name: str) -> Response:
         return Response(services.source_delete(source=selectors.source_get(name=name), user=request.user))

@@ -52,7 +52,26 @@ def managed_section(top: int) -> dict[str, Any]:
     }
 
 
+def advance_updates(*, dry_run: bool) -> dict[str, Any]:
+    """Versions waiting for their ingest job (e.g. a watch message lost in a broker restart):
+    list them (dry run) or advance each one now (gate + swap, or fail)."""
+    from .actors import watch_all
+
+    waiting = list(
+        SourceVersion.objects.filter(status=VersionStatus.INGESTING).values("pk", "source__name", "number", "job_ids")
+    )
+    if dry_run:
+        return {"dry_run": True, "would_advance": waiting}
+    return {"dry_run": False, "advanced": [{"version_id": pk, "now": status} for pk, status in watch_all()]}
+
+
 def register() -> None:
+    diagnostics.register_action(
+        "managed_advance_updates",
+        advance_updates,
+        source="managed",
+        description="Advance managed versions waiting for their ingest job (gate and swap, or fail them).",
+    )
     diagnostics.register(
         "managed",
         managed_section,

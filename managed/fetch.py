@@ -114,9 +114,7 @@ class SourceHttp:
         return response
 
     def head(self, url: str, *, headers: dict[str, str] | None = None, auth: bool = True) -> requests.Response:
-        response = self.request("HEAD", url, headers=headers, auth=auth)
-        response.close()
-        return response
+        return self.request("HEAD", url, headers=headers, auth=auth)
 
     def conditional_get(
         self, url: str, *, etag: str = "", last_modified: str = "", auth: bool = True
@@ -130,7 +128,10 @@ class SourceHttp:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         response = self.request("GET", url, headers=headers, auth=auth, stream=True)
-        response.close()
+        if response.status_code == 304:
+            _ = response.content  # empty: reading it returns the connection to the pool
+        else:
+            response.close()  # a changed file's body is the download's job
         return response.status_code != 304, response
 
 
@@ -229,19 +230,20 @@ class _ResumingBody:
                 return chunk
 
     def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            parts = [self._buffer]
-            self._buffer = b""
-            while chunk := self._next_chunk():
-                parts.append(chunk)
-            return b"".join(parts)
-        while len(self._buffer) < size:
+        parts = [self._buffer] if self._buffer else []
+        have = len(self._buffer)
+        while size is None or size < 0 or have < size:
             chunk = self._next_chunk()
             if not chunk:
                 break
-            self._buffer += chunk
-        out, self._buffer = self._buffer[:size], self._buffer[size:]
-        return out
+            parts.append(chunk)
+            have += len(chunk)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        if size is not None and 0 <= size < len(data):
+            self._buffer = data[size:]
+            return data[:size]
+        self._buffer = b""
+        return data
 
     def close(self) -> None:
         if self._response is not None:

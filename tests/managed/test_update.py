@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from catalog import selectors as catalog_selectors
 from features import sql as features_sql
 from features.models import VectorDataset
 from geoplatform import storage
@@ -78,6 +79,10 @@ def test_changed_source_swaps_live_and_keeps_the_old(live_v1: Any, source_server
     body = json.loads(b"".join(response.streaming_content))
     assert sorted(f["properties"]["name"] for f in body["features"]) == ["a2", "b2", "c2"]
     assert api_client.get("/api/features/collections/managed_src__v1/items?f=json").status_code == 404
+    item = catalog_selectors.item_get(collection_id="system-vectors", item_id="managed_src")
+    assert item is not None and item["properties"]["geoplatform:feature_count"] == 3
+    assert catalog_selectors.item_get(collection_id="system-vectors", item_id="managed_src__v1") is None
+    assert catalog_selectors.item_get(collection_id="system-vectors", item_id="managed_src__v2") is None
 
 
 @pytest.mark.django_db
@@ -229,3 +234,28 @@ def test_missing_token_fails_the_download_saying_what_to_fix(source_server: Any,
     version = run_update(make_source(url)).version  # a first run checks nothing: the download is refused
     assert version.status == VersionStatus.FAILED and version.error["stage"] == "download"
     assert "refused access (401)" in version.error["message"]
+
+
+STYLE = {
+    "metadata": {"title": "By name"},
+    "stylingRules": [
+        {
+            "name": "a",
+            "selector": {"op": "=", "args": [{"property": "name"}, "a2"]},
+            "symbolizer": {"fill": {"color": [213, 94, 0]}},
+        }
+    ],
+}
+
+
+@pytest.mark.django_db
+def test_the_sources_style_is_the_collections_default_after_each_swap(source_server: Any, make_source: Any) -> None:
+    from styles import selectors as style_selectors
+
+    url = source_server.put(PATH, geojson(V1))
+    source = make_source(url, style=STYLE)
+    run_update(source)
+    source_server.put(PATH, geojson(V2))
+    run_update(source)
+    default = style_selectors.style_default(collection_id="managed_src")
+    assert default is not None and default.style_id == "managed" and default.title == "By name"
