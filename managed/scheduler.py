@@ -110,28 +110,32 @@ def scheduler_tick(
             .order_by("next_run_at", "pk")
             .only("pk", "name", "schedule", "next_run_at")[:limit]
         )
+        moved: list[ManagedSource] = []
         for source in sources:
+            due_at = source.next_run_at
             try:
-                upcoming = next_run(name=source.name, schedule=source.schedule, after=now)
+                source.next_run_at = next_run(name=source.name, schedule=source.schedule, after=now)
             except (ValueError, KeyError) as exc:  # croniter's errors are ValueErrors
                 # Validated at create/update; a row changed behind the API's back is retried in a day.
                 logger.error("managed source %s: unreadable schedule %r: %s", source.name, source.schedule, exc)
-                ManagedSource.objects.filter(pk=source.pk).update(next_run_at=now + dt.timedelta(days=1))
+                source.next_run_at = now + dt.timedelta(days=1)
+                moved.append(source)
                 result.invalid.append(source.name)
                 continue
-            ManagedSource.objects.filter(pk=source.pk).update(next_run_at=upcoming)
-            if source.next_run_at is None:
+            moved.append(source)
+            if due_at is None:
                 result.scheduled.append(source.name)
                 continue
-            late = now - source.next_run_at
-            if late > dt.timedelta(minutes=5):
+            if now - due_at > dt.timedelta(minutes=5):
                 logger.info(
                     "managed source %s: run due %s ago (missed while no scheduler ran): running it once",
                     source.name,
-                    late,
+                    now - due_at,
                 )
             claimed.append((source.pk, source.name))
             result.due.append(source.name)
+        # One UPDATE for every claimed row (a tick after a long downtime may claim hundreds).
+        ManagedSource.objects.bulk_update(moved, ["next_run_at"], batch_size=500)
     start = run or dispatch
     for pk, name in claimed:
         try:
