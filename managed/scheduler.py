@@ -33,11 +33,10 @@ from dataclasses import dataclass, field
 
 from croniter import croniter
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .cron import cron_next
 from .models import ManagedSource
 
 logger = logging.getLogger(__name__)
@@ -53,25 +52,56 @@ def slot_interval(schedule: str, *, after: dt.datetime) -> dt.timedelta:
     return it.get_next(dt.datetime) - first
 
 
-def jitter(*, name: str, schedule: str, after: dt.datetime) -> dt.timedelta:
-    """The fixed delay of this source after each of its slots: the same at every run (so a
-    source's runs stay one interval apart), different between sources (so a shared slot is
-    spread), at most GEOPLATFORM_MANAGED_JITTER_SECONDS and half the slot interval."""
-    bound = min(
+def _bound(schedule: str, after: dt.datetime) -> float:
+    """The largest jitter of ``schedule`` (seconds): the setting, at most half an interval."""
+    return min(
         float(settings.GEOPLATFORM_MANAGED_JITTER_SECONDS),
         slot_interval(schedule, after=after).total_seconds() / 2,
     )
+
+
+def _delay(name: str, bound: float) -> dt.timedelta:
     if bound <= 0:
         return dt.timedelta(0)
     fraction = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") / 2**64
     return dt.timedelta(seconds=int(fraction * bound))
 
 
+def jitter(*, name: str, schedule: str, after: dt.datetime) -> dt.timedelta:
+    """The fixed delay of this source after each of its slots: the same at every run (so a
+    source's runs stay one interval apart), different between sources (so a shared slot is
+    spread), at most GEOPLATFORM_MANAGED_JITTER_SECONDS and half the slot interval."""
+    return _delay(name, _bound(schedule, after))
+
+
+class _Slots:
+    """Next runs after ``now`` for many sources: the slots of each schedule around now are
+    computed once (croniter costs about a millisecond a call; a tick after downtime may
+    claim hundreds of sources sharing a few schedules)."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now.astimezone(dt.UTC)
+        self.memo: dict[str, tuple[float, list[dt.datetime]]] = {}
+
+    def next_run(self, *, name: str, schedule: str) -> dt.datetime:
+        if schedule not in self.memo:
+            bound = _bound(schedule, self.now)
+            # Every slot from (now - the largest jitter) up to the first one after now.
+            it = croniter(schedule, self.now - dt.timedelta(seconds=bound + 1))
+            slots = [it.get_next(dt.datetime)]
+            while slots[-1] <= self.now:
+                slots.append(it.get_next(dt.datetime))
+            self.memo[schedule] = (bound, slots)
+        bound, slots = self.memo[schedule]
+        delay = _delay(name, bound)
+        # The first slot whose run (slot + delay) is after now: croniter's next slot after
+        # (now - delay), which lies in the list since delay <= bound.
+        return next(slot + delay for slot in slots if slot + delay > self.now)
+
+
 def next_run(*, name: str, schedule: str, after: dt.datetime) -> dt.datetime:
     """The first run time (slot + this source's jitter) strictly after ``after``, in UTC."""
-    after = after.astimezone(dt.UTC)
-    delay = jitter(name=name, schedule=schedule, after=after)
-    return cron_next(schedule, after - delay) + delay
+    return _Slots(after).next_run(name=name, schedule=schedule)
 
 
 def schedule_next(source: ManagedSource, *, now: dt.datetime | None = None) -> dt.datetime:
@@ -111,10 +141,11 @@ def scheduler_tick(
             .only("pk", "name", "schedule", "next_run_at")[:limit]
         )
         moved: list[ManagedSource] = []
+        slots = _Slots(now)
         for source in sources:
             due_at = source.next_run_at
             try:
-                source.next_run_at = next_run(name=source.name, schedule=source.schedule, after=now)
+                source.next_run_at = slots.next_run(name=source.name, schedule=source.schedule)
             except (ValueError, KeyError) as exc:  # croniter's errors are ValueErrors
                 # Validated at create/update; a row changed behind the API's back is retried in a day.
                 logger.error("managed source %s: unreadable schedule %r: %s", source.name, source.schedule, exc)
@@ -134,8 +165,15 @@ def scheduler_tick(
                 )
             claimed.append((source.pk, source.name))
             result.due.append(source.name)
-        # One UPDATE for every claimed row (a tick after a long downtime may claim hundreds).
-        ManagedSource.objects.bulk_update(moved, ["next_run_at"], batch_size=500)
+        # One UPDATE for every claimed row (a tick after a long downtime may claim hundreds;
+        # Django's bulk_update builds a CASE per row, a millisecond each).
+        if moved:
+            with connection.cursor() as cur:
+                cur.execute(
+                    f"UPDATE {ManagedSource._meta.db_table} AS s SET next_run_at = v.at "
+                    "FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, at) WHERE s.id = v.id",
+                    [[m.pk for m in moved], [m.next_run_at for m in moved]],
+                )
     start = run or dispatch
     for pk, name in claimed:
         try:
