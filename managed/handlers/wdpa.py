@@ -128,6 +128,70 @@ def file_fields(container: str, blob: str, layer: str | None = None) -> list[str
     return [str(name) for name, _ in info.fields]
 
 
+MERGE_CHUNK = 50_000  # features per read while merging the archive's parts
+
+
+def polygon_parts_merge(blob: str, *, part: str = "polygons") -> str | None:
+    """When ``blob`` is the official nested archive, write its ``part`` Shapefiles (one per
+    inner zip) as one GeoParquet ``<folder>/wdpa_<part>.parquet`` and return its name; None
+    for any other file. Idempotent: the output is rewritten whole."""
+    import json
+    import tempfile
+    import zipfile
+    from pathlib import Path
+
+    if not blob.lower().endswith(".zip"):
+        return None
+    bronze = storage.zone_container("bronze")
+    with storage.local_copy(bronze, blob) as outer:
+        with zipfile.ZipFile(outer) as zf:
+            inner = sorted(n for n in zf.namelist() if n.lower().endswith(".zip"))
+            if not inner:
+                return None
+            layers = []
+            for name in inner:
+                with zf.open(name) as fh, zipfile.ZipFile(fh) as izf:  # type: ignore[arg-type]
+                    shps = [m for m in izf.namelist() if m.lower().endswith(".shp") and part in m.lower()]
+                layers += [f"/vsizip/{{/vsizip/{{{outer}}}/{name}}}/{shp}" for shp in shps]
+        if not layers:
+            raise HandlerError(f"{blob}: the archive's inner zips hold no '{part}' Shapefile.")
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        import pyogrio
+
+        folder = blob.rsplit("/", 1)[0]
+        target = f"{folder}/wdpa_{part}.parquet"
+        with tempfile.TemporaryDirectory(prefix="wdpa-") as tmp:
+            out = Path(tmp) / "merged.parquet"
+            writer: pq.ParquetWriter | None = None
+            try:
+                for layer in layers:
+                    skip = 0
+                    while True:
+                        meta, table = pyogrio.read_arrow(layer, skip_features=skip, max_features=MERGE_CHUNK)
+                        if table.num_rows == 0:
+                            break
+                        geom = meta.get("geometry_name") or "wkb_geometry"
+                        table = table.rename_columns(["geometry" if c == geom else c for c in table.column_names])
+                        if writer is None:
+                            geo = {"version": "1.0.0", "primary_column": "geometry",
+                                   "columns": {"geometry": {"encoding": "WKB", "geometry_types": []}}}  # fmt: skip
+                            schema = table.schema.with_metadata({b"geo": json.dumps(geo).encode()})
+                            writer = pq.ParquetWriter(out, schema)
+                        writer.write_table(table.cast(writer.schema))
+                        skip += table.num_rows
+                        if table.num_rows < MERGE_CHUNK:
+                            break
+            except (pa.ArrowInvalid, ValueError) as exc:
+                raise HandlerError(f"{blob}: the archive's '{part}' parts do not share one schema ({exc}).") from exc
+            finally:
+                if writer is not None:
+                    writer.close()
+            with out.open("rb") as fh:
+                storage.blob_save(bronze, target, fh, size=out.stat().st_size, overwrite=True)
+    return target
+
+
 @register
 class WdpaHandler(Handler):
     name = "wdpa"
@@ -141,6 +205,8 @@ class WdpaHandler(Handler):
             "layer_name": {"type": "string", "minLength": 1},
             "months_back": {"type": "integer", "minimum": 0, "maximum": 2},
             "column_map": {"type": "object", "additionalProperties": {"type": "string"}},
+            # Which Shapefile of each inner zip of the official archive to load.
+            "part": {"enum": ["polygons", "points"]},
         },
         "additionalProperties": False,
     }
@@ -182,6 +248,14 @@ class WdpaHandler(Handler):
 
     def files(self, source: ManagedSource, candidate: Candidate) -> list[RemoteFile]:
         return [RemoteFile(url=candidate.url, blob_name=candidate.url.rsplit("/", 1)[-1], auth=False)]
+
+    def prepare(self, source: ManagedSource, candidate: Candidate, blobs: list[str]) -> list[str]:
+        """The official archive is a zip of zips (``…_shp_0.zip`` … ``_2.zip``), each holding a
+        polygon and a point Shapefile: their polygon parts become ONE GeoParquet next to the
+        download (read and written by chunks: bounded memory). Any other file is loaded as is."""
+        part = str((source.settings or {}).get("part") or "polygons")
+        merged = polygon_parts_merge(blobs[0], part=part)
+        return [merged] if merged else blobs
 
     def ingest(self, source: ManagedSource, candidate: Candidate, blobs: list[str], target: Target) -> IngestPlan:
         plan = super().ingest(source, candidate, blobs, target)

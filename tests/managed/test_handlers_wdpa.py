@@ -32,10 +32,11 @@ ROWS = [  # (id, english name, original name, IUCN category, iso3, x, y)
 ]
 
 
-def release(schema: str, rows: list[tuple[Any, ...]] = ROWS) -> bytes:
-    """A zipped Shapefile of WDPA polygons in the old (``WDPAID``...) or new (``SITE_ID``...) schema."""
+def release(schema: str, rows: list[tuple[Any, ...]] = ROWS, *, stem: str = "WDPA_poly", points: bool = False) -> bytes:
+    """A zipped Shapefile of WDPA polygons (or their centre points) in the old (``WDPAID``...)
+    or new (``SITE_ID``...) schema."""
     import geopandas as gpd
-    from shapely.geometry import box
+    from shapely.geometry import Point, box
 
     records = []
     for site_id, english, original, iucn, iso3, x, y in rows:
@@ -48,14 +49,33 @@ def release(schema: str, rows: list[tuple[Any, ...]] = ROWS) -> bytes:
                      "NAME": original, "DESIG_ENG": "National Park", "IUCN_CAT": iucn, "REALM": "Terrestrial",
                      "GIS_AREA": 12.5, "STATUS_YR": 1990, "ISO3": iso3, "PRNT_ISO3": iso3,
                      "GOVSUBTYPE": "Federal"}  # fmt: skip
-        records.append({**attrs, "geometry": box(x, y, x + 1, y + 1)})
+        records.append({**attrs, "geometry": Point(x + 0.5, y + 0.5) if points else box(x, y, x + 1, y + 1)})
     frame = gpd.GeoDataFrame(records, crs="EPSG:4326")
     folder = Path(tempfile.mkdtemp())
-    frame.to_file(folder / "WDPA_poly.shp", engine="pyogrio")
+    frame.to_file(folder / f"{stem}.shp", engine="pyogrio")
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as zf:
-        for part in sorted(folder.glob("WDPA_poly.*")):
+        for part in sorted(folder.glob(f"{stem}.*")):
             zf.write(part, part.name)
+    return out.getvalue()
+
+
+def official_archive(label: str) -> bytes:
+    """The official layout: a zip of zips (``_shp_0.zip``, ``_shp_1.zip``), each with a
+    polygon and a point Shapefile; the polygons split over the parts."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for index, rows in enumerate([ROWS[:2], ROWS[2:]]):
+            inner = io.BytesIO()
+            with zipfile.ZipFile(inner, "w") as izf:
+                for stem, points in (
+                    (f"WDPA_{label}_Public_shp-polygons", False),
+                    (f"WDPA_{label}_Public_shp-points", True),
+                ):
+                    with zipfile.ZipFile(io.BytesIO(release("old", rows, stem=stem, points=points))) as part:
+                        for name in part.namelist():
+                            izf.writestr(name, part.read(name))
+            zf.writestr(f"WDPA_{label}_Public_shp_{index}.zip", inner.getvalue())
     return out.getvalue()
 
 
@@ -182,3 +202,14 @@ def _zip_of_geojson(data: bytes) -> bytes:
         for part in sorted(folder.glob("x.*")):
             zf.write(part, part.name)
     return out.getvalue()
+
+
+def test_the_official_archive_of_zips_loads_its_polygon_parts(make_source: Any, source_server: Any) -> None:
+    source = make_source(source_server.url("/wdpa"), name="wdpa-archive", handler="wdpa", collection_id=COLLECTION_ID)
+    source_server.put(f"/wdpa/WDPA_{THIS_MONTH}_Public_shp.zip", official_archive(THIS_MONTH))
+    outcome = run_update(source)
+    assert outcome.version.status == VersionStatus.LIVE, outcome.version.error
+    assert outcome.version.counts == {"rows": 4}  # both parts' polygons, no points
+    assert CORE <= set(_columns(COLLECTION_ID))
+    assert _row(COLLECTION_ID, 103)["name_eng"] == "Dune Reserve"
+    assert any(b.endswith("/wdpa_polygons.parquet") for b in outcome.version.blobs)
