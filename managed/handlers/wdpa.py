@@ -7,7 +7,9 @@ under ``location``). ``settings``:
   ``WDPA_{label}_Public_shp.zip``); ``layer_name``: the layer to load when the file holds
   several (the polygons);
 - ``months_back``: how many months before the current one to look at when this month's
-  release is not out yet (default 1; at most 2 so an unchanged check stays within 3 requests).
+  release is not out yet (default 1; at most 2 so an unchanged check stays within 3 requests);
+- ``part``: ``polygons`` (default) or ``points``: which Shapefiles of the official archive
+  (a zip of zips, ``prepare`` merges the parts into one GeoParquet) to load.
 
 Check, cheapest first: the version label is the month; the live version's month is unchanged
 with NO request when it is the current month, else one HEAD per newer month (newest first):
