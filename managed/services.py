@@ -390,12 +390,19 @@ def version_diff(*, source: ManagedSource, live: SourceVersion | None, new: Sour
 def version_advance(*, version_id: int) -> str:
     """Follow a version waiting for its ingest job (the watcher actor calls this): still
     running -> "waiting"; failed -> the version fails (stage ingest); completed -> the gate
-    holds it or it swaps live. Returns the version's status (or "waiting")."""
+    holds it or it swaps live (a failed swap fails the version, stage swap, the live one
+    untouched). Returns the version's status (or "waiting"). The version row is locked
+    throughout: two watchers (a re-sent message, ``watch_all``) never swap twice."""
+    with transaction.atomic():
+        version = SourceVersion.objects.select_for_update().select_related("source").filter(pk=version_id).first()
+        if version is None or version.status != VersionStatus.INGESTING:
+            return version.status if version is not None else "gone"
+        return _advance_locked(version)
+
+
+def _advance_locked(version: SourceVersion) -> str:
     from ingest.models import Job, JobStatus
 
-    version = SourceVersion.objects.select_related("source").filter(pk=version_id).first()
-    if version is None or version.status != VersionStatus.INGESTING:
-        return version.status if version is not None else "gone"
     job = Job.objects.filter(pk=version.job_ids.get("ingest", "")).first()
     if job is None:
         return version_fail(version=version, stage="ingest", message="its ingest job is gone").status
@@ -404,9 +411,10 @@ def version_advance(*, version_id: int) -> str:
     if job.status != JobStatus.COMPLETED:
         message = (job.error or {}).get("message") or f"the ingest job {job.id} ended {job.status}"
         return version_fail(version=version, stage="ingest", message=str(message)).status
+    source = version.source
+    adapter = targets.adapter_for(source.target_kind)
     if (job.result or {}).get("split_by_geometry_type"):
         for name in (job.result or {}).get("collection_ids", []):
-            adapter = targets.adapter_for(version.source.target_kind)
             if adapter.exists(name):
                 adapter.remove(name)
         return version_fail(
@@ -414,8 +422,6 @@ def version_advance(*, version_id: int) -> str:
             stage="ingest",
             message="the file mixes geometry types (points, lines, polygons); a managed source serves one.",
         ).status
-    source = version.source
-    adapter = targets.adapter_for(source.target_kind)
     try:
         facts = adapter.facts(targets.hidden_name(source, version.number))
     except Exception as exc:  # the loader said done but nothing is there
@@ -432,7 +438,13 @@ def version_advance(*, version_id: int) -> str:
         version.save()
         return version.status
     version.save()
-    version_publish(version=version)
+    try:
+        with transaction.atomic():  # a savepoint: a failed swap leaves the live version as it was
+            version_publish(version=version)
+    except Exception as exc:
+        logger.exception("managed source %s: swap of version %s failed", source.name, version.number)
+        version = SourceVersion.objects.select_related("source").get(pk=version.pk)
+        return version_fail(version=version, stage="swap", message=f"{type(exc).__name__}: {exc}").status
     return VersionStatus.LIVE
 
 

@@ -112,7 +112,129 @@ class VectorTarget:
             style_services.style_replace(collection_id=collection_id, style_id=style_id, doc=style, default=True)
 
 
-_adapters: dict[str, TargetAdapter] = {"vector": VectorTarget()}
+class RasterCollectionTarget:
+    """A STAC collection of COG items and its mosaic (rasters app).
+
+    A hidden version is what ``process_raster_collection`` with ``publish=false`` keeps: its
+    items as pending items under the version's own id (COGs in silver under
+    ``rasters/<collection_id>__v<n>/``). Live is the STAC collection ``<collection_id>``
+    holding those items (the COG hrefs stay where they are), with a registered mosaic search
+    on the collection: its URL is stable across versions. Renaming moves the item documents
+    between the pending store and pgSTAC, in the caller's transaction (pgSTAC is reached
+    through the same connection)."""
+
+    kind = "raster_collection"
+
+    def taken(self, collection_id: str) -> bool:
+        from catalog import selectors as catalog_selectors
+
+        return catalog_selectors.collection_exists(collection_id=collection_id)
+
+    def _pending(self, name: str) -> list[dict[str, Any]]:
+        from rasters.models import PendingItem
+
+        return [row.item for row in PendingItem.objects.filter(collection_id=name).order_by("item_id")]
+
+    def _items(self, name: str) -> list[dict[str, Any]]:
+        from catalog import selectors as catalog_selectors
+
+        if catalog_selectors.collection_exists(collection_id=name):
+            ids = catalog_selectors.collection_item_ids_list(collection_id=name)
+            items = [catalog_selectors.item_get(collection_id=name, item_id=i) for i in ids]
+            return [i for i in items if i is not None]
+        return self._pending(name)
+
+    def exists(self, name: str) -> bool:
+        return bool(self._items(name))
+
+    def facts(self, name: str) -> Facts:
+        items = self._items(name)
+        if not items:
+            raise LookupError(f"no items under {name!r}")
+        boxes = [i["bbox"] for i in items if i.get("bbox")]
+        bbox = (
+            [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+            if boxes
+            else None
+        )
+        bands: dict[str, str] = {}
+        for item in items:
+            for key, asset in sorted((item.get("assets") or {}).items()):
+                for index, band in enumerate(asset.get("raster:bands") or []):
+                    bands.setdefault(f"{key}.b{index + 1}", str(band.get("data_type", "")))
+        schema = [{"name": k, "type": v} for k, v in sorted(bands.items())]
+        return Facts(counts={"items": len(items)}, bbox=bbox, schema=schema)
+
+    def rename(self, *, name: str, new_name: str, published: bool) -> None:
+        from catalog import selectors as catalog_selectors
+        from catalog import services as catalog_services
+        from rasters.models import PendingItem
+
+        items = self._items(name)
+        moved = [{**item, "collection": new_name} for item in items]
+        with transaction.atomic():
+            if published:
+                catalog_services.collection_upsert(collection=self._collection(new_name, moved))
+                catalog_services.items_upsert(collection_id=new_name, items=moved)
+                catalog_services.search_register(search={"collections": [new_name]}, metadata={"name": new_name})
+            else:
+                for item in moved:
+                    PendingItem.objects.update_or_create(
+                        collection_id=new_name,
+                        item_id=item["id"],
+                        defaults={
+                            "item": item,
+                            "job_id": str(item.get("properties", {}).get("geoplatform:job_id", "")),
+                        },
+                    )
+            if catalog_selectors.collection_exists(collection_id=name):
+                for item in items:
+                    catalog_services.item_delete(collection_id=name, item_id=item["id"])
+            PendingItem.objects.filter(collection_id=name).delete()
+        # This process's cached items and mosaic indexes (other processes' expire within
+        # GEOPLATFORM_RASTER_ITEM_CACHE_SECONDS, as after any raster overwrite).
+        from rasters import mosaic
+        from rasters import selectors as raster_selectors
+
+        raster_selectors.item_cache_clear()
+        mosaic.index_clear()
+
+    @staticmethod
+    def _collection(collection_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        from catalog import selectors as catalog_selectors
+
+        existing = catalog_selectors.collection_get(collection_id=collection_id) or {}
+        boxes = [i["bbox"] for i in items if i.get("bbox")] or [[-180.0, -90.0, 180.0, 90.0]]
+        union = [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+        return {
+            "type": "Collection",
+            "stac_version": "1.0.0",
+            "id": collection_id,
+            "title": existing.get("title") or collection_id,
+            "description": existing.get("description") or f"{len(items)} rasters kept current by managed datasets.",
+            "license": existing.get("license") or "other",
+            "extent": {"spatial": {"bbox": [union]}, "temporal": {"interval": [[None, None]]}},
+            "links": [],
+        }
+
+    def remove(self, name: str) -> None:
+        from geoplatform import storage
+        from rasters.services import raster_collection_unpublish
+
+        # The live collection's COGs are under the version's own prefix: remove them by href.
+        silver = storage.zone_container("silver")
+        for item in self._items(name):
+            for asset in (item.get("assets") or {}).values():
+                blob = asset.get("geoplatform:blob")
+                if blob and storage.blob_exists(silver, blob):
+                    storage.blob_delete(silver, blob)
+        raster_collection_unpublish(collection_id=name, dry_run=False)
+
+    def style_apply(self, collection_id: str, style: dict[str, Any]) -> None:
+        return None  # raster styles are not the styles app's (it styles vector collections)
+
+
+_adapters: dict[str, TargetAdapter] = {"vector": VectorTarget(), "raster_collection": RasterCollectionTarget()}
 
 
 def register(adapter: TargetAdapter) -> TargetAdapter:

@@ -79,7 +79,20 @@ def combined_sha256(files: list[dict[str, Any]]) -> str:
 
 
 def default_ingest_plan(source: ManagedSource, candidate: Candidate, blobs: list[str], target: Target) -> IngestPlan:
-    """process_vector of the first blob into the hidden table (the default of ``Handler.ingest``)."""
+    """The default of ``Handler.ingest``: process_vector of the first blob into the hidden
+    table; process_raster_collection of every blob into the hidden collection."""
+    if source.target_kind == "raster_collection":
+        return IngestPlan(
+            "process_raster_collection",
+            {
+                "container_name": bronze(),
+                "files": list(blobs),
+                "collection_id": target.name,
+                "title": source.title or source.name,
+                "description": source.description,
+                "publish": False,
+            },
+        )
     if source.target_kind != "vector":
         raise HandlerError(
             f"Handler {source.handler!r} has no ingest plan for target_kind {source.target_kind!r}.",

@@ -25,7 +25,7 @@ class HttpFileHandler(Handler):
     name = "http_file"
     title = "Any file over HTTP(S) (ETag / Last-Modified / sha256)"
     target_kind = "vector"
-    other_target_kinds = ("raster",)
+    other_target_kinds = ("raster_collection",)
     settings_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {

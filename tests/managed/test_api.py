@@ -49,7 +49,7 @@ def test_anonymous_and_unprivileged_callers_are_refused(
         ({"credentials_setting": "abc-secret-token"}, "credentials_setting", "NAME"),
         ({"thresholds": {"rows": 5}}, "thresholds.rows", "unknown"),
         ({"thresholds": {"count_change_pct": -1}}, "thresholds.count_change_pct", "0 or more"),
-        ({"target_kind": "raster_collection"}, "target_kind", "loads"),
+        ({"target_kind": "raster"}, "target_kind", "loads"),
         ({"extra": 1}, "extra", "Unknown field"),
     ],
 )

@@ -259,3 +259,19 @@ def test_the_sources_style_is_the_collections_default_after_each_swap(source_ser
     run_update(source)
     default = style_selectors.style_default(collection_id="managed_src")
     assert default is not None and default.style_id == "managed" and default.title == "By name"
+
+
+@pytest.mark.django_db
+def test_a_failed_swap_fails_the_version_and_removes_its_data(source_server: Any, make_source: Any) -> None:
+    url = source_server.put(PATH, geojson(V1))
+    source = make_source(url)
+    # Someone loads a collection under the stable id after the source was made.
+    VectorDataset.objects.create(collection_id="managed_src", geometry_type="MultiPolygon")
+    version = run_update(source).version
+    assert version.status == VersionStatus.FAILED and version.error["stage"] == "swap"
+    assert "exists already" in version.error["message"]
+    assert not features_sql.table_exists("managed_src__v1")
+    assert VectorDataset.objects.filter(pk="managed_src").exists()  # theirs, untouched
+    assert _bronze_blobs(source) == []
+    # A second watcher finds nothing to do.
+    assert services.version_advance(version_id=version.pk) == VersionStatus.FAILED
