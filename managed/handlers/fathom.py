@@ -14,7 +14,7 @@ source's ``credentials_setting`` (``needs_credentials``).
 
 Check: one GET of the index; the newest version of the layer is the label; the live label
 is unchanged (1 request). A new version is loaded with process_raster_collection into the
-version's hidden collection; the swap makes it the stable collection id, so the mosaic URL
+version's hidden collection (the default ingest plan of a raster_collection source); the swap makes it the stable collection id, so the mosaic URL
 ``/api/raster/mosaic/...`` of the collection keeps working across versions.
 """
 
@@ -23,12 +23,11 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from geoplatform import storage
 from managed.fetch import SourceHttp
 from managed.models import ManagedSource, SourceVersion
 
 from . import register
-from .base import Candidate, CheckResult, Handler, HandlerError, IngestPlan, RemoteFile, Target
+from .base import Candidate, CheckResult, Handler, HandlerError, RemoteFile
 
 COLLECTION_ID = "fathom_flood_hazard"
 _VERSION = re.compile(r"[-_]v(\d+(?:\.\d+){0,3})$")
@@ -110,31 +109,3 @@ class FathomHandler(Handler):
 
     def files(self, source: ManagedSource, candidate: Candidate) -> list[RemoteFile]:
         return [RemoteFile(url=f"{candidate.url}{tile}", blob_name=tile) for tile in candidate.extra["tiles"]]
-
-    def ingest(self, source: ManagedSource, candidate: Candidate, blobs: list[str], target: Target) -> IngestPlan:
-        return IngestPlan("process_raster_collection", raster_collection_params(source, candidate, blobs, target))
-
-
-def raster_collection_params(
-    source: ManagedSource,
-    candidate: Candidate,
-    blobs: list[str],
-    target: Target,
-    *,
-    item_ids: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """process_raster_collection of ``blobs`` into the version's hidden collection (one item
-    per file, its id from ``item_ids`` by blob or the file name)."""
-    files = [
-        {"file_name": blob, "item_id": (item_ids or {}).get(blob) or blob.rsplit("/", 1)[-1].rsplit(".", 1)[0]}
-        for blob in blobs
-    ]
-    return {
-        "container_name": storage.zone_container("bronze"),
-        "files": files,
-        "collection_id": target.name,
-        "title": source.title or source.name,
-        "description": source.description or "",
-        "metadata": {"managed:source": source.name, "managed:version": candidate.label},
-        "publish": False,
-    }

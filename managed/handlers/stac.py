@@ -27,7 +27,6 @@ from managed.models import ManagedSource, SourceVersion, VersionStatus
 
 from . import register
 from .base import Candidate, CheckResult, Handler, HandlerError, IngestPlan, RemoteFile, Target
-from .fathom import raster_collection_params
 
 _TIFF_TYPES = ("image/tiff", "image/geotiff", "image/vnd.stac.geotiff")
 
@@ -191,11 +190,14 @@ class StacCollectionHandler(Handler):
         return out
 
     def ingest(self, source: ManagedSource, candidate: Candidate, blobs: list[str], target: Target) -> IngestPlan:
+        """The default process_raster_collection plan, each file named by its item's id."""
+        plan = super().ingest(source, candidate, blobs, target)
         by_name = {blob_name_of(i): i for i in candidate.extra["items"]}
-        item_ids = {b: by_name[b.rsplit("/", 1)[-1]] for b in blobs if b.rsplit("/", 1)[-1] in by_name}
-        return IngestPlan(
-            "process_raster_collection", raster_collection_params(source, candidate, blobs, target, item_ids=item_ids)
-        )
+        plan.parameters["files"] = [
+            {"file_name": b, "item_id": by_name[b.rsplit("/", 1)[-1]]} if b.rsplit("/", 1)[-1] in by_name else b
+            for b in blobs
+        ]
+        return plan
 
 
 def _carried_blobs(last: SourceVersion | None, items: dict[str, Any], new: list[str]) -> dict[str, str]:
