@@ -201,6 +201,26 @@ def test_two_schedulers_at_once(schedulers: list[subprocess.Popen[str]]) -> None
     outs[standby].wait_for("this process is the scheduler")
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_lock_is_held_once_and_goes_with_its_connection() -> None:
+    from managed.management.commands.run_scheduler import DatabaseLock
+    from managed.scheduler import SCHEDULER_LOCK_KEY
+
+    active, standby = DatabaseLock(SCHEDULER_LOCK_KEY), DatabaseLock(SCHEDULER_LOCK_KEY)
+    try:
+        assert active.acquire() and active.held()
+        assert not standby.acquire() and not standby.held()
+        # the active scheduler's connection dies (a database restart, a network cut)
+        assert active.conn is not None
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(%s)", [active.conn.info.backend_pid])
+        assert not active.held()  # it stops ticking (run_scheduler's lock check)
+        assert standby.acquire() and standby.held()  # the standby takes over
+    finally:
+        active.release()
+        standby.release()
+
+
 def test_the_tick_is_a_dramatiq_crontab_entry_every_minute() -> None:
     from dramatiq_crontab import scheduler as crontab_scheduler
 
