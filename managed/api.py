@@ -121,22 +121,7 @@ class SourceOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         model = ManagedSource
         fields = [
             "name",
-            "title",
-            "description",
-            "handler",
-            "location",
-            "settings",
-            "schedule",
-            "enabled",
-            "target_kind",
-            "collection_id",
-            "licence",
-            "attribution",
-            "credentials_setting",
-            "review_policy",
-            "thresholds",
-            "expected_cadence",
-            "style",
+            *services.EDITABLE,
             "next_run_at",
             "last_checked_at",
             "last_success_at",
@@ -301,33 +286,29 @@ class SourceRollbackApi(APIView):
         return Response(VersionOutput(version).data)
 
 
-class VersionApproveApi(APIView):
+class VersionReviewApi(APIView):
+    """A reviewer's decision on a held version (approve: the swap; reject: its data goes)."""
+
     permission_classes = [CanManage]
 
-    @extend_schema(
-        operation_id="managed_versions_approve",
-        request=ReviewInput,
-        responses={200: VersionOutput, **error_responses(400, 401, 403, 404, 409)},
-    )
-    def post(self, request: Request, name: str, number: int) -> Response:
+    def review(self, request: Request, name: str, number: int, decide: Any) -> Response:
         version = selectors.version_get(source=selectors.source_get(name=name), number=number)
         data = ReviewInput(data=request.data)
         data.is_valid(raise_exception=True)
-        version = services.version_approve(version=version, user=request.user, note=data.validated_data["note"])
+        version = decide(version=version, user=request.user, note=data.validated_data["note"])
         return Response(VersionOutput(version).data)
 
 
-class VersionRejectApi(APIView):
-    permission_classes = [CanManage]
+_REVIEW_RESPONSES = {200: VersionOutput, **error_responses(400, 401, 403, 404, 409)}
 
-    @extend_schema(
-        operation_id="managed_versions_reject",
-        request=ReviewInput,
-        responses={200: VersionOutput, **error_responses(400, 401, 403, 404, 409)},
-    )
+
+class VersionApproveApi(VersionReviewApi):
+    @extend_schema(operation_id="managed_versions_approve", request=ReviewInput, responses=_REVIEW_RESPONSES)
     def post(self, request: Request, name: str, number: int) -> Response:
-        version = selectors.version_get(source=selectors.source_get(name=name), number=number)
-        data = ReviewInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        version = services.version_reject(version=version, user=request.user, note=data.validated_data["note"])
-        return Response(VersionOutput(version).data)
+        return self.review(request, name, number, services.version_approve)
+
+
+class VersionRejectApi(VersionReviewApi):
+    @extend_schema(operation_id="managed_versions_reject", request=ReviewInput, responses=_REVIEW_RESPONSES)
+    def post(self, request: Request, name: str, number: int) -> Response:
+        return self.review(request, name, number, services.version_reject)

@@ -56,6 +56,13 @@ class TargetAdapter(Protocol):
         """Give the stable collection the source's style."""
 
 
+def bbox_union(boxes: list[list[float]]) -> list[float] | None:
+    """The box around ``boxes`` ([minx, miny, maxx, maxy] each); None for none."""
+    if not boxes:
+        return None
+    return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+
+
 def hidden_name(source: ManagedSource, number: int) -> str:
     """The id of a version's data while it is not live (also its ingest target)."""
     return f"{source.collection_id}__v{number}"
@@ -151,12 +158,7 @@ class RasterCollectionTarget:
         items = self._items(name)
         if not items:
             raise LookupError(f"no items under {name!r}")
-        boxes = [i["bbox"] for i in items if i.get("bbox")]
-        bbox = (
-            [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
-            if boxes
-            else None
-        )
+        bbox = bbox_union([i["bbox"] for i in items if i.get("bbox")])
         bands: dict[str, str] = {}
         for item in items:
             for key, asset in sorted((item.get("assets") or {}).items()):
@@ -204,8 +206,7 @@ class RasterCollectionTarget:
         from catalog import selectors as catalog_selectors
 
         existing = catalog_selectors.collection_get(collection_id=collection_id) or {}
-        boxes = [i["bbox"] for i in items if i.get("bbox")] or [[-180.0, -90.0, 180.0, 90.0]]
-        union = [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+        union = bbox_union([i["bbox"] for i in items if i.get("bbox")]) or [-180.0, -90.0, 180.0, 90.0]
         return {
             "type": "Collection",
             "stac_version": "1.0.0",

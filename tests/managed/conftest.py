@@ -345,34 +345,29 @@ def run_update(source: Any, *, force: bool = False) -> Any:
     return outcome
 
 
-@pytest.fixture
-def manager_client(db: Any) -> Any:
-    """A token holding managed.manage_source (not a superuser)."""
+def _client_with(username: str, codename: str) -> Any:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
-    user = get_user_model().objects.create_user("source-manager")
-    user.user_permissions.add(Permission.objects.get(content_type__app_label="managed", codename="manage_source"))
+    user = get_user_model().objects.create_user(username)
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="managed", codename=codename))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     return client
+
+
+@pytest.fixture
+def manager_client(db: Any) -> Any:
+    """A token holding managed.manage_source (not a superuser)."""
+    return _client_with("source-manager", "manage_source")
 
 
 @pytest.fixture
 def viewer_client(db: Any) -> Any:
     """A token holding only managed.view_managedsource (reads, no writes)."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Permission
-    from rest_framework.authtoken.models import Token
-    from rest_framework.test import APIClient
-
-    user = get_user_model().objects.create_user("source-viewer")
-    user.user_permissions.add(Permission.objects.get(content_type__app_label="managed", codename="view_managedsource"))
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
+    return _client_with("source-viewer", "view_managedsource")
 
 
 @pytest.fixture(autouse=True)
