@@ -44,6 +44,12 @@ PROCESS_VECTOR = registry.JobType(
         ),
         registry.Param("title", str, default=""),
         registry.Param("description", str, default=""),
+        registry.Param(
+            "column_map",
+            dict,
+            default=None,
+            help='Rename source columns before loading, {"OLD": "new"}; "" drops a column.',
+        ),
         registry.Param("create_stac", bool, default=False, help="Also publish a STAC item in system-vectors."),
         registry.Param("overwrite", bool, default=False, help="Replace an existing collection atomically."),
         registry.Param(

@@ -113,6 +113,12 @@ def vector_preflight(params: dict[str, Any]) -> list[str]:
                 problems.append(f"temporal_property {temporal!r} is not a column of the data ({', '.join(names)}).")
     except ApplicationError as exc:
         problems.append(_describe(exc))
+    column_map = params.get("column_map")
+    if column_map is not None and (
+        not isinstance(column_map, dict)
+        or not all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in column_map.items())
+    ):
+        problems.append('column_map maps source column names to new names (or "" to drop one): {"OLD": "new"}.')
     if params.get("create_stac"):
         if not catalog_selectors.collection_exists(collection_id=STAC_COLLECTION):
             problems.append(f"The STAC collection {STAC_COLLECTION!r} does not exist yet (run migrations).")
@@ -140,11 +146,14 @@ def vector_validate(ctx: TaskContext) -> dict[str, Any]:
         raise PermanentError(
             "No feature has a geometry.", code="no_geometry", remediation="Check the geometry columns."
         )
-    source_names = [f.name for f in schema]
-    names = sql.sanitize_names(source_names)
+    # column_map renames source columns before they are made SQL-safe ("" or null drops one):
+    # two releases of a source that renamed its fields load into one schema.
+    column_map = params.get("column_map") or {}
+    kept = [(index, field) for index, field in enumerate(schema) if column_map.get(field.name, field.name)]
+    names = sql.sanitize_names([column_map.get(field.name) or field.name for _, field in kept])
     columns = [
         {"name": name, "source_name": field.name, "source_index": index, "type": transform.pg_type(field.type)}
-        for index, (name, field) in enumerate(zip(names, schema, strict=True))
+        for (index, field), name in zip(kept, names, strict=True)
     ]
     temporal = params.get("temporal_property") or ""
     if temporal:
@@ -161,7 +170,11 @@ def vector_validate(ctx: TaskContext) -> dict[str, Any]:
         )
     size = int(params.get("chunk_rows") or conf.chunk_rows())
     chunks = [{"index": i, "skip": skip, "count": size} for i, skip in enumerate(range(0, info.feature_count, size))]
-    renamed = [f"{c['source_name']!r} -> {c['name']}" for c in columns if c["source_name"] != c["name"]]
+    renamed = [
+        f"{c['source_name']!r} -> {c['name']}"
+        for c in columns
+        if c["source_name"] != c["name"] and c["source_name"] not in column_map
+    ]
     if renamed:
         # A list, not a dict: a header that repeats a name is renamed twice.
         ctx.warn(

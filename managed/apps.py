@@ -16,3 +16,5 @@ class ManagedConfig(AppConfig):
         update.register()
         diagnostics.register()
         health.register("managed", diagnostics.health_check, writer=True)
+        # The specific handlers (Natural Earth, WDPA, FATHOM, STAC).
+        from .handlers import fathom, natural_earth, stac, wdpa  # noqa: F401

@@ -193,6 +193,13 @@ class RasterCollectionTarget:
                 for item in items:
                     catalog_services.item_delete(collection_id=name, item_id=item["id"])
             PendingItem.objects.filter(collection_id=name).delete()
+        # This process's cached items and mosaic indexes (other processes' expire within
+        # GEOPLATFORM_RASTER_ITEM_CACHE_SECONDS, as after any raster overwrite).
+        from rasters import mosaic
+        from rasters import selectors as raster_selectors
+
+        raster_selectors.item_cache_clear()
+        mosaic.index_clear()
 
     @staticmethod
     def _collection(collection_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -80,6 +80,9 @@ pids+=($!)
 pids+=($!)
 "$ROOT/scripts/supervise.sh" janitor "$PY" manage.py janitor --loop &
 pids+=($!)
+# The scheduler of managed datasets (dramatiq-crontab's tick; one active per database, others stand by).
+"$ROOT/scripts/supervise.sh" scheduler "$PY" manage.py run_scheduler &
+pids+=($!)
 # Web processes keep open COGs and their decoded blocks for tiles (rasters/gdal.py: a pool
 # bounded by GEOPLATFORM_RASTER_POOL_*, files and MiB). 2 processes x 4 threads with a 64 MB
 # block cache each and two malloc arenas: tiles 2.3x titiler's throughput at about the same

@@ -269,6 +269,13 @@ def dramatiq_broker(url: str) -> dict[str, Any]:
 
 DRAMATIQ_BROKER = dramatiq_broker(GEOPLATFORM_BROKER_URL)
 DRAMATIQ_AUTODISCOVER_MODULES = ["actors"]
+# The scheduler (`manage.py run_scheduler`, managed/scheduler.py): one per deployment, locked in
+# the database; a standby retries the lock this often (s); the active one checks it still holds it.
+GEOPLATFORM_SCHEDULER_STANDBY_SECONDS = env.get_float("SCHEDULER_STANDBY_SECONDS", 15.0)
+GEOPLATFORM_SCHEDULER_LOCK_CHECK_SECONDS = env.get_float("SCHEDULER_LOCK_CHECK_SECONDS", 5.0)
+# Managed sources sharing a cron slot start up to this many seconds apart (fixed per source,
+# never more than half the interval between two slots).
+GEOPLATFORM_MANAGED_JITTER_SECONDS = env.get_float("MANAGED_JITTER_SECONDS", 900.0)
 
 # Absolute URL prefix for links stored outside a request (STAC hrefs, job results), e.g.
 # https://geo.example.org; relative paths when empty.
