@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from geoplatform import storage
 
-from . import cron, handlers, targets
+from . import cron, handlers, scheduler, targets
 from .errors import (
     CheckFailed,
     InvalidSource,
@@ -142,7 +142,7 @@ def source_create(*, data: dict[str, Any], user: Any = None) -> ManagedSource:
     if ManagedSource.objects.filter(name=source.name).exists():
         raise SourceExists(f"A managed source {source.name!r} exists already.")
     _collection_free(source)
-    source.next_run_at = cron.cron_next(source.schedule, timezone.now())
+    source.next_run_at = scheduler.schedule_next(source)
     source.created_by = user if user is not None and getattr(user, "is_authenticated", False) else None
     try:
         with transaction.atomic():
@@ -168,7 +168,7 @@ def source_update(*, source: ManagedSource, data: dict[str, Any], user: Any = No
     _clean(source, data)
     _collection_free(source)
     if source.schedule != schedule_before:
-        source.next_run_at = cron.cron_next(source.schedule, timezone.now())
+        source.next_run_at = scheduler.schedule_next(source)
     source.save()
     return source
 
@@ -176,7 +176,7 @@ def source_update(*, source: ManagedSource, data: dict[str, Any], user: Any = No
 def source_enable(*, source: ManagedSource, user: Any = None) -> ManagedSource:
     if not source.enabled:
         source.enabled = True
-        source.next_run_at = cron.cron_next(source.schedule, timezone.now())
+        source.next_run_at = scheduler.schedule_next(source)
         source.save(update_fields=["enabled", "next_run_at", "updated_at"])
     return source
 
