@@ -25,6 +25,33 @@ from .conftest import make_collection, make_item
 
 SCHEMAS = Path(pystac.__file__).parent / "validation" / "jsonschemas"
 COLLECTION = "validator-grid"
+# Every conformance class the API declares that the validator can check.
+VALIDATED_CLASSES = (
+    "core",
+    "collections",
+    "features",
+    "item-search",
+    "filter",
+    "item-search#sort",
+    "item-search#fields",
+    "item-search#query",
+)
+QUERY_CONFIG = {
+    "comparison-field": "eo:cloud_cover",
+    "eq-value": "15",
+    "neq-value": "15",
+    "lt-value": "25",
+    "lte-value": "25",
+    "gt-value": "25",
+    "gte-value": "25",
+    "substring-field": "platform",
+    "starts-with-value": "sat",
+    "ends-with-value": "-1",
+    "contains-value": "at-",
+    # The validator reads the property as a collection of values: one-letter strings keep it right.
+    "in-field": "band",
+    "in-values": "a,b",
+}
 
 
 def _local_schema(url: str) -> Path | None:
@@ -73,8 +100,15 @@ def validator_grid(transactional_db: Any) -> Iterator[str]:
     for i in range(26):
         # The last one lies far out, where the validator looks for an item to search by id.
         x, y = (float(i % 5), float(i // 5)) if i < 25 else (20.2, 20.2)
+        # Properties for the query/fields/filter checks: a number, a string, free text.
+        extra = {
+            "eo:cloud_cover": (i % 5) * 10 + 5,
+            "platform": f"sat-{i % 3}",
+            "band": "abc"[i % 3],
+            "title": f"Grid cell {i}",
+        }
         services.item_upsert(
-            collection_id=COLLECTION, item=make_item(f"g-{i:02d}", x, y, f"2020-01-{i + 1:02d}T12:00:00Z")
+            collection_id=COLLECTION, item=make_item(f"g-{i:02d}", x, y, f"2020-01-{i + 1:02d}T12:00:00Z", **extra)
         )
     yield COLLECTION
     services.collection_delete(collection_id=COLLECTION)
@@ -97,8 +131,11 @@ def test_stac_api_validator_passes(live_server: Any, validator_grid: str, offlin
         "--geometry",
         json.dumps({"type": "Point", "coordinates": [2.5, 2.5]}),
     ]
-    for cc in ("core", "collections", "features", "item-search"):
+    for cc in VALIDATED_CLASSES:
         args += ["--conformance", cc]
+    args += ["--fields-nested-property", "properties.eo:cloud_cover"]
+    for option, value in QUERY_CONFIG.items():
+        args += [f"--query-{option}", value]
     result = CliRunner().invoke(main, args)
     output = result.output
     # The validator can exit 0 on failure: its printed verdict is what counts.
