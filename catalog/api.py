@@ -16,7 +16,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions as drf_exceptions
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -27,7 +27,7 @@ from geoplatform.negotiation import FormatNegotiation
 from geoplatform.permissions import ReadPublicWriteAuthenticated
 
 from . import search as stac_search
-from . import selectors
+from . import selectors, services
 from .errors import CollectionNotFound, InvalidSearch, ItemNotFound
 
 STAC_VERSION = "1.1.0"
@@ -65,6 +65,8 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-operators",
     "http://www.opengis.net/spec/cql2/1.0/conf/temporal-operators",
+    "https://api.stacspec.org/v1.0.0/ogcapi-features/extensions/transaction",
+    "https://api.stacspec.org/v1.0.0/collections/extensions/transaction",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -91,8 +93,22 @@ class SearchIsRead(BasePermission):
         return bool(settings.GEOPLATFORM_PUBLIC_READ or (request.user and request.user.is_authenticated))
 
 
+MANAGE_PERMISSION = "catalog.manage_stac"
+
+
+class TransactionsNeedManageStac(BasePermission):
+    """Writes (the transactions extension) need catalog.manage_stac; reads are not affected."""
+
+    message = f"Your account lacks the permission {MANAGE_PERMISSION!r} (STAC transactions are for operators)."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method in SAFE_METHODS:
+            return True
+        return bool(request.user and request.user.is_authenticated and request.user.has_perm(MANAGE_PERMISSION))
+
+
 class StacApi(APIView):
-    permission_classes = [ReadPublicWriteAuthenticated]
+    permission_classes = [ReadPublicWriteAuthenticated, TransactionsNeedManageStac]
     content_negotiation_class = AnyAcceptNegotiation
 
     def get_exception_handler(self) -> Any:
@@ -155,6 +171,33 @@ _ERRORS = {
     400: OpenApiResponse(OpenApiTypes.OBJECT, description='Invalid parameter: {"code", "description"}.'),
     404: OpenApiResponse(OpenApiTypes.OBJECT, description='Not found: {"code", "description"}.'),
 }
+# The transactions extension: bodies are STAC documents; 409 when the id exists or the
+# collection is published by the platform's pipelines (change those through its jobs).
+_TXN_ERRORS = {
+    400: OpenApiResponse(OpenApiTypes.OBJECT, description="Not a valid STAC document."),
+    401: OpenApiResponse(OpenApiTypes.OBJECT, description="No token."),
+    403: OpenApiResponse(OpenApiTypes.OBJECT, description=f"The account lacks {MANAGE_PERMISSION}."),
+    404: _ERRORS[404],
+    409: OpenApiResponse(OpenApiTypes.OBJECT, description="Exists already, or published by the platform."),
+}
+_NO_CONTENT = {204: OpenApiResponse(description="Done.")}
+
+
+def _body(request: Request) -> Any:
+    """The JSON body (DRF parses it; a non-JSON body is a 400 from the parser)."""
+    return request.data
+
+
+def _created(body: str, location: str, content_type: str) -> HttpResponse:
+    response = HttpResponse(body, status=201, content_type=content_type)
+    response["Location"] = location
+    return response
+
+
+def _no_content() -> HttpResponse:
+    response = HttpResponse(status=204)
+    del response["Content-Type"]  # no body, no type (clients check it is absent)
+    return response
 
 
 class StacLandingApi(StacApi):
@@ -247,6 +290,18 @@ class StacCollectionListApi(StacApi):
             f'"numberReturned": {returned}, "links": {json.dumps(links)}}}'
         )
 
+    @extend_schema(
+        operation_id="stac_collection_create",
+        tags=["stac"],
+        request=OpenApiTypes.OBJECT,
+        responses={201: _DOC, **_TXN_ERRORS},
+    )
+    def post(self, request: Request) -> HttpResponse:
+        doc = services.stac_collection_create(collection=_body(request), user=request.user)
+        base = _base(request)
+        body = selectors.collection_document_get(collection_id=doc["id"], base=base)
+        return _created(body or json.dumps(doc), f"{base}collections/{doc['id']}", JSON)
+
 
 def _queryables(request: Request, collection_id: str | None) -> HttpResponse:
     schema = selectors.queryables_get(collection_id=collection_id)
@@ -288,6 +343,32 @@ class StacCollectionApi(StacApi):
             raise CollectionNotFound(f"No collection {collection_id!r}; see /api/stac/collections.")
         return _json(body)
 
+    @extend_schema(
+        operation_id="stac_collection_replace",
+        tags=["stac"],
+        request=OpenApiTypes.OBJECT,
+        responses={**_NO_CONTENT, **_TXN_ERRORS},
+    )
+    def put(self, request: Request, collection_id: str) -> HttpResponse:
+        services.stac_collection_replace(collection_id=collection_id, collection=_body(request), user=request.user)
+        return _no_content()
+
+    @extend_schema(
+        operation_id="stac_collection_update",
+        tags=["stac"],
+        request=OpenApiTypes.OBJECT,
+        responses={**_NO_CONTENT, **_TXN_ERRORS},
+        description="A JSON merge patch (RFC 7396) of the collection.",
+    )
+    def patch(self, request: Request, collection_id: str) -> HttpResponse:
+        services.stac_collection_update(collection_id=collection_id, patch=_body(request), user=request.user)
+        return _no_content()
+
+    @extend_schema(operation_id="stac_collection_delete", tags=["stac"], responses={**_NO_CONTENT, **_TXN_ERRORS})
+    def delete(self, request: Request, collection_id: str) -> HttpResponse:
+        services.stac_collection_delete(collection_id=collection_id, user=request.user)
+        return _no_content()
+
 
 class StacItemListApi(StacApi):
     @extend_schema(
@@ -313,6 +394,23 @@ class StacItemListApi(StacApi):
         ]
         return _json(_with_links(body, links), GEOJSON)
 
+    @extend_schema(
+        operation_id="stac_item_create",
+        tags=["stac"],
+        request=OpenApiTypes.OBJECT,
+        responses={(201, GEOJSON): _GEODOC[(200, GEOJSON)], **_TXN_ERRORS},
+        description="Create one Item, or every Item of a FeatureCollection (all or none).",
+    )
+    def post(self, request: Request, collection_id: str) -> HttpResponse:
+        docs = services.stac_items_create(collection_id=collection_id, body=_body(request), user=request.user)
+        base = _base(request)
+        url = f"{base}collections/{collection_id}/items"
+        if len(docs) == 1:
+            body = selectors.item_document_get(collection_id=collection_id, item_id=docs[0]["id"], base=base)
+            return _created(body or json.dumps(docs[0]), f"{url}/{docs[0]['id']}", GEOJSON)
+        created = {"type": "FeatureCollection", "features": docs, "numberReturned": len(docs)}
+        return _created(json.dumps(created), url, GEOJSON)
+
 
 class StacItemApi(StacApi):
     @extend_schema(operation_id="stac_item", tags=["stac"], responses={**_GEODOC, 404: _ERRORS[404]})
@@ -323,6 +421,37 @@ class StacItemApi(StacApi):
                 raise CollectionNotFound(f"No collection {collection_id!r}; see /api/stac/collections.")
             raise ItemNotFound(f"No item {item_id!r} in collection {collection_id!r}.")
         return _json(body, GEOJSON)
+
+    @extend_schema(
+        operation_id="stac_item_replace",
+        tags=["stac"],
+        request=OpenApiTypes.OBJECT,
+        responses={**_NO_CONTENT, **_TXN_ERRORS},
+    )
+    def put(self, request: Request, collection_id: str, item_id: str) -> HttpResponse:
+        services.stac_item_replace(collection_id=collection_id, item_id=item_id, item=_body(request), user=request.user)
+        return _no_content()
+
+    @extend_schema(
+        operation_id="stac_item_update",
+        tags=["stac"],
+        request=OpenApiTypes.OBJECT,
+        responses={**_NO_CONTENT, **_TXN_ERRORS},
+        description="A JSON merge patch (RFC 7396) of the item.",
+    )
+    def patch(self, request: Request, collection_id: str, item_id: str) -> HttpResponse:
+        services.stac_item_update(collection_id=collection_id, item_id=item_id, patch=_body(request), user=request.user)
+        return _no_content()
+
+    @extend_schema(
+        operation_id="stac_item_delete",
+        tags=["stac"],
+        responses={**_NO_CONTENT, **_TXN_ERRORS},
+        description="Idempotent: deleting an item that is not there is 204 too.",
+    )
+    def delete(self, request: Request, collection_id: str, item_id: str) -> HttpResponse:
+        services.stac_item_delete(collection_id=collection_id, item_id=item_id, user=request.user)
+        return _no_content()
 
 
 @read_only_methods("POST")  # a search body only reads: a reader deployment serves it
