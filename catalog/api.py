@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -28,7 +28,7 @@ from geoplatform.permissions import ReadPublicWriteAuthenticated
 
 from . import search as stac_search
 from . import selectors, services
-from .errors import CollectionNotFound, InvalidSearch, ItemNotFound
+from .errors import CollectionNotFound, InvalidSearch, InvalidStacDocument, ItemNotFound
 
 STAC_VERSION = "1.1.0"
 JSON = "application/json"
@@ -184,7 +184,10 @@ _NO_CONTENT = {204: OpenApiResponse(description="Done.")}
 
 
 def _body(request: Request) -> Any:
-    """The JSON body (DRF parses it; a non-JSON body is a 400 from the parser)."""
+    """The JSON body (DRF parses it: malformed JSON is a 400 from the parser). A form body
+    (urlencoded, multipart) is refused: a STAC document has nested objects."""
+    if isinstance(request.data, QueryDict):
+        raise InvalidStacDocument("Send the STAC document as JSON (Content-Type: application/json).")
     return request.data
 
 
