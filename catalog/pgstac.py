@@ -57,13 +57,35 @@ def migrate(conn: BaseDatabaseWrapper | None = None) -> str:
     db = _TrackedDB(dsn=dsn_for(target))
     try:
         lock_conn.execute("SELECT pg_advisory_lock(hashtext('geoplatform.pgstac.migrate'))")
-        return str(Migrate(db).run_migration())
+        result = str(Migrate(db).run_migration())
+        free_text_fix(target)  # an upgrade re-creates the function: fix it again
+        return result
     finally:
         if db.connection is not None:
             db.connection.close()  # checked out: pool.close() would leave it open
         for pool in pools:
             pool.close()
         lock_conn.close()  # releases the advisory lock
+
+
+# pgSTAC's free-text search (q) matches the tsvector of description || title || keywords, but
+# to_tsvector(NULL) is NULL and NULL || anything is NULL: an item without a description never
+# matches, whatever its title or keywords say. The fix coalesces the description like the
+# other two. Applied to pgSTAC's own function text (so an upgrade that rewrites or fixes the
+# function is followed), by the catalog migrations and after every pgSTAC migration.
+_FREE_TEXT_BUG = "to_tsvector('english', content->'properties'->>'description')"
+_FREE_TEXT_FIX = "to_tsvector('english', coalesce(content->'properties'->>'description', ''))"
+
+
+def free_text_fix(conn: BaseDatabaseWrapper | None = None) -> bool:
+    """Patch stac_search_to_where() (see above); False when there is nothing to patch."""
+    with (conn or connection).cursor() as cur:
+        cur.execute("SELECT pg_get_functiondef('pgstac.stac_search_to_where(jsonb)'::regprocedure)")
+        (definition,) = cur.fetchone()
+        if _FREE_TEXT_BUG not in definition:
+            return False
+        cur.execute(definition.replace(_FREE_TEXT_BUG, _FREE_TEXT_FIX))
+    return True
 
 
 def version() -> str | None:
