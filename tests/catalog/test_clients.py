@@ -185,3 +185,39 @@ def test_pystac_client_search_and_paging(live_server: Any, validator_grid: str) 
     item = client.get_collection(validator_grid).get_item("g-03")
     assert item is not None and item.datetime is not None and item.datetime.day == 4
     client._stac_io.session.close()  # see validator_grid
+
+
+def test_pystac_client_filter_sortby_fields_and_collection_search(live_server: Any, validator_grid: str) -> None:
+    from pystac_client import Client
+
+    client = Client.open(f"{live_server.url}/api/stac/")
+    for lang, expression in [
+        ("cql2-text", "eo:cloud_cover >= 35 AND platform = 'sat-1'"),
+        (
+            "cql2-json",
+            {
+                "op": "and",
+                "args": [
+                    {"op": ">=", "args": [{"property": "eo:cloud_cover"}, 35]},
+                    {"op": "=", "args": [{"property": "platform"}, "sat-1"]},
+                ],
+            },
+        ),
+    ]:
+        for method in ("GET", "POST"):
+            search = client.search(
+                collections=[validator_grid],
+                filter=expression,
+                filter_lang=lang,
+                sortby="-properties.datetime",
+                fields={"include": ["properties.eo:cloud_cover"], "exclude": []},
+                method=method,
+                limit=2,  # paged: the filter, sort and fields follow the next links
+            )
+            items = list(search.items_as_dicts())
+            # cloud 35/45 (i % 5 in 3, 4) on sat-1 (i % 3 == 1): i = 4, 13, 19; newest first
+            assert [i["id"] for i in items] == ["g-19", "g-13", "g-04"], (lang, method)
+            assert all(set(i["properties"]) == {"eo:cloud_cover"} for i in items)
+    found = client.collection_search(q="Test", limit=10)
+    assert validator_grid in {c["id"] for c in found.collections_as_dicts()}
+    client._stac_io.session.close()  # see validator_grid
