@@ -229,3 +229,14 @@ def test_collection_search(api_client: APIClient, grid: str) -> None:
     assert {"ext-grid", "ext-other", "system-vectors"} <= {c["id"] for c in every["collections"]}
     for bad in ({"limit": "0"}, {"offset": "-1"}, {"bbox": "1,2"}, {"filter": "id ="}):
         assert api_client.get(API + "collections", bad).status_code == 400, bad
+
+
+def test_the_collection_items_take_the_same_extensions(api_client: APIClient, grid: str) -> None:
+    """ogcapi-features#sort|#fields|#query|#filter|#free-text: /collections/{id}/items too."""
+    items = API + f"collections/{grid}/items"
+    assert _ids(api_client.get(items, {"sortby": "-properties.cloud", "limit": 2})) == ["e-7", "e-6"]
+    r = api_client.get(items, {"fields": "properties.cloud", "limit": 1})
+    assert set(r.json()["features"][0]["properties"]) == {"cloud"}
+    assert sorted(_ids(api_client.get(items, {"query": json.dumps({"cloud": {"lt": 20}})}))) == ["e-0", "e-1"]
+    assert _ids(api_client.get(items, {"filter": "platform = 'b' AND cloud > 50"})) == ["e-7"]
+    assert _ids(api_client.get(items, {"q": "cloudy"})) == ["e-3"]
