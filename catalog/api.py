@@ -252,10 +252,26 @@ COLLECTION_SEARCH_PARAMETERS = [
     OpenApiParameter("sortby", str, description="Comma-separated fields, '-' for descending (default: id)."),
     OpenApiParameter("fields", str, description="Fields to include/exclude: id,title,-links."),
     OpenApiParameter(
-        "limit", int, description=f"Page size, 1..{stac_search.MAX_COLLECTION_LIMIT} (default: every collection)."
+        "limit",
+        int,
+        description=f"Page size, 1..{stac_search.MAX_COLLECTION_LIMIT}, default {stac_search.DEFAULT_COLLECTION_LIMIT}"
+        " (without any parameter: every collection).",
     ),
     OpenApiParameter("offset", int, description="Collections to skip (from a next/prev link)."),
 ]
+
+
+def _offset_links(url: str, request: Request, limit: int, offset: int, matched: int) -> list[dict[str, Any]]:
+    """next/prev links of a collection search page: the request's query string, another offset."""
+    pages = {"prev": max(offset - limit, 0) if offset > 0 else None}
+    pages["next"] = offset + limit if offset + limit < matched else None
+    links = []
+    for rel, value in pages.items():
+        if value is not None:
+            query = request.query_params.copy()
+            query["offset"] = str(value)
+            links.append({"rel": rel, "type": JSON, "href": f"{url}?{query.urlencode()}", "method": "GET"})
+    return links
 
 
 class StacCollectionListApi(StacApi):
@@ -280,14 +296,7 @@ class StacCollectionListApi(StacApi):
             return _json(f'{{"collections": {collections}, "links": {json.dumps(links)}}}')
         search = stac_search.build_collection_search(params)
         collections, matched, returned = selectors.collection_search_page(search=search, base=base)
-        limit, offset = search["limit"], search["offset"]
-        pages = {"prev": max(offset - limit, 0) if offset > 0 else None}
-        pages["next"] = offset + limit if offset + limit < matched else None
-        for rel, value in pages.items():
-            if value is not None:
-                query = request.query_params.copy()
-                query["offset"] = str(value)
-                links.append({"rel": rel, "type": JSON, "href": f"{url}?{query.urlencode()}", "method": "GET"})
+        links += _offset_links(url, request, search["limit"], search["offset"], matched)
         return _json(
             f'{{"collections": {collections}, "numberMatched": {matched}, '
             f'"numberReturned": {returned}, "links": {json.dumps(links)}}}'

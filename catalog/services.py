@@ -100,6 +100,9 @@ def collection_delete(*, collection_id: str) -> bool:
     """Delete a collection with all its items; False if it did not exist."""
     if collection_id in SYSTEM_COLLECTIONS:
         raise SystemCollectionProtected(f"{collection_id!r} is a system collection and cannot be deleted.")
+    if transaction_owned(collection_id=collection_id):
+        # Not the pipeline's (its upsert of this id was refused): a job's cleanup leaves it alone.
+        return False
     return pgstac.collection_delete(collection_id)
 
 

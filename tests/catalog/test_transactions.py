@@ -121,6 +121,8 @@ def test_pipelines_cannot_overwrite_a_transaction_collection(manager_client: API
     manager_client.post(API + "collections", make_collection("ops-owned"), format="json")
     with pytest.raises(AlreadyExists):
         services.collection_upsert(collection=make_collection("ops-owned"))
+    assert services.collection_delete(collection_id="ops-owned") is False  # a job's cleanup leaves it
+    assert selectors.collection_get(collection_id="ops-owned") is not None
 
 
 def test_bad_documents_are_400_and_leave_nothing(manager_client: APIClient) -> None:
