@@ -280,6 +280,13 @@ def _sqlstate(exc: BaseException) -> str:
     return str(getattr(exc.__cause__, "sqlstate", None) or getattr(exc, "sqlstate", None) or "")
 
 
+def _caused_by_search(exc: BaseException) -> bool:
+    """Whether the search document itself made pgSTAC fail (see _SEARCH_INPUT_STATES); free
+    text that is no valid tsquery (q="&") is a syntax error (42601) in to_tsquery()."""
+    state = _sqlstate(exc)
+    return state.startswith(_SEARCH_INPUT_STATES) or (state == "42601" and "tsquery" in str(exc))
+
+
 def search(search: dict[str, Any], base: str) -> tuple[str, str | None, str | None]:
     """Run pgSTAC's ``search()``: (FeatureCollection JSON without top-level links, next, prev).
 
@@ -305,7 +312,7 @@ def search(search: dict[str, Any], base: str) -> tuple[str, str | None, str | No
     except DatabaseError as exc:
         if any(message in str(exc) for message in _TOKEN_ERRORS):
             raise BadToken(str(exc).splitlines()[0]) from exc
-        if _sqlstate(exc).startswith(_SEARCH_INPUT_STATES):
+        if _caused_by_search(exc):
             raise BadSearch(str(exc).splitlines()[0]) from exc
         raise
     return body, next_token, prev_token
@@ -363,7 +370,7 @@ def collection_search(search: dict[str, Any], base: str) -> tuple[str, int, int]
             cur.execute(_COLLECTION_SEARCH_SQL, {"search": json.dumps(search), "base": base})
             body, matched, returned = cur.fetchone()
     except DatabaseError as exc:
-        if _sqlstate(exc).startswith(_SEARCH_INPUT_STATES):
+        if _caused_by_search(exc):
             raise BadSearch(str(exc).splitlines()[0]) from exc
         raise
     return str(body), int(matched), int(returned)

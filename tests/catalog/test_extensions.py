@@ -166,6 +166,8 @@ def test_free_text(api_client: APIClient, grid: str) -> None:
         {"query": json.dumps({"cloud": {"like": 1}})},
         {"query": json.dumps({"cloud": {"in": 1}})},
         {"q": "x" * 1001},
+        {"q": "&"},
+        {"q": "a <-> "},
         {"filter": "cloud > TIMESTAMP('2020-01-01T00:00:00Z') AND datetime < 5"},
     ],
 )
@@ -227,7 +229,7 @@ def test_collection_search(api_client: APIClient, grid: str) -> None:
     assert any(lk["rel"] == "prev" for lk in page2["links"])
     every = api_client.get(API + "collections").json()  # no parameter: every collection at once
     assert {"ext-grid", "ext-other", "system-vectors"} <= {c["id"] for c in every["collections"]}
-    for bad in ({"limit": "0"}, {"offset": "-1"}, {"bbox": "1,2"}, {"filter": "id ="}):
+    for bad in ({"limit": "0"}, {"offset": "-1"}, {"bbox": "1,2"}, {"filter": "id ="}, {"q": "!"}):
         assert api_client.get(API + "collections", bad).status_code == 400, bad
 
 
