@@ -172,3 +172,13 @@ def test_the_audit_log_is_append_only(manager_client: APIClient) -> None:
         row.save()
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         StacTransaction.objects.filter(pk=row.pk).update(actor="someone else")
+
+
+def test_the_log_is_readable_in_the_admin(manager_client: APIClient, admin_client: Any) -> None:
+    manager_client.post(API + "collections", make_collection("ops-admin"), format="json")
+    row = StacTransaction.objects.get()
+    page = admin_client.get("/admin/catalog/stactransaction/")
+    assert page.status_code == 200 and b"ops-admin" in page.content
+    detail = admin_client.get(f"/admin/catalog/stactransaction/{row.pk}/change/")
+    assert detail.status_code == 200 and b"CC-BY-4.0" in detail.content
+    assert admin_client.post(f"/admin/catalog/stactransaction/{row.pk}/delete/", {"post": "yes"}).status_code == 403
