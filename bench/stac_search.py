@@ -1,16 +1,19 @@
 """STAC search throughput: our /api/stac/search (gunicorn, as scripts/run.sh) vs stac-fastapi-pgstac.
 
 Both serve the SAME pgSTAC database in the same run: a dedicated benchmark database with
-10,000 synthetic items in one collection. Each request is POST /search with a bbox, a
-datetime interval and limit 100 (the same seeded sequence of queries for both servers),
-sent by 8 concurrent keep-alive clients. Prints requests/s, p50/p99 latency and the ratio
-(target: ours >= 2x stac-fastapi-pgstac).
+10,000 synthetic items in one collection. Two cases, each the same seeded sequence of queries
+for both servers, sent by 8 concurrent keep-alive clients:
+- ``bbox``: POST /search with a bbox, a datetime interval and limit 100;
+- ``filter``: POST /search with a CQL2-JSON filter (eo:cloud_cover below a bound AND
+  S_INTERSECTS a 10x10 degree box) and sortby eo:cloud_cover then datetime, limit 100
+  (the filter and sort extensions; both servers hand them to pgSTAC).
+Prints requests/s, p50/p99 latency and the ratio per case (target: ours >= 2x stac-fastapi-pgstac).
 
 stac-fastapi-pgstac runs from its own venv (never .venv):
 
     python3.11 -m venv .cache/bench-venvs/stac-fastapi-pgstac
     .cache/bench-venvs/stac-fastapi-pgstac/bin/pip install stac-fastapi-pgstac==7.2.0 'uvicorn[standard]'
-    .venv/bin/python bench/stac_search.py [--items 10000] [--seconds 15] [--rounds 2] [--keep-db]
+    .venv/bin/python bench/stac_search.py [--items 10000] [--seconds 15] [--rounds 2] [--keep-db] [--case bbox|filter]
 """
 
 from __future__ import annotations
@@ -124,19 +127,44 @@ def prepare_database(n_items: int, keep: bool) -> None:
     print(f"loaded {n_items} items in {time.monotonic() - started:.1f}s")
 
 
-def queries(n: int = 500) -> list[bytes]:
+def queries(n: int = 500, case: str = "bbox") -> list[bytes]:
     rng = random.Random(7)
     out = []
     for _ in range(n):
         x = rng.uniform(EXTENT[0], EXTENT[2] - 10)
         y = rng.uniform(EXTENT[1], EXTENT[3] - 10)
         month = rng.randrange(1, 7)
-        body = {
-            "collections": [COLLECTION],
-            "bbox": [round(x, 3), round(y, 3), round(x + 10, 3), round(y + 10, 3)],
-            "datetime": f"2020-{month:02d}-01T00:00:00Z/2020-{month + 6:02d}-01T00:00:00Z",
-            "limit": 100,
-        }
+        box = [round(x, 3), round(y, 3), round(x + 10, 3), round(y + 10, 3)]
+        body: dict[str, Any]
+        if case == "filter":
+            # ~270 items in the box, cloud cover uniform 0..99: a bound of 60..99 leaves 160..270.
+            polygon = [[[box[0], box[1]], [box[2], box[1]], [box[2], box[3]], [box[0], box[3]], [box[0], box[1]]]]
+            body = {
+                "collections": [COLLECTION],
+                "filter-lang": "cql2-json",
+                "filter": {
+                    "op": "and",
+                    "args": [
+                        {"op": "<", "args": [{"property": "eo:cloud_cover"}, rng.randrange(60, 100)]},
+                        {
+                            "op": "s_intersects",
+                            "args": [{"property": "geometry"}, {"type": "Polygon", "coordinates": polygon}],
+                        },
+                    ],
+                },
+                "sortby": [
+                    {"field": "properties.eo:cloud_cover", "direction": "asc"},
+                    {"field": "properties.datetime", "direction": "desc"},
+                ],
+                "limit": 100,
+            }
+        else:
+            body = {
+                "collections": [COLLECTION],
+                "bbox": box,
+                "datetime": f"2020-{month:02d}-01T00:00:00Z/2020-{month + 6:02d}-01T00:00:00Z",
+                "limit": 100,
+            }
         out.append(json.dumps(body).encode())
     return out
 
@@ -167,7 +195,9 @@ def main() -> None:
     parser = common.load_parser(__doc__)
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--keep-db", action="store_true", help="reuse the loaded benchmark database")
+    parser.add_argument("--case", choices=("bbox", "filter"), action="append", help="default: both")
     args = parser.parse_args()
+    cases = args.case or ["bbox", "filter"]
     if not (SFA_VENV / "bin" / "uvicorn").exists():
         sys.exit(f"stac-fastapi-pgstac is not installed in {SFA_VENV} (see this script's docstring)")
 
@@ -189,22 +219,28 @@ def main() -> None:
     try:
         common.wait_http(OURS_PORT, "/api/stac/")
         common.wait_http(THEIRS_PORT, "/")
-        bodies = queries()
-        same_results(bodies)
-        for port, path in ((OURS_PORT, "/api/stac/search"), (THEIRS_PORT, "/search")):
-            load(port, path, bodies, 3, args.concurrency)  # warm-up: connections, caches
-        results: dict[str, list[dict[str, float]]] = {"ours": [], "stac-fastapi-pgstac": []}
-        for _ in range(args.rounds):
-            results["ours"].append(load(OURS_PORT, "/api/stac/search", bodies, args.seconds, args.concurrency))
-            results["stac-fastapi-pgstac"].append(load(THEIRS_PORT, "/search", bodies, args.seconds, args.concurrency))
+        results: dict[str, dict[str, list[dict[str, float]]]] = {}
+        for case in cases:
+            bodies = queries(case=case)
+            same_results(bodies)
+            for port, path in ((OURS_PORT, "/api/stac/search"), (THEIRS_PORT, "/search")):
+                load(port, path, bodies, 3, args.concurrency)  # warm-up: connections, caches
+            runs: dict[str, list[dict[str, float]]] = {"ours": [], "stac-fastapi-pgstac": []}
+            for _ in range(args.rounds):
+                runs["ours"].append(load(OURS_PORT, "/api/stac/search", bodies, args.seconds, args.concurrency))
+                runs["stac-fastapi-pgstac"].append(load(THEIRS_PORT, "/search", bodies, args.seconds, args.concurrency))
+            results[case] = runs
     finally:
         common.stop(ours)
         common.stop(theirs)
 
-    print(
-        f"\nPOST /search, bbox 10x10 deg + 6-month datetime, limit 100, {args.items} items, concurrency {args.concurrency}"
-    )
-    common.print_rounds(results, "stac-fastapi-pgstac")
+    titles = {
+        "bbox": "bbox 10x10 deg + 6-month datetime",
+        "filter": "CQL2-JSON filter (eo:cloud_cover < n AND S_INTERSECTS 10x10 deg) + sortby cloud, -datetime",
+    }
+    for case, runs in results.items():
+        print(f"\nPOST /search, {titles[case]}, limit 100, {args.items} items, concurrency {args.concurrency}")
+        common.print_rounds(runs, "stac-fastapi-pgstac")
 
 
 if __name__ == "__main__":

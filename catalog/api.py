@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions as drf_exceptions
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -28,17 +27,46 @@ from geoplatform.negotiation import FormatNegotiation
 from geoplatform.permissions import ReadPublicWriteAuthenticated
 
 from . import search as stac_search
-from . import selectors
-from .errors import CollectionNotFound, InvalidSearch, ItemNotFound
+from . import selectors, services
+from .errors import CollectionNotFound, InvalidSearch, InvalidStacDocument, ItemNotFound
 
 STAC_VERSION = "1.1.0"
 JSON = "application/json"
 GEOJSON = "application/geo+json"
+SCHEMA_JSON = "application/schema+json"
+QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+# Every class here is checked in tests/catalog/test_clients.py: stac-api-validator for those it
+# knows (core, collections, features, item-search, filter, sort, fields, query, transaction),
+# pystac-client and the API tests for free-text and collection search (the validator has none).
 CONFORMANCE = [
     "https://api.stacspec.org/v1.0.0/core",
     "https://api.stacspec.org/v1.0.0/collections",
     "https://api.stacspec.org/v1.0.0/ogcapi-features",
     "https://api.stacspec.org/v1.0.0/item-search",
+    "https://api.stacspec.org/v1.0.0/item-search#sort",
+    "https://api.stacspec.org/v1.0.0/item-search#fields",
+    "https://api.stacspec.org/v1.0.0/item-search#query",
+    "https://api.stacspec.org/v1.0.0/item-search#filter",
+    "https://api.stacspec.org/v1.0.0/ogcapi-features#sort",
+    "https://api.stacspec.org/v1.0.0/ogcapi-features#fields",
+    "https://api.stacspec.org/v1.0.0/ogcapi-features#query",
+    "https://api.stacspec.org/v1.0.0/ogcapi-features#filter",
+    "https://api.stacspec.org/v1.0.0-rc.1/item-search#free-text",
+    "https://api.stacspec.org/v1.0.0-rc.1/ogcapi-features#free-text",
+    "https://api.stacspec.org/v1.0.0-rc.1/collection-search",
+    "https://api.stacspec.org/v1.0.0-rc.1/collection-search#free-text",
+    "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/simple-query",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/temporal-operators",
+    "https://api.stacspec.org/v1.0.0/ogcapi-features/extensions/transaction",
+    "https://api.stacspec.org/v1.0.0/collections/extensions/transaction",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -65,8 +93,22 @@ class SearchIsRead(BasePermission):
         return bool(settings.GEOPLATFORM_PUBLIC_READ or (request.user and request.user.is_authenticated))
 
 
+MANAGE_PERMISSION = "catalog.manage_stac"
+
+
+class TransactionsNeedManageStac(BasePermission):
+    """Writes (the transactions extension) need catalog.manage_stac; reads are not affected."""
+
+    message = f"Your account lacks the permission {MANAGE_PERMISSION!r} (STAC transactions are for operators)."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method in SAFE_METHODS:
+            return True
+        return bool(request.user and request.user.is_authenticated and request.user.has_perm(MANAGE_PERMISSION))
+
+
 class StacApi(APIView):
-    permission_classes = [ReadPublicWriteAuthenticated]
+    permission_classes = [ReadPublicWriteAuthenticated, TransactionsNeedManageStac]
     content_negotiation_class = AnyAcceptNegotiation
 
     def get_exception_handler(self) -> Any:
@@ -87,32 +129,40 @@ def _with_links(body: str, links: list[dict[str, Any]]) -> str:
     return f'{body[:-1]}, "links": {json.dumps(links)}}}'
 
 
-def _query(params: dict[str, Any]) -> str:
-    flat = {
-        k: ",".join(map(str, v)) if isinstance(v, list) else json.dumps(v) if isinstance(v, dict) else v
-        for k, v in params.items()
-    }
-    return urlencode(flat)
-
-
-def _page_links(url: str, search: dict[str, Any], tokens: dict[str, str | None], post: bool) -> list[dict[str, Any]]:
+def _page_links(
+    url: str, request: Request, search: dict[str, Any], tokens: dict[str, str | None], post: bool
+) -> list[dict[str, Any]]:
+    """next/prev links: a GET link repeats the request's own query string with the new token
+    (the client's own spelling of every parameter); a POST link carries the validated search."""
     links = []
     for rel, token in tokens.items():
         if not token:
             continue
-        params = stac_search.page_params(search, token)
         if post:
-            links.append({"rel": rel, "type": GEOJSON, "href": url, "method": "POST", "body": params, "merge": False})
+            body = stac_search.page_params(search, token)
+            links.append({"rel": rel, "type": GEOJSON, "href": url, "method": "POST", "body": body, "merge": False})
         else:
-            links.append({"rel": rel, "type": GEOJSON, "href": f"{url}?{_query(params)}", "method": "GET"})
+            query = request.query_params.copy()
+            query["token"] = token
+            links.append({"rel": rel, "type": GEOJSON, "href": f"{url}?{query.urlencode()}", "method": "GET"})
     return links
 
 
+EXTENSION_PARAMETERS = [
+    OpenApiParameter("filter", str, description="CQL2 filter (filter extension); text by default, or JSON."),
+    OpenApiParameter("filter-lang", str, enum=list(stac_search.FILTER_LANGS), description="Language of filter."),
+    OpenApiParameter("filter-crs", str, enum=[stac_search.CRS84], description="CRS of filter geometries."),
+    OpenApiParameter("sortby", str, description="Sort extension: comma-separated fields, '-' for descending."),
+    OpenApiParameter("fields", str, description="Fields extension: id,-geometry,+properties.x (include/exclude)."),
+    OpenApiParameter("query", str, description='Query extension (JSON): {"eo:cloud_cover": {"lt": 10}}.'),
+    OpenApiParameter("q", str, description='Free text over title, description and keywords: words, "phrases", OR.'),
+]
 SEARCH_PARAMETERS = [
     OpenApiParameter("bbox", str, description="minx,miny,maxx,maxy (WGS 84); 6 numbers with heights."),
     OpenApiParameter("datetime", str, description="RFC 3339 instant or interval a/b; '..' leaves an end open."),
     OpenApiParameter("limit", int, description=f"Page size, 1..{stac_search.MAX_LIMIT} (larger is clamped)."),
     OpenApiParameter("token", str, description="Paging token from a next/prev link."),
+    *EXTENSION_PARAMETERS,
 ]
 _DOC = OpenApiResponse(OpenApiTypes.OBJECT, description="STAC JSON document.")
 # Items and item pages are GeoJSON: documented as application/geo+json, the type they are sent with.
@@ -121,6 +171,36 @@ _ERRORS = {
     400: OpenApiResponse(OpenApiTypes.OBJECT, description='Invalid parameter: {"code", "description"}.'),
     404: OpenApiResponse(OpenApiTypes.OBJECT, description='Not found: {"code", "description"}.'),
 }
+# The transactions extension: bodies are STAC documents; 409 when the id exists or the
+# collection is published by the platform's pipelines (change those through its jobs).
+_TXN_ERRORS = {
+    400: OpenApiResponse(OpenApiTypes.OBJECT, description="Not a valid STAC document."),
+    401: OpenApiResponse(OpenApiTypes.OBJECT, description="No token."),
+    403: OpenApiResponse(OpenApiTypes.OBJECT, description=f"The account lacks {MANAGE_PERMISSION}."),
+    404: _ERRORS[404],
+    409: OpenApiResponse(OpenApiTypes.OBJECT, description="Exists already, or published by the platform."),
+}
+_NO_CONTENT = {204: OpenApiResponse(description="Done.")}
+
+
+def _body(request: Request) -> Any:
+    """The JSON body (DRF parses it: malformed JSON is a 400 from the parser). A form body
+    (urlencoded, multipart) is refused: a STAC document has nested objects."""
+    if isinstance(request.data, QueryDict):
+        raise InvalidStacDocument("Send the STAC document as JSON (Content-Type: application/json).")
+    return request.data
+
+
+def _created(body: str, location: str, content_type: str) -> HttpResponse:
+    response = HttpResponse(body, status=201, content_type=content_type)
+    response["Location"] = location
+    return response
+
+
+def _no_content() -> HttpResponse:
+    response = HttpResponse(status=204)
+    del response["Content-Type"]  # no body, no type (clients check it is absent)
+    return response
 
 
 class StacLandingApi(StacApi):
@@ -140,6 +220,7 @@ class StacLandingApi(StacApi):
             {"rel": "data", "type": JSON, "href": f"{base}collections"},
             {"rel": "search", "type": GEOJSON, "href": f"{base}search", "method": "GET"},
             {"rel": "search", "type": GEOJSON, "href": f"{base}search", "method": "POST"},
+            {"rel": QUERYABLES_REL, "type": SCHEMA_JSON, "href": f"{base}queryables"},
         ]
         for collection_id, title in selectors.collection_titles_list():
             child = {"rel": "child", "type": JSON, "href": f"{base}collections/{collection_id}"}
@@ -162,17 +243,108 @@ class StacConformanceApi(StacApi):
         return _json(json.dumps({"conformsTo": CONFORMANCE}))
 
 
+COLLECTION_SEARCH_PARAMETERS = [
+    OpenApiParameter("bbox", str, description="Collections whose spatial extent meets minx,miny,maxx,maxy."),
+    OpenApiParameter("datetime", str, description="Collections whose temporal extent meets this instant/interval."),
+    OpenApiParameter("q", str, description="Free text over title, description and keywords."),
+    OpenApiParameter("filter", str, description="CQL2 filter on the collection's fields."),
+    OpenApiParameter("filter-lang", str, enum=list(stac_search.FILTER_LANGS)),
+    OpenApiParameter("sortby", str, description="Comma-separated fields, '-' for descending (default: id)."),
+    OpenApiParameter("fields", str, description="Fields to include/exclude: id,title,-links."),
+    OpenApiParameter(
+        "limit",
+        int,
+        description=f"Page size, 1..{stac_search.MAX_COLLECTION_LIMIT}, default {stac_search.DEFAULT_COLLECTION_LIMIT}"
+        " (without any parameter: every collection).",
+    ),
+    OpenApiParameter("offset", int, description="Collections to skip (from a next/prev link)."),
+]
+
+
+def _offset_links(url: str, request: Request, limit: int, offset: int, matched: int) -> list[dict[str, Any]]:
+    """next/prev links of a collection search page: the request's query string, another offset."""
+    pages = {"prev": max(offset - limit, 0) if offset > 0 else None}
+    pages["next"] = offset + limit if offset + limit < matched else None
+    links = []
+    for rel, value in pages.items():
+        if value is not None:
+            query = request.query_params.copy()
+            query["offset"] = str(value)
+            links.append({"rel": rel, "type": JSON, "href": f"{url}?{query.urlencode()}", "method": "GET"})
+    return links
+
+
 class StacCollectionListApi(StacApi):
-    @extend_schema(operation_id="stac_collections", tags=["stac"], responses={200: _DOC})
+    @extend_schema(
+        operation_id="stac_collections",
+        tags=["stac"],
+        parameters=COLLECTION_SEARCH_PARAMETERS,
+        responses={200: _DOC, 400: _ERRORS[400]},
+    )
     def get(self, request: Request) -> HttpResponse:
         base = _base(request)
-        collections = selectors.collections_document_get(base=base)
-        links = [
-            {"rel": "self", "type": JSON, "href": f"{base}collections"},
+        url = f"{base}collections"
+        links: list[dict[str, Any]] = [
+            {"rel": "self", "type": JSON, "href": request.build_absolute_uri()},
             {"rel": "root", "type": JSON, "href": base},
             {"rel": "parent", "type": JSON, "href": base},
         ]
-        return _json(f'{{"collections": {collections}, "links": {json.dumps(links)}}}')
+        params = {k: request.query_params.get(k) for k in stac_search.COLLECTION_SEARCH_FIELDS}
+        if not any(v not in (None, "") for v in params.values()):
+            # No search: every collection, in one document (what plain STAC clients expect).
+            collections = selectors.collections_document_get(base=base)
+            return _json(f'{{"collections": {collections}, "links": {json.dumps(links)}}}')
+        search = stac_search.build_collection_search(params)
+        collections, matched, returned = selectors.collection_search_page(search=search, base=base)
+        links += _offset_links(url, request, search["limit"], search["offset"], matched)
+        return _json(
+            f'{{"collections": {collections}, "numberMatched": {matched}, '
+            f'"numberReturned": {returned}, "links": {json.dumps(links)}}}'
+        )
+
+    @extend_schema(
+        operation_id="stac_collection_create",
+        tags=["stac"],
+        request=OpenApiTypes.OBJECT,
+        responses={201: _DOC, **_TXN_ERRORS},
+    )
+    def post(self, request: Request) -> HttpResponse:
+        doc = services.stac_collection_create(collection=_body(request), user=request.user)
+        base = _base(request)
+        body = selectors.collection_document_get(collection_id=doc["id"], base=base)
+        return _created(body or json.dumps(doc), f"{base}collections/{doc['id']}", JSON)
+
+
+def _queryables(request: Request, collection_id: str | None) -> HttpResponse:
+    schema = selectors.queryables_get(collection_id=collection_id)
+    if schema is None:
+        if collection_id is not None:
+            raise CollectionNotFound(f"No collection {collection_id!r}; see /api/stac/collections.")
+        schema = {"type": "object", "properties": {}, "additionalProperties": True}  # no collection yet
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    schema["$id"] = request.build_absolute_uri(request.path)
+    schema["title"] = f"Queryables of {collection_id}" if collection_id else "Queryables of every collection"
+    return _json(json.dumps(schema), SCHEMA_JSON)
+
+
+_QUERYABLES_DOC = {(200, SCHEMA_JSON): OpenApiResponse(OpenApiTypes.OBJECT, description="JSON Schema.")}
+
+
+class StacQueryablesApi(StacApi):
+    """The filter extension's queryables: a JSON Schema of the properties a filter may name
+    (pgSTAC's queryables; other item properties may be filtered on too: additionalProperties)."""
+
+    @extend_schema(operation_id="stac_queryables", tags=["stac"], responses=_QUERYABLES_DOC)
+    def get(self, request: Request) -> HttpResponse:
+        return _queryables(request, None)
+
+
+class StacCollectionQueryablesApi(StacApi):
+    @extend_schema(
+        operation_id="stac_collection_queryables", tags=["stac"], responses={**_QUERYABLES_DOC, 404: _ERRORS[404]}
+    )
+    def get(self, request: Request, collection_id: str) -> HttpResponse:
+        return _queryables(request, collection_id)
 
 
 class StacCollectionApi(StacApi):
@@ -183,6 +355,32 @@ class StacCollectionApi(StacApi):
             raise CollectionNotFound(f"No collection {collection_id!r}; see /api/stac/collections.")
         return _json(body)
 
+    @extend_schema(
+        operation_id="stac_collection_replace",
+        tags=["stac"],
+        request=OpenApiTypes.OBJECT,
+        responses={**_NO_CONTENT, **_TXN_ERRORS},
+    )
+    def put(self, request: Request, collection_id: str) -> HttpResponse:
+        services.stac_collection_replace(collection_id=collection_id, collection=_body(request), user=request.user)
+        return _no_content()
+
+    @extend_schema(
+        operation_id="stac_collection_update",
+        tags=["stac"],
+        request=OpenApiTypes.OBJECT,
+        responses={**_NO_CONTENT, **_TXN_ERRORS},
+        description="A JSON merge patch (RFC 7396) of the collection.",
+    )
+    def patch(self, request: Request, collection_id: str) -> HttpResponse:
+        services.stac_collection_update(collection_id=collection_id, patch=_body(request), user=request.user)
+        return _no_content()
+
+    @extend_schema(operation_id="stac_collection_delete", tags=["stac"], responses={**_NO_CONTENT, **_TXN_ERRORS})
+    def delete(self, request: Request, collection_id: str) -> HttpResponse:
+        services.stac_collection_delete(collection_id=collection_id, user=request.user)
+        return _no_content()
+
 
 class StacItemListApi(StacApi):
     @extend_schema(
@@ -192,21 +390,38 @@ class StacItemListApi(StacApi):
         responses={**_GEODOC, **_ERRORS},
     )
     def get(self, request: Request, collection_id: str) -> HttpResponse:
-        params = {k: request.query_params.get(k) for k in ("bbox", "datetime", "limit", "token")}
+        names = ("bbox", "datetime", "limit", "token", *stac_search.EXTENSION_FIELDS)
+        params = {k: request.query_params.get(k) for k in names}
         search = stac_search.build_search(params, collection_id=collection_id)
         if not selectors.collection_exists(collection_id=collection_id):
             raise CollectionNotFound(f"No collection {collection_id!r}; see /api/stac/collections.")
         base = _base(request)
         body, next_token, prev_token = selectors.search_page(search=search, base=base)
         url = f"{base}collections/{collection_id}/items"
-        page = {k: v for k, v in search.items() if k != "collections"}
         links = [
             {"rel": "self", "type": GEOJSON, "href": request.build_absolute_uri()},
             {"rel": "root", "type": JSON, "href": base},
             {"rel": "collection", "type": JSON, "href": f"{base}collections/{collection_id}"},
-            *_page_links(url, page, {"next": next_token, "prev": prev_token}, post=False),
+            *_page_links(url, request, search, {"next": next_token, "prev": prev_token}, post=False),
         ]
         return _json(_with_links(body, links), GEOJSON)
+
+    @extend_schema(
+        operation_id="stac_item_create",
+        tags=["stac"],
+        request=OpenApiTypes.OBJECT,
+        responses={(201, GEOJSON): _GEODOC[(200, GEOJSON)], **_TXN_ERRORS},
+        description="Create one Item, or every Item of a FeatureCollection (all or none).",
+    )
+    def post(self, request: Request, collection_id: str) -> HttpResponse:
+        docs = services.stac_items_create(collection_id=collection_id, body=_body(request), user=request.user)
+        base = _base(request)
+        url = f"{base}collections/{collection_id}/items"
+        if len(docs) == 1:
+            body = selectors.item_document_get(collection_id=collection_id, item_id=docs[0]["id"], base=base)
+            return _created(body or json.dumps(docs[0]), f"{url}/{docs[0]['id']}", GEOJSON)
+        created = {"type": "FeatureCollection", "features": docs, "numberReturned": len(docs)}
+        return _created(json.dumps(created), url, GEOJSON)
 
 
 class StacItemApi(StacApi):
@@ -218,6 +433,37 @@ class StacItemApi(StacApi):
                 raise CollectionNotFound(f"No collection {collection_id!r}; see /api/stac/collections.")
             raise ItemNotFound(f"No item {item_id!r} in collection {collection_id!r}.")
         return _json(body, GEOJSON)
+
+    @extend_schema(
+        operation_id="stac_item_replace",
+        tags=["stac"],
+        request=OpenApiTypes.OBJECT,
+        responses={**_NO_CONTENT, **_TXN_ERRORS},
+    )
+    def put(self, request: Request, collection_id: str, item_id: str) -> HttpResponse:
+        services.stac_item_replace(collection_id=collection_id, item_id=item_id, item=_body(request), user=request.user)
+        return _no_content()
+
+    @extend_schema(
+        operation_id="stac_item_update",
+        tags=["stac"],
+        request=OpenApiTypes.OBJECT,
+        responses={**_NO_CONTENT, **_TXN_ERRORS},
+        description="A JSON merge patch (RFC 7396) of the item.",
+    )
+    def patch(self, request: Request, collection_id: str, item_id: str) -> HttpResponse:
+        services.stac_item_update(collection_id=collection_id, item_id=item_id, patch=_body(request), user=request.user)
+        return _no_content()
+
+    @extend_schema(
+        operation_id="stac_item_delete",
+        tags=["stac"],
+        responses={**_NO_CONTENT, **_TXN_ERRORS},
+        description="Idempotent: deleting an item that is not there is 204 too.",
+    )
+    def delete(self, request: Request, collection_id: str, item_id: str) -> HttpResponse:
+        services.stac_item_delete(collection_id=collection_id, item_id=item_id, user=request.user)
+        return _no_content()
 
 
 @read_only_methods("POST")  # a search body only reads: a reader deployment serves it
@@ -256,6 +502,6 @@ class StacSearchApi(StacApi):
         links = [
             {"rel": "self", "type": GEOJSON, "href": request.build_absolute_uri()},
             {"rel": "root", "type": JSON, "href": base},
-            *_page_links(f"{base}search", search, {"next": next_token, "prev": prev_token}, post=post),
+            *_page_links(f"{base}search", request, search, {"next": next_token, "prev": prev_token}, post=post),
         ]
         return _json(_with_links(body, links), GEOJSON)

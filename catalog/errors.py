@@ -23,3 +23,17 @@ class InvalidSearch(InvalidInput):
 
 class SystemCollectionProtected(Conflict):
     code = "system_collection_protected"
+
+
+class AuditImmutable(Conflict):
+    code = "audit_immutable"
+
+
+class PlatformOwned(Conflict):
+    """A STAC transaction on a collection (or its items) that the platform's pipelines publish."""
+
+    code = "platform_owned"
+
+
+class AlreadyExists(Conflict):
+    code = "already_exists"

@@ -57,13 +57,35 @@ def migrate(conn: BaseDatabaseWrapper | None = None) -> str:
     db = _TrackedDB(dsn=dsn_for(target))
     try:
         lock_conn.execute("SELECT pg_advisory_lock(hashtext('geoplatform.pgstac.migrate'))")
-        return str(Migrate(db).run_migration())
+        result = str(Migrate(db).run_migration())
+        free_text_fix(target)  # an upgrade re-creates the function: fix it again
+        return result
     finally:
         if db.connection is not None:
             db.connection.close()  # checked out: pool.close() would leave it open
         for pool in pools:
             pool.close()
         lock_conn.close()  # releases the advisory lock
+
+
+# pgSTAC's free-text search (q) matches the tsvector of description || title || keywords, but
+# to_tsvector(NULL) is NULL and NULL || anything is NULL: an item without a description never
+# matches, whatever its title or keywords say. The fix coalesces the description like the
+# other two. Applied to pgSTAC's own function text (so an upgrade that rewrites or fixes the
+# function is followed), by the catalog migrations and after every pgSTAC migration.
+_FREE_TEXT_BUG = "to_tsvector('english', content->'properties'->>'description')"
+_FREE_TEXT_FIX = "to_tsvector('english', coalesce(content->'properties'->>'description', ''))"
+
+
+def free_text_fix(conn: BaseDatabaseWrapper | None = None) -> bool:
+    """Patch stac_search_to_where() (see above); False when there is nothing to patch."""
+    with (conn or connection).cursor() as cur:
+        cur.execute("SELECT pg_get_functiondef('pgstac.stac_search_to_where(jsonb)'::regprocedure)")
+        (definition,) = cur.fetchone()
+        if _FREE_TEXT_BUG not in definition:
+            return False
+        cur.execute(definition.replace(_FREE_TEXT_BUG, _FREE_TEXT_FIX))
+    return True
 
 
 def version() -> str | None:
@@ -161,7 +183,7 @@ def _as_dict(value: Any) -> dict[str, Any]:
 # The API writes these JSON texts straight into the HTTP response: items are never decoded
 # and re-encoded in Python. ``base`` is the API root URL ending in '/'.
 
-_KEEP_LINKS = "('self', 'parent', 'collection', 'root', 'items')"
+_KEEP_LINKS = "('self', 'parent', 'collection', 'root', 'items', 'http://www.opengis.net/def/rel/ogc/1.0/queryables')"
 
 
 def _item_links_sql(doc: str) -> str:
@@ -206,16 +228,24 @@ def _collection_links_sql(doc: str) -> str:
             jsonb_build_object('rel', 'parent', 'type', 'application/json', 'href', %(base)s),
             jsonb_build_object('rel', 'root', 'type', 'application/json', 'href', %(base)s),
             jsonb_build_object('rel', 'items', 'type', 'application/geo+json',
-                'href', %(base)s || 'collections/' || ({doc}->>'id') || '/items'))))"""
+                'href', %(base)s || 'collections/' || ({doc}->>'id') || '/items'),
+            jsonb_build_object('rel', 'http://www.opengis.net/def/rel/ogc/1.0/queryables',
+                'type', 'application/schema+json',
+                'href', %(base)s || 'collections/' || ({doc}->>'id') || '/queryables'))))"""
 
 
-_SEARCH_SQL = f"""
+def _search_sql(hydrate: str) -> str:
+    """pgSTAC's search() with each item given the API's links; ``hydrate`` is the SQL of one
+    item (``t.f``) as returned. Items without id or collection (``fields`` can drop them) keep
+    no links: there is nothing to point them at."""
+    return f"""
 WITH r AS (SELECT pgstac.search(%(search)s::jsonb) AS fc)
 SELECT
     ((r.fc - 'links') || jsonb_build_object('features', coalesce(
-        (SELECT jsonb_agg({_item_links_sql("h.doc")} ORDER BY t.n)
+        (SELECT jsonb_agg(CASE WHEN h.doc ? 'id' AND h.doc ? 'collection'
+                               THEN {_item_links_sql("h.doc")} ELSE h.doc END ORDER BY t.n)
          FROM jsonb_array_elements(r.fc->'features') WITH ORDINALITY AS t(f, n),
-              LATERAL (SELECT {_hydrate_sql("t.f")} AS doc) AS h),
+              LATERAL (SELECT {hydrate} AS doc) AS h),
         '[]'::jsonb)))::text,
     (SELECT substring(l->>'href' from 'token=(next:[^&]+)') FROM jsonb_array_elements(r.fc->'links') l
      WHERE l->>'rel' = 'next' LIMIT 1),
@@ -224,12 +254,37 @@ SELECT
 FROM r
 """
 
+
+_SEARCH_SQL = _search_sql(_hydrate_sql("t.f"))
+# With the fields extension pgSTAC hydrates and applies include/exclude itself (its
+# non-hydrated form ignores fields): the items come back final.
+_SEARCH_FIELDS_SQL = _search_sql("t.f")
+
 # pgSTAC's messages for a token that is malformed or names an item that no longer exists.
 _TOKEN_ERRORS = ("Invalid paging token", "Could not find item using token")
+# SQLSTATEs of errors a search document itself causes while pgSTAC turns it into SQL and runs
+# it: its own checks (RAISE: P0001), bad literals for a property's type (class 22), operators
+# that do not apply to the operands' types (42883, 42804). Anything else is a server fault.
+_SEARCH_INPUT_STATES = ("P0001", "22", "42883", "42804")
 
 
 class BadToken(Exception):
     """pgSTAC rejected the paging token."""
+
+
+class BadSearch(Exception):
+    """pgSTAC refused the search (a filter, sortby, query or q it cannot evaluate)."""
+
+
+def _sqlstate(exc: BaseException) -> str:
+    return str(getattr(exc.__cause__, "sqlstate", None) or getattr(exc, "sqlstate", None) or "")
+
+
+def _caused_by_search(exc: BaseException) -> bool:
+    """Whether the search document itself made pgSTAC fail (see _SEARCH_INPUT_STATES); free
+    text that is no valid tsquery (q="&") is a syntax error (42601) in to_tsquery()."""
+    state = _sqlstate(exc)
+    return state.startswith(_SEARCH_INPUT_STATES) or (state == "42601" and "tsquery" in str(exc))
 
 
 def search(search: dict[str, Any], base: str) -> tuple[str, str | None, str | None]:
@@ -238,6 +293,10 @@ def search(search: dict[str, Any], base: str) -> tuple[str, str | None, str | No
     pgSTAC's own links only carry the token (they drop bbox, datetime, ...), so the caller
     builds the top-level links from the returned tokens.
     """
+    if search.get("fields"):
+        sql, document = _SEARCH_FIELDS_SQL, search
+    else:
+        sql, document = _SEARCH_SQL, {**search, "conf": {"nohydrate": True}}
     try:
         # A savepoint/transaction so a rejected token cannot poison an outer transaction.
         with transaction.atomic(), connection.cursor() as cur:
@@ -248,11 +307,13 @@ def search(search: dict[str, Any], base: str) -> tuple[str, str | None, str | No
                 "SELECT set_config('synchronous_commit', 'off', true),"
                 " set_config('max_parallel_workers_per_gather', '0', true)"
             )
-            cur.execute(_SEARCH_SQL, {"search": json.dumps({**search, "conf": {"nohydrate": True}}), "base": base})
+            cur.execute(sql, {"search": json.dumps(document), "base": base})
             body, next_token, prev_token = cur.fetchone()
     except DatabaseError as exc:
         if any(message in str(exc) for message in _TOKEN_ERRORS):
             raise BadToken(str(exc).splitlines()[0]) from exc
+        if _caused_by_search(exc):
+            raise BadSearch(str(exc).splitlines()[0]) from exc
         raise
     return body, next_token, prev_token
 
@@ -280,6 +341,39 @@ def collections_document(base: str) -> str:
         cur.execute(sql, {"base": base})
         (body,) = cur.fetchone()
     return str(body)
+
+
+def queryables(collection_id: str | None) -> dict[str, Any] | None:
+    """pgSTAC's queryables (JSON Schema) of one collection or of all; None if no such collection."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT pgstac.get_queryables(%s::text)", [collection_id])
+        (value,) = cur.fetchone()
+    return _as_dict(value) if value is not None else None
+
+
+# Collection search: pgSTAC's collection_search_rows()/collection_search_matched() over the
+# collections seen as items (bbox, datetime, q, filter, sortby, fields, limit/offset); each
+# collection then gets the API's links as in collections_document().
+_COLLECTION_SEARCH_SQL = f"""
+WITH page AS (
+    SELECT coalesce(jsonb_agg(CASE WHEN t.c ? 'id' THEN {_collection_links_sql("t.c")} ELSE t.c END ORDER BY t.n),
+                    '[]'::jsonb) AS cs
+    FROM pgstac.collection_search_rows(%(search)s::jsonb) WITH ORDINALITY AS t(c, n))
+SELECT page.cs::text, pgstac.collection_search_matched(%(search)s::jsonb), jsonb_array_length(page.cs) FROM page
+"""
+
+
+def collection_search(search: dict[str, Any], base: str) -> tuple[str, int, int]:
+    """(JSON array of the matching collections with API links, number matched, number returned)."""
+    try:
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(_COLLECTION_SEARCH_SQL, {"search": json.dumps(search), "base": base})
+            body, matched, returned = cur.fetchone()
+    except DatabaseError as exc:
+        if _caused_by_search(exc):
+            raise BadSearch(str(exc).splitlines()[0]) from exc
+        raise
+    return str(body), int(matched), int(returned)
 
 
 def collection_titles() -> list[tuple[str, str | None]]:

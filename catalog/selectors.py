@@ -48,6 +48,28 @@ def search_page(*, search: dict[str, Any], base: str) -> tuple[str, str | None, 
             "Invalid token: it is malformed or its item no longer exists; restart from the first page.",
             details={"parameter": "token", "reason": str(exc)},
         ) from exc
+    except pgstac.BadSearch as exc:
+        raise _refused(exc) from exc
+
+
+def _refused(exc: Exception) -> InvalidSearch:
+    return InvalidSearch(
+        f"The search cannot be evaluated: {exc}. Check the filter/query operands against /queryables.",
+        details={"reason": str(exc)},
+    )
+
+
+def collection_search_page(*, search: dict[str, Any], base: str) -> tuple[str, int, int]:
+    """Collection search: (JSON array of collections with links, number matched, number returned)."""
+    try:
+        return pgstac.collection_search(search, base)
+    except pgstac.BadSearch as exc:
+        raise _refused(exc) from exc
+
+
+def queryables_get(*, collection_id: str | None = None) -> dict[str, Any] | None:
+    """The queryables JSON Schema (global, or of one collection: None if it does not exist)."""
+    return pgstac.queryables(collection_id)
 
 
 # --- Registered searches (see services.search_register) -----------------------------------

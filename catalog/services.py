@@ -10,11 +10,23 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from django.db import transaction
+
 from . import pgstac
-from .errors import CollectionNotFound, InvalidSearch, InvalidStacDocument, SystemCollectionProtected
+from .errors import (
+    AlreadyExists,
+    CollectionNotFound,
+    InvalidSearch,
+    InvalidStacDocument,
+    ItemNotFound,
+    PlatformOwned,
+    SystemCollectionProtected,
+)
+from .models import StacTransaction
 
 STAC_VERSION = "1.1.0"
 API_LINK_RELS = frozenset({"self", "root", "parent", "collection"})
+COLLECTION_API_RELS = API_LINK_RELS | {"items", "http://www.opengis.net/def/rel/ogc/1.0/queryables"}
 
 # Datasets published by the platform's own pipelines land in one of these.
 SYSTEM_COLLECTIONS: dict[str, tuple[str, str]] = {
@@ -57,7 +69,16 @@ def _require_id(document: Any, kind: str) -> str:
 
 def collection_upsert(*, collection: dict[str, Any]) -> None:
     """Create or replace a STAC collection (defaults: type, stac_version, links)."""
-    _require_id(collection, "collection")
+    collection_id = _require_id(collection, "collection")
+    if transaction_owned(collection_id=collection_id):
+        # Both ways: a pipeline must not overwrite what an operator manages through transactions.
+        raise AlreadyExists(
+            f"Collection {collection_id!r} is managed through the STAC transactions API; choose another id."
+        )
+    pgstac.collection_upsert(_collection_document(collection))
+
+
+def _collection_document(collection: dict[str, Any]) -> dict[str, Any]:
     doc = copy.deepcopy(collection)
     doc.setdefault("type", "Collection")
     doc.setdefault("stac_version", STAC_VERSION)
@@ -68,13 +89,20 @@ def collection_upsert(*, collection: dict[str, Any]) -> None:
             "Not a STAC collection: type must be 'Collection' and description, license, extent are required.",
             details={"type": doc["type"], "missing": missing},
         )
-    pgstac.collection_upsert(doc)
+    # The API adds its own navigation links on the way out (catalog.pgstac): stored copies would go stale.
+    doc["links"] = [
+        link for link in doc["links"] if not (isinstance(link, dict) and link.get("rel") in COLLECTION_API_RELS)
+    ]
+    return doc
 
 
 def collection_delete(*, collection_id: str) -> bool:
     """Delete a collection with all its items; False if it did not exist."""
     if collection_id in SYSTEM_COLLECTIONS:
         raise SystemCollectionProtected(f"{collection_id!r} is a system collection and cannot be deleted.")
+    if transaction_owned(collection_id=collection_id):
+        # Not the pipeline's (its upsert of this id was refused): a job's cleanup leaves it alone.
+        return False
     return pgstac.collection_delete(collection_id)
 
 
@@ -149,3 +177,245 @@ def search_register(*, search: dict[str, Any], metadata: dict[str, Any] | None =
 def search_delete(*, search_id: str) -> bool:
     """Forget a registered search (its mosaic URL then answers 404); False if it was not there."""
     return pgstac.search_delete(search_id)
+
+
+# --- STAC Transactions API ------------------------------------------------------------------
+# Operators (catalog.manage_stac) create, replace, patch and delete collections and items
+# through /api/stac. They manage only what they created there: a collection the platform's
+# pipelines publish (system collections, raster collections, ...) answers 409 and its data
+# changes through the platform's jobs and releases, so a transaction never bypasses review,
+# publishing or their audit. Every change is one StacTransaction row (who, what, before, after).
+
+
+def transaction_owned(*, collection_id: str) -> bool:
+    """Whether the transactions API created this collection (and has not deleted it since)."""
+    last = (
+        StacTransaction.objects.filter(kind=StacTransaction.Kind.COLLECTION, collection_id=collection_id)
+        .order_by("-id")
+        .values_list("action", flat=True)
+        .first()
+    )
+    return last is not None and last != StacTransaction.Action.DELETE
+
+
+def _require_managed(collection_id: str) -> None:
+    """404 if there is no such collection, 409 if the platform publishes it."""
+    if not pgstac.collection_exists(collection_id):
+        raise CollectionNotFound(f"No STAC collection {collection_id!r}.")
+    if not transaction_owned(collection_id=collection_id):
+        raise PlatformOwned(
+            f"Collection {collection_id!r} is published by the platform's pipelines: change its data through "
+            "the platform's jobs and releases (/api/jobs, /api/platform), not the STAC transactions API.",
+            details={"collection_id": collection_id},
+        )
+
+
+def _actor(user: Any) -> tuple[str, Any]:
+    authenticated = user is not None and getattr(user, "is_authenticated", False)
+    return (getattr(user, "username", "") or "system") if authenticated else "system", user if authenticated else None
+
+
+def _audit(
+    *,
+    user: Any,
+    action: str,
+    kind: str,
+    collection_id: str,
+    item_id: str = "",
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    actor, actor_user = _actor(user)
+    StacTransaction.objects.create(
+        actor=actor,
+        actor_user=actor_user,
+        action=action,
+        kind=kind,
+        collection_id=collection_id,
+        item_id=item_id,
+        before=before,
+        after=after,
+    )
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: objects merge recursively, null removes a member."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+def _check_path_id(document: dict[str, Any], key: str, expected: str, kind: str) -> None:
+    if document.get(key, expected) != expected:
+        raise InvalidStacDocument(
+            f"The {kind}'s {key!r} is {document.get(key)!r} but the URL names {expected!r}; they must agree."
+        )
+
+
+def stac_collection_create(*, collection: Any, user: Any) -> dict[str, Any]:
+    """POST /collections: a new collection managed through transactions (409 if the id is taken)."""
+    collection_id = _require_id(collection, "collection")
+    doc = _collection_document(collection)
+    with transaction.atomic():
+        if pgstac.collection_exists(collection_id):
+            if transaction_owned(collection_id=collection_id):
+                raise AlreadyExists(
+                    f"Collection {collection_id!r} exists; replace it with PUT or change it with PATCH."
+                )
+            _require_managed(collection_id)  # the platform's: 409 saying so
+        pgstac.collection_upsert(doc)
+        _audit(user=user, action="create", kind="collection", collection_id=collection_id, before=None, after=doc)
+    return doc
+
+
+def stac_collection_replace(*, collection_id: str, collection: Any, user: Any) -> dict[str, Any]:
+    """PUT /collections/{id}: replace the whole document (its items stay)."""
+    if not isinstance(collection, dict):
+        raise InvalidStacDocument("A STAC collection must be a JSON object.")
+    _check_path_id(collection, "id", collection_id, "collection")
+    doc = _collection_document({**collection, "id": collection_id})
+    with transaction.atomic():
+        _require_managed(collection_id)
+        before = pgstac.collection_get(collection_id)
+        pgstac.collection_upsert(doc)
+        _audit(user=user, action="replace", kind="collection", collection_id=collection_id, before=before, after=doc)
+    return doc
+
+
+def stac_collection_update(*, collection_id: str, patch: Any, user: Any) -> dict[str, Any]:
+    """PATCH /collections/{id}: a JSON merge patch (RFC 7396) of the stored document."""
+    if not isinstance(patch, dict):
+        raise InvalidStacDocument("A PATCH body is a JSON object (a merge patch).")
+    _check_path_id(patch, "id", collection_id, "collection")
+    with transaction.atomic():
+        _require_managed(collection_id)
+        before = pgstac.collection_get(collection_id)
+        doc = _collection_document(merge_patch(before, patch))
+        pgstac.collection_upsert(doc)
+        _audit(user=user, action="update", kind="collection", collection_id=collection_id, before=before, after=doc)
+    return doc
+
+
+def stac_collection_delete(*, collection_id: str, user: Any) -> None:
+    """DELETE /collections/{id}: the collection and all its items."""
+    with transaction.atomic():
+        _require_managed(collection_id)
+        before = pgstac.collection_get(collection_id)
+        pgstac.collection_delete(collection_id)
+        _audit(user=user, action="delete", kind="collection", collection_id=collection_id, before=before, after=None)
+
+
+def stac_items_create(*, collection_id: str, body: Any, user: Any) -> list[dict[str, Any]]:
+    """POST /collections/{id}/items: one Item, or a FeatureCollection of them (all or none)."""
+    if isinstance(body, dict) and body.get("type") == "FeatureCollection":
+        features = body.get("features")
+        if not isinstance(features, list) or not features:
+            raise InvalidStacDocument("A FeatureCollection to create needs a non-empty 'features' array.")
+    else:
+        features = [body]
+    docs = []
+    for feature in features:
+        if not isinstance(feature, dict):
+            raise InvalidStacDocument("Each item must be a JSON object (a STAC Item).")
+        docs.append(_item_document(collection_id, feature))
+    ids = [doc["id"] for doc in docs]
+    if len(set(ids)) != len(ids):
+        raise InvalidStacDocument("The items to create repeat an id.", details={"ids": ids})
+    with transaction.atomic():
+        _require_managed(collection_id)
+        existing = [i for i in ids if pgstac.item_get(collection_id, i) is not None]
+        if existing:
+            raise AlreadyExists(
+                f"Item(s) {', '.join(existing[:10])} already exist in {collection_id!r}; replace them with PUT.",
+                details={"ids": existing},
+            )
+        pgstac.items_upsert(docs)
+        for doc in docs:
+            _audit(
+                user=user,
+                action="create",
+                kind="item",
+                collection_id=collection_id,
+                item_id=doc["id"],
+                before=None,
+                after=doc,
+            )
+    return docs
+
+
+def _stored_item(collection_id: str, item_id: str) -> dict[str, Any]:
+    found = pgstac.item_get(collection_id, item_id)
+    if found is None:
+        raise ItemNotFound(f"No item {item_id!r} in collection {collection_id!r}.")
+    return found
+
+
+def stac_item_replace(*, collection_id: str, item_id: str, item: Any, user: Any) -> dict[str, Any]:
+    """PUT /collections/{cid}/items/{id}: replace an existing item."""
+    if not isinstance(item, dict):
+        raise InvalidStacDocument("A STAC item must be a JSON object.")
+    _check_path_id(item, "id", item_id, "item")
+    doc = _item_document(collection_id, {**item, "id": item_id})
+    with transaction.atomic():
+        _require_managed(collection_id)
+        before = _stored_item(collection_id, item_id)
+        pgstac.item_upsert(doc)
+        _audit(
+            user=user,
+            action="replace",
+            kind="item",
+            collection_id=collection_id,
+            item_id=item_id,
+            before=before,
+            after=doc,
+        )
+    return doc
+
+
+def stac_item_update(*, collection_id: str, item_id: str, patch: Any, user: Any) -> dict[str, Any]:
+    """PATCH /collections/{cid}/items/{id}: a JSON merge patch (RFC 7396) of the stored item."""
+    if not isinstance(patch, dict):
+        raise InvalidStacDocument("A PATCH body is a JSON object (a merge patch).")
+    _check_path_id(patch, "id", item_id, "item")
+    _check_path_id(patch, "collection", collection_id, "item")
+    with transaction.atomic():
+        _require_managed(collection_id)
+        before = _stored_item(collection_id, item_id)
+        doc = _item_document(collection_id, merge_patch(before, patch))
+        pgstac.item_upsert(doc)
+        _audit(
+            user=user,
+            action="update",
+            kind="item",
+            collection_id=collection_id,
+            item_id=item_id,
+            before=before,
+            after=doc,
+        )
+    return doc
+
+
+def stac_item_delete(*, collection_id: str, item_id: str, user: Any) -> bool:
+    """DELETE /collections/{cid}/items/{id}; False (and nothing audited) if it was not there."""
+    with transaction.atomic():
+        _require_managed(collection_id)
+        before = pgstac.item_get(collection_id, item_id)
+        if before is None:
+            return False
+        pgstac.item_delete(collection_id, item_id)
+        _audit(
+            user=user,
+            action="delete",
+            kind="item",
+            collection_id=collection_id,
+            item_id=item_id,
+            before=before,
+            after=None,
+        )
+    return True

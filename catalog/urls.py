@@ -10,4 +10,10 @@ urlpatterns = [
     path("collections/<str:collection_id>/items", api.StacItemListApi.as_view(), name="stac-items"),
     path("collections/<str:collection_id>/items/<str:item_id>", api.StacItemApi.as_view(), name="stac-item"),
     path("search", api.StacSearchApi.as_view(), name="stac-search"),
+    path("queryables", api.StacQueryablesApi.as_view(), name="stac-queryables"),
+    path(
+        "collections/<str:collection_id>/queryables",
+        api.StacCollectionQueryablesApi.as_view(),
+        name="stac-collection-queryables",
+    ),
 ]

@@ -142,7 +142,8 @@ def test_the_walk_finds_the_routes_it_must_guard() -> None:
     assert by_name["storage-upload"].methods == ("post",)
     assert by_name["jobs-submit"].methods == ("post",)
     assert "post" in (by_name["raster-clip"].methods or ())
-    assert by_name["stac-collections"].methods == ()
+    assert by_name["stac-conformance"].methods == ()
+    assert by_name["stac-collections"].methods == ("post",)  # STAC transactions: create a collection
     assert re.fullmatch(
         r"/api/raster/collection-1/item-1/tiles/WebMercatorQuad/0/0/0\.png", by_name["raster-tile"].path
     )

@@ -154,6 +154,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {},
+    # The plain-Django features views join the one document from their own OGC description.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "features.openapi.include_features_paths",
+    ],
 }
 
 # --- Storage zones -----------------------------------------------------------------------
