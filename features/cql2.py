@@ -116,6 +116,8 @@ def filter_clause(
 
 def parse(text_or_json: str | Mapping[str, Any], lang: str | None = None) -> Any:
     """The filter as CQL2-JSON (a dict, or a bare boolean)."""
+    if lang == "cql-text":  # the draft's name, sent by GDAL < 3.7: its expressions are CQL2 text
+        lang = "cql2-text"
     if lang not in (None, "", *FILTER_LANGS):
         raise InvalidQuery(f"filter-lang {lang!r} is not supported; use one of {', '.join(FILTER_LANGS)}.")
     if isinstance(text_or_json, Mapping):

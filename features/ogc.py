@@ -289,7 +289,12 @@ def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str
             {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
             "minx,miny,maxx,maxy (CRS84).",
         ),
-        _param("bbox-crs", {"type": "string", "format": "uri", "enum": [CRS84, EPSG4326]}, "CRS of bbox."),
+        _param("bbox-crs", {"type": "string", "format": "uri"}, "CRS of bbox (a URI of the collection's crs list)."),
+        _param("crs", {"type": "string", "format": "uri"}, "CRS of the response geometries (default CRS84)."),
+        _param("filter", {"type": "string"}, "CQL2 filter (text or JSON, per filter-lang); see /queryables."),
+        # "cql-text": the draft name GDAL < 3.7 looks for before it pushes -where down as a filter.
+        _param("filter-lang", {"type": "string", "enum": [*cql2.FILTER_LANGS, "cql-text"]}, "Filter language."),
+        _param("filter-crs", {"type": "string", "format": "uri"}, "CRS of the filter's geometries (default CRS84)."),
         _param(
             "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "Page size."
         ),
@@ -370,9 +375,24 @@ def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str
                 "parameters": [
                     {"$ref": "#/components/parameters/collectionId"},
                     {"$ref": "#/components/parameters/featureId"},
+                    next(p for p in common if p["name"] == "crs"),
                     f_param,
                 ],
                 "responses": {"200": ok_geojson, **errors},
+            }
+        },
+        "/collections/{collectionId}/queryables": {
+            "get": {
+                "operationId": "getQueryables",
+                "summary": "The properties a filter may name (JSON Schema)",
+                "parameters": [{"$ref": "#/components/parameters/collectionId"}, f_param],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {"application/schema+json": {"schema": {"type": "object"}}},
+                    },
+                    **errors,
+                },
             }
         },
     }
@@ -394,7 +414,7 @@ def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str
         "info": {
             "title": "GeoPlatform OGC API Features",
             "version": "1.0.0",
-            "description": "OGC API Features Part 1 Core, GeoJSON and HTML.",
+            "description": "OGC API Features Part 1 Core, GeoJSON and HTML; Part 2 (CRS); Part 3 (CQL2 filters).",
         },
         "servers": [{"url": server_url}],
         "paths": paths,
