@@ -19,7 +19,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Mapping
+import os
+import queue
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +37,10 @@ from .models import VectorDataset
 FILTER_LANGS = ("cql2-text", "cql2-json")
 MAX_FILTER_CHARS = 64_000
 MAX_DEPTH = 64
+# Up to this length a filter is parsed on the caller's thread: at one nesting level per
+# character at most, 500 stays far below what even a 2 MB thread stack holds (~900 levels
+# measured); longer ones go to the parser thread (_ParserThread), ~0.2 ms more.
+DIRECT_PARSE_CHARS = 500
 GEOMETRY_NAMES = ("geometry", "geom")  # the spatial queryable; "geom" is the column's own name
 INTEGER_TYPES = frozenset({"smallint", "integer", "bigint"})
 NUMBER_TYPES = frozenset({*INTEGER_TYPES, "numeric", "real", "double precision"})
@@ -121,7 +128,10 @@ def parse(text_or_json: str | Mapping[str, Any], lang: str | None = None) -> Any
     if lang not in (None, "", *FILTER_LANGS):
         raise InvalidQuery(f"filter-lang {lang!r} is not supported; use one of {', '.join(FILTER_LANGS)}.")
     if isinstance(text_or_json, Mapping):
-        text, lang = json.dumps(text_or_json), "cql2-json"
+        try:
+            text, lang = json.dumps(text_or_json), "cql2-json"
+        except RecursionError:
+            raise InvalidQuery(f"filter nests deeper than {MAX_DEPTH} levels.") from None
     else:
         text = text_or_json
     if not text.strip():
@@ -131,17 +141,93 @@ def parse(text_or_json: str | Mapping[str, Any], lang: str | None = None) -> Any
     if not lang and text.lstrip().startswith("{"):
         lang = "cql2-json"  # a JSON object cannot be CQL2 text
     try:
-        if lang == "cql2-json":
-            expr = cql2_parser.parse_json(text)
-            expr.validate()  # parse_json alone accepts JSON that is not CQL2
-        else:
-            expr = cql2_parser.parse_text(text)
-        return expr.to_json()
-    except (cql2_parser.ParseError, cql2_parser.ValidationError, ValueError) as exc:
+        if lang != "cql2-json" and _paren_depth(text) > MAX_DEPTH:
+            # The parser recurses per parenthesis: thousands of them overflow its (Rust) stack
+            # and kill the process. Checked before parsing.
+            raise InvalidQuery(f"filter nests deeper than {MAX_DEPTH} parentheses.")
+        func = _parse_json if lang == "cql2-json" else _parse_text
+        if len(text) <= DIRECT_PARSE_CHARS:  # cannot nest deep enough to hurt any thread's stack
+            return func(text)
+        return _PARSER.call(func, text)
+    except (cql2_parser.ParseError, cql2_parser.ValidationError, ValueError, RecursionError) as exc:
         message = str(exc).strip()
         if len(message) > 600:
             message = message[:600] + "..."
         raise InvalidQuery(f"filter is not valid {lang or 'cql2-text'}: {message}") from None
+
+
+def _parse_text(text: str) -> Any:
+    return cql2_parser.parse_text(text).to_json()
+
+
+def _parse_json(text: str) -> Any:
+    expr = cql2_parser.parse_json(text)
+    expr.validate()  # parse_json alone accepts JSON that is not CQL2
+    return expr.to_json()
+
+
+class _ParserThread:
+    """Runs the parser on ONE thread of this process with a large stack.
+
+    The parser (Rust) recurses once per nesting level (``NOT NOT ...``, ``- - 1``, ``1+1+...``):
+    a few thousand levels overflow a normal thread stack, and a stack overflow kills the whole
+    process (a web worker), not just the request. 512 MB of stack is address space, not memory
+    (only the pages touched are), and holds the deepest filter of MAX_FILTER_CHARS. One
+    long-lived thread: starting a thread with such a stack per request costs ~0.3 ms."""
+
+    STACK = 512 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[Any] | None = None
+        self._pid = 0
+
+    def call(self, func: Callable[[str], Any], text: str) -> Any:
+        with self._lock:
+            if self._queue is None or self._pid != os.getpid():  # a forked child has no such thread
+                self._queue, self._pid = queue.SimpleQueue(), os.getpid()
+                old = threading.stack_size(self.STACK)
+                try:
+                    threading.Thread(target=self._serve, args=(self._queue,), name="cql2-parser", daemon=True).start()
+                finally:
+                    threading.stack_size(old)
+            jobs = self._queue
+        reply: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+        jobs.put((func, text, reply))
+        ok, value = reply.get()
+        if not ok:
+            raise value
+        return value
+
+    @staticmethod
+    def _serve(jobs: queue.SimpleQueue[Any]) -> None:
+        while True:
+            func, text, reply = jobs.get()
+            try:
+                reply.put((True, func(text)))
+            except BaseException as exc:  # handed to the caller, raised there
+                reply.put((False, exc))
+
+
+_PARSER = _ParserThread()
+
+
+def _paren_depth(text: str) -> int:
+    """The deepest parenthesis nesting of CQL2 text, outside quoted strings and identifiers."""
+    depth = deepest = 0
+    quote = ""
+    for char in text:
+        if quote:
+            if char == quote:
+                quote = ""  # a doubled quote ('') closes and reopens: same depth either way
+        elif char in "'\"":
+            quote = char
+        elif char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth -= 1
+    return deepest
 
 
 @dataclass
@@ -482,5 +568,8 @@ def _hint_name(pgtype: str) -> str:
 
 
 def _show(node: Any) -> str:
-    text = json.dumps(node) if not isinstance(node, str) else repr(node)
+    try:
+        text = json.dumps(node) if not isinstance(node, str) else repr(node)
+    except RecursionError:
+        return "(a deeply nested expression)"
     return text if len(text) < 120 else text[:117] + "..."

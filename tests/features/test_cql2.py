@@ -238,6 +238,13 @@ BAD_FILTERS: list[tuple[dict[str, str], str | None]] = [
     ({"filter-lang": "cql2-text"}, "go with a filter"),
     ({"filter": ""}, "filter is empty"),
     ({"filter": "intfield = 99999999999999999999999"}, None),  # a numeric literal: no overflow error
+    # thousands of parentheses overflowed the parser's stack (a crashed worker): refused first
+    ({"filter": "(" * 5000 + "intfield = 1" + ")" * 5000}, "nests deeper than 64"),
+    ({"filter": "NOT " * 200 + "intfield = 1"}, "nests deeper than 64"),
+    # ... and so did 5,000 NOTs or minus signs: parsed on the parser's own big-stack thread
+    ({"filter": "NOT " * 5000 + "intfield = 1"}, "nests deeper than 64"),
+    ({"filter": "intfield = " + "-" * 20000 + "1"}, "nests deeper than 64"),
+    ({"filter": "textfield = '((((' AND (intfield = 1)"}, None),
 ]
 
 
