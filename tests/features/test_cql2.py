@@ -243,7 +243,7 @@ BAD_FILTERS: list[tuple[dict[str, str], str | None]] = [
     ({"filter": "NOT " * 200 + "intfield = 1"}, "nests deeper than 64"),
     # ... and so did 5,000 NOTs or minus signs: parsed on the parser's own big-stack thread
     ({"filter": "NOT " * 5000 + "intfield = 1"}, "nests deeper than 64"),
-    ({"filter": "intfield = " + "-" * 20000 + "1"}, "nests deeper than 64"),
+    ({"filter": "intfield = " + "-" * 20000 + "1"}, None),  # the signs fold into the number: 200
     ({"filter": "textfield = '((((' AND (intfield = 1)"}, None),
 ]
 
