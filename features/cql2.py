@@ -393,6 +393,8 @@ class _Compiler:
                         raise InvalidQuery(f"Arithmetic '{op}' needs numbers on both sides.")
                     if op == "div":  # integer division
                         return _join("trunc(({})::numeric / NULLIF(({})::numeric, 0))", left, right, kind="number")
+                    if op == "%":  # PostgreSQL has no % for double precision
+                        return _join("mod(({})::numeric, NULLIF(({})::numeric, 0))", left, right, kind="number")
                     template = "(({}) " + _ARITHMETIC[op] + " NULLIF(({}), 0))" if op in ("/", "%") else None
                     template = template or "(({}) " + _ARITHMETIC[op] + " ({}))"
                     return _join(template, left, right, kind="number")
