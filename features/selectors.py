@@ -14,7 +14,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, DataError, connection, transaction
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
@@ -175,7 +175,16 @@ def items_page(*, collection_id: str, include_unpublished: bool, build: BuildQue
         else:  # the planner's estimate, below
             count, matched, exact = "none", None, False
         try:
-            rows = _page_statement(query, dataset, include_unpublished, count, guarded=not fresh)
+            rows = _page_statement(
+                query, dataset, include_unpublished, count, guarded=not fresh or query.where is not None
+            )
+        except DataError as exc:
+            if query.where is None:
+                raise
+            # A CQL2 filter that fails on the data (arithmetic overflow, a geometry PostGIS
+            # refuses): the client's expression, not the server, is at fault.
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InvalidQuery(f"filter cannot be evaluated on this collection's data: {message}") from None
         except DatabaseError:
             if fresh:
                 raise
