@@ -207,6 +207,17 @@ def test_filter_with_other_parameters_and_paging(api_client: Any, ats: str) -> N
     assert status == 200 and page["numberMatched"] == 1
 
 
+def test_number_matched_of_a_filter_on_a_big_collection_is_an_estimate(
+    api_client: Any, ats: str, settings: Any
+) -> None:
+    settings.GEOPLATFORM_FEATURES_EXACT_COUNT_MAX = 3  # the 7 features now count as big
+    resp = api_client.get(f"{BASE}/collections/ats/items", {"filter": "intfield >= 50", "limit": 2})
+    page = json.loads(b"".join(resp.streaming_content))
+    assert resp["OGC-NumberMatched-Type"] == "estimate" and page["numberMatchedExact"] is False
+    assert page["numberMatched"] >= 3 and page["numberReturned"] == 2  # never below what the page proves
+    assert "Content-Crs" in resp["Access-Control-Expose-Headers"]
+
+
 def test_filter_crs_takes_geometries_in_another_crs(api_client: Any, ats: str) -> None:
     # lat/lon order of EPSG:4326: the box 40..60 N, 0..20 E
     status, page = items(
