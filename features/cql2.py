@@ -100,8 +100,10 @@ _TEMPORAL: dict[str, list[tuple[str, str, str]]] = {
 
 def queryables(dataset: VectorDataset) -> dict[str, str]:
     """Filterable names -> PostgreSQL type: ``id``, the geometry and every attribute."""
-    out = {"id": "bigint", "geometry": "geometry"}
-    out.update({a["name"]: a["type"] for a in dataset.attributes})
+    out = {a["name"]: a["type"] for a in dataset.attributes}
+    # "geometry" names the geometry even when a source column had that name (that column is
+    # served, but not filterable); "id" cannot be a column name (sql.RESERVED_COLUMNS).
+    out.update({"id": "bigint", "geometry": "geometry"})
     return out
 
 
