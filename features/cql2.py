@@ -151,6 +151,8 @@ def parse(text_or_json: str | Mapping[str, Any], lang: str | None = None) -> Any
         if len(text) <= DIRECT_PARSE_CHARS:  # cannot nest deep enough to hurt any thread's stack
             return func(text)
         return _PARSER.call(func, text)
+    except InvalidQuery:
+        raise
     # ParseError, ValidationError, and plain Exceptions from its JSON conversion (POINT EMPTY)
     except Exception as exc:
         message = str(exc).strip()
@@ -192,6 +194,11 @@ class _ParserThread:
                 old = threading.stack_size(self.STACK)
                 try:
                     threading.Thread(target=self._serve, args=(self._queue,), name="cql2-parser", daemon=True).start()
+                except RuntimeError:  # no address space for the stack (a strict overcommit policy)
+                    self._queue = None
+                    raise InvalidQuery(
+                        f"This server parses filters of up to {DIRECT_PARSE_CHARS} characters; shorten it."
+                    ) from None
                 finally:
                     threading.stack_size(old)
             jobs = self._queue
