@@ -3,6 +3,7 @@
 Needs the table `geo.bench_points` loaded by bench/features_ingest.py (same database). Each
 request is GET .../items?limit=100&bbox=<random 20x20 degree box> (the same seeded sequence for
 both servers), sent by 8 concurrent keep-alive clients; a second run pages deep with offset.
+A third run filters with CQL2 (``filter=value > v AND S_INTERSECTS(geom, POLYGON(...))``).
 Prints requests/s, p50/p99 latency and the ratio ours / tipg.
 
 tipg runs from its own venv (never .venv):
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -63,6 +65,13 @@ def queries(kind: str, n: int = 500) -> list[str]:
         if kind == "bbox":
             x, y = rng.uniform(-180, 160), rng.uniform(-80, 60)
             out.append(f"limit=100&bbox={x:.3f},{y:.3f},{x + 20:.3f},{y + 20:.3f}")
+        elif kind == "filter":  # CQL2 text: an attribute test and a spatial one (both servers parse it)
+            x, y, v = rng.uniform(-180, 160), rng.uniform(-80, 60), rng.uniform(-1, 1)
+            # a POLYGON, not BBOX(...): tipg 1.6.1 makes BBOX an SRID-0 envelope (a 500 on the SRID mismatch)
+            x2, y2 = x + 20, y + 20
+            ring = f"{x:.3f} {y:.3f}, {x2:.3f} {y:.3f}, {x2:.3f} {y2:.3f}, {x:.3f} {y2:.3f}, {x:.3f} {y:.3f}"
+            cql = f"value > {v:.3f} AND S_INTERSECTS(geom, POLYGON(({ring})))"
+            out.append("limit=100&filter-lang=cql2-text&" + urlencode({"filter": cql}))
         else:
             out.append(f"limit=100&offset={rng.randrange(0, 900_000)}")
     return out
@@ -136,6 +145,7 @@ def _load(avg: tuple[float, float, float]) -> str:
 def main() -> None:
     parser = common.load_parser(__doc__)
     parser.add_argument("--cpu", action="store_true", help="CPU per bbox page of our server (see above)")
+    parser.add_argument("--kinds", default="bbox,offset,filter", help="which runs, comma-separated")
     args = parser.parse_args()
     if args.cpu:
         print(f"load average before: {_load(os.getloadavg())}")
@@ -158,7 +168,7 @@ def main() -> None:
     try:
         common.wait_http(OURS_PORT, f"/api/features/collections/{TABLE}")
         common.wait_http(THEIRS_PORT, f"/collections/geo.{TABLE}")
-        for kind in ("bbox", "offset"):
+        for kind in args.kinds.split(","):
             qs = queries(kind)
             same_results(ours_base, theirs_base, qs)
             load(OURS_PORT, ours_base, qs, 3, args.concurrency)  # warm-up
@@ -174,7 +184,9 @@ def main() -> None:
     load_after = os.getloadavg()
     print(f"\nload average (1/5/15 min): before {_load(load_before)}, after {_load(load_after)}")
     for kind, by_server in results.items():
-        what = "random 20x20 deg bbox" if kind == "bbox" else "random offset < 900,000"
+        what = {"bbox": "random 20x20 deg bbox", "offset": "random offset < 900,000"}.get(
+            kind, "a CQL2 filter: value > v AND S_INTERSECTS(geom, random 20x20 deg POLYGON)"
+        )
         print(f"\nGET items?limit=100 with {what}, table geo.{TABLE}, concurrency {args.concurrency}")
         common.print_rounds(by_server, "tipg")
 

@@ -14,13 +14,15 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, DataError, connection, transaction
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
 from geoplatform.errors import InvalidInput
 
 from . import conf, sql
+from .crs import DEFAULT as DEFAULT_CRS
+from .crs import Crs
 from .errors import CollectionNotFound, FeatureNotFound, InvalidQuery
 from .models import VectorDataset
 
@@ -173,7 +175,16 @@ def items_page(*, collection_id: str, include_unpublished: bool, build: BuildQue
         else:  # the planner's estimate, below
             count, matched, exact = "none", None, False
         try:
-            rows = _page_statement(query, dataset, include_unpublished, count, guarded=not fresh)
+            rows = _page_statement(
+                query, dataset, include_unpublished, count, guarded=not fresh or query.where is not None
+            )
+        except DataError as exc:
+            if query.where is None:
+                raise
+            # A CQL2 filter that fails on the data (arithmetic overflow, a geometry PostGIS
+            # refuses): the client's expression, not the server, is at fault.
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InvalidQuery(f"filter cannot be evaluated on this collection's data: {message}") from None
         except DatabaseError:
             if fresh:
                 raise
@@ -222,7 +233,7 @@ def _page_statement(
         )
 
 
-def feature_get(*, dataset: VectorDataset, feature_id: str) -> str:
+def feature_get(*, dataset: VectorDataset, feature_id: str, crs: Crs = DEFAULT_CRS) -> str:
     try:
         fid = int(feature_id)
     except ValueError:
@@ -235,6 +246,7 @@ def feature_get(*, dataset: VectorDataset, feature_id: str) -> str:
             columns=[a["name"] for a in dataset.attributes],
             feature_id=fid,
             decimal_columns=frozenset(a["name"] for a in dataset.attributes if a["type"] in sql.DECIMAL_TYPES),
+            crs=crs,
         )
     )
     if text is None:

@@ -11,5 +11,6 @@ urlpatterns = [
     path("collections", api.CollectionListApi.as_view(), name="collections"),
     path("collections/<str:collection_id>", api.CollectionDetailApi.as_view(), name="collection"),
     path("collections/<str:collection_id>/items", api.ItemListApi.as_view(), name="items"),
+    path("collections/<str:collection_id>/queryables", api.QueryablesApi.as_view(), name="queryables"),
     path("collections/<str:collection_id>/items/<str:feature_id>", api.ItemDetailApi.as_view(), name="item"),
 ]
