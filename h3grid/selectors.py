@@ -42,7 +42,8 @@ BBOX_MAX_CELLS = 20000
 
 
 def dataset_list() -> list[StatDataset]:
-    return list(StatDataset.objects.all())
+    """Every dataset but replacements still being built (their load name holds a dot)."""
+    return list(StatDataset.objects.exclude(slug__contains=".load-"))
 
 
 # Per-process caches of what every cells request checks first (the dataset row and whether its
@@ -80,7 +81,9 @@ def dataset_get(*, dataset_id: str) -> StatDataset:
 
 def _dataset_find(dataset_id: str) -> StatDataset | None:
     row = None
-    if _SLUG.match(dataset_id):  # anything else names no dataset (and never reaches SQL)
+    if _SLUG.match(
+        dataset_id
+    ):  # a load name (a dot) is never matched  # anything else names no dataset (and never reaches SQL)
         if dataset_id.isdigit() and len(dataset_id) <= 18:
             row = StatDataset.objects.filter(pk=int(dataset_id)).first()
         if row is None:
