@@ -75,6 +75,7 @@ StatDataset.objects.filter(slug="%(slug)s").delete()
 cols = [{"name": n, "stat": n, "band": 1, "category": None, "units": "m", "approximate": False}
         for n in ("mean", "sum", "count", "min", "max", "std")]
 from h3grid import stats
+rng = np.random.default_rng(1)
 stats.stat_parts_delete(slug="%(slug)s")
 ds = StatDataset.objects.create(slug="%(slug)s", title="Synthetic elevation of Brazil", source_kind="raster",
                                 source_ref="bench/synthetic", resolutions=[5, 6, 7], columns=cols, units="m",
@@ -86,7 +87,6 @@ for part, chunk in enumerate(np.array_split(cells[7], max(1, len(cells[7]) // 25
     v = rng.normal(500, 200, size=(len(chunk), 6))
     stats.stat_part_write(slug="%(slug)s", res=7, part=part, cells=chunk,
                           values={c["name"]: v[:, i] for i, c in enumerate(cols)})
-rng = np.random.default_rng(1)
 with connection.cursor() as cur:
     cur.execute("TRUNCATE h3.cell, h3.cell_country")
     cur.execute(f"DROP TABLE IF EXISTS h3.{ds.table}")
@@ -116,7 +116,7 @@ print(json.dumps({"cells": {r: len(c) for r, c in cells.items()}, "seconds": rou
 """
 
 
-def prepare(env: dict[str, str]) -> dict[str, int]:
+def prepare(env: dict[str, str]) -> dict[int, int]:
     import psycopg
 
     with psycopg.connect("postgresql://root@127.0.0.1:5432/postgres", autocommit=True) as admin:
@@ -135,7 +135,8 @@ def prepare(env: dict[str, str]) -> dict[str, int]:
 def _pages(res: int, fmt: str) -> list[common.Request]:
     """Every page of the country at ``res`` (following the next links once), as requests."""
     base = f"/api/h3/stats/{SLUG}/cells?iso3=BRA&res={res}&f={fmt}"
-    paths, path = [], base
+    paths: list[str] = []
+    path = base
     while path and len(paths) < 400:
         paths.append(path)
         status, body = common.get(PORT, path)
