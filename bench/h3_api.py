@@ -81,7 +81,7 @@ ds = StatDataset.objects.create(slug="%(slug)s", title="Synthetic elevation of B
                                 source_ref="bench/synthetic", resolutions=[5, 6, 7], columns=cols, units="m",
                                 storage=stats.storage_of("%(slug)s", [5, 6, 7], 6))
 # Res 7 (the Parquet tier): the children of the res-6 cells, in parts of contiguous cells
-# (as the aggregation's fan-out by coarse parent writes them), 65,536-row groups.
+# (as the aggregation's fan-out by coarse parent writes them), PART_ROW_GROUP-row groups.
 cells[7] = np.sort(np.array([c for p in cells[6] for c in h3i.cell_to_children(p, 7)], dtype=np.int64))
 for part, chunk in enumerate(np.array_split(cells[7], max(1, len(cells[7]) // 250_000))):
     v = rng.normal(500, 200, size=(len(chunk), 6))
@@ -98,13 +98,13 @@ with connection.cursor() as cur:
             if res == 7:
                 parents = np.repeat(np.array(cells[6], dtype=np.int64), 7)  # children in parent order
                 rows = np.column_stack([np.sort(cs), np.full(len(cs), 7), np.sort(parents)])
-                copy.write("".join(f"{a}\t{b}\t{c}\n" for a, b, c in rows.tolist()).encode())
+                copy.write("".join(f"{a}\\t{b}\\t{c}\\n" for a, b, c in rows.tolist()).encode())
                 continue
             for c in cs:
                 copy.write_row((c, res, h3i.cell_to_parent(c, res - 1)))
     with pg.copy("COPY h3.cell_country (cell, iso3, share) FROM STDIN") as copy:
         for cs in cells.values():
-            copy.write("".join(f"{c}\tBRA\t1\n" for c in np.asarray(cs).tolist()).encode())
+            copy.write("".join(f"{c}\\tBRA\\t1\\n" for c in np.asarray(cs).tolist()).encode())
     with pg.copy(f"COPY h3.{ds.table} FROM STDIN") as copy:
         for res in (5, 6):
             v = rng.normal(500, 200, size=(len(cells[res]), 6))
@@ -124,8 +124,10 @@ def prepare(env: dict[str, str]) -> dict[int, int]:
             admin.execute(f'CREATE DATABASE "{DB_NAME}"')
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
     out = subprocess.run(
-        [sys.executable, "-c", SEED % {"slug": SLUG}], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        [sys.executable, "-c", SEED % {"slug": SLUG}], cwd=ROOT, env=env, capture_output=True, text=True
     )
+    if out.returncode:
+        sys.exit(f"seeding failed:\n{out.stderr[-3000:]}")
     line = [x for x in out.stdout.splitlines() if x.startswith("{")][-1]
     info = json.loads(line)
     print(f"seeded: cells per resolution {info['cells']} in {info['seconds']} s")

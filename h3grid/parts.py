@@ -1,6 +1,6 @@
 """Reads of the Parquet tier: resolutions above ``postgres_max_res`` live as Parquet parts in the
 silver zone (``StatDataset.storage[res] == "parquet:<container>/<prefix>/"``, written by
-:func:`h3grid.stats.stat_part_write`: rows sorted by cell, row groups of 65,536 rows).
+:func:`h3grid.stats.stat_part_write`: rows sorted by cell, row groups of PART_ROW_GROUP rows).
 
 A query is a sorted list of disjoint cell ranges (``(c, c)`` for exact cells), an optional
 ``after`` cell and a limit. Only the row groups whose ``cell`` min/max statistics meet a range are

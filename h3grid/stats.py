@@ -353,6 +353,9 @@ def land_cell_count(*, res: int) -> int:
 # PostgreSQL against ~2.3 GiB of Parquet written 6x faster; res 6 is 0.6 GiB).
 POSTGRES_MAX_RES = 6
 PARQUET_ZONE = "silver"
+# Rows per row group of a part: the H3 API reads whole row groups of the cells a page needs
+# (h3grid/parts.py), so they are kept small (bench/h3_api.py, res 7 rows).
+PART_ROW_GROUP = 8192
 
 
 def parts_prefix(slug: str, res: int) -> str:
@@ -384,7 +387,7 @@ def stat_part_write(
         }
     )
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", row_group_size=65_536)
+    pq.write_table(table, buf, compression="zstd", row_group_size=PART_ROW_GROUP)
     name = f"{parts_prefix(slug, res)}/part-{part:06d}.parquet"
     size = buf.tell()
     buf.seek(0)
