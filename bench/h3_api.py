@@ -7,8 +7,10 @@ target / measured p99 (>= 1 meets it). No peer serves H3 statistics (no h3-pg he
 
 The synthetic data: Brazil (the basemap's Natural Earth countries file) covered with H3 cells at
 resolutions 4 to 6 ('overlap' rule), every cell mapped to BRA, and one stat dataset with six
-statistics per cell at resolutions 5 and 6, loaded with COPY. Also measured: the same pages as
-GeoJSON (polygons derived per page) and as CSV (COPY), and res 6 pages.
+statistics per cell at resolutions 5 and 6, loaded with COPY, and at resolution 7 (the children of
+the res-6 cells, ~1.7 M) as Parquet parts in the silver zone (the Parquet tier, h3grid/parts.py).
+Also measured: the same pages as GeoJSON (polygons derived per page) and as CSV (COPY), res 6
+pages and res 7 pages (country cells from h3.cell_country, values from the parts' row groups).
 """
 
 from __future__ import annotations
@@ -72,10 +74,19 @@ for res in (4, 5, 6):
 StatDataset.objects.filter(slug="%(slug)s").delete()
 cols = [{"name": n, "stat": n, "band": 1, "category": None, "units": "m", "approximate": False}
         for n in ("mean", "sum", "count", "min", "max", "std")]
-ds = StatDataset.objects.create(slug="%(slug)s", title="Synthetic elevation of Brazil", source_kind="raster",
-                                source_ref="bench/synthetic", resolutions=[5, 6], columns=cols, units="m",
-                                storage={"5": "postgres", "6": "postgres"})
+from h3grid import stats
 rng = np.random.default_rng(1)
+stats.stat_parts_delete(slug="%(slug)s")
+ds = StatDataset.objects.create(slug="%(slug)s", title="Synthetic elevation of Brazil", source_kind="raster",
+                                source_ref="bench/synthetic", resolutions=[5, 6, 7], columns=cols, units="m",
+                                storage=stats.storage_of("%(slug)s", [5, 6, 7], 6))
+# Res 7 (the Parquet tier): the children of the res-6 cells, in parts of contiguous cells
+# (as the aggregation's fan-out by coarse parent writes them), PART_ROW_GROUP-row groups.
+cells[7] = np.sort(np.array([c for p in cells[6] for c in h3i.cell_to_children(p, 7)], dtype=np.int64))
+for part, chunk in enumerate(np.array_split(cells[7], max(1, len(cells[7]) // 250_000))):
+    v = rng.normal(500, 200, size=(len(chunk), 6))
+    stats.stat_part_write(slug="%(slug)s", res=7, part=part, cells=chunk,
+                          values={c["name"]: v[:, i] for i, c in enumerate(cols)})
 with connection.cursor() as cur:
     cur.execute("TRUNCATE h3.cell, h3.cell_country")
     cur.execute(f"DROP TABLE IF EXISTS h3.{ds.table}")
@@ -84,12 +95,16 @@ with connection.cursor() as cur:
     pg = cur.cursor
     with pg.copy("COPY h3.cell (cell, res, parent) FROM STDIN") as copy:
         for res, cs in cells.items():
+            if res == 7:
+                parents = np.repeat(np.array(cells[6], dtype=np.int64), 7)  # children in parent order
+                rows = np.column_stack([np.sort(cs), np.full(len(cs), 7), np.sort(parents)])
+                copy.write("".join(f"{a}\\t{b}\\t{c}\\n" for a, b, c in rows.tolist()).encode())
+                continue
             for c in cs:
                 copy.write_row((c, res, h3i.cell_to_parent(c, res - 1)))
     with pg.copy("COPY h3.cell_country (cell, iso3, share) FROM STDIN") as copy:
         for cs in cells.values():
-            for c in cs:
-                copy.write_row((c, "BRA", 1.0))
+            copy.write("".join(f"{c}\\tBRA\\t1\\n" for c in np.asarray(cs).tolist()).encode())
     with pg.copy(f"COPY h3.{ds.table} FROM STDIN") as copy:
         for res in (5, 6):
             v = rng.normal(500, 200, size=(len(cells[res]), 6))
@@ -101,7 +116,7 @@ print(json.dumps({"cells": {r: len(c) for r, c in cells.items()}, "seconds": rou
 """
 
 
-def prepare(env: dict[str, str]) -> dict[str, int]:
+def prepare(env: dict[str, str]) -> dict[int, int]:
     import psycopg
 
     with psycopg.connect("postgresql://root@127.0.0.1:5432/postgres", autocommit=True) as admin:
@@ -109,8 +124,10 @@ def prepare(env: dict[str, str]) -> dict[str, int]:
             admin.execute(f'CREATE DATABASE "{DB_NAME}"')
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
     out = subprocess.run(
-        [sys.executable, "-c", SEED % {"slug": SLUG}], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        [sys.executable, "-c", SEED % {"slug": SLUG}], cwd=ROOT, env=env, capture_output=True, text=True
     )
+    if out.returncode:
+        sys.exit(f"seeding failed:\n{out.stderr[-3000:]}")
     line = [x for x in out.stdout.splitlines() if x.startswith("{")][-1]
     info = json.loads(line)
     print(f"seeded: cells per resolution {info['cells']} in {info['seconds']} s")
@@ -120,7 +137,8 @@ def prepare(env: dict[str, str]) -> dict[str, int]:
 def _pages(res: int, fmt: str) -> list[common.Request]:
     """Every page of the country at ``res`` (following the next links once), as requests."""
     base = f"/api/h3/stats/{SLUG}/cells?iso3=BRA&res={res}&f={fmt}"
-    paths, path = [], base
+    paths: list[str] = []
+    path = base
     while path and len(paths) < 400:
         paths.append(path)
         status, body = common.get(PORT, path)
@@ -140,7 +158,14 @@ def main() -> None:
     logs = ROOT / "var" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
     server = common.start_ours(PORT, env, logs / "h3api-ours.log")
-    cases = {"json res5": (5, "json"), "geojson res5": (5, "geojson"), "csv res5": (5, "csv"), "json res6": (6, "json")}
+    cases = {
+        "json res5": (5, "json"),
+        "geojson res5": (5, "geojson"),
+        "csv res5": (5, "csv"),
+        "json res6": (6, "json"),
+        "json res7 (Parquet tier)": (7, "json"),
+        "geojson res7 (Parquet tier)": (7, "geojson"),
+    }
     results: dict[str, list[dict[str, float]]] = {}
     pages: dict[str, int] = {}
     try:

@@ -201,7 +201,9 @@ def zones(prefix: str, ds: StatDataset | None, params: Mapping[str, str], href: 
     if parent is not None and h3i.get_resolution(parent) >= level:
         raise InvalidInput(f"parent-zone is at level {h3i.get_resolution(parent)}: zone-level must be finer.")
     if ds is not None and selectors.res_storage(ds, level) != "postgres":
-        raise InvalidInput(f"zone-level={level} of this collection is kept as Parquet, not listed zone by zone.")
+        # A Parquet-tier level (h3grid.parts) is listed from the land grid: its zones are the
+        # land cells, whether or not the dataset has a value there (zone data says null).
+        ds = None
     bbox = cellids.parse_bbox(params.get("bbox"))
     compact = _bool(params.get("compact-zones"), name="compact-zones", default=True)
     limit = cellids.parse_int(params.get("limit"), name="limit", default=1000, lo=1, hi=MAX_ZONES)

@@ -172,7 +172,9 @@ def export_resolution(ctx: TaskContext) -> dict[str, Any]:
         with pq.ParquetWriter(path, schema, compression="zstd", write_statistics=True) as writer:
             source = dataset.storage.get(str(res), "postgres")
             batches = (
-                _rows(dataset.table, columns, res) if source == "postgres" else _part_rows(dataset.slug, columns, res)
+                _rows(dataset.table, columns, res)
+                if source == "postgres"
+                else _part_rows(stats.parts_name(dataset), columns, res)
             )
             for rows in batches:
                 writer.write_table(_batch_table(rows, res, columns, schema), row_group_size=ROW_GROUP)

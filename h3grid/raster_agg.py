@@ -128,6 +128,7 @@ def raster_inventory(ctx: TaskContext) -> dict[str, Any]:
     return {
         "dataset_id": dataset.pk,
         "table": dataset.table,
+        "slug": dataset.slug,  # the load name of a replacement (overwrite): its parts go there
         "batches": batches,
         "crs": crs_wkt,
         "finest": finest,
@@ -190,7 +191,11 @@ def raster_compute(ctx: TaskContext) -> dict[str, Any]:
         cells = uniq[result.index]
         if res > p["postgres_max_res"]:
             stats.stat_part_write(
-                slug=p["dataset"], res=res, part=int(ctx.task_params["index"]), cells=cells, values=columns
+                slug=inv.get("slug", p["dataset"]),
+                res=res,
+                part=int(ctx.task_params["index"]),
+                cells=cells,
+                values=columns,
             )
             written[str(res)] = len(cells)
         else:

@@ -8,6 +8,7 @@ primary key serves.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -18,12 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import h3.api.basic_int as h3i
+import numpy as np
+import pyarrow as pa
 from django.db import connection
 from psycopg import sql
 
 from geoplatform.errors import InvalidInput, NotFound
 
-from . import cellids
+from . import cellids, parts
 from .models import StatDataset
 
 _ISO3 = re.compile(r"^[A-Za-z]{3}$")
@@ -39,7 +42,8 @@ BBOX_MAX_CELLS = 20000
 
 
 def dataset_list() -> list[StatDataset]:
-    return list(StatDataset.objects.all())
+    """Every dataset but replacements still being built (their load name holds a dot)."""
+    return list(StatDataset.objects.exclude(slug__contains=".load-"))
 
 
 # Per-process caches of what every cells request checks first (the dataset row and whether its
@@ -77,7 +81,9 @@ def dataset_get(*, dataset_id: str) -> StatDataset:
 
 def _dataset_find(dataset_id: str) -> StatDataset | None:
     row = None
-    if _SLUG.match(dataset_id):  # anything else names no dataset (and never reaches SQL)
+    if _SLUG.match(
+        dataset_id
+    ):  # a load name (a dot) is never matched  # anything else names no dataset (and never reaches SQL)
         if dataset_id.isdigit() and len(dataset_id) <= 18:
             row = StatDataset.objects.filter(pk=int(dataset_id)).first()
         if row is None:
@@ -170,6 +176,10 @@ class CellQuery:
     cells: list[int] | None = None
     ranges: tuple[list[int], list[int]] | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # "postgres" or "parquet" (the Parquet tier: :mod:`h3grid.parts`); the Parquet page is read
+    # once (limit + 1 rows) and shared by next_after and the body.
+    tier: str = "postgres"
+    page: Any = None
 
 
 def iso3_check(iso3: str) -> str:
@@ -218,13 +228,7 @@ def cell_query(
     cellids.check_pyramid_res(res)
     if res not in resolutions:
         raise InvalidInput(f"res={res}: dataset {ds.slug!r} has statistics at resolutions {resolutions} only.")
-    storage = res_storage(ds, res)
-    if storage != "postgres":
-        raise InvalidInput(
-            f"res={res} of dataset {ds.slug!r} is kept as Parquet in the silver zone ({storage}), not served"
-            f" cell by cell here: use resolutions {[r for r in resolutions if res_storage(ds, r) == 'postgres']}"
-            " or its GeoParquet export."
-        )
+    tier = "postgres" if res_storage(ds, res) == "postgres" else "parquet"
     names = stat_names(ds)
     if stat:
         wanted = [s.strip() for s in stat.split(",") if s.strip()]
@@ -233,7 +237,9 @@ def cell_query(
             raise InvalidInput(f"Unknown stat {', '.join(unknown)}: dataset {ds.slug!r} has {', '.join(names)}.")
     else:
         wanted = names
-    q = CellQuery(ds=ds, res=res, stats=wanted, limit=limit or DEFAULT_LIMIT, iso3=None, after=after, bbox=bbox)
+    q = CellQuery(
+        ds=ds, res=res, stats=wanted, limit=limit or DEFAULT_LIMIT, iso3=None, after=after, bbox=bbox, tier=tier
+    )
     if iso3:
         q.iso3 = iso3_check(iso3)
     if parent is not None:
@@ -249,7 +255,7 @@ def cell_query(
         else:
             pairs = [cellids.children_range(c, res) for c in cells]
             q.ranges = ([p[0] for p in pairs], [p[1] for p in pairs])
-    if not _table_exists(ds):
+    if tier == "postgres" and not _table_exists(ds):
         raise NotFound(f"Dataset {ds.slug!r} has no stat table yet (its aggregation has not run).")
     return q
 
@@ -321,6 +327,9 @@ def _json_columns(q: CellQuery) -> sql.Composable:
 def cells_json_rows(q: CellQuery) -> Iterator[list[tuple[int, str]]]:
     """Chunks of (cell, JSON text of its properties), at most ``limit + 1`` rows in all (the
     extra row tells the caller there is a next page)."""
+    if q.tier == "parquet":
+        yield from _parquet_json_rows(q)
+        return
     query, params = _select(q, _json_columns(q), limit=q.limit + 1, after=q.after)
     with connection.cursor() as cur:
         cur.execute(query.as_string(cur.cursor.connection), params)
@@ -333,6 +342,9 @@ def cells_json_rows(q: CellQuery) -> Iterator[list[tuple[int, str]]]:
 
 def cells_csv(q: CellQuery) -> Iterator[bytes]:
     """The page as CSV written by PostgreSQL (COPY ... TO STDOUT), streamed as it comes."""
+    if q.tier == "parquet":
+        yield _parquet_csv(q)
+        return
     cols: list[sql.Composable] = [
         sql.SQL("lpad(to_hex(s.cell), 15, '0') AS cell"),
         sql.SQL("s.cell AS cell_int"),
@@ -353,6 +365,11 @@ def cells_csv(q: CellQuery) -> Iterator[bytes]:
 
 def cells_arrow_batches(q: CellQuery) -> Iterator[dict[str, list[Any]]]:
     """The page as column chunks (for Parquet), FETCH_CHUNK rows at a time."""
+    if q.tier == "parquet":
+        page = parquet_page(q).slice(0, q.limit)
+        for batch in page.to_batches(max_chunksize=FETCH_CHUNK * 10):
+            yield batch.to_pydict()
+        return
     cols: list[sql.Composable] = [sql.SQL("s.cell"), sql.SQL("s.res")]
     if q.iso3:
         cols += [sql.SQL("cc.iso3::text"), sql.SQL("cc.share")]
@@ -371,11 +388,133 @@ def cells_arrow_batches(q: CellQuery) -> Iterator[dict[str, list[Any]]]:
 def next_after(q: CellQuery) -> int | None:
     """The last cell of this page when another page follows (for CSV/Parquet, whose Link header
     is sent before the body): the page's last row and the one after it, by one index probe."""
+    if q.tier == "parquet":
+        page = parquet_page(q)
+        return int(page["cell"][q.limit - 1].as_py()) if page.num_rows > q.limit else None
     query, params = _select(q, sql.SQL("s.cell"), limit=2, after=q.after, offset=q.limit - 1)
     with connection.cursor() as cur:
         cur.execute(query.as_string(cur.cursor.connection), params)
         rows = cur.fetchall()
     return int(rows[0][0]) if len(rows) == 2 else None
+
+
+# The Parquet tier (resolutions above postgres_max_res: :mod:`h3grid.parts`) -----------------------
+
+# A country page reads the country's cells from h3.cell_country at least this many at a time,
+# then only the Parquet row groups holding them.
+ISO3_CHUNK = 2000
+
+
+def parquet_page(q: CellQuery) -> pa.Table:
+    """The page (``limit + 1`` rows: the extra one says a next page exists) as an Arrow table
+    of cell, res, [iso3, share], statistics, ascending by cell; read once per request."""
+    if q.page is None:
+        q.page = _parquet_read(q, q.limit + 1)
+    return q.page
+
+
+def _parquet_ranges(q: CellQuery) -> tuple[Any, Any]:
+    if q.cells is not None:
+        ranges = parts.ranges_normalise([(c, c) for c in q.cells])
+    elif q.ranges is not None:
+        ranges = parts.ranges_normalise(list(zip(*q.ranges, strict=True)))
+    else:
+        ranges = parts.ranges_normalise([cellids.res_range(q.res)])
+    if q.parent is not None:
+        ranges = parts.ranges_intersect(ranges, *cellids.children_range(q.parent, q.res))
+    return ranges
+
+
+def _parquet_read(q: CellQuery, n: int) -> pa.Table:
+    index = parts.dataset_index(q.ds, q.res, _cached)
+    ranges = _parquet_ranges(q)
+    if not q.iso3:
+        page = parts.read_page(index, ranges=ranges, columns=q.stats, limit=n, after=q.after)
+        return page.add_column(1, "res", pa.array(np.full(page.num_rows, q.res, np.int16)))
+    # By country: its cells (and shares) a chunk at a time from the (iso3, cell) index, each
+    # chunk looked up in the row groups that hold them; a page costs about one chunk.
+    found: list[pa.Table] = []
+    count, cursor = 0, q.after
+    chunk = max(n, ISO3_CHUNK)
+    while count < n and len(ranges[0]):
+        cells, shares = _country_cells(q.iso3, ranges, after=cursor, limit=chunk)
+        if len(cells) == 0:
+            break
+        page = parts.read_page(index, ranges=(cells, cells), columns=q.stats, limit=n - count)
+        if page.num_rows:
+            share = shares[np.searchsorted(cells, page["cell"].to_numpy())]
+            page = page.add_column(1, "res", pa.array(np.full(page.num_rows, q.res, np.int16)))
+            page = page.add_column(2, "iso3", pa.array([q.iso3] * page.num_rows, pa.string()))
+            page = page.add_column(3, "share", pa.array(share, pa.float32()))
+            found.append(page)
+            count += page.num_rows
+        if len(cells) < chunk:
+            break
+        cursor = int(cells[-1])
+    if not found:
+        empty = {"cell": pa.array([], pa.int64()), "res": pa.array([], pa.int16())}
+        empty |= {"iso3": pa.array([], pa.string()), "share": pa.array([], pa.float32())}
+        return pa.table({**empty, **{s: pa.array([], pa.float64()) for s in q.stats}})
+    return pa.concat_tables(found)
+
+
+def _country_cells(iso3: str, ranges: tuple[Any, Any], *, after: int | None, limit: int) -> tuple[Any, Any]:
+    """The next ``limit`` cells of the country within ``ranges`` (sorted) and their shares."""
+    lo, hi = ranges
+    params: list[Any] = [iso3]
+    if len(lo) == 1:
+        source = "h3.cell_country cc WHERE cc.iso3 = %s AND cc.cell BETWEEN %s AND %s"
+        params += [int(lo[0]), int(hi[0])]
+    else:
+        source = (
+            "h3.cell_country cc JOIN unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi)"
+            " ON cc.cell BETWEEN r.lo AND r.hi WHERE cc.iso3 = %s"
+        )
+        params = [lo.tolist(), hi.tolist(), iso3]
+    if after is not None:
+        source += " AND cc.cell > %s"
+        params.append(after)
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT cc.cell, cc.share FROM {source} ORDER BY cc.cell LIMIT %s", [*params, limit])
+        rows = cur.fetchall()
+    return np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.float32)
+
+
+def _parquet_rows(q: CellQuery) -> Iterator[dict[str, Any]]:
+    page = parquet_page(q)
+    for row in page.to_pylist():
+        row["cell"] = cellids.to_hex(row["cell"])
+        yield {k: _finite(v) if k in q.stats else v for k, v in row.items()}
+
+
+def _parquet_json_rows(q: CellQuery) -> Iterator[list[tuple[int, str]]]:
+    page = parquet_page(q)
+    cells = page["cell"].to_pylist()
+    rows = [(c, json.dumps(r)) for c, r in zip(cells, _parquet_rows(q), strict=True)]
+    for start in range(0, len(rows), FETCH_CHUNK):
+        yield rows[start : start + FETCH_CHUNK]
+
+
+def _parquet_csv(q: CellQuery) -> bytes:
+    import pyarrow.csv as pacsv
+
+    page = parquet_page(q).slice(0, q.limit)
+    hexes = pa.array([cellids.to_hex(c) for c in page["cell"].to_pylist()], pa.string())
+    page = page.rename_columns(["cell_int", *page.column_names[1:]]).add_column(0, "cell", hexes)
+    buf = io.BytesIO()
+    pacsv.write_csv(page, buf, write_options=pacsv.WriteOptions(quoting_style="needed"))
+    return buf.getvalue()
+
+
+def parquet_values(ds: StatDataset, res: int, cells: list[int]) -> dict[int, dict[str, Any]]:
+    """``ds``'s statistics of ``cells`` (all at ``res``, a Parquet-tier resolution)."""
+    if not cells:
+        return {}
+    names = stat_names(ds)
+    index = parts.dataset_index(ds, res, _cached)
+    ranges = parts.ranges_normalise([(c, c) for c in cells])
+    page = parts.read_page(index, ranges=ranges, columns=names, limit=len(cells))
+    return {int(r.pop("cell")): {n: _finite(v) for n, v in r.items()} for r in page.to_pylist()}
 
 
 # One cell across datasets ------------------------------------------------------------------------
@@ -384,14 +523,19 @@ def next_after(q: CellQuery) -> int | None:
 def cell_detail(*, cell: int) -> dict[str, Any]:
     """Every dataset's values for ``cell``, whether the land grid has it, and its countries."""
     res = h3i.get_resolution(cell)
-    datasets = [ds for ds in dataset_list() if res in dataset_resolutions(ds) and res_storage(ds, res) == "postgres"]
+    datasets = [ds for ds in dataset_list() if res in dataset_resolutions(ds)]
+    in_parquet = [ds for ds in datasets if res_storage(ds, res) != "postgres"]
     with connection.cursor() as cur:
         cur.execute("SELECT EXISTS (SELECT 1 FROM h3.cell WHERE cell = %s)", [cell])
         in_grid = bool(cur.fetchone()[0])
         cur.execute("SELECT iso3, share FROM h3.cell_country WHERE cell = %s ORDER BY share DESC, iso3", [cell])
         countries = [{"iso3": r[0], "share": r[1]} for r in cur.fetchall()]
         values: dict[int, dict[str, Any]] = {}
-        existing = [ds for ds in datasets if _table_exists(ds)]
+        for ds in in_parquet:
+            found = parquet_values(ds, res, [cell])
+            if cell in found:
+                values[ds.pk] = found[cell]
+        existing = [ds for ds in datasets if ds not in in_parquet and _table_exists(ds)]
         if existing:
             parts = [
                 sql.SQL("SELECT {id}::bigint, row_to_json(s)::text FROM {t} s WHERE s.res = %s AND s.cell = %s").format(
@@ -475,7 +619,9 @@ def zone_ids(
 def zone_values(*, ds: StatDataset, cells: list[int], res: int) -> dict[int, dict[str, Any]]:
     """``ds``'s statistics of the given cells (all at ``res``)."""
     names = stat_names(ds)
-    if not cells or not _table_exists(ds) or res_storage(ds, res) != "postgres":
+    if cells and res_storage(ds, res) != "postgres":
+        return parquet_values(ds, res, cells)
+    if not cells or not _table_exists(ds):
         return {}
     cols = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(n)) for n in names)
     query = sql.SQL("SELECT s.cell, {cols} FROM {t} s WHERE s.res = %s AND s.cell = ANY(%s::bigint[])").format(

@@ -200,6 +200,22 @@ def stat_table_analyze(*, table: str) -> None:
 # --- the registry ----------------------------------------------------------------------------
 
 
+def load_slug(slug: str, job_id: str) -> str:
+    """The name a replacement (overwrite=true) is built under until its finalise swaps it in: a
+    dot, which no dataset slug holds, so the API never resolves it; fits the 63 characters."""
+    return f"{slug[:44]}.load-{job_id.replace('-', '')[:12]}"
+
+
+def is_loading(slug: str) -> bool:
+    return ".load-" in slug
+
+
+def parts_name(dataset: StatDataset) -> str:
+    """The name a dataset's Parquet parts were written under (its load name when it replaced
+    another dataset, see :func:`stat_dataset_swap`)."""
+    return str((dataset.provenance or {}).get("parts_slug") or dataset.slug)
+
+
 def stat_dataset_start(
     *,
     slug: str,
@@ -213,17 +229,18 @@ def stat_dataset_start(
     provenance: Mapping[str, Any],
 ) -> StatDataset:
     """Register (or, for the same job re-run, take back) a dataset and create its table.
-    Another job's dataset of the same slug is replaced (pre-flight allowed it: overwrite)."""
+    When another job's dataset holds the slug (pre-flight allowed it: overwrite), the new one is
+    built beside it under :func:`load_slug` and swapped in by finalise
+    (:func:`stat_dataset_complete`): the old one serves until then and stays if the job fails."""
     with transaction.atomic():
         found = StatDataset.objects.select_for_update().filter(slug=slug).first()
+        name = slug
         if found is not None and found.job_id != job_id:
-            stat_table_drop(table=found.table)
-            stat_parts_delete(slug=found.slug)
-            found.delete()
-            found = None
+            name = load_slug(slug, job_id)
+            found = StatDataset.objects.select_for_update().filter(slug=name, job_id=job_id).first()
         if found is None:
             found = StatDataset.objects.create(
-                slug=slug,
+                slug=name,
                 title=title,
                 source_kind=source_kind,
                 source_ref=source_ref,
@@ -248,29 +265,54 @@ def stat_dataset_finish(*, dataset_id: int, storage: Mapping[str, str], provenan
 
 def stat_dataset_complete(*, params: Mapping[str, Any], dataset_id: int, table: str) -> dict[str, Any]:
     """The finalise of both aggregation jobs: ANALYZE, rows per resolution wherever each lives,
-    the registry row completed; returns the job's result."""
+    the registry row completed (and swapped in for the dataset it replaces); returns the job's
+    result."""
     stat_table_analyze(table=table)
     rows = stat_rows_per_res(table=table)
+    name = StatDataset.objects.get(pk=dataset_id).slug  # the load name of a replacement
     for res in sorted(set(params["resolutions"])):
         if res > params["postgres_max_res"]:
-            rows[str(res)] = stat_parts_rows(slug=params["dataset"], res=res)
+            rows[str(res)] = stat_parts_rows(slug=name, res=res)
     rows = {k: rows[k] for k in sorted(rows, key=int)}
     dataset = stat_dataset_finish(
         dataset_id=dataset_id,
-        storage=storage_of(params["dataset"], params["resolutions"], params["postgres_max_res"]),
+        storage=storage_of(name, params["resolutions"], params["postgres_max_res"]),
         provenance={"rows": rows, "table_bytes": stat_table_size(table=table)},
     )
+    if dataset.slug != params["dataset"]:
+        dataset = stat_dataset_swap(dataset=dataset, slug=str(params["dataset"]))
     return {"dataset": dataset.slug, "dataset_id": dataset.pk, "table": f"h3.{table}", "rows": rows}
 
 
+def stat_dataset_swap(*, dataset: StatDataset, slug: str) -> StatDataset:
+    """A completed replacement takes ``slug`` in one transaction: the old dataset's row and table
+    go, the new row is renamed (its table and parts keep their names: the table is per id, the
+    parts' location is in ``storage`` and ``provenance.parts_slug``). The old Parquet parts are
+    deleted after the commit (blobs are not transactional: a crash there leaves only orphans)."""
+    with transaction.atomic():
+        old = StatDataset.objects.select_for_update().filter(slug=slug).exclude(pk=dataset.pk).first()
+        old_parts = parts_name(old) if old is not None else None
+        if old is not None:
+            stat_table_drop(table=old.table)
+            stat_table_drop(table=f"{old.table}_parts")
+            old.delete()
+        dataset.provenance = {**dataset.provenance, "parts_slug": dataset.slug}
+        dataset.slug = slug
+        dataset.save(update_fields=["slug", "provenance"])
+    if old_parts is not None and old_parts != parts_name(dataset):
+        stat_parts_delete(slug=old_parts)
+    return dataset
+
+
 def stat_dataset_discard(*, slug: str, job_id: str) -> bool:
-    """Remove what a failed or cancelled job registered (its table too); idempotent."""
-    found = StatDataset.objects.filter(slug=slug, job_id=job_id).first()
+    """Remove what a failed or cancelled job registered (its table and parts; a replacement's
+    load too, the dataset it would have replaced untouched); idempotent."""
+    found = StatDataset.objects.filter(slug__in=[slug, load_slug(slug, job_id)], job_id=job_id).first()
     if found is None:
         return False
     stat_table_drop(table=found.table)
     stat_table_drop(table=f"{found.table}_parts")
-    stat_parts_delete(slug=found.slug)
+    stat_parts_delete(slug=parts_name(found))
     found.delete()
     return True
 
@@ -280,7 +322,7 @@ def stat_dataset_delete(*, dataset: StatDataset) -> None:
     with transaction.atomic():
         stat_table_drop(table=dataset.table)
         stat_table_drop(table=f"{dataset.table}_parts")
-        stat_parts_delete(slug=dataset.slug)
+        stat_parts_delete(slug=parts_name(dataset))
         dataset.delete()
 
 
@@ -311,6 +353,9 @@ def land_cell_count(*, res: int) -> int:
 # PostgreSQL against ~2.3 GiB of Parquet written 6x faster; res 6 is 0.6 GiB).
 POSTGRES_MAX_RES = 6
 PARQUET_ZONE = "silver"
+# Rows per row group of a part: the H3 API reads whole row groups of the cells a page needs
+# (h3grid/parts.py), so they are kept small (bench/h3_api.py, res 7 rows).
+PART_ROW_GROUP = 8192
 
 
 def parts_prefix(slug: str, res: int) -> str:
@@ -342,7 +387,7 @@ def stat_part_write(
         }
     )
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", row_group_size=65_536)
+    pq.write_table(table, buf, compression="zstd", row_group_size=PART_ROW_GROUP)
     name = f"{parts_prefix(slug, res)}/part-{part:06d}.parquet"
     size = buf.tell()
     buf.seek(0)

@@ -175,6 +175,7 @@ def vector_inventory(ctx: TaskContext) -> dict[str, Any]:
     return {
         "dataset_id": dataset.pk,
         "table": dataset.table,
+        "slug": dataset.slug,  # the load name of a replacement (overwrite): its parts go there
         "parts": parts,
         "finest": finest,
         "batches": batches,
@@ -331,6 +332,6 @@ def vector_finalise(ctx: TaskContext) -> dict[str, Any]:
     for res in sorted(set(ctx.params["resolutions"])):
         if res > ctx.params["postgres_max_res"]:
             stats.stat_rows_to_parts(
-                table=table, slug=ctx.params["dataset"], res=res, columns=stats.column_names(columns)
+                table=table, slug=inv.get("slug", ctx.params["dataset"]), res=res, columns=stats.column_names(columns)
             )
     return stats.stat_dataset_complete(params=ctx.params, dataset_id=int(inv["dataset_id"]), table=table)

@@ -56,9 +56,10 @@
 
   function statName() { return el("stat").value; }
 
-  // Resolutions served cell by cell (those kept as Parquet in the silver zone are not).
+  // Every resolution is served cell by cell, the Parquet tier (fine resolutions, silver zone)
+  // too; the zoom reaches the finest ones only when zoomed in (resForZoom), so pages stay small.
   function servedResolutions(d) {
-    return d.resolutions.filter((r) => ((d.storage || {})[String(r)] || "postgres") === "postgres");
+    return d.resolutions.slice();
   }
 
   function setDataset(id) {

@@ -50,6 +50,12 @@ def _rows(table: str, res: int) -> dict[int, dict[str, float]]:
         return {r[0]: dict(zip(names, r[1:], strict=True)) for r in cur.fetchall()}
 
 
+def _count(table: str) -> int:
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT count(*) FROM h3.{table}")
+        return int(cur.fetchone()[0])
+
+
 def _params(item: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {
         "collection_id": item["collection_id"],
@@ -178,3 +184,51 @@ def test_raster_aggregation_on_the_worker(live_worker: Any) -> None:
             stat_dataset_delete(dataset=ds)
         with connection.cursor() as cur:
             cur.execute("DELETE FROM h3.cell; DELETE FROM h3.cell_country")
+
+
+@pytest.mark.django_db
+def test_overwrite_is_atomic(olinda: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replacement (overwrite=true) is built beside the dataset it replaces: the old one stays
+    whole (table, Parquet parts, registry row) while it runs and when it fails; a completed one
+    takes the slug in finalise and the old table and parts go."""
+    from geoplatform.storage import blob_list, zone_container
+
+    first = submit_inline("h3_raster_aggregation", _params(olinda, dataset="swap", statistics=["mean"]))
+    assert first.status == JobStatus.COMPLETED, first.error
+    old = StatDataset.objects.get(slug="swap")
+    old_parts = stats.stat_parts_list(slug="swap", res=7)
+    assert old_parts and _count(old.table)
+
+    def broken(**kwargs: Any) -> None:  # finalise fails after every batch was written
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(stats, "stat_table_analyze", broken)
+    failed = submit_inline("h3_raster_aggregation", _params(olinda, dataset="swap", overwrite=True))
+    assert failed.status == JobStatus.FAILED
+    monkeypatch.undo()
+    kept = StatDataset.objects.get(slug="swap")
+    assert kept.pk == old.pk and kept.job_id == first.id and _count(kept.table)
+    assert stats.stat_parts_list(slug="swap", res=7) == old_parts
+    # The replacement's load left nothing: no row, no table, no parts.
+    assert list(StatDataset.objects.values_list("slug", flat=True)) == ["swap"]
+    assert not [n for n in blob_list(zone_container("silver"), "h3/") if ".load-" in n]
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'h3' AND tablename LIKE 'stat_%%'")
+        assert cur.fetchone()[0] == 1
+
+    again = submit_inline("h3_raster_aggregation", _params(olinda, dataset="swap", overwrite=True))
+    assert again.status == JobStatus.COMPLETED, again.error
+    new = StatDataset.objects.get(slug="swap")
+    assert new.pk != old.pk and new.job_id == again.id and again.result["dataset"] == "swap"
+    assert [c["name"] for c in new.columns] != [c["name"] for c in old.columns]
+    with connection.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s)", [f"h3.{old.table}"])
+        assert cur.fetchone()[0] is None
+    assert stats.stat_parts_list(slug="swap", res=7) == []  # the old parts went
+    parts = pa.concat_tables(list(stats.stat_parts_read(slug=stats.parts_name(new), res=7)))
+    assert parts.num_rows == again.result["rows"]["7"]
+    export = submit_inline("export_h3_stats", {"dataset": "swap", "resolutions": [7]})
+    assert export.status == JobStatus.COMPLETED, export.error
+    assert export.result["files"][0]["rows"] == parts.num_rows
+    stats.stat_dataset_delete(dataset=new)
+    assert stats.stat_parts_list(slug=stats.parts_name(new), res=7) == []
