@@ -284,8 +284,10 @@ def cell_polygons(cells: Ints, res: int, *, scale: float = 1.0) -> Geoms:
 
 
 def _equal_area(geoms: Geoms) -> Floats:
-    """Areas on the cylindrical equal-area projection of the unit sphere (x = lon, y = sin lat)."""
-    projected = shapely.transform(geoms, lambda xy: np.column_stack([np.radians(xy[:, 0]), np.sin(np.radians(xy[:, 1]))]))
+    """Areas on the cylindrical equal-area projection of the unit sphere (x = lon, y = sin lat).
+    Edges are first cut to at most half a degree: y is not linear in latitude, so a long edge
+    (the cells round a pole) would otherwise be measured as a chord."""
+    projected = shapely.transform(shapely.segmentize(geoms, 0.5), lambda xy: np.column_stack([np.radians(xy[:, 0]), np.sin(np.radians(xy[:, 1]))]))
     return np.asarray(shapely.area(projected), dtype=np.float64)
 
 
