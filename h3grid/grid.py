@@ -162,6 +162,8 @@ def land_build(
         pieces.extend(parts)
         piece_country.extend([i] * len(parts))
     arr = np.array(wrapped, dtype=object)
+    piece_arr = np.array(pieces, dtype=object)
+    shapely.prepare(piece_arr)
     if len(arr):
         shapely.prepare(arr)
         b = shapely.total_bounds(arr)
@@ -171,7 +173,7 @@ def land_build(
     return Land(
         iso3=np.array(codes, dtype=str),
         geoms=arr,
-        pieces=np.array(pieces, dtype=object),
+        pieces=piece_arr,
         piece_country=np.array(piece_country, dtype=np.int64),
         bounds=bounds,
         source=source,
@@ -217,15 +219,17 @@ def pole_cells(res: int) -> tuple[int, int]:
 
 
 def children(cells: Ints, res: int) -> tuple[Ints, Ints]:
-    """(children at ``res``, their parent) for every cell of ``cells`` (one resolution)."""
+    """(children at ``res``, the position of their parent in ``cells``) for every cell of
+    ``cells`` (one resolution; children in the order of their parents)."""
     if len(cells) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     frame = (
         pl.DataFrame({"parent": pl.Series(cells.astype(np.uint64), dtype=pl.UInt64)})
+        .with_row_index("row")
         .with_columns(child=plh3.cell_to_children("parent", res))
         .explode("child")
     )
-    return frame["child"].to_numpy().astype(np.int64), frame["parent"].to_numpy().astype(np.int64)
+    return frame["child"].to_numpy().astype(np.int64), frame["row"].to_numpy().astype(np.int64)
 
 
 def parents(cells: Ints, res: int) -> Ints:
@@ -248,46 +252,61 @@ def descendant_range(cell: int, cell_res: int, res: int) -> tuple[int, int]:
 def cell_polygons(cells: Ints, res: int, *, scale: float = 1.0) -> Geoms:
     """The cells' polygons in lon/lat (unwrapped past 180 across the antimeridian; pole cells
     closed along the pole), optionally scaled about their centre."""
+    return cell_polygon_sets(cells, res, (scale,))[0]
+
+
+def cell_polygon_sets(cells: Ints, res: int, scales: tuple[float, ...]) -> list[Geoms]:
+    """:func:`cell_polygons` at several scales from one computation of the boundaries."""
     if len(cells) == 0:
-        return np.empty(0, dtype=object)
+        return [np.empty(0, dtype=object) for _ in scales]
     frame = pl.DataFrame({"c": pl.Series(cells.astype(np.uint64), dtype=pl.UInt64)})
     verts = frame.select(plh3.cell_to_boundary("c").alias("b"))["b"]
     counts = verts.list.len().to_numpy().astype(np.int64)
-    flat = verts.explode().list.to_array(2).to_numpy() if len(verts) else np.empty((0, 2))
-    lat = np.ascontiguousarray(flat[:, 0])
-    lon = np.ascontiguousarray(flat[:, 1])
+    flat = verts.explode().list.to_array(2).to_numpy()
+    lat0 = np.ascontiguousarray(flat[:, 0])
+    lon0 = np.ascontiguousarray(flat[:, 1])
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     owner = np.repeat(np.arange(len(cells)), counts)
-    span = np.maximum.reduceat(lon, starts) - np.minimum.reduceat(lon, starts)
+    span = np.maximum.reduceat(lon0, starts) - np.minimum.reduceat(lon0, starts)
     crossing = span[owner] > 180.0
-    lon = np.where(crossing & (lon < 0), lon + 360.0, lon)
-    if scale != 1.0:
-        cx = np.add.reduceat(lon, starts) / counts
-        cy = np.add.reduceat(lat, starts) / counts
-        lon = cx[owner] + (lon - cx[owner]) * scale
-        lat = cy[owner] + (lat - cy[owner]) * scale
-    rings = shapely.linearrings(np.column_stack([lon, lat]), indices=owner)
-    polys = shapely.polygons(rings)
+    lon0 = np.where(crossing & (lon0 < 0), lon0 + 360.0, lon0)
+    cx = (np.add.reduceat(lon0, starts) / counts)[owner]
+    cy = (np.add.reduceat(lat0, starts) / counts)[owner]
     north, south = pole_cells(res)
-    for pole_cell, pole_lat in ((north, 90.0), (south, -90.0)):
-        hit = np.nonzero(cells == pole_cell)[0]
-        for i in hit:
-            sl = slice(starts[i], starts[i] + counts[i])
-            plon, plat = flat[sl, 1], flat[sl, 0]
-            if scale != 1.0:
-                plat = pole_lat + (plat - pole_lat) * scale
-            order = np.argsort(plon)
-            ring = list(zip(plon[order], plat[order], strict=True))
-            ring = [(-180.0, ring[0][1]), *ring, (180.0, ring[-1][1]), (180.0, pole_lat), (-180.0, pole_lat)]
-            polys[i] = shapely.Polygon(ring)
-    return polys
+    out = []
+    for scale in scales:
+        lon = cx + (lon0 - cx) * scale if scale != 1.0 else lon0
+        lat = cy + (lat0 - cy) * scale if scale != 1.0 else lat0
+        polys = shapely.polygons(shapely.linearrings(np.column_stack([lon, lat]), indices=owner))
+        for pole_cell, pole_lat in ((north, 90.0), (south, -90.0)):
+            for i in np.nonzero(cells == pole_cell)[0]:
+                polys[i] = _pole_polygon(flat[starts[i] : starts[i] + counts[i]], pole_lat, scale)
+        out.append(polys)
+    return out
+
+
+def _pole_polygon(latlng: Floats, pole_lat: float, scale: float) -> Any:
+    """A cell round a pole: its vertices by longitude, closed along the pole's parallel."""
+    plon, plat = latlng[:, 1], latlng[:, 0]
+    if scale != 1.0:
+        plat = pole_lat + (plat - pole_lat) * scale
+    order = np.argsort(plon)
+    ring = list(zip(plon[order], plat[order], strict=True))
+    return shapely.Polygon([(-180.0, ring[0][1]), *ring, (180.0, ring[-1][1]), (180.0, pole_lat), (-180.0, pole_lat)])
 
 
 def _equal_area(geoms: Geoms) -> Floats:
     """Areas on the cylindrical equal-area projection of the unit sphere (x = lon, y = sin lat).
-    Edges are first cut to at most half a degree: y is not linear in latitude, so a long edge
-    (the cells round a pole) would otherwise be measured as a chord."""
-    projected = shapely.transform(shapely.segmentize(geoms, 0.5), lambda xy: np.column_stack([np.radians(xy[:, 0]), np.sin(np.radians(xy[:, 1]))]))
+    Edges longer than half a degree are cut first: y is not linear in latitude, so a long edge
+    (coarse cells, the cells round a pole) would otherwise be measured as a chord."""
+    bounds = shapely.bounds(geoms)
+    large = np.nonzero(np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1]) > 0.5)[0]
+    if len(large):
+        geoms = geoms.copy()
+        geoms[large] = shapely.segmentize(geoms[large], 0.5)
+    projected = shapely.transform(
+        geoms, lambda xy: np.column_stack([np.radians(xy[:, 0]), np.sin(np.radians(xy[:, 1]))])
+    )
     return np.asarray(shapely.area(projected), dtype=np.float64)
 
 
@@ -308,106 +327,131 @@ class Level:
     orphans: int = 0  # land cells whose parent overlaps no land (a child pokes out of its parent)
 
 
-def _pairs(tree_geoms: Geoms, land_geoms: Geoms, predicate: str) -> tuple[Ints, Ints]:
-    """(land index, cell index) pairs where ``predicate(land, cell)``."""
-    if len(tree_geoms) == 0 or len(land_geoms) == 0:
+def _pairs(tree_geoms: Geoms, query_geoms: Geoms, predicate: str) -> tuple[Ints, Ints]:
+    """(query index, tree index) pairs where ``predicate(query, tree)``."""
+    if len(tree_geoms) == 0 or len(query_geoms) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    tree = shapely.STRtree(tree_geoms)
-    found = tree.query(land_geoms, predicate=predicate)
+    found = shapely.STRtree(tree_geoms).query(query_geoms, predicate=predicate)
     return found[0].astype(np.int64), found[1].astype(np.int64)
 
 
-def _shares(cells: Ints, polys: Geoms, land: Land, hits_country: Ints, hits_cell: Ints) -> tuple[Ints, Ints, Floats]:
-    """Shares of the (cell, country) pairs that intersect: 1.0 when the country contains the
-    cell, else intersection area / cell area on the equal-area projection."""
-    inside_c, inside_i = _pairs(polys, land.geoms, "contains")
-    inside = np.zeros(len(cells), bool)
-    inside[inside_i] = True
-    partial = ~inside[hits_cell]
-    out_cell = [inside_i]
-    out_country = [inside_c]
-    out_share = [np.ones(len(inside_i))]
-    todo = np.unique(hits_cell[partial])
-    if len(todo):
-        piece_k, local = _pairs(polys[todo], land.pieces, "intersects")
-        cell_idx = todo[local]
-        parts = shapely.intersection(polys[cell_idx], land.pieces[piece_k])
-        area = _equal_area(parts) / _equal_area(polys[cell_idx])
-        country = land.piece_country[piece_k]
-        # Sum the pieces of one country in one cell.
-        key = cell_idx * len(land) + country
-        uniq, inverse = np.unique(key, return_inverse=True)
-        total = np.bincount(inverse, weights=area)
-        keep = total > 0
-        out_cell.append(uniq[keep] // len(land))
-        out_country.append(uniq[keep] % len(land))
-        out_share.append(np.minimum(total[keep], 1.0))
-    return np.concatenate(out_cell), np.concatenate(out_country), np.concatenate(out_share)
+@dataclass
+class _Tested:
+    """What the geometry says about cells that could not be inherited."""
+
+    near: NDArray[np.bool_]  # scaled polygon meets land: its children are candidates
+    deep_country: Ints  # country whose interior holds the scaled polygon, else -1
+    land: NDArray[np.bool_]  # the cell overlaps land
+    share_cell: Ints  # (cell position, country, share) of every country a cell touches
+    share_country: Ints
+    share: Floats
+
+
+def _test(cells: Ints, res: int, land: Land) -> _Tested:
+    """Overlap, interior and shares of ``cells``: one STRtree query of the scaled polygons by
+    land pieces (tiles: few false bbox hits, cheap intersections), then predicates on the pairs
+    it found against the prepared whole countries."""
+    n, nc = len(cells), len(land)
+    polys, scaled = cell_polygon_sets(cells, res, (1.0, SCALE))
+    piece_k, cell_i = _pairs(scaled, land.pieces, "intersects")
+    near = np.zeros(n, bool)
+    near[cell_i] = True
+    # (country, cell) pairs near each other.
+    key = np.unique(cell_i * nc + land.piece_country[piece_k])
+    pc, pi = key % nc, key // nc
+    countries_near = np.bincount(pi, minlength=n)
+    deep_country = np.full(n, -1, np.int64)
+    single = countries_near[pi] == 1
+    deep = np.zeros(len(pi), bool)
+    deep[single] = shapely.contains(land.geoms[pc[single]], scaled[pi[single]])
+    deep_country[pi[deep]] = pc[deep]
+    # Overlap: inside a deep country, or intersecting it.
+    hit = deep.copy()
+    hit[~deep] = shapely.intersects(land.geoms[pc[~deep]], polys[pi[~deep]])
+    pc, pi, deep = pc[hit], pi[hit], deep[hit]
+    is_land = np.zeros(n, bool)
+    is_land[pi] = True
+    whole = deep.copy()
+    whole[~deep] = shapely.contains(land.geoms[pc[~deep]], polys[pi[~deep]])
+    share = np.ones(len(pi))
+    part_pc, part_pi = pc[~whole], pi[~whole]
+    if len(part_pi):
+        # Intersections with the pieces of the countries each partial cell touches.
+        wanted = np.zeros(n * nc, bool) if n * nc < 50_000_000 else None
+        pair_key = cell_i * nc + land.piece_country[piece_k]
+        if wanted is not None:
+            wanted[part_pi * nc + part_pc] = True
+            sel = wanted[pair_key]
+        else:
+            sel = np.isin(pair_key, part_pi * nc + part_pc)
+        k, i, pair_key = piece_k[sel], cell_i[sel], pair_key[sel]
+        # Pieces near the scaled polygon may miss the cell itself (cheap prepared test first).
+        meets = shapely.intersects(land.pieces[k], polys[i])
+        k, i, pair_key = k[meets], i[meets], pair_key[meets]
+        parts = shapely.intersection(polys[i], land.pieces[k])
+        ratio = _equal_area(parts) / _equal_area(polys[i])
+        uniq, inverse = np.unique(pair_key, return_inverse=True)
+        total = np.bincount(inverse, weights=ratio)
+        lookup = np.searchsorted(uniq, part_pi * nc + part_pc)
+        share[~whole] = np.minimum(total[lookup], 1.0)
+    keep = share > 0
+    return _Tested(
+        near=near,
+        deep_country=deep_country,
+        land=is_land,
+        share_cell=pi[keep],
+        share_country=pc[keep],
+        share=share[keep],
+    )
 
 
 def batch_levels(coarse: int, land: Land, *, min_res: int = MIN_RES, max_res: int = MAX_RES) -> Iterator[Level]:
     """The pyramid under one coarse (res-0) cell, one :class:`Level` per resolution."""
-    coarse_res = COARSE_RES
-    start = np.array([coarse], dtype=np.int64)
-    # Cells whose whole subtree lies in one country: (cell, country index) at the current res.
+    # At each resolution: ``inherit`` cells lie, with their whole subtree, inside one country
+    # (no geometry needed); ``test`` cells are near a coast or border and are tested.
     inherit = np.empty(0, np.int64)
     inherit_country = np.empty(0, np.int64)
     inherit_parent = np.empty(0, np.int64)
-    prev_land = prev_inherit = prev_inherit_country = prev_next = np.empty(0, np.int64)
-    test, test_parent = children(start, min_res) if min_res > coarse_res else (start, np.full(1, -1, np.int64))
+    if min_res > COARSE_RES:
+        test, _ = children(np.array([coarse], dtype=np.int64), min_res)
+    else:
+        test = np.array([coarse], dtype=np.int64)
+    test_parent = np.full(len(test), -1, np.int64)
+    prev_land = np.empty(0, np.int64)
     for res in range(min_res, max_res + 1):
-        if res > min_res:
-            # The previous level's sets, one resolution finer.
-            inherit, inherit_parent = children(prev_inherit, res)
-            inherit_country = np.repeat(prev_inherit_country, _child_counts(prev_inherit, res))
-            test, test_parent = children(prev_next, res)
-        polys = cell_polygons(test, res)
-        scaled = cell_polygons(test, res, scale=SCALE)
-        _, near_i = _pairs(scaled, land.geoms, "intersects")
-        near = np.zeros(len(test), bool)
-        near[near_i] = True
-        # Only cells near land can meet it: test the rest no further.
-        deep_c, deep_i = _pairs(scaled, land.geoms, "contains")
-        deep = np.zeros(len(test), bool)
-        deep[deep_i] = True
-        hit_c, hit_i = _pairs(polys[near], land.geoms, "intersects")
-        near_idx = np.nonzero(near)[0]
-        hit_i = near_idx[hit_i]
-        sh_i, sh_c, sh = _shares(test, polys, land, hit_c, hit_i) if len(hit_i) else (hit_i, hit_c, np.empty(0))
-        is_land = np.zeros(len(test), bool)
-        is_land[hit_i] = True
-        deep_country = np.full(len(test), -1, np.int64)
-        deep_country[deep_i] = deep_c
-
-        cell = np.concatenate([inherit, test[is_land]])
-        parent = np.concatenate([inherit_parent, test_parent[is_land]])
-        share_cell = np.concatenate([inherit, test[sh_i]])
-        share_country = np.concatenate([inherit_country, sh_c])
-        share = np.concatenate([np.ones(len(inherit)), sh]).astype(np.float32)
+        tested = _test(test, res, land)
+        cell = np.concatenate([inherit, test[tested.land]])
+        parent = np.concatenate([inherit_parent, test_parent[tested.land]])
+        share_cell = np.concatenate([inherit, test[tested.share_cell]])
+        share_country = np.concatenate([inherit_country, tested.share_country])
+        share = np.concatenate([np.ones(len(inherit)), tested.share]).astype(np.float32)
         orphans = int((~np.isin(parent, prev_land)).sum()) if res > min_res else 0
-        order = np.argsort(cell, kind="stable")
+        order = np.argsort(cell)
         sorder = np.lexsort((share_country, share_cell))
         yield Level(
             res=res,
             cell=cell[order],
-            parent=parent[order] if res > min_res else np.full(len(cell), -1, np.int64),
+            parent=parent[order],
             share_cell=share_cell[sorder],
             share_country=share_country[sorder],
             share=share[sorder],
             tested=len(test),
             orphans=orphans,
         )
+        if res == max_res:
+            break
         prev_land = cell
-        prev_inherit = np.concatenate([inherit, test[deep]])
-        prev_inherit_country = np.concatenate([inherit_country, deep_country[deep]])
-        prev_next = test[near & ~deep]
-
-
-def _child_counts(cells: Ints, res: int) -> Ints:
-    if len(cells) == 0:
-        return np.empty(0, np.int64)
-    frame = pl.DataFrame({"c": pl.Series(cells.astype(np.uint64), dtype=pl.UInt64)})
-    return frame.select(plh3.cell_to_children_size("c", res))[:, 0].to_numpy().astype(np.int64)
+        deep = tested.deep_country >= 0
+        # One resolution finer: children of interior cells are inherited, children of the
+        # other cells near land are tested.
+        inherit_from = np.concatenate([inherit, test[deep]])
+        from_country = np.concatenate([inherit_country, tested.deep_country[deep]])
+        test_from = test[tested.near & ~deep]
+        kids, row = children(np.concatenate([inherit_from, test_from]), res + 1)
+        split = row < len(inherit_from)
+        inherit, inherit_parent = kids[split], inherit_from[row[split]]
+        inherit_country = from_country[row[split]]
+        test, test_parent = kids[~split], test_from[row[~split] - len(inherit_from)]
 
 
 def coarse_cells_for(land: Land) -> list[int]:

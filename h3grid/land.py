@@ -99,8 +99,6 @@ def land_get(*, source: str, iso3_column: str, country: str = "", bbox: list[flo
 
 
 @lru_cache(maxsize=2)
-def _land(
-    source: str, iso3_column: str, country: str, bbox: tuple[float, ...] | None, version: str
-) -> grid.Land:
+def _land(source: str, iso3_column: str, country: str, bbox: tuple[float, ...] | None, version: str) -> grid.Land:
     codes, geoms = _rows(source, iso3_column, version)
     return grid.land_build(codes, geoms, country=country, bbox=list(bbox) if bbox else None, source=source)

@@ -22,9 +22,7 @@ _KINDS = {"int2": ">i2", "int4": ">i4", "int8": ">i8", "float4": ">f4", "float8"
 _CHUNK = 200_000
 
 
-def copy_binary(
-    table: tuple[str, str], columns: Sequence[tuple[str, str, Any]], *, cursor: Any | None = None
-) -> int:
+def copy_binary(table: tuple[str, str], columns: Sequence[tuple[str, str, Any]], *, cursor: Any | None = None) -> int:
     """COPY the rows of ``columns`` — (name, kind, array or None for NULL) — into
     ``schema.table``; returns the number of rows. Runs on Django's connection (inside the
     caller's transaction) unless a psycopg ``cursor`` is given."""

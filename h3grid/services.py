@@ -55,7 +55,10 @@ def grid_bootstrap_params(params: dict[str, Any]) -> dict[str, Any]:
 def grid_land(params: dict[str, Any]) -> grid.Land:
     resolved = grid_bootstrap_params(params)
     return land.land_get(
-        source=resolved["source"], iso3_column=resolved["iso3_column"], country=resolved["country"], bbox=resolved["bbox"]
+        source=resolved["source"],
+        iso3_column=resolved["iso3_column"],
+        country=resolved["country"],
+        bbox=resolved["bbox"],
     )
 
 
@@ -68,7 +71,7 @@ def _delete_ranges(cur: Any, ranges: Sequence[tuple[int, int]]) -> int:
     for table in ("h3.cell", "h3.cell_country"):
         # One range scan of the primary key per range (unnest keeps it one statement).
         cur.execute(
-            f"DELETE FROM {table} t USING unnest(%s::bigint[], %s::bigint[]) r(lo, hi)"  # noqa: S608 (constant names)
+            f"DELETE FROM {table} t USING unnest(%s::bigint[], %s::bigint[]) r(lo, hi)"
             " WHERE t.cell BETWEEN r.lo AND r.hi",
             [lo, hi],
         )
@@ -83,10 +86,17 @@ def grid_clear_outside(*, coarse_cells: Sequence[int], min_res: int, max_res: in
     others = [int(c) for c in grid.res0_cells() if int(c) not in keep]
     ranges = [grid.descendant_range(c, grid.COARSE_RES, r) for c in others for r in range(min_res, max_res + 1)]
     with transaction.atomic(), connection.cursor() as cur:
-        cur.execute("DELETE FROM h3.cell_country WHERE NOT ((cell >> 52) & 15) BETWEEN %s AND %s", [min_res, max_res])
-        deleted = cur.rowcount
-        cur.execute("DELETE FROM h3.cell WHERE res NOT BETWEEN %s AND %s", [min_res, max_res])
-        deleted += cur.rowcount
+        deleted = 0
+        # Shares have a cell row: look for other resolutions on h3.cell's res index before
+        # scanning the (large) share table for them.
+        cur.execute("SELECT EXISTS (SELECT 1 FROM h3.cell WHERE res NOT BETWEEN %s AND %s)", [min_res, max_res])
+        if cur.fetchone()[0]:
+            cur.execute(
+                "DELETE FROM h3.cell_country WHERE NOT ((cell >> 52) & 15) BETWEEN %s AND %s", [min_res, max_res]
+            )
+            deleted += cur.rowcount
+            cur.execute("DELETE FROM h3.cell WHERE res NOT BETWEEN %s AND %s", [min_res, max_res])
+            deleted += cur.rowcount
         deleted += _delete_ranges(cur, ranges)
     return deleted
 

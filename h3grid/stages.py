@@ -36,9 +36,7 @@ def plan(ctx: TaskContext) -> dict[str, Any]:
     if land.skipped:
         ctx.warn(f"Rows skipped for an invalid ISO3 code: {', '.join(land.skipped)}.")
     coarse = grid.coarse_cells_for(land)
-    deleted = services.grid_clear_outside(
-        coarse_cells=coarse, min_res=resolved["min_res"], max_res=resolved["max_res"]
-    )
+    deleted = services.grid_clear_outside(coarse_cells=coarse, min_res=resolved["min_res"], max_res=resolved["max_res"])
     return {
         "source": resolved["source"],
         "iso3_column": resolved["iso3_column"],

@@ -83,7 +83,6 @@ def test_shares(pyramid: dict[int, list[grid.Level]], world: grid.Land) -> None:
     # Border cells map to every country they touch, with the share of their area in each
     # (checked against areas on the WGS84 ellipsoid).
     geod = Geod(ellps="WGS84")
-    _, geoms = grid.shipped_rows()
     by_code = dict(zip(world.iso3.tolist(), world.geoms, strict=True))
     multi = np.unique(cell, return_counts=True)
     shared = multi[0][multi[1] > 1][:: max(1, int((multi[1] > 1).sum()) // 40)]
@@ -104,12 +103,12 @@ def test_antimeridian_and_poles(world: grid.Land) -> None:
     for lat, lng, code in ((-16.6, 179.99, "FJI"), (66.0, -179.99, "RUS"), (66.0, 179.99, "RUS")):
         c = h3.str_to_int(h3.latlng_to_cell(lat, lng, 5))
         coarse = h3.str_to_int(h3.cell_to_parent(h3.int_to_str(c), 0))
-        level = list(grid.batch_levels(coarse, world, min_res=5, max_res=5))[0]
+        level = next(grid.batch_levels(coarse, world, min_res=5, max_res=5))
         assert c in set(level.cell.tolist())
         assert code in world.iso3[level.share_country[level.share_cell == c]].tolist()
     # The south pole cell is Antarctica's, whole; the north pole cell is sea.
     north, south = grid.pole_cells(3)
-    level = list(grid.batch_levels(grid.parents(np.array([south]), 0)[0], world, min_res=3, max_res=3))[0]
+    level = next(grid.batch_levels(grid.parents(np.array([south]), 0)[0], world, min_res=3, max_res=3))
     assert world.iso3[level.share_country[level.share_cell == south]].tolist() == ["ATA"]
     assert level.share[level.share_cell == south].tolist() == [pytest.approx(1.0, abs=1e-3)]
     level = list(grid.batch_levels(grid.parents(np.array([north]), 0)[0], world, min_res=3, max_res=3))

@@ -32,7 +32,7 @@ def _expected(params: dict[str, Any]) -> dict[str, int]:
 
 def _rows(table: str) -> list[tuple[Any, ...]]:
     with connection.cursor() as cur:
-        cur.execute(f"SELECT * FROM h3.{table} ORDER BY 1, 2")  # noqa: S608 (constant names)
+        cur.execute(f"SELECT * FROM h3.{table} ORDER BY 1, 2")
         return list(cur.fetchall())
 
 
