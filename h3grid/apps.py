@@ -8,6 +8,7 @@ class H3GridConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported in ready(): job types load models, which exist only once every app is registered.
-        from . import jobtypes
+        from . import diagnostics, jobtypes
 
         jobtypes.register()
+        diagnostics.register()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from django.db import connection
 from numpy.typing import NDArray
 
 from geoplatform.errors import InvalidInput
+from ingest.models import JobStatus
+from ingest.selectors import job_list
 
 from . import grid
 
@@ -54,3 +58,24 @@ def grid_cells_for_bbox(*, bbox: list[float], res: int) -> NDArray[np.int64]:
             [cells.tolist()],
         )
         return np.array([r[0] for r in cur.fetchall()], dtype=np.int64)
+
+
+def grid_last_bootstrap() -> dict[str, Any] | None:
+    """The last completed bootstrap_h3_grid: its job id, parameters, end time and cells per res."""
+    job = (
+        job_list()
+        .filter(job_type="bootstrap_h3_grid", status=JobStatus.COMPLETED)
+        .order_by("-finished_at")
+        .values("id", "parameters", "finished_at", "result")
+        .first()
+    )
+    if job is None:
+        return None
+    result = job["result"] or {}
+    return {
+        "job_id": job["id"],
+        "parameters": job["parameters"],
+        "finished_at": job["finished_at"].isoformat() if job["finished_at"] else None,
+        "cells": result.get("cells"),
+        "source": result.get("source"),
+    }

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from django.db import connection
 
-from h3grid import grid, selectors, services, stages
+from h3grid import diagnostics, grid, selectors, services, stages
 from ingest.execution import task_execute
 from ingest.models import Job, JobStatus, Task, TaskStatus
 from tests.conftest import wait_for_job
@@ -58,6 +58,10 @@ def test_country_grid(settings: Any) -> None:
     assert sum(1 for *_, s in shares if s == 1.0) > 0 and sum(1 for *_, s in shares if s < 1.0) > 0
     lux6 = selectors.grid_cells_for_country(iso3="lux", res=6)
     assert len(lux6) == result["cells"]["6"]
+    # Diagnostics: the last bootstrap's counts, no count(*) of the tables.
+    seen = diagnostics.grid()
+    assert seen["last_bootstrap"]["cells"] == result["cells"] and seen["last_bootstrap"]["job_id"] == job.id
+    assert {t["table"] for t in seen["tables"]} == {"cell", "cell_country"}
 
     # A batch run again replaces its own rows: the same rows, no duplicate.
     before = (cells, shares)
