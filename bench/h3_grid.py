@@ -58,9 +58,9 @@ def prepare_database(keep: bool) -> None:
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=_env(), check=True)
 
 
-def _group_rss_mb(pgid: int) -> float:
-    """Total resident memory of the processes of one process group (MB)."""
-    total = 0
+def _group_rss_mb(pgid: int) -> tuple[float, float]:
+    """(total, largest process) resident memory of the processes of one process group (MB)."""
+    total = largest = 0
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -71,12 +71,13 @@ def _group_rss_mb(pgid: int) -> float:
                 for line in fh:
                     if line.startswith("VmRSS:"):
                         total += int(line.split()[1])
+                        largest = max(largest, int(line.split()[1]))
         except (OSError, ProcessLookupError):
             continue
-    return total / 1024
+    return total / 1024, largest / 1024
 
 
-def run_ours(workers: int, max_res: int) -> tuple[float, float, dict[str, object]]:
+def run_ours(workers: int, max_res: int) -> tuple[float, list[float], dict[str, object]]:
     env = _env()
     (ROOT / "var" / "bench").mkdir(parents=True, exist_ok=True)
     log = open(ROOT / "var" / "bench" / "h3grid-worker.log", "wb")
@@ -84,12 +85,13 @@ def run_ours(workers: int, max_res: int) -> tuple[float, float, dict[str, object
         [sys.executable, "manage.py", "rundramatiq", "--processes", str(workers), "--threads", "1"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    peak = [0.0]
+    peak = [0.0, 0.0]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            peak[0] = max(peak[0], _group_rss_mb(worker.pid))
+            total, largest = _group_rss_mb(worker.pid)
+            peak[0], peak[1] = max(peak[0], total), max(peak[1], largest)
             stop.wait(0.2)
 
     try:
@@ -97,10 +99,11 @@ def run_ours(workers: int, max_res: int) -> tuple[float, float, dict[str, object
         import django
 
         django.setup()
-        from ingest.models import Job
+        from ingest.models import Job, WorkerHeartbeat
         from ingest.services import job_submit
 
-        time.sleep(3)  # the worker's first heartbeat
+        while WorkerHeartbeat.objects.count() < workers:  # the worker processes are up
+            time.sleep(0.5)
         idle = _group_rss_mb(worker.pid)
         threading.Thread(target=sample, daemon=True).start()
         started = time.monotonic()
@@ -114,8 +117,8 @@ def run_ours(workers: int, max_res: int) -> tuple[float, float, dict[str, object
         stop.set()
         if job.status != "completed":
             raise RuntimeError(f"bootstrap_h3_grid {job.status}: {job.error}")
-        print(f"worker RSS idle {idle:.0f} MB")
-        return elapsed, peak[0], dict(job.result or {})
+        print(f"worker RSS idle: {idle[0]:.0f} MB in all, {idle[1]:.0f} MB the largest process")
+        return elapsed, peak, dict(job.result or {})
     finally:
         stop.set()
         os.killpg(worker.pid, signal.SIGTERM)
@@ -125,6 +128,7 @@ def run_ours(workers: int, max_res: int) -> tuple[float, float, dict[str, object
 def floor(max_res: int) -> tuple[float, float, dict[int, int], dict[int, int]]:
     """(h3 fill seconds, our computation seconds, h3's counts, our counts) for res 2..max_res."""
     import h3
+    import h3.api.basic_int as h3int
     import shapely
 
     from h3grid import grid
@@ -140,8 +144,8 @@ def floor(max_res: int) -> tuple[float, float, dict[int, int], dict[int, int]]:
             for x in range(-180, 180, 90):
                 piece = shapely.clip_by_rect(geom, x, -90, x + 90, 90)
                 if not piece.is_empty and piece.area > 0:
-                    found = h3.h3shape_to_cells_experimental(h3.geo_to_h3shape(piece), res, contain="overlap")
-                    cells.update(h3.str_to_int(c) for c in found)
+                    shape = h3.geo_to_h3shape(piece)
+                    cells.update(h3int.h3shape_to_cells_experimental(shape, res, contain="overlap"))
         theirs[res] = len(cells)
         del cells
     h3_seconds = time.monotonic() - started
@@ -173,7 +177,9 @@ def main() -> None:
     print(f"\nload average before the job: {os.getloadavg()}")
     elapsed, peak, result = run_ours(args.workers, args.max_res)
     print(f"\nbootstrap_h3_grid res 2-{args.max_res}, {args.workers} worker processes, end to end")
-    print(f"time {elapsed:.0f} s ({elapsed / 60:.1f} min), peak worker RSS {peak:.0f} MB")
+    print(
+        f"time {elapsed:.0f} s ({elapsed / 60:.1f} min), peak worker RSS {peak[0]:.0f} MB in all, {peak[1]:.0f} MB the largest process"
+    )
     print(f"cells per res: {result.get('cells')}")
     print(f"geometry tested per res: {result.get('geometry_tested')}")
     print(f"orphans per res: {result.get('orphans')}, countries: {result.get('countries')}")

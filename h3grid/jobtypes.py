@@ -36,6 +36,8 @@ BOOTSTRAP_H3_GRID = registry.JobType(
         registry.Stage("finalise", stages.finalise, queue="etl"),
     ],
     finalize=stages.result,
+    cleanup=stages.cleanup,
+    makes_outputs=True,
 )
 
 

@@ -36,6 +36,7 @@ def plan(ctx: TaskContext) -> dict[str, Any]:
     if land.skipped:
         ctx.warn(f"Rows skipped for an invalid ISO3 code: {', '.join(land.skipped)}.")
     coarse = grid.coarse_cells_for(land)
+    services.grid_indexes_drop()
     deleted = services.grid_clear_outside(coarse_cells=coarse, min_res=resolved["min_res"], max_res=resolved["max_res"])
     return {
         "source": resolved["source"],
@@ -44,6 +45,11 @@ def plan(ctx: TaskContext) -> dict[str, Any]:
         "batches": [grid.cell_str(c) for c in coarse],
         "deleted_outside": deleted,
     }
+
+
+def cleanup(job_id: str, params: dict[str, Any]) -> None:
+    """A failed or cancelled bootstrap leaves the batches it completed; its indexes come back."""
+    services.grid_indexes_build()
 
 
 def batches(results: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -61,16 +67,20 @@ def cells(ctx: TaskContext) -> dict[str, Any]:
 
 
 def finalise(ctx: TaskContext) -> dict[str, Any]:
-    services.grid_analyze()
-    return {"cells": selectors.grid_counts(), "countries": selectors.grid_country_count()}
+    services.grid_indexes_build()
+    return {"countries": selectors.grid_country_count()}
 
 
 def result(ctx: FinalizeContext) -> dict[str, Any]:
     planned = ctx.stage_results[0][0]
     done = ctx.stage_results[2][0]
+    # The batches' own counts of what they wrote (counting 30 M rows again would take seconds).
+    cells: dict[str, int] = {}
     tested: dict[str, int] = {}
     orphans: dict[str, int] = {}
     for batch in ctx.stage_results[1]:
+        for res, n in batch.get("cells", {}).items():
+            cells[res] = cells.get(res, 0) + int(n)
         for res, n in batch.get("tested", {}).items():
             tested[res] = tested.get(res, 0) + int(n)
         for res, n in batch.get("orphans", {}).items():
@@ -80,7 +90,7 @@ def result(ctx: FinalizeContext) -> dict[str, Any]:
         "iso3_column": planned["iso3_column"],
         "containment": "overlap",
         "batches": len(planned["batches"]),
-        "cells": done["cells"],
+        "cells": {res: n for res, n in sorted(cells.items(), key=lambda kv: int(kv[0])) if n},
         "countries": done["countries"],
         "geometry_tested": tested,
         "orphans": orphans,

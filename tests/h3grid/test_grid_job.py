@@ -58,6 +58,10 @@ def test_country_grid(settings: Any) -> None:
     assert sum(1 for *_, s in shares if s == 1.0) > 0 and sum(1 for *_, s in shares if s < 1.0) > 0
     lux6 = selectors.grid_cells_for_country(iso3="lux", res=6)
     assert len(lux6) == result["cells"]["6"]
+    # The secondary indexes, dropped for the load, are back.
+    with connection.cursor() as cur:
+        cur.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'h3'")
+        assert set(services.SECONDARY_INDEXES) <= {r[0] for r in cur.fetchall()}
     # Diagnostics: the last bootstrap's counts, no count(*) of the tables.
     seen = diagnostics.grid()
     assert seen["last_bootstrap"]["cells"] == result["cells"] and seen["last_bootstrap"]["job_id"] == job.id
