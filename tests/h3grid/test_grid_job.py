@@ -4,6 +4,7 @@ after a stop runs only what was left; bad parameters refused at submit, nothing 
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import numpy as np
@@ -159,3 +160,40 @@ def test_worker_builds_a_grid(live_worker: Any, auth_client: Any, _empty_grid_af
 def test_preflight_lists_problem() -> None:
     assert stages.preflight({"country": "XXX"})
     assert stages.preflight({"country": "BEL"}) == []
+
+
+def test_features_collection_source() -> None:
+    """A loaded features collection as the land (the path the managed Admin0 collection takes):
+    its ISO3 column found by name, the same cells as the shipped file gives."""
+    from django.core.files import File
+
+    from features.services import dataset_unpublish
+    from geoplatform.storage import get_storage, zone_container
+
+    bronze = zone_container("bronze")
+    name = f"tests/{uuid.uuid4().hex[:10]}/countries.gpkg"
+    with open(grid.SHIPPED, "rb") as fh:
+        get_storage(bronze).save(name, File(fh, name=name))
+    try:
+        loaded = submit_inline("process_vector", {"file_name": name, "table_name": "h3_test_countries"})
+        assert loaded.status == JobStatus.COMPLETED, loaded.error
+        params = {"source": "h3_test_countries", "country": "BEL", "max_res": 5}
+        job = submit_inline("bootstrap_h3_grid", params)
+        assert job.status == JobStatus.COMPLETED, job.error
+        result = job.result or {}
+        assert result["source"] == "h3_test_countries" and result["iso3_column"] == "iso_a3"
+        assert result["cells"] == _expected({"country": "BEL", "max_res": 5}) == selectors.grid_counts()
+        bad = auth_submit_problem({"source": "h3_test_countries", "iso3_column": "nope"})
+        assert "has no column 'nope'" in bad
+    finally:
+        dataset_unpublish(collection_id="h3_test_countries", dry_run=False)
+        get_storage(bronze).delete(name)
+
+
+def auth_submit_problem(params: dict[str, Any]) -> str:
+    from geoplatform.errors import InvalidInput
+    from ingest.services import job_submit
+
+    with pytest.raises(InvalidInput) as caught:
+        job_submit(job_type="bootstrap_h3_grid", parameters=params)
+    return str(caught.value.details)
