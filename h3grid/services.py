@@ -152,18 +152,33 @@ SECONDARY_INDEXES = {
 }
 
 
+def _own_grid_tables(cur: Any) -> bool:
+    """Whether this role owns the grid tables (dropping and building indexes needs it; with
+    separate owner and application roles the indexes stay and the COPY keeps them current)."""
+    cur.execute(
+        "SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'h3'::regnamespace"
+        " AND c.relname IN ('cell', 'cell_country') AND pg_has_role(c.relowner, 'MEMBER')"
+    )
+    return bool(cur.fetchone()[0] == 2)
+
+
 def grid_indexes_drop() -> None:
     with connection.cursor() as cur:
-        for name in SECONDARY_INDEXES:
-            cur.execute(f"DROP INDEX IF EXISTS h3.{name}")
+        if _own_grid_tables(cur):
+            for name in SECONDARY_INDEXES:
+                cur.execute(f"DROP INDEX IF EXISTS h3.{name}")
 
 
 def grid_indexes_build() -> None:
     """Build the secondary indexes that are missing (idempotent), then refresh statistics."""
     with transaction.atomic(), connection.cursor() as cur:
-        cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        for statement in SECONDARY_INDEXES.values():
-            cur.execute(statement)
+        cur.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'h3'")
+        present = {r[0] for r in cur.fetchall()}
+        missing = [statement for name, statement in SECONDARY_INDEXES.items() if name not in present]
+        if missing:
+            cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            for statement in missing:
+                cur.execute(statement)
     grid_analyze()
 
 

@@ -11,7 +11,6 @@ from pyproj import Geod
 
 from h3grid import grid
 
-pytestmark = pytest.mark.reader
 
 
 @pytest.fixture(scope="module")
