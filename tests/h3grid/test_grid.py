@@ -12,7 +12,6 @@ from pyproj import Geod
 from h3grid import grid
 
 
-
 @pytest.fixture(scope="module")
 def world() -> grid.Land:
     codes, geoms = grid.shipped_rows()
