@@ -45,8 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
-import polars_h3 as plh3
 import shapely
 from numpy.typing import NDArray
 
@@ -206,6 +204,15 @@ def res0_cells() -> Ints:
     return np.array(sorted(int(c) for c in _h3().get_res0_cells()), dtype=np.int64)
 
 
+def _polars() -> tuple[Any, Any]:
+    """polars and polars-h3, imported when first used: web processes register the job type but
+    never compute the grid (the import costs 0.6 s and 50 MB)."""
+    import polars
+    import polars_h3
+
+    return polars, polars_h3
+
+
 def _h3() -> Any:
     import h3.api.basic_int as h3
 
@@ -221,6 +228,7 @@ def pole_cells(res: int) -> tuple[int, int]:
 def children(cells: Ints, res: int) -> tuple[Ints, Ints]:
     """(children at ``res``, the position of their parent in ``cells``) for every cell of
     ``cells`` (one resolution; children in the order of their parents)."""
+    pl, plh3 = _polars()
     if len(cells) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     frame = (
@@ -233,6 +241,7 @@ def children(cells: Ints, res: int) -> tuple[Ints, Ints]:
 
 
 def parents(cells: Ints, res: int) -> Ints:
+    pl, plh3 = _polars()
     if len(cells) == 0:
         return np.empty(0, np.int64)
     frame = pl.DataFrame({"c": pl.Series(cells.astype(np.uint64), dtype=pl.UInt64)})
@@ -257,6 +266,7 @@ def cell_polygons(cells: Ints, res: int, *, scale: float = 1.0) -> Geoms:
 
 def cell_polygon_sets(cells: Ints, res: int, scales: tuple[float, ...]) -> list[Geoms]:
     """:func:`cell_polygons` at several scales from one computation of the boundaries."""
+    pl, plh3 = _polars()
     if len(cells) == 0:
         return [np.empty(0, dtype=object) for _ in scales]
     frame = pl.DataFrame({"c": pl.Series(cells.astype(np.uint64), dtype=pl.UInt64)})
