@@ -87,3 +87,12 @@ def grid_last_bootstrap() -> dict[str, Any] | None:
         "cells": result.get("cells"),
         "source": result.get("source"),
     }
+
+
+def grid_bootstraps_running() -> list[str]:
+    """Ids of the bootstrap_h3_grid jobs queued or running (a second one would interleave)."""
+    return list(
+        job_list()
+        .filter(job_type="bootstrap_h3_grid", status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+        .values_list("id", flat=True)
+    )

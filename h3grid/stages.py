@@ -23,6 +23,10 @@ def preflight(params: dict[str, Any]) -> list[str]:
         services.grid_bootstrap_params(params)
     except InvalidInput as exc:
         return [exc.message]
+    running = selectors.grid_bootstraps_running()
+    if running:
+        # Each bootstrap replaces the whole grid: two at once would mix their batches.
+        return [f"Another bootstrap_h3_grid job is running ({', '.join(running)}): wait for it or cancel it."]
     return []
 
 

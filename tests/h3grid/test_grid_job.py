@@ -162,6 +162,19 @@ def test_preflight_lists_problem() -> None:
     assert stages.preflight({"country": "BEL"}) == []
 
 
+def test_one_bootstrap_at_a_time(auth_client: Any) -> None:
+    first = submit_job({"country": "BEL", "max_res": 3})  # queued, not run
+    resp = auth_client.post("/api/jobs/submit/bootstrap_h3_grid", {"parameters": {"country": "LUX"}}, format="json")
+    assert resp.status_code == 400, resp.content
+    assert f"Another bootstrap_h3_grid job is running ({first})" in resp.content.decode()
+    # The same parameters join the job instead.
+    again = auth_client.post(
+        "/api/jobs/submit/bootstrap_h3_grid", {"parameters": {"country": "BEL", "max_res": 3}}, format="json"
+    )
+    assert again.status_code in (200, 202), again.content
+    assert again.json()["job_id"] == first
+
+
 def test_features_collection_source() -> None:
     """A loaded features collection as the land (the path the managed Admin0 collection takes):
     its ISO3 column found by name, the same cells as the shipped file gives."""
