@@ -8,7 +8,9 @@ class H3GridConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported in ready(): app modules load models, which exist only once every app is registered.
-        from . import home, jobtypes_stats
+        from . import diagnostics, home, jobtypes, jobtypes_stats
 
-        home.register()  # the catalogue home page lists the H3 stat datasets
+        jobtypes.register()
         jobtypes_stats.register()
+        diagnostics.register()
+        home.register()  # the catalogue home page lists the H3 stat datasets

@@ -38,7 +38,7 @@ def test_index_lists_every_section_and_action(viewer_client: Any) -> None:
     assert {"versions", "database", "queues", "jobs", "workers", "storage", "catalog", "deliveries"} <= set(
         body["sections"]
     )
-    assert set(body["sections"]["catalog"]["sources"]) == {"catalog", "features"}
+    assert set(body["sections"]["catalog"]["sources"]) == {"catalog", "features", "h3grid.grid"}
     assert {"requeue_stuck_tasks", "purge_finished_jobs", "resend_callback", "resend_webhook"} <= set(body["actions"])
     assert body["sections"]["jobs"]["params"]["window_hours"]["type"] == "float"
 
