@@ -226,6 +226,14 @@ def grant(*, admin_url: str, owner_url: str, app_url: str, reader_url: str | Non
             "GRANT pg_read_all_stats TO {app}",
         ):
             cur.execute(sql.SQL(stmt).format(**ids))
+        # The H3 schema (made by the h3grid migration, so it exists only now): the workers write the
+        # grid and create one statistics table per dataset in it.
+        if cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'h3'").fetchone() is not None:
+            for stmt in (
+                "GRANT USAGE, CREATE ON SCHEMA h3 TO {app}",
+                "GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA h3 TO {app}",
+            ):
+                cur.execute(sql.SQL(stmt).format(**ids))
 
 
 def use_owner_connection() -> bool:

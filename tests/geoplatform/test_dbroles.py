@@ -122,7 +122,14 @@ def test_the_app_role_works_but_cannot_change_the_structure(roles_db: dict[str, 
         (found,) = conn.execute("SELECT search(%s::jsonb)", [json.dumps({"collections": ["roles-test"]})]).fetchone()
         assert [f["id"] for f in found["features"]] == ["i1"]
         conn.execute("SELECT delete_item('i1', 'roles-test')")
+        # The H3 grid (rows) and its statistics tables (made by the aggregation jobs).
+        conn.execute("INSERT INTO h3.cell (cell, res, parent) VALUES (1, 2, NULL)")
+        conn.execute("DELETE FROM h3.cell WHERE cell = 1")
+        conn.execute("CREATE TABLE h3.stat_roles_test (res smallint, cell bigint, mean double precision)")
+        conn.execute("DROP TABLE h3.stat_roles_test")
         # ... and nothing that changes the structure of business data or the platform.
+        assert "must be owner of schema h3" in _refused(conn, "DROP SCHEMA h3 CASCADE")
+        assert "must be owner of table cell" in _refused(conn, "DROP TABLE h3.cell")
         assert "must be owner of schema geo" in _refused(conn, "DROP SCHEMA geo CASCADE")
         assert "must be owner of schema pgstac" in _refused(conn, "DROP SCHEMA pgstac CASCADE")
         assert "must be owner of table items" in _refused(conn, "ALTER TABLE pgstac.items ADD COLUMN x int")
