@@ -240,3 +240,61 @@ def feature_get(*, dataset: VectorDataset, feature_id: str) -> str:
     if text is None:
         raise FeatureNotFound(f"No feature {feature_id!r} in collection {dataset.collection_id!r}.")
     return text
+
+
+# --- vector tiles ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TileResult:
+    dataset: VectorDataset
+    version: str
+    rows: Any  # features.tiles.TileRows
+
+
+def tile_get(*, collection_id: str, include_unpublished: bool, build: Callable[[VectorDataset], Any]) -> TileResult:
+    """One vector tile in ONE statement, checked against the metadata row as :func:`items_page`
+    checks its pages: a stale cached copy (another version, or a statement that failed because
+    the table was replaced) is re-read and the tile asked again.
+
+    ``build(dataset)`` parses the request into a :class:`features.tiles.TileQuery` (InvalidQuery).
+    """
+    from . import tiles
+
+    entry = _cache.get(collection_id)
+    fresh = entry is None
+    if entry is None:
+        entry = _load(collection_id, include_unpublished)
+    for _ in range(3):
+        dataset = entry.dataset
+        try:
+            query = build(dataset)
+        except InvalidQuery:
+            if fresh:
+                raise
+            entry, fresh = _load(collection_id, include_unpublished), True
+            continue
+        query.exact_drops = dataset.feature_count <= conf.exact_count_max()
+        query.estimate_drops = not query.exact_drops and _geom_stats(entry)
+        guard = transaction.atomic() if not fresh and connection.in_atomic_block else nullcontext()
+        try:
+            with guard:
+                rows = tiles.tile_read(
+                    query,
+                    meta_table=VectorDataset._meta.db_table,
+                    collection_id=collection_id,
+                    include_unpublished=include_unpublished,
+                )
+        except DatabaseError:
+            if fresh:
+                raise
+            entry, fresh = _load(collection_id, include_unpublished), True
+            continue
+        if rows.version is None:
+            _cache.pop(collection_id, None)
+            raise CollectionNotFound(f"No collection {collection_id!r}.")
+        if rows.version != entry.version:
+            entry, fresh = _load(collection_id, include_unpublished), True
+            continue
+        return TileResult(dataset=dataset, version=entry.version, rows=rows)
+    raise DatabaseError(f"Collection {collection_id!r} kept changing while its tile was read; try again.")
