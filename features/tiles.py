@@ -17,7 +17,9 @@ HTTP-free: :mod:`features.tiles_api` passes in URLs and query dicts.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -274,7 +276,9 @@ def tile_sql(
         " SELECT (SELECT {version} FROM {meta} WHERE collection_id = %s AND (published OR %s)),"
         " (SELECT count(*) FROM _r),"
         " (SELECT ST_AsMVT(m, %s, {extent}, 'geom', 'id') FROM"
-        " (SELECT r.id, {geometry} AS geom{rcols} FROM (SELECT * FROM _r LIMIT {cap}) AS r) AS m"
+        # OFFSET 0: the subquery stays one, so the IS NOT NULL test reads its column instead of
+        # computing ST_AsMVTGeom a second time (the planner would inline the expression).
+        " (SELECT r.id, {geometry} AS geom{rcols} FROM (SELECT * FROM _r LIMIT {cap}) AS r OFFSET 0) AS m"
         " WHERE m.geom IS NOT NULL),"
         " CASE WHEN (SELECT count(*) FROM _r) > {cap} THEN {total} - {cap} END"
     ).format(
@@ -324,6 +328,54 @@ def tile_read(q: TileQuery, *, meta_table: str, collection_id: str, include_unpu
         cap=q.cap,
         dropped_exact=q.exact_drops or not dropped,
     )
+
+
+class TileCache:
+    """Made tiles of this process, least recently used first out, up to ``budget`` bytes.
+
+    Keys hold the collection's data version (:func:`selectors.dataset_version`): a reloaded,
+    replaced or unpublished collection is never served from here, whatever is still cached.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._used = 0
+        self._items: OrderedDict[Hashable, TileRows] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> TileRows | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: Hashable, rows: TileRows) -> None:
+        size = len(rows.data) + 200
+        if size > self.budget // 8:  # a few huge tiles would push out everything else
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = rows
+            self._used += size
+            while self._used > self.budget:
+                _, old = self._items.popitem(last=False)
+                self._used -= len(old.data) + 200
+
+
+_cache: TileCache | None = None
+
+
+def tile_cache() -> TileCache | None:
+    """This process's tile cache (None when GEOPLATFORM_FEATURES_TILE_CACHE_MB is 0)."""
+    global _cache
+    budget = int(settings.GEOPLATFORM_FEATURES_TILE_CACHE_MB) * 1024 * 1024
+    if budget <= 0:
+        return None
+    if _cache is None or _cache.budget != budget:
+        _cache = TileCache(budget)
+    return _cache
 
 
 # --- documents ------------------------------------------------------------------------------------

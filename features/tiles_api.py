@@ -76,18 +76,28 @@ class TileApi(_TilesApi):
     def get(self, request: HttpRequest, collection_id: str, tms_id: str, z: str, x: str, y: str) -> HttpResponseBase:
         spec = tiles.tile_spec(tms_id, z, x, y)
         preview = self.preview(request)
-        if request.META.get("HTTP_IF_NONE_MATCH"):  # answer 304 without making the tile
+        cache = tiles.tile_cache()
+        version = key = None
+        if cache is not None or request.META.get("HTTP_IF_NONE_MATCH"):
+            # One small query: 304 or a cached tile without making the tile.
             version = selectors.dataset_version(collection_id=collection_id, include_unpublished=preview)
             etag = self.etag(request, collection_id, version)
-            if request.META["HTTP_IF_NONE_MATCH"] == etag:
+            if request.META.get("HTTP_IF_NONE_MATCH") == etag:
                 return self._cached(request, HttpResponseNotModified(), etag, preview)
         params = request.GET.dict()
-        result = selectors.tile_get(
-            collection_id=collection_id,
-            include_unpublished=preview,
-            build=lambda dataset: tiles.build_query(dataset, params, spec),
-        )
-        rows = result.rows
+        rows = None
+        if cache is not None:
+            key = (collection_id, version, tms_id, spec.z, spec.x, spec.y, tuple(sorted(params.items())))
+            rows = cache.get(key)
+        if rows is None:
+            result = selectors.tile_get(
+                collection_id=collection_id,
+                include_unpublished=preview,
+                build=lambda dataset: tiles.build_query(dataset, params, spec),
+            )
+            rows, version = result.rows, result.version
+            if cache is not None and key is not None and key[1] == version:
+                cache.put(key, rows)
         response = HttpResponse(rows.data, content_type=tiles.MVT) if rows.data else HttpResponse(status=204)
         response["X-Features-Limit"] = str(rows.cap)
         if rows.dropped is None:
@@ -95,7 +105,7 @@ class TileApi(_TilesApi):
         else:
             response["X-Features-Dropped"] = str(rows.dropped)
             response["X-Features-Dropped-Type"] = "exact" if rows.dropped_exact else "estimate"
-        return self._cached(request, response, self.etag(request, collection_id, result.version), preview)
+        return self._cached(request, response, self.etag(request, collection_id, version), preview)
 
     @staticmethod
     def _cached(request: HttpRequest, response: Any, etag: str, preview: bool) -> Any:

@@ -112,13 +112,14 @@ def test_zooms_simplify_and_clip(api_client: APIClient, nc: str) -> None:
     high = api_client.get(f"{BASE}/collections/{nc}/tiles/{NC_TILE}?properties=")
     assert low.status_code == high.status_code == 200
     assert len(low.content) < 0.7 * len(high.content)
-    # z8 tile around Raleigh (-78.64, 35.78): a few counties, none reaching far outside the tile.
+    # z8 tile 72/101 (lon -78.75..-77.34): a few counties, clipped to it and its buffer (64/4096 of it).
     part = api_client.get(f"{BASE}/collections/{nc}/tiles/WebMercatorQuad/8/72/101")
     assert part.status_code == 200
     features = decode(part.content, 8, 72, 101)
     assert 1 <= len(features) < 20
     lons = [pt[0] for f in features for pt in _ring(f["geometry"])]
-    assert -79.7 < min(lons) and max(lons) < -77.9
+    margin = 1.40625 * 64 / 4096 + 1e-6
+    assert -78.75 - margin <= min(lons) and max(lons) <= -77.34375 + margin
 
 
 @pytest.mark.parametrize(
@@ -189,3 +190,23 @@ def test_reviewers_preview_unpublished_tiles(put_fixture: Any, submit_inline: An
     preview = reviewer.get(path)
     assert preview.status_code == 200 and preview["Cache-Control"].startswith("private")
     assert len(decode(preview.content, 4, 4, 6)) == 100
+
+
+def test_cached_tiles_follow_the_data_version(api_client: APIClient, nc: str, settings: Any) -> None:
+    """Tiles are kept per process by data version: an unpublished collection is never served
+    from the cache, and a changed metadata row makes a new tile."""
+    from features import services
+
+    assert tiles.tile_cache() is not None
+    path = f"{BASE}/collections/{nc}/tiles/{NC_TILE}"
+    first = api_client.get(path)
+    again = api_client.get(path)
+    assert first.status_code == again.status_code == 200 and first.content == again.content
+    assert first["ETag"] == again["ETag"]
+    services.dataset_publish_set(collection_id=nc, published=False)
+    assert api_client.get(path).status_code == 404
+    services.dataset_publish_set(collection_id=nc, published=True)
+    after = api_client.get(path)
+    assert after.status_code == 200 and after["ETag"] != first["ETag"] and after.content == first.content
+    settings.GEOPLATFORM_FEATURES_TILE_CACHE_MB = 0
+    assert tiles.tile_cache() is None and api_client.get(path).content == first.content
