@@ -8,8 +8,11 @@ fixtures; loaded here through process_vector with a short-lived worker when miss
 Each request is a tile of a seeded random sequence (points: z3-z9 over the data's rows;
 countries: z0-z6 anywhere, so some are empty ocean), the same for both servers, the same
 properties (``properties=`` the collection's attributes) and the same cap of 10,000 features
-per tile; 8 concurrent keep-alive clients. An empty tile is our 204 or tipg's empty 200. Prints
-tiles/s, p50/p99 and the ratio ours / tipg, and the servers' RSS (now and peak); writes
+per tile; 8 concurrent keep-alive clients. An empty tile is our 204 or tipg's empty 200.
+"ours" makes every tile (its tile cache off: GEOPLATFORM_FEATURES_TILE_CACHE_MB=0, the figure
+to compare with tipg, which has no cache); "ours-cached" is a second server with the default
+per-process cache (the sequence repeats, so most of its tiles come from the cache). Prints
+tiles/s, p50/p99 and the ratios to tipg, and the servers' RSS (now and peak); writes
 bench/results/features_tiles.json.
 
 tipg runs from its own venv (scripts/bench-peers.sh tipg makes it):
@@ -35,7 +38,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import common  # noqa: E402
 import features_serving as serving  # noqa: E402
 
-OURS_PORT, THEIRS_PORT = 8883, 8884
+OURS_PORT, THEIRS_PORT, CACHED_PORT = 8883, 8884, 8885
 POINTS, COUNTRIES = "bench_points", "bench_countries"
 PROPERTIES = {POINTS: "name,value,category", COUNTRIES: "pop_est,continent,name,iso_a3,gdp_md_est"}
 STORAGE = ROOT / "var" / "bench" / "features-storage"
@@ -147,29 +150,37 @@ def main() -> None:
     env = serving._env()
     subprocess.run([str(ROOT / "scripts" / "db.sh")], env=env, check=True)  # schema up to date
     load_countries()
-    ours = common.start_ours(OURS_PORT, env, logs / "features-tiles-ours.log")
+    ours = common.start_ours(
+        OURS_PORT, {**env, "GEOPLATFORM_FEATURES_TILE_CACHE_MB": "0"}, logs / "features-tiles-ours.log"
+    )
+    cached = common.start_ours(CACHED_PORT, env, logs / "features-tiles-cached.log")
     tipg_env = {"DATABASE_URL": serving.DB_URL, "TIPG_DB_SCHEMAS": '["geo"]', "TIPG_MAX_FEATURES_PER_TILE": "10000"}
-    theirs = common.start_peer(serving.TIPG_VENV, ["tipg.main:app"], THEIRS_PORT, tipg_env, logs / "features-tiles-tipg.log")
+    theirs = common.start_peer(
+        serving.TIPG_VENV, ["tipg.main:app"], THEIRS_PORT, tipg_env, logs / "features-tiles-tipg.log"
+    )
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     rss: dict[str, dict[str, float]] = {}
     try:
         common.wait_http(OURS_PORT, f"/api/features/collections/{POINTS}")
+        common.wait_http(CACHED_PORT, f"/api/features/collections/{POINTS}")
         common.wait_http(THEIRS_PORT, f"/collections/geo.{POINTS}")
         for kind in (POINTS, COUNTRIES):
             same_tiles(kind)
             ours_urls, theirs_urls = paths(kind, True), paths(kind, False)
             _load(OURS_PORT, ours_urls, 3, args.concurrency)  # warm-up
             _load(THEIRS_PORT, theirs_urls, 3, args.concurrency)
-            results[kind] = {"ours": [], "tipg": []}
+            results[kind] = {"ours": [], "tipg": [], "ours-cached": []}
             for _ in range(args.rounds):
                 results[kind]["ours"].append(_load(OURS_PORT, ours_urls, args.seconds, args.concurrency))
                 results[kind]["tipg"].append(_load(THEIRS_PORT, theirs_urls, args.seconds, args.concurrency))
+                results[kind]["ours-cached"].append(_load(CACHED_PORT, ours_urls, args.seconds, args.concurrency))
         time.sleep(0.5)
-        for name, proc in (("ours", ours), ("tipg", theirs)):
+        for name, proc in (("ours", ours), ("tipg", theirs), ("ours-cached", cached)):
             rss[name] = {"rss": common.group_rss_mib(proc), "peak": common.group_rss_mib(proc, "VmHWM")}
     finally:
         common.stop(ours)
         common.stop(theirs)
+        common.stop(cached)
 
     load_after = os.getloadavg()
     print(f"\nload average (1/5/15 min): before {serving._load(load_before)}, after {serving._load(load_after)}")
@@ -179,6 +190,7 @@ def main() -> None:
         print(f"\nMVT tiles of geo.{kind} ({what}, 400 distinct), concurrency {args.concurrency}, "
               f"ours gunicorn {common.web_config(env)}")  # fmt: skip
         ratios[kind] = common.print_rounds(by_server, "tipg")
+        ratios[f"{kind} cached"] = common.print_rounds(by_server, "tipg", ours="ours-cached")
     print(f"\nserver memory after the rounds, MiB (all processes; rss now / sum of peaks): {rss}")
     out = common.results_path(args.results)
     out.write_text(json.dumps({"tiles": results, "ratios": ratios, "memory_mib": rss, "gunicorn": common.web_config(env),
