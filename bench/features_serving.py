@@ -167,6 +167,9 @@ def main() -> None:
         common.wait_http(THEIRS_PORT, f"/collections/geo.{TABLE}")
         for kind in ("bbox", "offset", "large"):
             qs = queries(kind, 50 if kind == "large" else 500)
+            if kind == "large":  # what the servers hold before the large pages
+                for name, proc in (("ours", ours), ("tipg", theirs)):
+                    memory[name] = {"rss_before": common.group_rss_mib(proc)}
             same_results(ours_base, theirs_base, qs)
             load(OURS_PORT, ours_base, qs, 3, args.concurrency)  # warm-up
             load(THEIRS_PORT, theirs_base, qs, 3, args.concurrency)
@@ -175,7 +178,7 @@ def main() -> None:
                 results[kind]["ours"].append(load(OURS_PORT, ours_base, qs, args.seconds, args.concurrency))
                 results[kind]["tipg"].append(load(THEIRS_PORT, theirs_base, qs, args.seconds, args.concurrency))
         for name, proc in (("ours", ours), ("tipg", theirs)):
-            memory[name] = {"rss": common.group_rss_mib(proc), "peak": common.group_rss_mib(proc, "VmHWM")}
+            memory[name].update(rss=common.group_rss_mib(proc), peak=common.group_rss_mib(proc, "VmHWM"))
     finally:
         common.stop(ours)
         common.stop(theirs)
@@ -191,7 +194,9 @@ def main() -> None:
         }[kind]
         print(f"\nGET {what}, table geo.{TABLE}, concurrency {args.concurrency}")
         ratios[kind] = common.print_rounds(by_server, "tipg")
-    print(f"\nserver memory after the large pages, MiB (all processes; rss now / sum of peaks): {memory}")
+    print("\nserver memory, MiB (all processes): RSS before the large pages, after them, sum of the peaks")
+    for name, mib in memory.items():
+        print(f"{name}: {mib['rss_before']:.0f} -> {mib['rss']:.0f} (peak {mib['peak']:.0f})")
     out = common.results_path(args.results)
     out.write_text(json.dumps({"items": results, "ratios": ratios, "memory_mib": memory,
                                "load_average_start": load_before, "load_average_end": load_after}, indent=2))  # fmt: skip

@@ -533,3 +533,83 @@ def collection_links(collection_id: str, url: Callable[[str], str]) -> list[dict
     return [
         ogc.link(url(f"collections/{collection_id}/tiles"), REL_TILESETS_VECTOR, "application/json", "Vector tilesets"),
     ]
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The tile routes for the features OpenAPI document (:func:`ogc.openapi_document`)."""
+    ok_json = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+    error = {
+        "description": "Error",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/exception"}}},
+    }
+    errors = {"400": error, "404": error}
+
+    def path_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
+
+    tms = path_param("tileMatrixSetId", {"type": "string", "enum": list(TILE_MATRIX_SETS)}, "Tile matrix set.")
+    collection = {"$ref": "#/components/parameters/collectionId"}
+    f_json = {"name": "f", "in": "query", "required": False, "schema": {"type": "string", "enum": ["json"]}}
+    f_tileset = {
+        **f_json,
+        "schema": {"type": "string", "enum": ["json", "tilejson"]},
+        "description": "tilejson: TileJSON 3.0",
+    }
+    tile_query = [
+        {"name": "properties", "in": "query", "required": False, "schema": {"type": "string"},
+         "description": "Comma-separated properties written into the tile (default: all).", "style": "form", "explode": False},
+        {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1},
+         "description": "Most features in the tile (at most the server's cap)."},
+        {"name": "datetime", "in": "query", "required": False, "schema": {"type": "string"},
+         "description": "RFC 3339 instant or interval (collections with a temporal property)."},
+        {"name": "filter", "in": "query", "required": False, "schema": {"type": "string"}, "description": "CQL2 filter."},
+        {"name": "filter-lang", "in": "query", "required": False,
+         "schema": {"type": "string", "enum": ["cql2-text", "cql2-json"]}},
+        {"name": "filter-crs", "in": "query", "required": False, "schema": {"type": "string", "format": "uri"}},
+    ]  # fmt: skip
+    tile_headers = {
+        name: {"description": text, "schema": {"type": "string"}}
+        for name, text in (
+            ("X-Features-Limit", "Most features a tile holds."),
+            ("X-Features-Dropped", "Features of the tile left out beyond the limit (or 'unknown')."),
+            ("X-Features-Dropped-Type", "exact, estimate or unknown."),
+        )
+    }
+    return {
+        "/tileMatrixSets": {
+            "get": {"operationId": "getTileMatrixSetsList", "summary": "Tile matrix sets", "parameters": [f_json],
+                    "responses": {"200": ok_json, "400": error}}
+        },
+        "/tileMatrixSets/{tileMatrixSetId}": {
+            "get": {"operationId": "getTileMatrixSet", "summary": "A tile matrix set", "parameters": [tms, f_json],
+                    "responses": {"200": ok_json, **errors}}
+        },
+        "/collections/{collectionId}/tiles": {
+            "get": {"operationId": "getCollectionVectorTileSetsList", "summary": "Vector tilesets of a collection",
+                    "parameters": [collection, f_json], "responses": {"200": ok_json, **errors}}
+        },
+        "/collections/{collectionId}/tiles/{tileMatrixSetId}": {
+            "get": {"operationId": "getCollectionVectorTileSet", "summary": "A vector tileset (or its TileJSON)",
+                    "parameters": [collection, tms, f_tileset, *tile_query], "responses": {"200": ok_json, **errors}}
+        },
+        "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileCol}/{tileRow}": {
+            "get": {
+                "operationId": "getCollectionVectorTile",
+                "summary": "A Mapbox Vector Tile of a collection",
+                "parameters": [
+                    collection, tms,
+                    path_param("tileMatrix", {"type": "string"}, "Zoom level (tile matrix id)."),
+                    path_param("tileCol", {"type": "integer", "minimum": 0}, "Column (x)."),
+                    path_param("tileRow", {"type": "integer", "minimum": 0}, "Row (y), from the top."),
+                    *tile_query,
+                ],
+                "responses": {
+                    "200": {"description": "The tile", "headers": tile_headers,
+                            "content": {MVT: {"schema": {"type": "string", "format": "binary"}}}},
+                    "204": {"description": "No feature in the tile", "headers": tile_headers},
+                    "304": {"description": "Not modified (If-None-Match)"},
+                    **errors,
+                },
+            }
+        },
+    }  # fmt: skip

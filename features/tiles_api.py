@@ -46,9 +46,9 @@ class TileMatrixSetListApi(_TilesApi):
 
 
 class TileMatrixSetApi(_TilesApi):
-    def get(self, request: HttpRequest, tms_id: str) -> HttpResponse:
+    def get(self, request: HttpRequest, tms: str) -> HttpResponse:
         self.json_format(request)
-        return self.json(tiles.tms_document(tms_id))
+        return self.json(tiles.tms_document(tms))
 
 
 class TileSetListApi(_TilesApi):
@@ -60,7 +60,8 @@ class TileSetListApi(_TilesApi):
 
 
 class TileSetApi(_TilesApi):
-    def get(self, request: HttpRequest, collection_id: str, tms_id: str) -> HttpResponse:
+    def get(self, request: HttpRequest, collection_id: str, tms: str) -> HttpResponse:
+        tms_id = tms
         fmt = self.json_format(request, "tilejson")
         dataset = selectors.dataset_get(collection_id=collection_id, include_unpublished=self.preview(request))
         url = self.url_maker(request)
@@ -73,7 +74,8 @@ class TileSetApi(_TilesApi):
 
 
 class TileApi(_TilesApi):
-    def get(self, request: HttpRequest, collection_id: str, tms_id: str, z: str, x: str, y: str) -> HttpResponseBase:
+    def get(self, request: HttpRequest, collection_id: str, tms: str, z: str, x: str, y: str) -> HttpResponseBase:
+        tms_id = tms
         spec = tiles.tile_spec(tms_id, z, x, y)
         preview = self.preview(request)
         cache = tiles.tile_cache()

@@ -45,6 +45,13 @@ def decode(data: bytes, z: int, x: int, y: int) -> list[dict[str, Any]]:
 
 
 def test_documents(api_client: APIClient, nc: str) -> None:
+    landing = api_client.get(f"{BASE}/", HTTP_ACCEPT="application/json").json()
+    assert any(x["rel"] == tiles.REL_TILING_SCHEMES for x in landing["links"])
+    oas = json.loads(api_client.get(f"{BASE}/api").content)
+    assert "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileCol}/{tileRow}" in oas["paths"]
+    from drf_spectacular.validation import validate_schema
+
+    validate_schema(oas)
     conformance = api_client.get(f"{BASE}/conformance").json()["conformsTo"]
     assert set(tiles.CONFORMANCE) <= set(conformance)
     collection = api_client.get(f"{BASE}/collections/{nc}", HTTP_ACCEPT="application/json").json()
