@@ -11,7 +11,8 @@ properties (``properties=`` the collection's attributes) and the same cap of 10,
 per tile; 8 concurrent keep-alive clients. An empty tile is our 204 or tipg's empty 200.
 "ours" makes every tile (its tile cache off: GEOPLATFORM_FEATURES_TILE_CACHE_MB=0, the figure
 to compare with tipg, which has no cache); "ours-cached" is a second server with the default
-per-process cache (the sequence repeats, so most of its tiles come from the cache). Prints
+per-process cache, warmed first by asking every tile twice on fresh connections (so both
+workers hold them): what repeated tiles (many users on one map) cost. Prints
 tiles/s, p50/p99 and the ratios to tipg, and the servers' RSS (now and peak); writes
 bench/results/features_tiles.json.
 
@@ -136,6 +137,14 @@ def same_tiles(kind: str) -> None:
         assert counts[1] <= counts[0] <= 1.08 * counts[1] + 5, (kind, (z, x, y), counts)
 
 
+def warm(port: int, urls: list[str]) -> None:
+    """Every tile twice, 8 at a time, each on a new connection (spread over the workers)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda u: common.get(port, u), urls * 2))
+
+
 def _load(port: int, urls: list[str], seconds: float, concurrency: int) -> dict[str, float]:
     return common.load(port, [("GET", u, None) for u in urls], seconds, concurrency, ok=(200, 204))
 
@@ -169,6 +178,7 @@ def main() -> None:
             ours_urls, theirs_urls = paths(kind, True), paths(kind, False)
             _load(OURS_PORT, ours_urls, 3, args.concurrency)  # warm-up
             _load(THEIRS_PORT, theirs_urls, 3, args.concurrency)
+            warm(CACHED_PORT, ours_urls)
             results[kind] = {"ours": [], "tipg": [], "ours-cached": []}
             for _ in range(args.rounds):
                 results[kind]["ours"].append(_load(OURS_PORT, ours_urls, args.seconds, args.concurrency))
