@@ -36,7 +36,7 @@ from rest_framework import exceptions as drf_exceptions
 from geoplatform.access import plain_view_access
 from geoplatform.errors import ogc_error_response
 
-from . import conf, hooks, ogc, selectors
+from . import conf, crs, hooks, ogc, queryables, selectors
 from .errors import InvalidQuery
 from .models import VectorDataset
 
@@ -188,7 +188,7 @@ class CollectionListApi(OgcApi):
         url = self.url_maker(request)
 
         def make() -> HttpResponse:
-            docs = [ogc.collection_document(d, url) for d in datasets]
+            docs = [ogc.collection_document(d, url, in_list=True) for d in datasets]
             if html:
                 return render(request, "features/collections.html", {"collections": docs})
             return self.json(
@@ -197,6 +197,7 @@ class CollectionListApi(OgcApi):
                         ogc.link(url("collections?f=json"), "self", "application/json", "Collections"),
                         ogc.link(url("collections?f=html"), "alternate", "text/html", "Collections as HTML"),
                     ],
+                    "crs": crs.supported_uris(),  # the list "#/crs" refers to (Part 2)
                     "collections": docs,
                 }
             )
@@ -228,6 +229,8 @@ class ItemListApi(OgcApi):
             if request.META["HTTP_IF_NONE_MATCH"] == etag:
                 return self.conditional(request, etag, HttpResponseNotModified)
         params = request.GET.dict()
+        if html and params.get("crs"):  # the HTML page's map draws CRS84; still refuse an unknown CRS
+            crs.parse(params.pop("crs"), "crs")
         # Large pages stream out of PostgreSQL chunk by chunk (bounded memory, first bytes early).
         stream = not html and ogc.parse_limit(params.get("limit")) >= STREAM_FROM_LIMIT
         result = selectors.items_page(
@@ -271,6 +274,7 @@ class ItemListApi(OgcApi):
                 response = StreamingHttpResponse(iter((body,)), content_type=ogc.GEOJSON)
                 response["Content-Length"] = str(len(body))
             response["OGC-NumberMatched-Type"] = "exact" if page.matched_exact else "estimate"
+            response["Content-Crs"] = f"<{query.crs.uri}>"
         response["ETag"] = self.etag(request, html, collection_id, result.version)
         return response
 
@@ -355,8 +359,12 @@ def _page_links(
 class ItemDetailApi(OgcApi):
     def get(self, request: HttpRequest, collection_id: str, feature_id: str) -> HttpResponse:
         html = wants_html(request)
+        unknown = sorted(set(request.GET) - {"f", "crs"})
+        if unknown:
+            raise InvalidQuery(f"Unknown query parameter(s): {', '.join(unknown)}. Known: crs, f.")
+        out_crs = crs.DEFAULT if html else crs.parse(request.GET.get("crs"), "crs")
         dataset = selectors.dataset_get(collection_id=collection_id, include_unpublished=self.preview(request))
-        text = selectors.feature_get(dataset=dataset, feature_id=feature_id)
+        text = selectors.feature_get(dataset=dataset, feature_id=feature_id, crs=out_crs)
         url = self.url_maker(request)
         own = f"collections/{collection_id}/items/{feature_id}"
         links = [
@@ -376,6 +384,24 @@ class ItemDetailApi(OgcApi):
                     request, "features/item.html", {"c": dataset, "f": feature, "geojson": geojson, "links": links}
                 )
             body = text[:-1] + ', "links": ' + json.dumps(links) + "}"
-            return HttpResponse(body, content_type=ogc.GEOJSON)
+            response = HttpResponse(body, content_type=ogc.GEOJSON)
+            response["Content-Crs"] = f"<{out_crs.uri}>"
+            return response
 
         return self.conditional(request, etag, make)
+
+
+class QueryablesApi(OgcApi):
+    """The properties a ``filter`` may name, as JSON Schema (OGC API Features Part 3)."""
+
+    def get(self, request: HttpRequest, collection_id: str) -> HttpResponse:
+        html = wants_html(request)
+        dataset = selectors.dataset_get(collection_id=collection_id, include_unpublished=self.preview(request))
+        doc = queryables.queryables_document(dataset, self.url_maker(request))
+
+        def make() -> HttpResponse:
+            if html:
+                return render(request, "features/queryables.html", {"doc": json.dumps(doc, indent=2)})
+            return self.json(doc, queryables.SCHEMA_JSON)
+
+        return self.conditional(request, self.etag(request, html, _datasets_version([dataset])), make)

@@ -11,19 +11,23 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import hooks, sql
+from . import cql2, hooks, sql
+from . import crs as crs_mod
 from .errors import InvalidQuery
 from .models import VectorDataset
 
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
+CRS84 = crs_mod.CRS84
+EPSG4326 = crs_mod.EPSG4326
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    *cql2.CONFORMANCE,
 ]
 ITEMS_PARAMS = {"f", "bbox", "bbox-crs", "limit", "offset", "datetime", "sortby", "properties", "cursor"}
+ITEMS_PARAMS |= {"crs", "filter", "filter-lang", "filter-crs", "id"}  # Part 2 (crs), Part 3 (filter)
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 10
 GEOJSON = "application/geo+json"
@@ -59,12 +63,7 @@ def parse_bbox(value: str, crs: str | None) -> tuple[float, float, float, float]
         numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
     if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
         raise InvalidQuery("bbox must be 4 (or 6) finite numbers: minx,miny,maxx,maxy.")
-    if crs in (None, "", CRS84):
-        minx, miny, maxx, maxy = numbers
-    elif crs == EPSG4326:  # EPSG:4326 axis order is latitude, longitude
-        miny, minx, maxy, maxx = numbers
-    else:
-        raise InvalidQuery(f"bbox-crs {crs!r} is not supported; use {CRS84}.")
+    minx, miny, maxx, maxy = crs_mod.bbox_to_crs84(numbers, crs_mod.parse(crs, "bbox-crs"))
     if miny > maxy or not (-90 <= miny <= 90 and -90 <= maxy <= 90):
         raise InvalidQuery("bbox latitudes must lie in -90..90 with miny <= maxy.")
     return minx, miny, maxx, maxy
@@ -113,12 +112,23 @@ def build_query(dataset: VectorDataset, params: Mapping[str, str]) -> tuple[sql.
         decimal_columns=frozenset(name for name, pgtype in attributes.items() if pgtype in sql.DECIMAL_TYPES),
         single_points=dataset.single_points,
     )
+    q.crs = crs_mod.parse(params.get("crs"), "crs")
+    if params.get("filter") is not None:
+        q.where, q.where_params = cql2.filter_clause(
+            dataset, params["filter"], params.get("filter-lang"), params.get("filter-crs")
+        )
+    elif params.get("filter-lang") or params.get("filter-crs"):
+        raise InvalidQuery("filter-lang and filter-crs go with a filter; give filter=<CQL2 expression>.")
+    if params.get("id"):  # the id queryable as a query parameter, like the properties
+        if parse_int("id", params["id"], minimum=-(2**63)) >= 2**63:
+            raise InvalidQuery(f"'id' is a bigint: {params['id']!r} is out of its range.")
+        q.filters.append(("id", "bigint", params["id"]))
     q.limit = parse_limit(params.get("limit"))
     q.offset = parse_int("offset", params["offset"], minimum=0) if params.get("offset") else 0
     if params.get("bbox"):
         q.bbox = parse_bbox(params["bbox"], params.get("bbox-crs"))
     elif params.get("bbox-crs"):
-        parse_bbox("-180,-90,180,90", params["bbox-crs"])  # still refuse an unknown CRS
+        crs_mod.parse(params["bbox-crs"], "bbox-crs")  # still refuse an unknown CRS
     if params.get("datetime"):
         rng = parse_datetime(params["datetime"])
         if dataset.temporal_property:
@@ -161,7 +171,7 @@ def build_query(dataset: VectorDataset, params: Mapping[str, str]) -> tuple[sql.
         if q.sortby:
             raise InvalidQuery("'cursor' pages the default order only; use offset with sortby.")
         q.after_id = parse_int("cursor", params["cursor"], minimum=0)
-    filtered = bool(q.bbox or q.datetime_range or q.filters)
+    filtered = bool(q.bbox or q.datetime_range or q.filters or q.where is not None)
     # ids are exactly 1..count: offset N in id order is "id > N", an index seek instead of
     # walking N rows (deep pages cost what the first does).
     q.offset_seek = dataset.dense_ids and not filtered and not q.sortby and q.after_id is None
@@ -195,8 +205,10 @@ def _property_document(attribute: dict[str, Any]) -> dict[str, str]:
     return {"title": str(attribute.get("source_name") or attribute["name"]), **_property_schema(attribute["type"])}
 
 
-def collection_document(dataset: VectorDataset, url: Callable[[str], str]) -> dict[str, Any]:
-    """``url(path)`` makes an absolute URL for a path below /api/features/."""
+def collection_document(dataset: VectorDataset, url: Callable[[str], str], *, in_list: bool = False) -> dict[str, Any]:
+    """``url(path)`` makes an absolute URL for a path below /api/features/. ``in_list``: the
+    document is one of /collections', whose ``crs`` lists every CRS once; the collection's
+    own ``crs`` refers to it as ``#/crs`` (OGC API Features Part 2)."""
     cid = dataset.collection_id
     extent: dict[str, Any] = {"spatial": {"bbox": [dataset.bbox or [-180, -90, 180, 90]], "crs": CRS84}}
     if dataset.temporal_property:
@@ -209,7 +221,7 @@ def collection_document(dataset: VectorDataset, url: Callable[[str], str]) -> di
         "title": dataset.title or cid,
         "description": dataset.description,
         "itemType": "feature",
-        "crs": [CRS84],
+        "crs": [CRS84, "#/crs"] if in_list else crs_mod.supported_uris(),
         "storageCrs": CRS84,
         "extent": extent,
         "geometryType": dataset.geometry_type,
@@ -221,6 +233,12 @@ def collection_document(dataset: VectorDataset, url: Callable[[str], str]) -> di
             link(url(f"collections/{cid}?f=html"), "alternate", "text/html", "This collection as HTML"),
             link(url(f"collections/{cid}/items?f=json"), "items", GEOJSON, "Features"),
             link(url(f"collections/{cid}/items?f=html"), "items", "text/html", "Features as HTML"),
+            link(
+                url(f"collections/{cid}/queryables"),
+                "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                "application/schema+json",
+                "Queryables (the properties a filter may name)",
+            ),
             *hooks.collection_links(cid, url),
         ],
     }
@@ -277,7 +295,12 @@ def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str
             {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
             "minx,miny,maxx,maxy (CRS84).",
         ),
-        _param("bbox-crs", {"type": "string", "format": "uri", "enum": [CRS84, EPSG4326]}, "CRS of bbox."),
+        _param("bbox-crs", {"type": "string", "format": "uri"}, "CRS of bbox (a URI of the collection's crs list)."),
+        _param("crs", {"type": "string", "format": "uri"}, "CRS of the response geometries (default CRS84)."),
+        _param("filter", {"type": "string"}, "CQL2 filter (text or JSON, per filter-lang); see /queryables."),
+        # "cql-text": the draft name GDAL < 3.7 looks for before it pushes -where down as a filter.
+        _param("filter-lang", {"type": "string", "enum": [*cql2.FILTER_LANGS, "cql-text"]}, "Filter language."),
+        _param("filter-crs", {"type": "string", "format": "uri"}, "CRS of the filter's geometries (default CRS84)."),
         _param(
             "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "Page size."
         ),
@@ -358,9 +381,24 @@ def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str
                 "parameters": [
                     {"$ref": "#/components/parameters/collectionId"},
                     {"$ref": "#/components/parameters/featureId"},
+                    next(p for p in common if p["name"] == "crs"),
                     f_param,
                 ],
                 "responses": {"200": ok_geojson, **errors},
+            }
+        },
+        "/collections/{collectionId}/queryables": {
+            "get": {
+                "operationId": "getQueryables",
+                "summary": "The properties a filter may name (JSON Schema)",
+                "parameters": [{"$ref": "#/components/parameters/collectionId"}, f_param],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {"application/schema+json": {"schema": {"type": "object"}}},
+                    },
+                    **errors,
+                },
             }
         },
     }
@@ -385,7 +423,7 @@ def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str
         "info": {
             "title": "GeoPlatform OGC API Features",
             "version": "1.0.0",
-            "description": "OGC API Features Part 1 Core, GeoJSON and HTML.",
+            "description": "OGC API Features Part 1 Core, GeoJSON and HTML; Part 2 (CRS); Part 3 (CQL2 filters).",
         },
         "servers": [{"url": server_url}],
         "paths": paths,

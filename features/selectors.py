@@ -21,6 +21,8 @@ from django.db.models.expressions import RawSQL
 from geoplatform.errors import InvalidInput
 
 from . import conf, sql
+from .crs import DEFAULT as DEFAULT_CRS
+from .crs import Crs
 from .errors import CollectionNotFound, FeatureNotFound, InvalidQuery
 from .models import VectorDataset
 
@@ -254,7 +256,7 @@ def _page_stream(
     )
 
 
-def feature_get(*, dataset: VectorDataset, feature_id: str) -> str:
+def feature_get(*, dataset: VectorDataset, feature_id: str, crs: Crs = DEFAULT_CRS) -> str:
     try:
         fid = int(feature_id)
     except ValueError:
@@ -267,6 +269,7 @@ def feature_get(*, dataset: VectorDataset, feature_id: str) -> str:
             columns=[a["name"] for a in dataset.attributes],
             feature_id=fid,
             decimal_columns=frozenset(a["name"] for a in dataset.attributes if a["type"] in sql.DECIMAL_TYPES),
+            crs=crs,
         )
     )
     if text is None:

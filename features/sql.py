@@ -24,6 +24,8 @@ from psycopg import sql
 
 from geoplatform.postgis.cursors import server_bound_cursor
 
+from .crs import DEFAULT as DEFAULT_CRS
+from .crs import Crs, geometry_out
 from .errors import InvalidInput, TableExists
 
 SCHEMA = "geo"
@@ -378,6 +380,10 @@ class ItemsQuery:
     # pages, then sorted) and the primary-key walk (many rows in the box). See _page_subquery.
     bitmap_choice: bool = False
     feature_count: int = 0  # of the whole table (the estimate and the choice need it)
+    # A CQL2 filter (features.cql2.filter_clause): a boolean fragment and its parameters.
+    where: sql.Composable | None = None
+    where_params: list[Any] = field(default_factory=list)
+    crs: Crs = DEFAULT_CRS  # of the output geometries (features.crs; reprojected in PostgreSQL)
 
 
 def _where(
@@ -424,6 +430,9 @@ def _where(
         if end is not None:
             parts.append(sql.SQL("{}::timestamptz <= %s::timestamptz").format(col))
             params.append(end)
+    if q.where is not None:
+        parts.append(q.where)
+        params += q.where_params
     for column, pgtype, value in q.filters:
         if pgtype in JSON_TYPES:
             parts.append(sql.SQL("{} = CAST(%s AS {})").format(sql.Identifier(column), sql.SQL(pgtype)))
@@ -462,20 +471,22 @@ def _properties_json(columns: Iterable[str], decimal: frozenset[str] = frozenset
     )
 
 
-def _feature_json(columns: Iterable[str], decimal: frozenset[str] = frozenset()) -> sql.Composable:
-    return _feature_json_text(tuple(columns), decimal)
+def _feature_json(
+    columns: Iterable[str], decimal: frozenset[str] = frozenset(), crs: Crs = DEFAULT_CRS
+) -> sql.Composable:
+    return _feature_json_text(tuple(columns), decimal, crs)
 
 
 @functools.lru_cache(maxsize=256)
-def _feature_json_text(columns: tuple[str, ...], decimal: frozenset[str]) -> sql.SQL:
+def _feature_json_text(columns: tuple[str, ...], decimal: frozenset[str], crs: Crs = DEFAULT_CRS) -> sql.SQL:
     """One dataset's Feature expression, composed and rendered once per process (it grows with
     the columns; composing it was the largest part of building an items statement)."""
     # Text concatenation, not json_build_object(...)::text: the geometry text of
     # ST_AsGeoJSON is used as is instead of being parsed into json and printed again.
     expression = sql.SQL(
-        """('{{"type": "Feature", "id": ' || t.id || ', "geometry": ' || ST_AsGeoJSON(t.geom, 7)"""
-        """ || ', "properties": ' || {} || '}}')"""
-    ).format(_properties_json(columns, decimal))
+        """('{{"type": "Feature", "id": ' || t.id || ', "geometry": ' || ST_AsGeoJSON({g}, {d})"""
+        """ || ', "properties": ' || {p} || '}}')"""
+    ).format(g=geometry_out(sql.SQL("t.geom"), crs), d=sql.Literal(crs.decimals), p=_properties_json(columns, decimal))
     return sql.SQL(expression.as_string())
 
 
@@ -552,7 +563,7 @@ def _page_subquery(q: ItemsQuery) -> tuple[sql.Composable, list[Any]]:
 
 def bbox_only(q: ItemsQuery) -> bool:
     """The only filter is ``bbox`` (its numberMatched estimate needs no planner)."""
-    return q.bbox is not None and not q.filters and q.datetime_range is None
+    return q.bbox is not None and not q.filters and q.datetime_range is None and q.where is None
 
 
 def _boxes(q: ItemsQuery) -> list[tuple[float, float, float, float]]:
@@ -636,7 +647,7 @@ def _items_page_sql(
         version=sql.SQL(row_version_sql()),
         meta=sql.Identifier(meta_table),
         matched=matched,
-        f=_feature_json(q.properties if q.properties is not None else q.columns, q.decimal_columns),
+        f=_feature_json(q.properties if q.properties is not None else q.columns, q.decimal_columns, q.crs),
         page=page,
     )
     return query, [*cte_params, *version_params, *matched_params, q.limit, q.limit, *page_params]
@@ -738,7 +749,7 @@ def items_page_stream(
         meta=sql.Identifier(meta_table),
         matched=matched,
         chunk=sql.Literal(STREAM_CHUNK_ROWS),
-        f=_feature_json(q.properties if q.properties is not None else q.columns, q.decimal_columns),
+        f=_feature_json(q.properties if q.properties is not None else q.columns, q.decimal_columns, q.crs),
     )
     params = [*cte_params, *page_params, collection_id, include_unpublished, *matched_params, q.limit, q.limit]
     raw = connection.cursor().cursor
@@ -767,7 +778,9 @@ def _same_plan_for_all_values(q: ItemsQuery) -> bool:
     prepared and planned once: no filter at all (the primary key serves every page), or only
     a bbox whose plan is chosen at run time (``bitmap_choice``). Other filters keep a plan per
     request, made for their values (a rare value may be best read by a sequential scan)."""
-    return (_bitmap_choice(q) and bbox_only(q)) or (q.bbox is None and not q.filters and q.datetime_range is None)
+    return (_bitmap_choice(q) and bbox_only(q)) or (
+        q.bbox is None and not q.filters and q.datetime_range is None and q.where is None
+    )
 
 
 def items_count(q: ItemsQuery, *, exact: bool) -> int:
@@ -786,10 +799,15 @@ def items_count(q: ItemsQuery, *, exact: bool) -> int:
 
 
 def feature_select(
-    *, table: str, columns: Sequence[str], feature_id: int, decimal_columns: frozenset[str] = frozenset()
+    *,
+    table: str,
+    columns: Sequence[str],
+    feature_id: int,
+    decimal_columns: frozenset[str] = frozenset(),
+    crs: Crs = DEFAULT_CRS,
 ) -> str | None:
     query = sql.SQL("SELECT {f} FROM {tbl} AS t WHERE t.id = %s").format(
-        f=_feature_json(columns, decimal_columns), tbl=_table(table)
+        f=_feature_json(columns, decimal_columns, crs), tbl=_table(table)
     )
     row = _execute(query, [feature_id]).fetchone()
     return None if row is None else str(row[0])

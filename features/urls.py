@@ -11,6 +11,7 @@ urlpatterns = [
     path("collections", api.CollectionListApi.as_view(), name="collections"),
     path("collections/<str:collection_id>", api.CollectionDetailApi.as_view(), name="collection"),
     path("collections/<str:collection_id>/items", api.ItemListApi.as_view(), name="items"),
+    path("collections/<str:collection_id>/queryables", api.QueryablesApi.as_view(), name="queryables"),
     path("collections/<str:collection_id>/items/<str:feature_id>", api.ItemDetailApi.as_view(), name="item"),
     path("tileMatrixSets", tiles_api.TileMatrixSetListApi.as_view(), name="tms-list"),
     path("tileMatrixSets/<str:tms>", tiles_api.TileMatrixSetApi.as_view(), name="tms"),

@@ -50,4 +50,12 @@ if [ "$MODE" = test ] && [ ! -x "$MAPLIBRE_DIR/node_modules/.bin/gl-style-valida
   mkdir -p "$MAPLIBRE_DIR"
   npm install --prefix "$MAPLIBRE_DIR" --no-audit --no-fund --silent @maplibre/maplibre-gl-style-spec@26.6.0 >/dev/null
 fi
+# The OGC API Features test suite pins pytest 8 / httpx 0.27: its own venv (tests/features/test_ogctests.py).
+OGCTESTS_VENV="$ROOT/.cache/venvs/ogctests"
+if [ "$MODE" = test ] && ! cmp -s "$ROOT/requirements/ogctests.txt" "$OGCTESTS_VENV/.requirements"; then
+  log "pip: the ogctests venv (.cache/venvs/ogctests)"
+  python3.11 -m venv "$OGCTESTS_VENV" 2>/dev/null || python3 -m venv "$OGCTESTS_VENV"
+  "$OGCTESTS_VENV/bin/python" -m pip install -q -r "$ROOT/requirements/ogctests.txt"
+  cp "$ROOT/requirements/ogctests.txt" "$OGCTESTS_VENV/.requirements"
+fi
 log "setup done"

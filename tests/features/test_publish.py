@@ -27,7 +27,9 @@ def hidden(put_fixture: Callable[[str], str], submit_inline: Callable[..., Any])
 
 def _reviewer() -> APIClient:
     user = get_user_model().objects.create_user("reviewer-preview", password="x")
-    user.user_permissions.add(Permission.objects.get(codename="preview_unpublished", content_type__app_label="features"))
+    user.user_permissions.add(
+        Permission.objects.get(codename="preview_unpublished", content_type__app_label="features")
+    )
     client = APIClient()
     client.force_authenticate(user)
     return client
