@@ -32,7 +32,16 @@ def _get(client: APIClient, path: str) -> tuple[Any, list[bytes]]:
 
 @pytest.mark.parametrize(
     "query",
-    ["", "&sortby=-area", "&bbox=-80,34,-77,37", "&properties=name,area", "&name=Wake", "&offset=30"],
+    [
+        "",
+        "&sortby=-area",
+        "&bbox=-80,34,-77,37",
+        "&properties=name,area",
+        "&name=Wake",
+        "&offset=30",
+        "&filter=area%20%3E%200.1",
+        "&crs=http://www.opengis.net/def/crs/EPSG/0/3857",
+    ],
 )
 def test_streamed_page_equals_the_whole_page(
     api_client: APIClient, nc: str, monkeypatch: pytest.MonkeyPatch, query: str

@@ -171,15 +171,29 @@ def test_empty_and_bad_tiles(api_client: APIClient, nc: str) -> None:
     assert api_client.get(f"{BASE}/collections/nope/tiles/{NC_TILE}").status_code == 404
 
 
-def test_filter_is_applied_or_refused(api_client: APIClient, nc: str) -> None:
-    """A tile never ignores a filter: it is applied (features.cql2) or refused with a 400."""
+def test_filter_is_the_items_cql2(api_client: APIClient, nc: str) -> None:
+    """The same CQL2 ``filter`` as items (features.cql2): applied in the tile's statement."""
     resp = api_client.get(f"{BASE}/collections/{nc}/tiles/{NC_TILE}", {"filter": "name = 'Wake'"})
-    if resp.status_code == 400:
-        assert "filter" in resp.json()["description"]
-        return
-    assert resp.status_code == 200
+    assert resp.status_code == 200, resp.content
     (wake,) = decode(resp.content, 4, 4, 6)
     assert wake["properties"]["name"] == "Wake"
+    spatial = api_client.get(
+        f"{BASE}/collections/{nc}/tiles/{NC_TILE}",
+        {"filter": "S_INTERSECTS(geom, POINT(-78.64 35.78)) OR area > 0.2", "properties": "name"},
+    )
+    names = {f["properties"]["name"] for f in decode(spatial.content, 4, 4, 6)}
+    assert "Wake" in names and 1 < len(names) < 100
+    items = api_client.get(
+        f"{BASE}/collections/{nc}/items",
+        {"filter": "S_INTERSECTS(geom, POINT(-78.64 35.78)) OR area > 0.2", "limit": "100"},
+        HTTP_ACCEPT="application/geo+json",
+    )
+    assert {f["properties"]["name"] for f in json.loads(b"".join(items.streaming_content))["features"]} == names
+    for bad in ("nope = 1", "name = "):
+        resp = api_client.get(f"{BASE}/collections/{nc}/tiles/{NC_TILE}", {"filter": bad})
+        assert resp.status_code == 400, (bad, resp.content)
+    empty = api_client.get(f"{BASE}/collections/{nc}/tiles/{NC_TILE}", {"filter": "name = 'Nowhere'"})
+    assert empty.status_code == 204
 
 
 def test_reviewers_preview_unpublished_tiles(put_fixture: Any, submit_inline: Any, api_client: APIClient) -> None:
