@@ -112,7 +112,7 @@ class OgcApi(View):
     def finalize_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         response["Allow"] = _ALLOWED
         response["Access-Control-Allow-Origin"] = "*"
-        response["Access-Control-Expose-Headers"] = "ETag, Link, OGC-NumberMatched-Type"
+        response["Access-Control-Expose-Headers"] = "ETag, Link, OGC-NumberMatched-Type, Content-Crs"
         if request.method == "OPTIONS":
             response["Access-Control-Allow-Methods"] = _ALLOWED
             response["Access-Control-Allow-Headers"] = "Accept, Authorization, If-None-Match, Content-Type"

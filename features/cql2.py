@@ -100,8 +100,10 @@ _TEMPORAL: dict[str, list[tuple[str, str, str]]] = {
 
 def queryables(dataset: VectorDataset) -> dict[str, str]:
     """Filterable names -> PostgreSQL type: ``id``, the geometry and every attribute."""
-    out = {"id": "bigint", "geometry": "geometry"}
-    out.update({a["name"]: a["type"] for a in dataset.attributes})
+    out = {a["name"]: a["type"] for a in dataset.attributes}
+    # "geometry" names the geometry even when a source column had that name (that column is
+    # served, but not filterable); "id" cannot be a column name (sql.RESERVED_COLUMNS).
+    out.update({"id": "bigint", "geometry": "geometry"})
     return out
 
 
@@ -140,16 +142,17 @@ def parse(text_or_json: str | Mapping[str, Any], lang: str | None = None) -> Any
         raise InvalidQuery(f"filter is longer than {MAX_FILTER_CHARS} characters.")
     if not lang and text.lstrip().startswith("{"):
         lang = "cql2-json"  # a JSON object cannot be CQL2 text
+    if lang != "cql2-json" and _paren_depth(text) > MAX_DEPTH:
+        # The parser recurses per parenthesis: thousands of them overflow its (Rust) stack
+        # and kill the process. Checked before parsing.
+        raise InvalidQuery(f"filter nests deeper than {MAX_DEPTH} parentheses.")
+    func = _parse_json if lang == "cql2-json" else _parse_text
     try:
-        if lang != "cql2-json" and _paren_depth(text) > MAX_DEPTH:
-            # The parser recurses per parenthesis: thousands of them overflow its (Rust) stack
-            # and kill the process. Checked before parsing.
-            raise InvalidQuery(f"filter nests deeper than {MAX_DEPTH} parentheses.")
-        func = _parse_json if lang == "cql2-json" else _parse_text
         if len(text) <= DIRECT_PARSE_CHARS:  # cannot nest deep enough to hurt any thread's stack
             return func(text)
         return _PARSER.call(func, text)
-    except (cql2_parser.ParseError, cql2_parser.ValidationError, ValueError, RecursionError) as exc:
+    # ParseError, ValidationError, and plain Exceptions from its JSON conversion (POINT EMPTY)
+    except Exception as exc:
         message = str(exc).strip()
         if len(message) > 600:
             message = message[:600] + "..."
@@ -428,6 +431,8 @@ class _Compiler:
                 shape = shapely.from_geojson(text)
             except Exception as exc:  # shapely raises GEOS errors of several kinds
                 raise InvalidQuery(f"filter: invalid geometry {_show(node)}: {exc}") from None
+            if shape.is_empty:  # PostGIS' GeoJSON reader refuses empty coordinates
+                raise InvalidQuery(f"filter: geometry {_show(node)} is empty.")
             if not all(math.isfinite(v) for v in shapely.get_coordinates(shape).ravel()):
                 raise InvalidQuery(f"filter: geometry {_show(node)} has non-finite coordinates.")
             literal = sql.SQL("ST_GeomFromGeoJSON(%s)")

@@ -205,6 +205,9 @@ def _property_document(attribute: dict[str, Any]) -> dict[str, str]:
     return {"title": str(attribute.get("source_name") or attribute["name"]), **_property_schema(attribute["type"])}
 
 
+property_document = _property_document  # also the schema of each queryable (features.queryables)
+
+
 def collection_document(dataset: VectorDataset, url: Callable[[str], str], *, in_list: bool = False) -> dict[str, Any]:
     """``url(path)`` makes an absolute URL for a path below /api/features/. ``in_list``: the
     document is one of /collections', whose ``crs`` lists every CRS once; the collection's

@@ -14,7 +14,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, DataError, connection, transaction
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
@@ -188,10 +188,21 @@ def items_page(
             matched = sql.items_count(query, exact=False)  # before the COPY holds the connection
         try:
             if stream:
+                # The COPY's first row comes once PostgreSQL has built the page (its rows are
+                # sorted by chunk): a filter failing on the data fails here, before any byte is sent.
                 stream_rows = _page_stream(query, dataset, include_unpublished, count)
                 rows = stream_rows.head
             else:
-                rows = _page_statement(query, dataset, include_unpublished, count, guarded=not fresh)
+                rows = _page_statement(
+                    query, dataset, include_unpublished, count, guarded=not fresh or query.where is not None
+                )
+        except DataError as exc:
+            if query.where is None:
+                raise
+            # A CQL2 filter that fails on the data (arithmetic overflow, a geometry PostGIS
+            # refuses): the client's expression, not the server, is at fault.
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InvalidQuery(f"filter cannot be evaluated on this collection's data: {message}") from None
         except DatabaseError:
             if fresh:
                 raise

@@ -128,3 +128,18 @@ def test_crs_parsing() -> None:
     utm = crs.parse("[EPSG:32733]")
     assert utm.srid == 32733 and not utm.lat_first and utm.decimals == 3
     assert len(crs.supported_uris()) == 1 + 2 + 120
+
+
+def test_openapi_lists_crs_and_filter_parameters(api_client: Any) -> None:
+    _, doc = get(api_client, "api")
+    params = {
+        p["name"]: p for p in doc["paths"]["/collections/{collectionId}/items"]["get"]["parameters"] if "name" in p
+    }
+    assert {"crs", "bbox-crs", "filter", "filter-lang", "filter-crs"} <= set(params)
+    assert params["filter-lang"]["schema"]["enum"][:2] == ["cql2-text", "cql2-json"]
+    item = doc["paths"]["/collections/{collectionId}/items/{featureId}"]["get"]["parameters"]
+    assert any(p.get("name") == "crs" for p in item)
+    assert "/collections/{collectionId}/queryables" in doc["paths"]
+    from drf_spectacular.validation import validate_schema
+
+    validate_schema(doc)
