@@ -322,15 +322,21 @@ def tile_get(*, collection_id: str, include_unpublished: bool, build: Callable[[
             continue
         query.exact_drops = dataset.feature_count <= conf.exact_count_max()
         query.estimate_drops = not query.exact_drops and _geom_stats(entry)
-        guard = transaction.atomic() if not fresh and connection.in_atomic_block else nullcontext()
+        guarded = (not fresh or query.filtered) and connection.in_atomic_block
         try:
-            with guard:
+            with transaction.atomic() if guarded else nullcontext():
                 rows = tiles.tile_read(
                     query,
                     meta_table=VectorDataset._meta.db_table,
                     collection_id=collection_id,
                     include_unpublished=include_unpublished,
                 )
+        except DataError as exc:
+            if not query.filtered:
+                raise
+            # As for items: a filter failing on the data is the client's expression at fault.
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InvalidQuery(f"filter cannot be evaluated on this collection's data: {message}") from None
         except DatabaseError:
             if fresh:
                 raise

@@ -189,7 +189,7 @@ def test_filter_is_the_items_cql2(api_client: APIClient, nc: str) -> None:
         HTTP_ACCEPT="application/geo+json",
     )
     assert {f["properties"]["name"] for f in json.loads(b"".join(items.streaming_content))["features"]} == names
-    for bad in ("nope = 1", "name = "):
+    for bad in ("nope = 1", "name = ", "area * 1e308 * 1e308 > 1"):
         resp = api_client.get(f"{BASE}/collections/{nc}/tiles/{NC_TILE}", {"filter": bad})
         assert resp.status_code == 400, (bad, resp.content)
     empty = api_client.get(f"{BASE}/collections/{nc}/tiles/{NC_TILE}", {"filter": "name = 'Nowhere'"})
