@@ -231,7 +231,7 @@ class ItemListApi(OgcApi):
         params = request.GET.dict()
         if html and params.get("crs"):  # the HTML page's map draws CRS84; still refuse an unknown CRS
             crs.parse(params.pop("crs"), "crs")
-        # Large pages stream out of PostgreSQL chunk by chunk (bounded memory, first bytes early).
+        # Large pages stream out of PostgreSQL chunk by chunk: Python holds one chunk, not the page.
         stream = not html and ogc.parse_limit(params.get("limit")) >= STREAM_FROM_LIMIT
         result = selectors.items_page(
             collection_id=collection_id,
