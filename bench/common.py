@@ -52,6 +52,29 @@ def print_rounds(runs: dict[str, Any], peer: str, ours: str = "ours") -> float:
     return ours_rps / peer_rps
 
 
+def group_rss_mib(leader: subprocess.Popen[bytes], field: str = "VmRSS") -> float:
+    """Memory (MiB) of every process in a server's process group (master + workers): resident
+    now (``VmRSS``) or each process's peak (``VmHWM``), summed."""
+    total_kib = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != leader.pid:  # pgrp (the group was started with start_new_session)
+                continue
+            status = (stat.parent / "status").read_text()
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        total_kib += next((int(line.split()[1]) for line in status.splitlines() if line.startswith(f"{field}:")), 0)
+    return total_kib / 1024
+
+
+def results_path(name: str) -> Path:
+    """bench/results/<name>.json (the folder is made: it is not in git)."""
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    return out / f"{name}.json"
+
+
 def start(cmd: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:
     """A process in its own group (so :func:`stop` ends its children too)."""
     out = open(log, "wb") if log is not None else subprocess.DEVNULL  # closed with the process
@@ -133,10 +156,12 @@ def load(
     concurrency: int,
     headers: dict[str, str] | None = None,
     check: Callable[[int, bytes], None] | None = None,
+    ok: Sequence[int] = (200,),
 ) -> dict[str, float]:
     """``concurrency`` keep-alive clients cycle through ``requests`` for ``seconds``.
 
-    ``check(i, body)`` is called on the first few successful answers (spot checks).
+    ``check(i, body)`` is called on the first few successful answers (spot checks); a status
+    not in ``ok`` counts as an error (``ok=(200, 204)`` for tiles, where 204 is an empty tile).
     """
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
     errors = [0] * concurrency
@@ -153,7 +178,7 @@ def load(
             resp = conn.getresponse()
             data = resp.read()
             latencies[w].append(time.perf_counter() - t0)
-            if resp.status != 200:
+            if resp.status not in ok:
                 errors[w] += 1
             elif check is not None and i < 4 * concurrency:
                 check(i, data)

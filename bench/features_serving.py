@@ -3,8 +3,11 @@
 Needs the table `geo.bench_points` loaded by bench/features_ingest.py (same database). Each
 request is GET .../items?limit=100&bbox=<random 20x20 degree box> (the same seeded sequence for
 both servers), sent by 8 concurrent keep-alive clients; a second run pages deep with offset.
-A third run filters with CQL2 (``filter=value > v AND S_INTERSECTS(geom, POLYGON(...))``).
-Prints requests/s, p50/p99 latency and the ratio ours / tipg.
+A third run filters with CQL2 (``filter=value > v AND S_INTERSECTS(geom, POLYGON(...))``). A
+fourth asks large pages, items?limit=10000 in random 40x30 degree boxes (~1.8 MB of GeoJSON each;
+ours streams them out of PostgreSQL), and prints both servers' memory before and after it (RSS,
+and the sum of the processes' peaks). Prints requests/s, p50/p99 latency and the ratio ours /
+tipg; writes bench/results/features_serving.json.
 
 tipg runs from its own venv (never .venv):
 
@@ -65,6 +68,9 @@ def queries(kind: str, n: int = 500) -> list[str]:
         if kind == "bbox":
             x, y = rng.uniform(-180, 160), rng.uniform(-80, 60)
             out.append(f"limit=100&bbox={x:.3f},{y:.3f},{x + 20:.3f},{y + 20:.3f}")
+        elif kind == "large":  # ~20,000 points in each box: full pages of 10,000
+            x, y = rng.uniform(-180, 140), rng.uniform(-75, 45)
+            out.append(f"limit=10000&bbox={x:.3f},{y:.3f},{x + 40:.3f},{y + 30:.3f}")
         elif kind == "filter":  # CQL2 text: an attribute test and a spatial one (both servers parse it)
             x, y, v = rng.uniform(-180, 160), rng.uniform(-80, 60), rng.uniform(-1, 1)
             # a POLYGON, not BBOX(...): tipg 1.6.1 makes BBOX an SRID-0 envelope (a 500 on the SRID mismatch)
@@ -143,9 +149,9 @@ def _load(avg: tuple[float, float, float]) -> str:
 
 
 def main() -> None:
-    parser = common.load_parser(__doc__)
+    parser = common.load_parser(__doc__, results="features_serving")
     parser.add_argument("--cpu", action="store_true", help="CPU per bbox page of our server (see above)")
-    parser.add_argument("--kinds", default="bbox,offset,filter", help="which runs, comma-separated")
+    parser.add_argument("--kinds", default="bbox,offset,filter,large", help="which runs, comma-separated")
     args = parser.parse_args()
     if args.cpu:
         print(f"load average before: {_load(os.getloadavg())}")
@@ -165,11 +171,15 @@ def main() -> None:
     ours_base = f"/api/features/collections/{TABLE}/items"
     theirs_base = f"/collections/geo.{TABLE}/items"
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
+    memory: dict[str, dict[str, float]] = {}
     try:
         common.wait_http(OURS_PORT, f"/api/features/collections/{TABLE}")
         common.wait_http(THEIRS_PORT, f"/collections/geo.{TABLE}")
         for kind in args.kinds.split(","):
-            qs = queries(kind)
+            qs = queries(kind, 50 if kind == "large" else 500)
+            if kind == "large":  # what the servers hold before the large pages
+                for name, proc in (("ours", ours), ("tipg", theirs)):
+                    memory[name] = {"rss_before": common.group_rss_mib(proc)}
             same_results(ours_base, theirs_base, qs)
             load(OURS_PORT, ours_base, qs, 3, args.concurrency)  # warm-up
             load(THEIRS_PORT, theirs_base, qs, 3, args.concurrency)
@@ -177,18 +187,32 @@ def main() -> None:
             for _ in range(args.rounds):
                 results[kind]["ours"].append(load(OURS_PORT, ours_base, qs, args.seconds, args.concurrency))
                 results[kind]["tipg"].append(load(THEIRS_PORT, theirs_base, qs, args.seconds, args.concurrency))
+        for name, proc in (("ours", ours), ("tipg", theirs)) if memory else ():
+            memory[name].update(rss=common.group_rss_mib(proc), peak=common.group_rss_mib(proc, "VmHWM"))
     finally:
         common.stop(ours)
         common.stop(theirs)
 
     load_after = os.getloadavg()
     print(f"\nload average (1/5/15 min): before {_load(load_before)}, after {_load(load_after)}")
+    ratios = {}
     for kind, by_server in results.items():
-        what = {"bbox": "random 20x20 deg bbox", "offset": "random offset < 900,000"}.get(
-            kind, "a CQL2 filter: value > v AND S_INTERSECTS(geom, random 20x20 deg POLYGON)"
-        )
-        print(f"\nGET items?limit=100 with {what}, table geo.{TABLE}, concurrency {args.concurrency}")
-        common.print_rounds(by_server, "tipg")
+        what = {
+            "bbox": "items?limit=100 with random 20x20 deg bbox",
+            "offset": "items?limit=100 with random offset < 900,000",
+            "filter": "items?limit=100 with a CQL2 filter: value > v AND S_INTERSECTS(geom, random 20x20 deg POLYGON)",
+            "large": "items?limit=10000 with random 40x30 deg bbox",
+        }[kind]
+        print(f"\nGET {what}, table geo.{TABLE}, concurrency {args.concurrency}")
+        ratios[kind] = common.print_rounds(by_server, "tipg")
+    if memory:
+        print("\nserver memory, MiB (all processes): RSS before the large pages, after them, sum of the peaks")
+        for name, mib in memory.items():
+            print(f"{name}: {mib['rss_before']:.0f} -> {mib['rss']:.0f} (peak {mib['peak']:.0f})")
+    out = common.results_path(args.results)
+    out.write_text(json.dumps({"items": results, "ratios": ratios, "memory_mib": memory,
+                               "load_average_start": load_before, "load_average_end": load_after}, indent=2))  # fmt: skip
+    print(f"wrote {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -270,19 +270,7 @@ def compare(
     return out
 
 
-def group_rss_mib(leader: subprocess.Popen[bytes]) -> float:
-    """Resident memory (MiB) of every process in a server's process group (master + workers)."""
-    total_kib = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) != leader.pid:  # pgrp (the group was started with start_new_session)
-                continue
-            status = (stat.parent / "status").read_text()
-        except (OSError, IndexError, ValueError):
-            continue  # gone meanwhile
-        total_kib += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
-    return total_kib / 1024
+group_rss_mib = common.group_rss_mib  # (moved to bench/common.py)
 
 
 def load(port: int, urls: list[str], seconds: float, concurrency: int) -> dict[str, float]:
@@ -357,7 +345,7 @@ def main() -> None:
         f"server RSS after the tile rounds, MiB (all processes): {rss_after_tiles}; {common.rss_ratio(rss_after_tiles, 'titiler')}"
     )
     print(f"load average before the run: {load_before}; after: {os.getloadavg()}")
-    out = ROOT / "bench" / "results" / f"{args.results}.json"
+    out = common.results_path(args.results)
     doc = {
         "gunicorn": threads,
         "cog_creation": creation,

@@ -15,7 +15,7 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -231,10 +231,13 @@ class ItemListApi(OgcApi):
         params = request.GET.dict()
         if html and params.get("crs"):  # the HTML page's map draws CRS84; still refuse an unknown CRS
             crs.parse(params.pop("crs"), "crs")
+        # Large pages stream out of PostgreSQL chunk by chunk: Python holds one chunk, not the page.
+        stream = not html and ogc.parse_limit(params.get("limit")) >= STREAM_FROM_LIMIT
         result = selectors.items_page(
             collection_id=collection_id,
             include_unpublished=preview,
             build=lambda dataset: ogc.build_query(dataset, params),
+            stream=stream,
         )
         dataset, query, page = result.dataset, result.query, result.page
         links = _page_links(request, self.url_maker(request), dataset, query, page, html)
@@ -261,16 +264,38 @@ class ItemListApi(OgcApi):
                 "timeStamp": timezone.now().isoformat(timespec="seconds").replace("+00:00", "Z"),
                 "links": links,
             }
-            # The page is already one text, built by PostgreSQL: one chunk with a
-            # Content-Length (no chunked encoding, one write). Still a streaming response, as
-            # clients of this view (and its tests) have always read it.
-            body = "".join((json.dumps(head)[:-1], ', "features": [', page.body, "]}")).encode()
-            response = StreamingHttpResponse(iter((body,)), content_type=ogc.GEOJSON)
-            response["Content-Length"] = str(len(body))
+            if page.chunks is not None:
+                response = StreamingHttpResponse(_streamed_body(head, page.chunks), content_type=ogc.GEOJSON)
+            else:
+                # The page is already one text, built by PostgreSQL: one chunk with a
+                # Content-Length (no chunked encoding, one write). Still a streaming response, as
+                # clients of this view (and its tests) have always read it.
+                body = "".join((json.dumps(head)[:-1], ', "features": [', page.body, "]}")).encode()
+                response = StreamingHttpResponse(iter((body,)), content_type=ogc.GEOJSON)
+                response["Content-Length"] = str(len(body))
             response["OGC-NumberMatched-Type"] = "exact" if page.matched_exact else "estimate"
             response["Content-Crs"] = f"<{query.crs.uri}>"
         response["ETag"] = self.etag(request, html, collection_id, result.version)
         return response
+
+
+# Pages of at least this many features are streamed (smaller ones are one text: fewer writes).
+STREAM_FROM_LIMIT = 1000
+
+
+def _streamed_body(head: dict[str, Any], chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The FeatureCollection around the page's chunks of Features (each joined by "," already)."""
+    try:
+        yield (json.dumps(head)[:-1] + ', "features": [').encode()
+        first = True
+        for chunk in chunks:
+            yield chunk if first else b"," + chunk
+            first = False
+        yield b"]}"
+    finally:  # a client gone midway: end the COPY now, not when the generator is collected
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def _page_links(

@@ -13,3 +13,7 @@ class FeaturesConfig(AppConfig):
         jobtypes.register()
         datasets.register()
         diagnostics.register()
+        from . import hooks, tiles
+
+        hooks.register_conformance(tiles.CONFORMANCE)
+        hooks.register_collection_links(tiles.collection_links)

@@ -265,6 +265,12 @@ def landing_document(url: Callable[[str], str], title: str) -> dict[str, Any]:
             ),
             link(url("collections"), "data", "application/json", "Collections"),
             link(url("collections"), "http://www.opengis.net/def/rel/ogc/1.0/data", "application/json", "Collections"),
+            link(
+                url("tileMatrixSets"),
+                "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+                "application/json",
+                "Tile matrix sets of the vector tiles",
+            ),
         ],
     }
 
@@ -399,6 +405,9 @@ def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str
             }
         },
     }
+    from . import tiles  # tiles builds on this module
+
+    paths.update(tiles.openapi_paths())
     for ds in datasets:
         props = [
             _param(a["name"], {"type": sql.JSON_TYPES.get(a["type"], "string")}, f"Equality filter on {a['name']}.")

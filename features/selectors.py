@@ -9,7 +9,7 @@ one statement (:func:`items_page`); other reads re-read the row.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -128,6 +128,9 @@ class ItemsPage:
     has_more: bool
     number_matched: int
     matched_exact: bool
+    # A streamed page (items_page(stream=True)): ``body`` is empty, the Features come in
+    # chunks (bytes, each joined by ",") from this iterator, which must be read or closed.
+    chunks: Iterator[bytes] | None = None
 
     def features(self) -> list[Any]:
         return list(json.loads("[" + self.body + "]"))
@@ -144,17 +147,23 @@ class ItemsResult:
 BuildQuery = Callable[[VectorDataset], tuple[sql.ItemsQuery, dict[str, Any]]]
 
 
-def items_page(*, collection_id: str, include_unpublished: bool, build: BuildQuery) -> ItemsResult:
+def items_page(
+    *, collection_id: str, include_unpublished: bool, build: BuildQuery, stream: bool = False
+) -> ItemsResult:
     """One items page, usually in ONE statement: with a cached metadata row the statement also
     returns the row's current version; when that differs (or the statement fails because the
     table was replaced under the cached copy) the row is re-read and the page asked again.
 
     ``build(dataset)`` parses the request into an :class:`sql.ItemsQuery` (raises InvalidQuery).
+    ``stream``: the page's Features come as chunks out of PostgreSQL (``ItemsPage.chunks``).
     """
     entry = _cache.get(collection_id)
-    fresh = entry is None
-    if entry is None:
+    # A streamed page's COPY cannot run in a savepoint (it outlives this call): inside a
+    # transaction, read the metadata row first so the statement never needs the guard.
+    fresh = entry is None or (stream and connection.in_atomic_block)
+    if fresh:
         entry = _load(collection_id, include_unpublished)
+    assert entry is not None
     for _ in range(3):
         dataset = entry.dataset
         try:
@@ -174,10 +183,19 @@ def items_page(*, collection_id: str, include_unpublished: bool, build: BuildQue
             count, matched, exact = "estimate", None, False
         else:  # the planner's estimate, below
             count, matched, exact = "none", None, False
+        stream_rows: sql.PageStream | None = None
+        if stream and matched is None and count == "none":
+            matched = sql.items_count(query, exact=False)  # before the COPY holds the connection
         try:
-            rows = _page_statement(
-                query, dataset, include_unpublished, count, guarded=not fresh or query.where is not None
-            )
+            if stream:
+                # The COPY's first row comes once PostgreSQL has built the page (its rows are
+                # sorted by chunk): a filter failing on the data fails here, before any byte is sent.
+                stream_rows = _page_stream(query, dataset, include_unpublished, count)
+                rows = stream_rows.head
+            else:
+                rows = _page_statement(
+                    query, dataset, include_unpublished, count, guarded=not fresh or query.where is not None
+                )
         except DataError as exc:
             if query.where is None:
                 raise
@@ -190,6 +208,8 @@ def items_page(*, collection_id: str, include_unpublished: bool, build: BuildQue
                 raise
             entry, fresh = _load(collection_id, include_unpublished), True
             continue
+        if stream_rows is not None and rows.version != entry.version:
+            stream_rows.close()
         if rows.version is None:  # deleted, or unpublished for this caller
             _cache.pop(collection_id, None)
             raise CollectionNotFound(f"No collection {collection_id!r}.")
@@ -211,6 +231,7 @@ def items_page(*, collection_id: str, include_unpublished: bool, build: BuildQue
             has_more=rows.rows > query.limit,
             number_matched=matched,
             matched_exact=exact,
+            chunks=None if stream_rows is None else stream_rows.chunks(),
         )
         return ItemsResult(dataset=dataset, version=entry.version, query=query, page=page)
     raise DatabaseError(f"Collection {collection_id!r} kept changing while its items were read; try again.")
@@ -233,6 +254,19 @@ def _page_statement(
         )
 
 
+def _page_stream(
+    query: sql.ItemsQuery, dataset: VectorDataset, include_unpublished: bool, count: str
+) -> sql.PageStream:
+    return sql.items_page_stream(
+        query,
+        meta_table=VectorDataset._meta.db_table,
+        collection_id=dataset.collection_id,
+        include_unpublished=include_unpublished,
+        count=count,
+        feature_count=dataset.feature_count,
+    )
+
+
 def feature_get(*, dataset: VectorDataset, feature_id: str, crs: Crs = DEFAULT_CRS) -> str:
     try:
         fid = int(feature_id)
@@ -252,3 +286,67 @@ def feature_get(*, dataset: VectorDataset, feature_id: str, crs: Crs = DEFAULT_C
     if text is None:
         raise FeatureNotFound(f"No feature {feature_id!r} in collection {dataset.collection_id!r}.")
     return text
+
+
+# --- vector tiles ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TileResult:
+    dataset: VectorDataset
+    version: str
+    rows: Any  # features.tiles.TileRows
+
+
+def tile_get(*, collection_id: str, include_unpublished: bool, build: Callable[[VectorDataset], Any]) -> TileResult:
+    """One vector tile in ONE statement, checked against the metadata row as :func:`items_page`
+    checks its pages: a stale cached copy (another version, or a statement that failed because
+    the table was replaced) is re-read and the tile asked again.
+
+    ``build(dataset)`` parses the request into a :class:`features.tiles.TileQuery` (InvalidQuery).
+    """
+    from . import tiles
+
+    entry = _cache.get(collection_id)
+    fresh = entry is None
+    if entry is None:
+        entry = _load(collection_id, include_unpublished)
+    for _ in range(3):
+        dataset = entry.dataset
+        try:
+            query = build(dataset)
+        except InvalidQuery:
+            if fresh:
+                raise
+            entry, fresh = _load(collection_id, include_unpublished), True
+            continue
+        query.exact_drops = dataset.feature_count <= conf.exact_count_max()
+        query.estimate_drops = not query.exact_drops and _geom_stats(entry)
+        guarded = (not fresh or query.filtered) and connection.in_atomic_block
+        try:
+            with transaction.atomic() if guarded else nullcontext():
+                rows = tiles.tile_read(
+                    query,
+                    meta_table=VectorDataset._meta.db_table,
+                    collection_id=collection_id,
+                    include_unpublished=include_unpublished,
+                )
+        except DataError as exc:
+            if not query.filtered:
+                raise
+            # As for items: a filter failing on the data is the client's expression at fault.
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InvalidQuery(f"filter cannot be evaluated on this collection's data: {message}") from None
+        except DatabaseError:
+            if fresh:
+                raise
+            entry, fresh = _load(collection_id, include_unpublished), True
+            continue
+        if rows.version is None:
+            _cache.pop(collection_id, None)
+            raise CollectionNotFound(f"No collection {collection_id!r}.")
+        if rows.version != entry.version:
+            entry, fresh = _load(collection_id, include_unpublished), True
+            continue
+        return TileResult(dataset=dataset, version=entry.version, rows=rows)
+    raise DatabaseError(f"Collection {collection_id!r} kept changing while its tile was read; try again.")

@@ -674,6 +674,105 @@ def items_page(
     )
 
 
+STREAM_CHUNK_ROWS = 500  # Features per chunk of a streamed page (~120-250 kB of GeoJSON)
+
+
+class PageStream:
+    """An items page streamed out of PostgreSQL (``COPY (...) TO STDOUT``, binary): first its
+    head (the metadata row's version, numberMatched, rows read, last id), then the Features in
+    chunks of :data:`STREAM_CHUNK_ROWS`, each already one text joined by ",". Python holds one
+    chunk at a time, never the page. :meth:`chunks` must be read to the end or :meth:`close`d
+    (the COPY holds the connection until then)."""
+
+    def __init__(self, copy_cm: Any, copy: Any, head: PageRows) -> None:
+        self._cm, self._copy, self.head = copy_cm, copy, head
+
+    def chunks(self) -> Any:
+        try:
+            while (row := self._copy.read_row()) is not None:
+                yield row[0]
+            self._finish(None)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Leave the COPY early (a client gone, a stale cache): psycopg cancels it on the server
+        when the block ends with an exception, and reads what was already sent."""
+        self._finish(_StreamClosed("items stream closed early"))
+
+    def _finish(self, exc: BaseException | None) -> None:
+        cm, self._cm = self._cm, None
+        if cm is not None:
+            with connection.wrap_database_errors:
+                cm.__exit__(type(exc) if exc else None, exc, None)
+
+
+class _StreamClosed(Exception):
+    pass
+
+
+def items_page_stream(
+    q: ItemsQuery, *, meta_table: str, collection_id: str, include_unpublished: bool, count: str, feature_count: int
+) -> PageStream:
+    """:func:`items_page` as a stream (large pages): the same statement shape, but the Features
+    come in chunks through COPY instead of one aggregated text. ``count`` as there."""
+    q = ItemsQuery(**{**q.__dict__, "feature_count": feature_count})
+    cte, cte_params = _estimate_cte(q)
+    page, page_params = _page_subquery(q)
+    matched: sql.Composable = sql.SQL("NULL::bigint")
+    matched_params: list[Any] = []
+    if count == "exact":
+        where, matched_params = _where(ItemsQuery(**{**q.__dict__, "after_id": None}))
+        matched = sql.SQL("(SELECT count(*) FROM {} WHERE {})").format(_table(q.table), where)
+    elif count == "estimate" and bbox_only(q):
+        if _bitmap_choice(q):
+            matched = sql.SQL("(SELECT est FROM _e)")
+        else:
+            matched, matched_params = _estimate(q), _estimate_params(q, q.feature_count)
+    # _estimate_cte ends with ") ": the page CTE follows it in the same WITH.
+    with_page = (cte + sql.SQL(", ") if _bitmap_choice(q) else sql.SQL("WITH ")) + sql.SQL(
+        "_p AS MATERIALIZED ({page})"
+    ).format(page=page)
+    query = sql.SQL(
+        "COPY ({with_page}"
+        " SELECT b FROM ("
+        "SELECT 0 AS k, convert_to(json_build_array("
+        "(SELECT {version} FROM {meta} WHERE collection_id = %s AND (published OR %s)), {matched},"
+        " (SELECT count(*) FROM _p), (SELECT (array_agg(id ORDER BY _n DESC) FILTER (WHERE _n <= %s))[1] FROM _p)"
+        ")::text, 'UTF8') AS b"
+        " UNION ALL SELECT c.k, convert_to(string_agg(c.f, ',' ORDER BY c._n), 'UTF8') FROM"
+        " (SELECT (t._n - 1) / {chunk} + 1 AS k, t._n, {f} AS f FROM _p AS t WHERE t._n <= %s) AS c GROUP BY c.k"
+        ") AS o ORDER BY k) TO STDOUT (FORMAT binary)"
+    ).format(
+        with_page=with_page,
+        version=sql.SQL(row_version_sql()),
+        meta=sql.Identifier(meta_table),
+        matched=matched,
+        chunk=sql.Literal(STREAM_CHUNK_ROWS),
+        f=_feature_json(q.properties if q.properties is not None else q.columns, q.decimal_columns, q.crs),
+    )
+    params = [*cte_params, *page_params, collection_id, include_unpublished, *matched_params, q.limit, q.limit]
+    raw = connection.cursor().cursor
+    with connection.wrap_database_errors:
+        copy_cm = raw.copy(_render(query), params)
+        copy = copy_cm.__enter__()
+        try:
+            copy.set_types(["bytea"])
+            first = copy.read_row()
+        except BaseException:
+            copy_cm.__exit__(None, None, None)
+            raise
+    version, matched_rows, rows, last_id = json.loads(first[0])
+    head = PageRows(
+        version=version,
+        matched=None if matched_rows is None else int(matched_rows),
+        rows=int(rows),
+        last_id=None if last_id is None else int(last_id),
+        body="",
+    )
+    return PageStream(copy_cm, copy, head)
+
+
 def _same_plan_for_all_values(q: ItemsQuery) -> bool:
     """The statement's best plan does not depend on its parameter values, so it may be
     prepared and planned once: no filter at all (the primary key serves every page), or only

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import morecantile
 import numpy as np
-from morecantile.errors import InvalidIdentifier
 from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 from rasterio.warp import transform_bounds
@@ -29,6 +27,7 @@ from shapely.geometry import shape
 from shapely.validation import explain_validity
 
 from geoplatform.errors import ServiceUnavailable
+from geoplatform.tms import tms_get
 
 from . import conf, png
 from .cog import nodata_problem
@@ -66,22 +65,12 @@ class RenderOptions:
         return kwargs
 
 
-_tms_cache = threading.local()
-
-
 def get_tms(tms_id: str) -> morecantile.TileMatrixSet:
-    # morecantile.tms.get() deep-copies the definition on every call (~0.5 ms); each thread
-    # keeps its own copies (a TMS holds pyproj transformers).
-    cache: dict[str, morecantile.TileMatrixSet] = _tms_cache.__dict__.setdefault("by_id", {})
-    found = cache.get(tms_id)
-    if found is not None:
-        return found
-    try:
-        found = cache[tms_id] = morecantile.tms.get(tms_id)
-    except InvalidIdentifier as exc:
+    found = tms_get(tms_id)
+    if found is None:
         raise InvalidRasterRequest(
             f"Unknown TileMatrixSet {tms_id!r}.", details={"tile_matrix_sets": morecantile.tms.list()}
-        ) from exc
+        )
     return found
 
 

@@ -295,6 +295,10 @@ GEOPLATFORM_VECTOR_CHUNK_ROWS = env.get_int("VECTOR_CHUNK_ROWS", 100_000)
 # Collections up to this many features get an exact numberMatched under filters.
 GEOPLATFORM_FEATURES_EXACT_COUNT_MAX = env.get_int("FEATURES_EXACT_COUNT_MAX", 500_000)
 GEOPLATFORM_FEATURES_CACHE_SECONDS = env.get_int("FEATURES_CACHE_SECONDS", 60)
+# Most features in one vector tile (the rest are dropped; X-Features-Dropped says how many).
+GEOPLATFORM_FEATURES_TILE_MAX_FEATURES = env.get_int("FEATURES_TILE_MAX_FEATURES", 10_000)
+# Made vector tiles kept per web process (MiB; 0: none), keyed by the collection's data version.
+GEOPLATFORM_FEATURES_TILE_CACHE_MB = env.get_int("FEATURES_TILE_CACHE_MB", 32)
 GEOPLATFORM_STYLES_GLYPHS_URL = env.get_str("STYLES_GLYPHS_URL", "")
 GEOPLATFORM_STYLES_CACHE_SECONDS = env.get_int("STYLES_CACHE_SECONDS", 60)
 
