@@ -138,7 +138,9 @@ def run_ours(n: int, workers: int, chunk_rows: int) -> float:
 def run_ogr2ogr(path: Path) -> float:
     if shutil.which("ogr2ogr") is None:
         sys.exit("ogr2ogr not found (apt-get install gdal-bin)")
-    subprocess.run(["psql", "-q", "-h", "127.0.0.1", "-U", "root", DB_NAME, "-c", "DROP TABLE IF EXISTS geo.bench_ogr"], check=True)
+    subprocess.run(
+        ["psql", "-q", "-h", "127.0.0.1", "-U", "root", DB_NAME, "-c", "DROP TABLE IF EXISTS geo.bench_ogr"], check=True
+    )
     started = time.monotonic()
     subprocess.run(
         [
@@ -168,7 +170,9 @@ def main() -> None:
     print(f"\nGeoPackage, {args.points} points, EPSG:3857 -> 4326, GIST + ANALYZE")
     print("| loader | seconds | features/s |")
     print("|---|---|---|")
-    print(f"| process_vector ({args.workers} workers, chunks of {args.chunk_rows}) | {ours:.1f} | {args.points / ours:,.0f} |")
+    print(
+        f"| process_vector ({args.workers} workers, chunks of {args.chunk_rows}) | {ours:.1f} | {args.points / ours:,.0f} |"
+    )
     print(f"| ogr2ogr PG_USE_COPY=YES | {theirs:.1f} | {args.points / theirs:,.0f} |")
     print(f"\nratio (ogr2ogr seconds / ours): {theirs / ours:.2f}x")
 

@@ -47,10 +47,6 @@ def _env() -> dict[str, str]:
     return env
 
 
-
-
-
-
 def _bare_round(bare_actors: Any, r: Any, n: int) -> float:
     run = uuid.uuid4().hex
     started = time.perf_counter()
@@ -72,8 +68,18 @@ def bench_bare(n: int, rounds: int) -> list[float]:
 
     r = redis.Redis.from_url(BROKER)
     worker = common.start(
-        [sys.executable, "-m", "dramatiq", "bare_actors", "--path", "bench", "--processes", str(PROCESSES),
-         "--threads", str(THREADS)],
+        [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "bare_actors",
+            "--path",
+            "bench",
+            "--processes",
+            str(PROCESSES),
+            "--threads",
+            str(THREADS),
+        ],
         _env(),
     )
     try:
@@ -105,9 +111,7 @@ def bench_engine(n: int, rounds: int) -> list[float]:
             time.sleep(0.2)
         for round_ in range(rounds + 1):  # the first round warms up and is not counted
             started = time.perf_counter()
-            job = services.job_submit(
-                job_type="hello", parameters={"count": n, "queue_tag": uuid.uuid4().hex}
-            ).job
+            job = services.job_submit(job_type="hello", parameters={"count": n, "queue_tag": uuid.uuid4().hex}).job
             while True:
                 status = Job.objects.filter(pk=job.id).values_list("status", flat=True).first()
                 if status in {"completed", "failed"}:

@@ -39,9 +39,7 @@ def grant_reader_role() -> str:
     from geoplatform.dbroles import grant_reader
 
     with psycopg.connect(stac_search.DB_URL, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(
-            f"DO $$ BEGIN CREATE ROLE {READER_ROLE} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
-        )
+        cur.execute(f"DO $$ BEGIN CREATE ROLE {READER_ROLE} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
         grant_reader(cur, reader=READER_ROLE, dbname=DB_NAME, writers=["root"])
         (count,) = cur.execute("SELECT count(*) FROM pgstac.searches").fetchone()  # type: ignore[misc]
     print(f"reader role {READER_ROLE} granted; pgstac.searches holds {count} rows")

@@ -111,7 +111,9 @@ class ReaderMethodsMiddleware:
         if method in extra:
             return None
         implemented = {m.upper() for m in getattr(cls, "http_method_names", ()) if hasattr(cls, m)} if cls else set()
-        allow = [m for m in SAFE_METHODS if not implemented or m in implemented or (m == "HEAD" and "GET" in implemented)]
+        allow = [
+            m for m in SAFE_METHODS if not implemented or m in implemented or (m == "HEAD" and "GET" in implemented)
+        ]
         allow += sorted(extra)
         error = NormalisedError(
             status=405,

@@ -43,6 +43,8 @@ class MaintenanceRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action}{' (dry run)' if self.dry_run else ''} by {self.username or 'system'}"
+
+
 class Observability(models.Model):
     """Anchors the operators' observability permissions (no table, like :class:`Health`)."""
 

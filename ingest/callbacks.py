@@ -104,7 +104,13 @@ class Delivery:
 
 
 def signed_post(
-    *, url: str, user: Any, event: str, delivery_id: str, payload: dict[str, Any], attempt: int,
+    *,
+    url: str,
+    user: Any,
+    event: str,
+    delivery_id: str,
+    payload: dict[str, Any],
+    attempt: int,
     request_id: str = "",
 ) -> Delivery:
     """POST ``payload`` signed with ``user``'s webhook secret: the one delivery mechanism for

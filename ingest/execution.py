@@ -202,7 +202,6 @@ def task_execute(*, task_id: str) -> None:
         metrics.task_event(job_type, stage_name, queue, "completed", time.perf_counter() - clock)
 
 
-
 def _hot_statement(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
     """Run one of the two per-task statements with server-side parameters, so that it is
     prepared: PostgreSQL plans it once per connection instead of once per task."""

@@ -220,6 +220,8 @@ def worker_pools(transactional_db: Any) -> Iterator[Callable[..., Worker]]:
     yield start
     for worker in started:
         worker.kill(signal.SIGKILL)
+
+
 # --- the reader pass (GEOPLATFORM_MODE=reader; scripts/test.sh) ------------------------------
 # Tests marked `reader` run once more on a reader deployment: their fixtures write as the
 # suite's superuser (uploads, jobs run inline, STAC items), then the test body runs as

@@ -4,24 +4,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ingest', '0002_task_enqueued_at'),
+        ("ingest", "0002_task_enqueued_at"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='task',
-            name='ingest_task_job_id_09f4d0_idx',
+            model_name="task",
+            name="ingest_task_job_id_09f4d0_idx",
         ),
         migrations.RemoveIndex(
-            model_name='task',
-            name='ingest_task_status_10f2e3_idx',
+            model_name="task",
+            name="ingest_task_status_10f2e3_idx",
         ),
         migrations.AlterField(
-            model_name='task',
-            name='status',
-            field=models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('retrying', 'Retrying'), ('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=16),
+            model_name="task",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("queued", "Queued"),
+                    ("running", "Running"),
+                    ("retrying", "Retrying"),
+                    ("completed", "Completed"),
+                    ("failed", "Failed"),
+                    ("cancelled", "Cancelled"),
+                ],
+                default="queued",
+                max_length=16,
+            ),
         ),
         # Room on each page for the new row version: in-place (HOT) updates need it.
         migrations.RunSQL(

@@ -4,26 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='PendingItem',
+            name="PendingItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('collection_id', models.CharField(max_length=255)),
-                ('item_id', models.CharField(max_length=255)),
-                ('item', models.JSONField()),
-                ('job_id', models.CharField(blank=True, default='', max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("collection_id", models.CharField(max_length=255)),
+                ("item_id", models.CharField(max_length=255)),
+                ("item", models.JSONField()),
+                ("job_id", models.CharField(blank=True, default="", max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'permissions': [('preview_unpublished', 'Can preview raster items awaiting review')],
-                'constraints': [models.UniqueConstraint(fields=('collection_id', 'item_id'), name='pending_item_unique')],
+                "permissions": [("preview_unpublished", "Can preview raster items awaiting review")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("collection_id", "item_id"), name="pending_item_unique")
+                ],
             },
         ),
     ]

@@ -209,7 +209,9 @@ def test_the_reader_role_reads_everything_and_writes_nothing(roles_db: dict[str,
             assert conn.execute("SELECT count(*) FROM geo.reader_test").fetchone() == (1,)
             assert conn.execute("SELECT count(*) FROM ingest_job").fetchone() == (0,)
             (searches,) = conn.execute("SELECT count(*) FROM pgstac.searches").fetchone()
-            (found,) = conn.execute("SELECT search(%s::jsonb)", [json.dumps({"collections": ["reader-test"]})]).fetchone()
+            (found,) = conn.execute(
+                "SELECT search(%s::jsonb)", [json.dumps({"collections": ["reader-test"]})]
+            ).fetchone()
             assert [f["id"] for f in found["features"]] == ["r1"]
             assert conn.execute("SELECT count(*) FROM pgstac.searches").fetchone() == (searches,)  # nothing recorded
             for statement in (
@@ -252,7 +254,9 @@ def test_a_reader_server_as_the_reader_role(roles_db: dict[str, str]) -> None:
 
     def call(method: str, path: str, body: str | None = None) -> tuple[int, Any]:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.request(method, path, body=body, headers={"Content-Type": "application/json", "Accept": "application/json"})
+        conn.request(
+            method, path, body=body, headers={"Content-Type": "application/json", "Accept": "application/json"}
+        )
         resp = conn.getresponse()
         data = resp.read()
         try:
@@ -267,7 +271,9 @@ def test_a_reader_server_as_the_reader_role(roles_db: dict[str, str]) -> None:
                 status, _ = call("GET", "/api/health/live")
                 break
             except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, server.stderr.read() if server.stderr else ""
+                assert server.poll() is None and time.monotonic() < deadline, (
+                    server.stderr.read() if server.stderr else ""
+                )
                 time.sleep(0.2)
         assert call("GET", "/api/health") == (200, {"status": "ok"})
         assert call("GET", "/api/features/collections")[0] == 200

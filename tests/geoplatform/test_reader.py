@@ -159,7 +159,7 @@ def test_a_write_as_the_reader_role_fails(stac: str) -> None:
         "INSERT INTO auth_group (name) VALUES ('reader-write')",
         f"SELECT pgstac.delete_collection('{stac}')",
         "CREATE TABLE geo.reader_write (id int)",
-        "SELECT pgstac.search_query('{\"collections\": [\"x\"]}'::jsonb, false, '{\"n\": 1}'::jsonb)",
+        'SELECT pgstac.search_query(\'{"collections": ["x"]}\'::jsonb, false, \'{"n": 1}\'::jsonb)',
     ):
         with pytest.raises(DatabaseError) as info, transaction.atomic(), connection.cursor() as cur:
             cur.execute(statement)

@@ -68,7 +68,9 @@ def test_task_of_a_killed_worker_is_requeued_and_completed(live_worker: Any, aut
                 break
             time.sleep(0.5)
         job = Job.objects.get(pk=job_id)
-        tasks = list(Task.objects.filter(job_id=job_id).values_list("stage__index", "unit", "status", "attempts", "worker"))
+        tasks = list(
+            Task.objects.filter(job_id=job_id).values_list("stage__index", "unit", "status", "attempts", "worker")
+        )
         assert job.status == "completed", (job.error, held, doomed_pids, tasks)
         assert job.result["total"] == sum(n * n for n in range(12))
         assert requeued >= len(held)
