@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
 from django.utils.html import format_html
+
+from geoplatform.admin import ReadOnlyAdmin
 
 from .models import StacTransaction
 
 
 @admin.register(StacTransaction)
-class StacTransactionAdmin(admin.ModelAdmin):
+class StacTransactionAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ("created_at", "actor", "action", "kind", "collection_id", "item_id")
     list_filter = ("action", "kind")
     search_fields = ("collection_id", "item_id", "actor")
@@ -28,12 +28,3 @@ class StacTransactionAdmin(admin.ModelAdmin):
     @admin.display(description="after")
     def after_json(self, obj: StacTransaction) -> str:
         return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(obj.after, indent=2))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

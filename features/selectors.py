@@ -199,10 +199,7 @@ def items_page(
         except DataError as exc:
             if query.where is None:
                 raise
-            # A CQL2 filter that fails on the data (arithmetic overflow, a geometry PostGIS
-            # refuses): the client's expression, not the server, is at fault.
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InvalidQuery(f"filter cannot be evaluated on this collection's data: {message}") from None
+            raise _filter_failed(exc) from None
         except DatabaseError:
             if fresh:
                 raise
@@ -334,9 +331,7 @@ def tile_get(*, collection_id: str, include_unpublished: bool, build: Callable[[
         except DataError as exc:
             if not query.filtered:
                 raise
-            # As for items: a filter failing on the data is the client's expression at fault.
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InvalidQuery(f"filter cannot be evaluated on this collection's data: {message}") from None
+            raise _filter_failed(exc) from None
         except DatabaseError:
             if fresh:
                 raise
@@ -350,3 +345,10 @@ def tile_get(*, collection_id: str, include_unpublished: bool, build: Callable[[
             continue
         return TileResult(dataset=dataset, version=entry.version, rows=rows)
     raise DatabaseError(f"Collection {collection_id!r} kept changing while its tile was read; try again.")
+
+
+def _filter_failed(exc: DataError) -> InvalidQuery:
+    """A CQL2 filter that fails on the data (arithmetic overflow, a geometry PostGIS refuses):
+    the client's expression, not the server, is at fault: a 400 quoting PostgreSQL."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return InvalidQuery(f"filter cannot be evaluated on this collection's data: {message}")

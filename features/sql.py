@@ -623,21 +623,24 @@ def row_version(*, meta_table: str, collection_id: str, include_unpublished: boo
     return None if row is None else str(row[0])
 
 
+def _matched(q: ItemsQuery, count: str) -> tuple[sql.Composable, list[Any]]:
+    """The numberMatched expression of a page: exact, the bbox estimate, or NULL (unknown)."""
+    if count == "exact":
+        where, params = _where(ItemsQuery(**{**q.__dict__, "after_id": None}))
+        return sql.SQL("(SELECT count(*) FROM {} WHERE {})").format(_table(q.table), where), params
+    if count == "estimate" and bbox_only(q):
+        if _bitmap_choice(q):
+            return sql.SQL("(SELECT est FROM _e)"), []
+        return _estimate(q), _estimate_params(q, q.feature_count)
+    return sql.SQL("NULL::bigint"), []
+
+
 def _items_page_sql(
     q: ItemsQuery, meta_table: str, count: str, version_params: list[Any]
 ) -> tuple[sql.Composable, list[Any]]:
     cte, cte_params = _estimate_cte(q)
     page, page_params = _page_subquery(q)
-    matched: sql.Composable = sql.SQL("NULL::bigint")
-    matched_params: list[Any] = []
-    if count == "exact":
-        where, matched_params = _where(ItemsQuery(**{**q.__dict__, "after_id": None}))
-        matched = sql.SQL("(SELECT count(*) FROM {} WHERE {})").format(_table(q.table), where)
-    elif count == "estimate" and bbox_only(q):
-        if _bitmap_choice(q):
-            matched = sql.SQL("(SELECT est FROM _e)")
-        else:
-            matched, matched_params = _estimate(q), _estimate_params(q, q.feature_count)
+    matched, matched_params = _matched(q, count)
     query = cte + sql.SQL(
         "SELECT (SELECT {version} FROM {meta} WHERE collection_id = %s AND (published OR %s)), {matched}, count(*),"
         " (array_agg(t.id ORDER BY t._n DESC) FILTER (WHERE t._n <= %s))[1],"
@@ -719,16 +722,7 @@ def items_page_stream(
     q = ItemsQuery(**{**q.__dict__, "feature_count": feature_count})
     cte, cte_params = _estimate_cte(q)
     page, page_params = _page_subquery(q)
-    matched: sql.Composable = sql.SQL("NULL::bigint")
-    matched_params: list[Any] = []
-    if count == "exact":
-        where, matched_params = _where(ItemsQuery(**{**q.__dict__, "after_id": None}))
-        matched = sql.SQL("(SELECT count(*) FROM {} WHERE {})").format(_table(q.table), where)
-    elif count == "estimate" and bbox_only(q):
-        if _bitmap_choice(q):
-            matched = sql.SQL("(SELECT est FROM _e)")
-        else:
-            matched, matched_params = _estimate(q), _estimate_params(q, q.feature_count)
+    matched, matched_params = _matched(q, count)
     # _estimate_cte ends with ") ": the page CTE follows it in the same WITH.
     with_page = (cte + sql.SQL(", ") if _bitmap_choice(q) else sql.SQL("WITH ")) + sql.SQL(
         "_p AS MATERIALIZED ({page})"

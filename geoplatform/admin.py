@@ -16,13 +16,9 @@ from .models import MaintenanceRecord
 PAGE_SECTIONS = ("versions", "jobs", "queues", "workers", "database", "storage", "catalog", "deliveries")
 
 
-@admin.register(MaintenanceRecord)
-class MaintenanceRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """The audit log of maintenance actions: written by the diagnostics API only."""
-
-    list_display = ("created_at", "action", "dry_run", "ok", "username")
-    list_filter = ("action", "dry_run", "ok")
-    readonly_fields = ("action", "params", "dry_run", "ok", "result", "user", "username", "request_id", "created_at")
+class ReadOnlyAdmin:
+    """For audit logs and histories that only the platform writes: the admin shows them and
+    nobody adds, changes or deletes a row there (put it before ``admin.ModelAdmin``)."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -32,6 +28,15 @@ class MaintenanceRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(MaintenanceRecord)
+class MaintenanceRecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """The audit log of maintenance actions: written by the diagnostics API only."""
+
+    list_display = ("created_at", "action", "dry_run", "ok", "username")
+    list_filter = ("action", "dry_run", "ok")
+    readonly_fields = ("action", "params", "dry_run", "ok", "result", "user", "username", "request_id", "created_at")
 
 
 def diagnostics_page(request: HttpRequest) -> HttpResponse:

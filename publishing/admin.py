@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from guardian.shortcuts import get_objects_for_user
 
+from geoplatform.admin import ReadOnlyAdmin
 from geoplatform.errors import ApplicationError
 
 from . import selectors, services
@@ -318,7 +319,7 @@ class PlatformAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(ReleaseAudit)
-class ReleaseAuditAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReleaseAuditAdmin(ReadOnlyAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Read-only: the audit log is append-only (the database refuses UPDATE/DELETE too)."""
 
     list_display = ["created_at", "release", "event", "actor", "reason"]
@@ -334,12 +335,3 @@ class ReleaseAuditAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             request.user, "publishing.review_platform", klass=Platform, accept_global_perms=True
         )
         return qs.filter(release__asset__platform__in=platforms)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

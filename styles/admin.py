@@ -8,6 +8,8 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from geoplatform.admin import ReadOnlyAdmin
+
 from . import services
 from .errors import InvalidStyle
 from .models import Style, StyleRevision
@@ -80,16 +82,7 @@ class StyleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(StyleRevision)
-class StyleRevisionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class StyleRevisionAdmin(ReadOnlyAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["collection_id", "style_id", "version", "action", "changed_by", "changed_at"]
     list_filter = ["action"]
     search_fields = ["collection_id", "style_id"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
