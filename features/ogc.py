@@ -398,7 +398,10 @@ def openapi_document(datasets: list[VectorDataset], server_url: str) -> dict[str
                 "responses": {
                     "200": {
                         "description": "OK",
-                        "content": {"application/schema+json": {"schema": {"type": "object"}}},
+                        "content": {
+                            "application/schema+json": {"schema": {"type": "object"}},
+                            "text/html": {"schema": {"type": "string"}},
+                        },
                     },
                     **errors,
                 },
