@@ -34,7 +34,7 @@ GEOPLATFORM_DATABASE_URL="${GEOPLATFORM_DATABASE_URL%/*}/postgres" "$PY" -W erro
 "$PY" manage.py spectacular --fail-on-warn --validate --file /dev/null
 
 log "pytest (broker: $GEOPLATFORM_BROKER_URL)"
-"$VENV/bin/pytest"
+"$VENV/bin/pytest" --durations=25  # the slowest tests, to keep the suite well under 20 min
 log "reader pass: the read tests again on a reader deployment (GEOPLATFORM_MODE=reader, read-only role)"
 GEOPLATFORM_MODE=reader "$VENV/bin/pytest" -m "reader and not writer" tests
 log "every end-to-end (worker) test again on RabbitMQ"
