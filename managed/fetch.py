@@ -44,8 +44,8 @@ def file_name_of(url: str) -> str:
 def credentials_token(setting_name: str) -> str | None:
     """The secret named by ``ManagedSource.credentials_setting``: a Django setting of that
     name, else the environment variable (the secret is never stored in the database)."""
-    if not setting_name:
-        return None
+    if not setting_name or setting_name not in settings.GEOPLATFORM_MANAGED_CREDENTIALS:
+        return None  # only the names the deployer listed (the source's check refused others already)
     value = getattr(settings, setting_name, None) or os.environ.get(setting_name)
     return str(value) if value else None
 

@@ -94,6 +94,13 @@ def _clean(source: ManagedSource, data: dict[str, Any]) -> None:
             "credentials_setting",
             "the NAME of a setting / environment variable (e.g. FATHOM_TOKEN), never the secret itself.",
         )
+    allowed = settings.GEOPLATFORM_MANAGED_CREDENTIALS
+    if source.credentials_setting and source.credentials_setting not in allowed:
+        raise _bad(
+            "credentials_setting",
+            f"{source.credentials_setting!r} is not a token name managed sources may use; the deployment lists them "
+            f"in GEOPLATFORM_MANAGED_CREDENTIALS (now: {', '.join(allowed) or 'none'}).",
+        )
     if handler.needs_credentials and not source.credentials_setting:
         raise _bad("credentials_setting", f"handler {handler.name!r} needs a token: name the setting that holds it.")
     if source.review_policy not in ReviewPolicy.values:

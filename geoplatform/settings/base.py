@@ -369,6 +369,10 @@ GEOPLATFORM_MANAGED_HTTP_TIMEOUT = env.get_float("MANAGED_HTTP_TIMEOUT", 10.0)
 GEOPLATFORM_MANAGED_MAX_BYTES = env.get_int("MANAGED_MAX_BYTES", 20 * 1024**3)
 # How often an update waiting for its ingest job looks at it again (seconds).
 GEOPLATFORM_MANAGED_WATCH_SECONDS = env.get_float("MANAGED_WATCH_SECONDS", 5.0)
+# Names of the settings / environment variables that managed sources may send as a bearer token
+# (credentials_setting). Only these: otherwise an operator could name any secret (SECRET_KEY,
+# the database URL) and point a source at a server of theirs to receive it.
+GEOPLATFORM_MANAGED_CREDENTIALS = env.get_list("MANAGED_CREDENTIALS", [])
 # Good versions whose data is kept (live + previous ones, for rollback); older ones are retired.
 GEOPLATFORM_MANAGED_KEEP_VERSIONS = env.get_int("MANAGED_KEEP_VERSIONS", 2)
 # Default gate: a new version is held when its row/pixel count changes by more than this (%).

@@ -46,3 +46,4 @@ if GEOPLATFORM_MODE == "reader":  # noqa: F405
     }
 # Managed updates look at their ingest job often in tests (the live-worker end-to-end test).
 GEOPLATFORM_MANAGED_WATCH_SECONDS = env.get_float("MANAGED_WATCH_SECONDS", 0.2)
+GEOPLATFORM_MANAGED_CREDENTIALS = ["MANAGED_TEST_TOKEN", "FATHOM_TEST_TOKEN"]

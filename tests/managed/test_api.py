@@ -47,6 +47,9 @@ def test_anonymous_and_unprivileged_callers_are_refused(
         ({"collection_id": "a__v1"}, "collection_id", "reserved"),
         ({"location": "file:///etc/passwd"}, "location", "http(s) URL"),
         ({"credentials_setting": "abc-secret-token"}, "credentials_setting", "NAME"),
+        # Any other secret of the deployment could be sent to a server of the operator's choice.
+        ({"credentials_setting": "SECRET_KEY"}, "credentials_setting", "GEOPLATFORM_MANAGED_CREDENTIALS"),
+        ({"credentials_setting": "GEOPLATFORM_DATABASE_URL"}, "credentials_setting", "GEOPLATFORM_MANAGED_CREDENTIALS"),
         ({"thresholds": {"rows": 5}}, "thresholds.rows", "unknown"),
         ({"thresholds": {"count_change_pct": -1}}, "thresholds.count_change_pct", "0 or more"),
         ({"target_kind": "raster"}, "target_kind", "loads"),
