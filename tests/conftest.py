@@ -132,7 +132,9 @@ class Worker:
         self.proc = subprocess.Popen(
             cmd,
             cwd=ROOT,
-            env={**_worker_env(db_name), **(env or {})},
+            # PYTHONFAULTHANDLER: a worker process that crashes (SIGSEGV in a native library) writes
+            # its Python stack into the log instead of vanishing with exit code -11.
+            env={**_worker_env(db_name), "PYTHONFAULTHANDLER": "1", **(env or {})},
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -196,6 +198,13 @@ def live_worker(_session_worker: Worker, transactional_db: Any) -> Worker:
     """
     from ingest.models import WorkerHeartbeat
 
+    if _session_worker.proc.poll() is not None:
+        # Dramatiq stops all its processes when one dies: every later worker test would wait out
+        # its timeout. Fail at once, pointing at the crash (the test running at that time).
+        pytest.fail(
+            f"the shared test worker died earlier (exit code {_session_worker.proc.returncode}); "
+            f"look at the first failing worker test and {_session_worker.log_path}:\n{_session_worker.tail()}"
+        )
     # transactional_db flushes tables between tests; the worker's heartbeat row comes back
     # within one heartbeat interval.
     deadline = time.monotonic() + 10
