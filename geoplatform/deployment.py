@@ -126,3 +126,29 @@ class ReaderMethodsMiddleware:
         response = JsonResponse(json_body(error, request), status=405)
         response["Allow"] = ", ".join(allow)
         return response
+
+
+def reader_schema_hook(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular post-processing: a reader's OpenAPI lists only what it serves, the
+    operations ReaderMethodsMiddleware lets through (reads, and the methods views mark
+    read-only). Views with both reads and writes (STAC transactions) lose their writes."""
+    import re
+
+    from django.urls import Resolver404, resolve
+
+    if not is_reader():
+        return result
+    for path, operations in list(result.get("paths", {}).items()):
+        try:
+            match = resolve(re.sub(r"\{[^}]+\}", "x", path))
+            marked: frozenset[str] = getattr(_view_class(match.func), _ATTR, frozenset())
+        except Resolver404:
+            marked = frozenset()
+        for method in list(operations):
+            if method in ("get", "head", "options", "parameters", "summary", "description"):
+                continue
+            if method.upper() not in marked:
+                del operations[method]
+        if not any(m in operations for m in ("get", "head", "post")):
+            del result["paths"][path]
+    return result

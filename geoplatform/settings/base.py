@@ -158,6 +158,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "features.openapi.include_features_paths",
+        "geoplatform.deployment.reader_schema_hook",  # last: a reader lists only what it serves
     ],
 }
 
