@@ -400,5 +400,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "dramatiq": {"level": "WARNING"},
+        # The scheduler's clock (dramatiq-crontab) logs every run of its 5 s lock check at INFO.
+        "apscheduler": {"level": "WARNING"},
     },
 }
