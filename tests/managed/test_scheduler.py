@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -157,12 +158,36 @@ def schedulers() -> Iterator[list[subprocess.Popen[str]]]:
     yield started
     for proc in started:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+@pytest.fixture
+def unconsumed_broker(settings: Any) -> Iterator[dict[str, str]]:
+    """The environment of scheduler processes whose update messages no worker consumes.
+
+    The ticks of a process test start real updates; on the shared broker namespace the
+    session's live worker (left running by earlier tests) would run 120 of them during the
+    test database's flush and deadlock it (CI saw it). A namespace of its own, deleted after."""
+    url = settings.GEOPLATFORM_BROKER_URL
+    if not url.startswith("redis://"):
+        pytest.skip("the scheduler process tests run on the Redis broker")
+    namespace = f"{os.environ.get('GEOPLATFORM_BROKER_NAMESPACE', 'dramatiq')}-scheduler-{uuid.uuid4().hex[:8]}"
+    yield {"GEOPLATFORM_BROKER_NAMESPACE": namespace}
+    import redis
+
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(f"{namespace}:*"))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_schedulers_at_once(schedulers: list[subprocess.Popen[str]]) -> None:
+def test_two_schedulers_at_once(schedulers: list[subprocess.Popen[str]], unconsumed_broker: dict[str, str]) -> None:
     """Two daemons: one ticks, the other stands by and takes over when the first stops. Two
     ticks at once (``--once``, as an external cron beside the daemon would run them): each
     due source is started once. All four processes start together (Django's start-up is
@@ -176,10 +201,10 @@ def test_two_schedulers_at_once(schedulers: list[subprocess.Popen[str]]) -> None
             for n in sorted(names)
         ]
     )  # fmt: skip
-    env = {"GEOPLATFORM_SCHEDULER_STANDBY_SECONDS": "0.2"}
+    env = {"GEOPLATFORM_SCHEDULER_STANDBY_SECONDS": "0.2", **unconsumed_broker}
     daemons = [_manage(env=env), _manage(env=env)]
     schedulers.extend(daemons)
-    ticks = [_manage("--once"), _manage("--once")]
+    ticks = [_manage("--once", env=unconsumed_broker), _manage("--once", env=unconsumed_broker)]
     outs = [_Output(d) for d in daemons]
 
     outputs = [p.communicate(timeout=120)[0] for p in ticks]
