@@ -24,17 +24,29 @@ const { chromium } = require("playwright-core");
       const box = document.getElementById("map").getBoundingClientRect();
       return pts.map((p) => { const c = window.mlmap ? window.mlmap.project([p[1], p[0]]) : map.latLngToContainerPoint(p); return [Math.round(box.left + c.x + window.scrollX), Math.round(box.top + c.y + window.scrollY)]; });
     }, points);
-    const shot = (await page.screenshot({ fullPage: true })).toString("base64");
-    result.colours = await page.evaluate(async ({ b64, xy }) => {
-      const img = new Image();
-      img.src = "data:image/png;base64," + b64;
-      await img.decode();
-      const canvas = document.createElement("canvas");
-      canvas.width = img.width; canvas.height = img.height;
-      const ctx = canvas.getContext("2d");
-      ctx.drawImage(img, 0, 0);
-      return xy.map(([x, y]) => Array.from(ctx.getImageData(x, y, 1, 1).data).slice(0, 3));
-    }, { b64: shot, xy });
+    // Leaflet's canvas renderer and MapLibre paint on animation frames: on a loaded machine the first
+    // screenshot can come before the features are painted. Sample until two screenshots 250 ms apart agree.
+    const sample = async () => {
+      const shot = (await page.screenshot({ fullPage: true })).toString("base64");
+      return page.evaluate(async ({ b64, xy }) => {
+        const img = new Image();
+        img.src = "data:image/png;base64," + b64;
+        await img.decode();
+        const canvas = document.createElement("canvas");
+        canvas.width = img.width; canvas.height = img.height;
+        const ctx = canvas.getContext("2d");
+        ctx.drawImage(img, 0, 0);
+        return xy.map(([x, y]) => Array.from(ctx.getImageData(x, y, 1, 1).data).slice(0, 3));
+      }, { b64: shot, xy });
+    };
+    let previous = null;
+    for (let i = 0; i < 40; i++) {
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      result.colours = await sample();
+      if (previous && JSON.stringify(previous) === JSON.stringify(result.colours)) break;
+      previous = result.colours;
+      await page.waitForTimeout(250);
+    }
     result.ok = result.external.length === 0 && result.errors.length === 0;
   } catch (e) {
     result.errors.push(String(e));
