@@ -1,5 +1,6 @@
 """The statistics job types of the H3 app (registered from :meth:`H3GridConfig.ready`):
-``h3_raster_aggregation``, ``h3_vector_aggregation`` and ``export_h3_stats``."""
+``h3_raster_aggregation``, ``h3_vector_aggregation``, ``export_h3_stats`` and
+``unpublish_h3_export`` (publishing's ``h3_stats`` kind runs the last two for a release)."""
 
 from __future__ import annotations
 
@@ -147,9 +148,12 @@ H3_VECTOR_AGGREGATION = registry.JobType(
 
 def _export_preflight(params: dict[str, Any]) -> list[str]:
     try:
-        export.export_plan(params)
+        dataset, _ = export.export_plan(params)
     except (InvalidInput, NotFound) as exc:
         return [exc.message]
+    folder = export.export_folder(params)
+    if not params.get("overwrite", True) and export.export_blobs(slug=dataset.slug, folder=folder):
+        return [f"{folder}/ already holds an export of {dataset.slug!r}: pass overwrite=true to replace it."]
     return []
 
 
@@ -160,12 +164,50 @@ EXPORT_H3_STATS = registry.JobType(
     params=[
         registry.Param("dataset", str, required=True, help="Slug of the statistics dataset."),
         registry.Param("resolutions", list, default=[], help="Resolutions to export (default: all of the dataset)."),
+        registry.Param(
+            "folder",
+            str,
+            default="",
+            help="Silver folder of the files, h3/<slug> (default) or a folder below it (a release's own).",
+        ),
+        registry.Param(
+            "overwrite", bool, default=True, help="Replace an earlier export in the folder (false: refused if any)."
+        ),
     ],
     validators=[_export_preflight],
     stages=[
         registry.Stage("export", export.export_resolution, tasks=export.export_tasks, queue="etl"),
     ],
     finalize=export.export_result,
+    cleanup=export.export_cleanup,
+)
+
+
+def _unpublish_preflight(params: dict[str, Any]) -> list[str]:
+    try:
+        export.folder_check(str(params["dataset"]), export.export_folder(params))
+    except InvalidInput as exc:
+        return [exc.message]
+    return []
+
+
+def _unpublish_export(ctx: registry.TaskContext) -> dict[str, Any]:
+    p = ctx.params
+    removed = export.export_remove(slug=p["dataset"], folder=export.export_folder(p), dry_run=p["dry_run"])
+    return {"blobs": removed, "dry_run": p["dry_run"]}
+
+
+UNPUBLISH_H3_EXPORT = registry.JobType(
+    name="unpublish_h3_export",
+    description="List (dry_run, the default) or delete the GeoParquet files of an export_h3_stats run.",
+    params=[
+        registry.Param("dataset", str, required=True, help="Slug of the statistics dataset."),
+        registry.Param("folder", str, default="", help="Silver folder of the export (default h3/<slug>)."),
+        registry.Param("dry_run", bool, default=True),
+    ],
+    validators=[_unpublish_preflight],
+    stages=[registry.Stage("unpublish", _unpublish_export)],
+    finalize=lambda ctx: dict(ctx.stage_results[0][0]),
 )
 
 
@@ -173,4 +215,5 @@ def register() -> None:
     registry.register(H3_RASTER_AGGREGATION)
     registry.register(H3_VECTOR_AGGREGATION)
     registry.register(EXPORT_H3_STATS)
+    registry.register(UNPUBLISH_H3_EXPORT)
     registry.register_output_owners(STAT_DATASET, _owner_jobs)
