@@ -8,14 +8,18 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from django.db.models import Q
+
 from geoplatform.errors import InvalidInput, NotFound
 from ingest import registry
+from ingest.models import Job, JobStatus
 
 from . import export, raster_agg, stats, vector_agg, zonal
 from .models import StatDataset
 
 Handler = Callable[[registry.TaskContext], dict[str, Any]]
 STAT_DATASET = "h3_stat_dataset"  # output kind: id = the dataset's slug
+STAT_EXPORT = "h3_stat_export"  # output kind: id = the export's silver folder (h3/<slug>[/...])
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 PYRAMID = (2, 7)
 
@@ -157,6 +161,29 @@ def _export_preflight(params: dict[str, Any]) -> list[str]:
     return []
 
 
+def _export_replaces(params: dict[str, Any]) -> list[registry.Output]:
+    return [registry.Output(STAT_EXPORT, export.export_folder(params))]
+
+
+def _export_owner_jobs(folder: str) -> list[str] | None:
+    """Who made the files in an export folder: the last export_h3_stats job that completed
+    there (None when the folder holds none: the first export is free)."""
+    slug = folder.split("/")[1] if folder.startswith("h3/") and folder.count("/") >= 1 else ""
+    try:
+        export.folder_check(slug, folder)
+    except InvalidInput:
+        return None  # pre-flight reports the bad folder
+    if not export.export_blobs(slug=slug, folder=folder):
+        return None
+    jobs = Job.objects.filter(job_type="export_h3_stats", status=JobStatus.COMPLETED, parameters__dataset=slug)
+    if folder == f"h3/{slug}":  # the default folder: jobs that gave none (or wrote it before the parameter)
+        jobs = jobs.filter(Q(parameters__folder__in=["", folder]) | ~Q(parameters__has_key="folder"))
+    else:
+        jobs = jobs.filter(parameters__folder=folder)
+    maker = jobs.order_by("-finished_at").values_list("pk", flat=True).first()
+    return [maker] if maker else []
+
+
 EXPORT_H3_STATS = registry.JobType(
     name="export_h3_stats",
     makes_outputs=True,
@@ -180,6 +207,7 @@ EXPORT_H3_STATS = registry.JobType(
     ],
     finalize=export.export_result,
     cleanup=export.export_cleanup,
+    replaces=_export_replaces,
 )
 
 
@@ -208,6 +236,7 @@ UNPUBLISH_H3_EXPORT = registry.JobType(
     validators=[_unpublish_preflight],
     stages=[registry.Stage("unpublish", _unpublish_export)],
     finalize=lambda ctx: dict(ctx.stage_results[0][0]),
+    replaces=lambda p: [] if p["dry_run"] else _export_replaces(p),
 )
 
 
@@ -217,3 +246,5 @@ def register() -> None:
     registry.register(EXPORT_H3_STATS)
     registry.register(UNPUBLISH_H3_EXPORT)
     registry.register_output_owners(STAT_DATASET, _owner_jobs)
+    # A release's export (publishing's h3_stats kind) is its platform client's, like any other.
+    registry.register_output_owners(STAT_EXPORT, _export_owner_jobs)

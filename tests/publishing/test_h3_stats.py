@@ -29,12 +29,18 @@ from publishing import kinds
 from publishing.models import Release, ReleaseAudit
 from tests.conftest import wait_for_job
 from tests.h3grid.conftest import RESOLUTIONS, H3Fixture, _insert, _remove
+from tests.h3grid.conftest_agg import quiet_azure
 
 from .conftest import run_job
 
 P = "/api/platform"
 SLUG = "h3-pub-test"
 FOLDER_V1 = f"h3/{SLUG}/releases/stats/lux-pop/v1"
+
+
+@pytest.fixture(autouse=True)
+def _quiet() -> None:
+    quiet_azure()
 
 
 def _zones_clear(slug: str) -> None:
