@@ -118,6 +118,8 @@ def export_plan(params: dict[str, Any]) -> tuple[StatDataset, list[int]]:
         )
     folder_check(slug, export_folder(params))
     wanted = params.get("resolutions") or list(dataset.resolutions)
+    if not all(isinstance(r, int) and not isinstance(r, bool) for r in wanted):
+        raise InvalidInput(f"'resolutions' must be a list of integers, e.g. [5, 6]; got {wanted!r}.")
     missing = sorted(set(wanted) - set(dataset.resolutions))
     if missing:
         raise InvalidInput(

@@ -214,6 +214,7 @@ def test_refusals_are_400s_that_write_nothing(stat_dataset: H3Fixture, ddh_clien
     _refused(ddh_client, _body(container_name="c"), "InvalidInput", "'container_name' does not go")
     _refused(ddh_client, _body(processing_options={"table_name": "t"}), "InvalidInput", "table_name")
     _refused(ddh_client, _body(processing_options={"resolutions": "4"}), "InvalidInput", "resolutions")
+    _refused(ddh_client, _body(processing_options={"resolutions": ["a", 1.5]}), "InvalidInput", "integers")
     assert not Release.objects.exists() and not Job.objects.filter(job_type="export_h3_stats").exists()
     # By its numeric id too, as /api/h3/ names it.
     dry = ddh_client.post(f"{P}/submit?dry_run=true", _body(h3_dataset=str(stat_dataset.dataset_id)), format="json")
