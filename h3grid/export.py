@@ -57,7 +57,7 @@ ZONE = "silver"
 def dataset_slug(ident: str) -> str:
     """The slug of a dataset named by its slug or its numeric id (as ``/api/h3/`` names it)."""
     found = StatDataset.objects.filter(slug=ident).values_list("slug", flat=True).first()
-    if found is None and ident.isdigit() and len(ident) <= 18:
+    if found is None and re.fullmatch(r"[0-9]{1,18}", ident):
         found = StatDataset.objects.filter(pk=int(ident)).values_list("slug", flat=True).first()
     if found is None or ".load-" in found:  # a replacement still being built is no dataset yet
         raise NotFound(
