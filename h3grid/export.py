@@ -28,7 +28,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import numpy as np
 import polars as pl
@@ -295,16 +295,34 @@ def export_resolution(ctx: TaskContext) -> dict[str, Any]:
     return {"res": res, "container": container, "blob": name, "rows": count, "bytes": size}
 
 
+class ExportFile(TypedDict):
+    res: int
+    container: str
+    blob: str
+    rows: int
+    bytes: int
+
+
+class ExportResult(TypedDict):
+    """An export_h3_stats job's result (``Job.result``): publishing's h3_stats kind reads
+    ``blobs`` (its ``result_keys``) and ``files``, ``format`` (its ``services``)."""
+
+    dataset: str
+    format: str
+    container: str
+    prefix: str
+    files: list[ExportFile]
+    blobs: list[str]  # silver blob names, the shape DataKind.result_keys reads
+
+
 def export_result(ctx: FinalizeContext) -> dict[str, Any]:
-    files = sorted(ctx.stage_results[0], key=lambda r: r["res"])
+    files = cast(list[ExportFile], sorted(ctx.stage_results[0], key=lambda r: r["res"]))
     slug = str(ctx.params["dataset"])
     folder = export_folder(ctx.params)
     blobs = [f["blob"] for f in files]
     # An earlier run into the same folder with more resolutions: its other files go now.
     export_remove(slug=slug, folder=folder, keep=frozenset(blobs))
-    # "blobs": silver blob names, the shape publishing's kinds read from a job result
-    # (DataKind.result_keys) to copy a release's files to the external zone.
-    return {
+    result: ExportResult = {
         "dataset": slug,
         "format": "GeoParquet 1.1",
         "container": storage.zone_container(ZONE),
@@ -312,3 +330,4 @@ def export_result(ctx: FinalizeContext) -> dict[str, Any]:
         "files": files,
         "blobs": blobs,
     }
+    return dict(result)

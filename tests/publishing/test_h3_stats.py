@@ -221,6 +221,13 @@ def test_refusals_are_400s_that_write_nothing(stat_dataset: H3Fixture, ddh_clien
     assert dry.status_code == 200 and dry.json()["data_type"] == "h3_stats", dry.json()
 
 
+def test_result_keys_are_keys_the_export_writes() -> None:
+    from h3grid.export import ExportResult
+    from publishing.kinds.h3_stats import H3_STATS
+
+    assert set(H3_STATS.result_keys) <= set(ExportResult.__annotations__)
+
+
 def test_file_submits_are_detected_as_before() -> None:
     """The source field alone picks h3_stats; without it a file is what it always was."""
     assert kinds.detect(file_name="a.tif", source_url=None, fields={"file_name": "a.tif"}).data_type == "raster"
@@ -312,3 +319,15 @@ def test_a_second_version_and_an_overwrite_replace_the_export_cleanly(
     assert run_job(again.job_id).status == "completed"
     assert blob_list(silver, folder3) == [f"{folder3}/res-6/{SLUG}.parquet"]
     assert blob_list(external, f"h3/{SLUG}") == sorted(v2_blobs)  # the approved version 2 is untouched
+
+    # Unpublishing the approved version 2 takes its external copies and its silver files.
+    body = {"release_id": v2.id, "dry_run": False, "force_approved": True, "reason": "withdrawn"}
+    live = ddh_client.post(f"{P}/unpublish", body, format="json")
+    assert live.status_code == 202, live.json()
+    assert sorted(live.json()["would_delete"]["external_blobs"]) == sorted(v2_blobs)
+    assert run_job(live.json()["job_id"]).status == "completed"
+    v2.refresh_from_db()
+    assert run_job(v2.external["job_id"]).status == "completed"
+    assert blob_list(external, f"h3/{SLUG}") == []
+    # Left: the silver files of the revoked version 1 (not unpublished) and of version 3.
+    assert blob_list(silver, f"h3/{SLUG}") == sorted([*v1_blobs, f"{folder3}/res-6/{SLUG}.parquet"])
