@@ -254,6 +254,23 @@ def _approved_public(client: APIClient, release: Release) -> Release:
     return release
 
 
+def test_the_review_gate_guards_a_release_export_on_the_generic_api(
+    stat_dataset: H3Fixture, ddh_client: APIClient
+) -> None:
+    """Even the client that made it changes a release's export only through /api/platform/*."""
+    release = _submit(ddh_client)
+    assert run_job(release.job_id).status == "completed"
+    folder = release.job_parameters["folder"]
+    for job_type, params in (
+        ("export_h3_stats", {"dataset": SLUG, "folder": folder, "resolutions": [6]}),
+        ("unpublish_h3_export", {"dataset": SLUG, "folder": folder, "dry_run": False}),
+    ):
+        resp = ddh_client.post(f"/api/jobs/submit/{job_type}", {"parameters": params}, format="json")
+        assert resp.status_code == 403 and resp.json()["code"] == "protected_output", resp.json()
+        assert release.id in resp.json()["message"]
+    assert blob_list(zone_container("silver"), folder) == [f"{folder}/res-{r}/{SLUG}.parquet" for r in (4, 5)]
+
+
 def test_reject_copies_nothing_and_unpublish_removes_the_export(stat_dataset: H3Fixture, ddh_client: APIClient) -> None:
     release = _submit(ddh_client)
     assert run_job(release.job_id).status == "completed"
