@@ -11,15 +11,24 @@ Parquet reader filters by area from row-group statistics with no spatial extensi
 order (spatially coherent) in row groups of 64k rows. A cell crossing the antimeridian keeps
 H3's own boundary (longitudes on both sides); its bbox spans the whole range of its
 vertices.
+
+``folder`` (default ``h3/<slug>``) puts the files elsewhere below ``h3/<slug>/``: publishing
+exports each release of a dataset into a folder of its own (``h3/<slug>/releases/<dataset_id>/
+<resource_id>/v<ordinal>``), so a release's files, their external copies and their removal are
+that release's alone. An export owns exactly ``<folder>/res-<r>/<slug>.parquet``: a completed
+run removes the files of resolutions it no longer has (an overwrite with fewer resolutions),
+a failed one removes what it wrote (:func:`export_cleanup`), and :func:`export_remove` is
+the unpublish of a release's export.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import numpy as np
 import polars as pl
@@ -45,15 +54,88 @@ _CRS84: dict[str, Any] = CRS.from_user_input("OGC:CRS84").to_json_dict()
 ZONE = "silver"
 
 
+def dataset_slug(ident: str) -> str:
+    """The slug of a dataset named by its slug or its numeric id (as ``/api/h3/`` names it)."""
+    found = StatDataset.objects.filter(slug=ident).values_list("slug", flat=True).first()
+    if found is None and re.fullmatch(r"[0-9]{1,18}", ident):
+        found = StatDataset.objects.filter(pk=int(ident)).values_list("slug", flat=True).first()
+    if found is None or ".load-" in found:  # a replacement still being built is no dataset yet
+        raise NotFound(
+            f"No statistics dataset {ident!r}.",
+            code="h3_dataset_not_found",
+            remediation="GET /api/h3/registry lists the statistics datasets (their slug or id).",
+        )
+    return str(found)
+
+
+def export_folder(params: dict[str, Any]) -> str:
+    """Where the export's files go: ``folder``, or ``h3/<slug>`` by default."""
+    slug = str(params.get("dataset", ""))
+    return str(params.get("folder") or f"h3/{slug}").rstrip("/")
+
+
+def folder_check(slug: str, folder: str) -> None:
+    own = f"h3/{slug}"
+    inside = folder == own or (folder.startswith(own + "/") and folder[len(own) + 1 :].split("/")[0] != "stats")
+    try:
+        storage.check_blob_name(folder)
+    except InvalidInput:
+        inside = False
+    if not inside:
+        raise InvalidInput(
+            f"'folder' {folder!r} must be {own!r} or a folder below it (not its 'stats' parts).",
+            code="invalid_folder",
+            remediation=f"Leave 'folder' out (the export goes to {own}/) or name a folder below it.",
+        )
+
+
+def _has_rows(dataset: StatDataset, res: int) -> bool:
+    """Whether the dataset holds any cell at ``res`` (PostgreSQL or its Parquet parts)."""
+    if dataset.storage.get(str(res), "postgres") != "postgres":
+        return bool(stats.stat_parts_list(slug=stats.parts_name(dataset), res=res))
+    query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {t} WHERE res = %s)").format(t=stats.table_ident(dataset.table))
+    with connection.cursor() as cur:
+        cur.execute(query.as_string(connection.connection), [res])
+        return bool(cur.fetchone()[0])
+
+
 def export_plan(params: dict[str, Any]) -> tuple[StatDataset, list[int]]:
-    dataset = StatDataset.objects.filter(slug=str(params.get("dataset", ""))).first()
-    if dataset is None or dataset.computed_at is None:
-        raise NotFound(f"No computed statistics dataset {params.get('dataset')!r}.")
+    """The dataset and the resolutions an export writes; each refusal has its own code
+    (publishing's ``h3_stats`` kind answers them as 400s before a release is created)."""
+    slug = str(params.get("dataset", ""))
+    dataset = StatDataset.objects.filter(slug=slug).first()
+    if dataset is None:
+        raise NotFound(
+            f"No statistics dataset {slug!r}.",
+            code="h3_dataset_not_found",
+            remediation="GET /api/h3/registry lists the statistics datasets.",
+        )
+    if dataset.computed_at is None:
+        raise InvalidInput(
+            f"Statistics dataset {slug!r} is not computed yet.",
+            code="h3_dataset_not_computed",
+            remediation="Wait until its aggregation job has completed, then export it.",
+        )
+    folder_check(slug, export_folder(params))
     wanted = params.get("resolutions") or list(dataset.resolutions)
+    if not all(isinstance(r, int) and not isinstance(r, bool) for r in wanted):
+        raise InvalidInput(f"'resolutions' must be a list of integers, e.g. [5, 6]; got {wanted!r}.")
     missing = sorted(set(wanted) - set(dataset.resolutions))
     if missing:
-        raise InvalidInput(f"Dataset {dataset.slug!r} has no resolution {missing}; it has {dataset.resolutions}.")
-    return dataset, sorted(set(wanted))
+        raise InvalidInput(
+            f"Dataset {slug!r} has no resolution {missing}; it has {dataset.resolutions}.",
+            code="resolution_not_computed",
+            details={"missing": missing, "computed": list(dataset.resolutions)},
+            remediation=f"Choose among {dataset.resolutions}, or compute the others with an aggregation job.",
+        )
+    resolutions = sorted(set(wanted))
+    if not any(_has_rows(dataset, r) for r in resolutions):
+        raise InvalidInput(
+            f"Dataset {slug!r} holds no cell at resolution(s) {resolutions}: nothing to export.",
+            code="nothing_to_export",
+            remediation="Export a dataset whose aggregation found cells (its source overlaps the land grid).",
+        )
+    return dataset, resolutions
 
 
 def export_tasks(params: dict[str, Any], previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -61,8 +143,32 @@ def export_tasks(params: dict[str, Any], previous: list[dict[str, Any]]) -> list
     return [{"index": i, "res": r} for i, r in enumerate(resolutions)]
 
 
-def blob_name(slug: str, res: int) -> str:
-    return f"h3/{slug}/res-{res}/{slug}.parquet"
+def blob_name(slug: str, res: int, folder: str = "") -> str:
+    return f"{folder or f'h3/{slug}'}/res-{res}/{slug}.parquet"
+
+
+def export_blobs(*, slug: str, folder: str = "") -> list[str]:
+    """The files of an export that exist now (``<folder>/res-<r>/<slug>.parquet``), sorted."""
+    folder = folder or f"h3/{slug}"
+    own = re.compile(rf"^{re.escape(folder)}/res-\d+/{re.escape(slug)}\.parquet$")
+    return [n for n in storage.blob_list(storage.zone_container(ZONE), folder) if own.match(n)]
+
+
+def export_remove(
+    *, slug: str, folder: str = "", dry_run: bool = False, keep: frozenset[str] = frozenset()
+) -> list[str]:
+    """Delete an export's files (but ``keep``); returns their names. Idempotent."""
+    container = storage.zone_container(ZONE)
+    names = [n for n in export_blobs(slug=slug, folder=folder) if n not in keep]
+    if not dry_run:
+        for name in names:
+            storage.blob_delete(container, name)
+    return names
+
+
+def export_cleanup(job_id: str, params: dict[str, Any]) -> None:
+    """A failed or cancelled export leaves no file behind (the job type's ``cleanup``)."""
+    export_remove(slug=str(params.get("dataset", "")), folder=export_folder(params))
 
 
 def _rows(table: str, columns: list[str], res: int) -> Iterator[list[tuple[Any, ...]]]:
@@ -180,7 +286,7 @@ def export_resolution(ctx: TaskContext) -> dict[str, Any]:
                 writer.write_table(_batch_table(rows, res, columns, schema), row_group_size=ROW_GROUP)
                 count += len(rows)
         container = storage.zone_container(ZONE)
-        name = blob_name(dataset.slug, res)
+        name = blob_name(dataset.slug, res, export_folder(ctx.params))
         size = os.path.getsize(path)
         with open(path, "rb") as fh:
             storage.blob_save(container, name, fh, size=size, overwrite=True)
@@ -189,16 +295,39 @@ def export_resolution(ctx: TaskContext) -> dict[str, Any]:
     return {"res": res, "container": container, "blob": name, "rows": count, "bytes": size}
 
 
+class ExportFile(TypedDict):
+    res: int
+    container: str
+    blob: str
+    rows: int
+    bytes: int
+
+
+class ExportResult(TypedDict):
+    """An export_h3_stats job's result (``Job.result``): publishing's h3_stats kind reads
+    ``blobs`` (its ``result_keys``) and ``files``, ``format`` (its ``services``)."""
+
+    dataset: str
+    format: str
+    container: str
+    prefix: str
+    files: list[ExportFile]
+    blobs: list[str]  # silver blob names, the shape DataKind.result_keys reads
+
+
 def export_result(ctx: FinalizeContext) -> dict[str, Any]:
-    files = sorted(ctx.stage_results[0], key=lambda r: r["res"])
+    files = cast(list[ExportFile], sorted(ctx.stage_results[0], key=lambda r: r["res"]))
     slug = str(ctx.params["dataset"])
-    # "blobs": silver blob names, the shape publishing's kinds read from a job result
-    # (DataKind.result_keys) to copy a release's files to the external zone.
-    return {
+    folder = export_folder(ctx.params)
+    blobs = [f["blob"] for f in files]
+    # An earlier run into the same folder with more resolutions: its other files go now.
+    export_remove(slug=slug, folder=folder, keep=frozenset(blobs))
+    result: ExportResult = {
         "dataset": slug,
         "format": "GeoParquet 1.1",
         "container": storage.zone_container(ZONE),
-        "prefix": f"h3/{slug}/",
+        "prefix": f"{folder}/",
         "files": files,
-        "blobs": [f["blob"] for f in files],
+        "blobs": blobs,
     }
+    return dict(result)

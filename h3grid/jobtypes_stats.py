@@ -1,5 +1,6 @@
 """The statistics job types of the H3 app (registered from :meth:`H3GridConfig.ready`):
-``h3_raster_aggregation``, ``h3_vector_aggregation`` and ``export_h3_stats``."""
+``h3_raster_aggregation``, ``h3_vector_aggregation``, ``export_h3_stats`` and
+``unpublish_h3_export`` (publishing's ``h3_stats`` kind runs the last two for a release)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from django.db.models import Q
+
 from geoplatform.errors import InvalidInput, NotFound
 from ingest import registry
+from ingest.models import Job, JobStatus
 
 from . import export, raster_agg, stats, vector_agg, zonal
 from .models import StatDataset
 
 Handler = Callable[[registry.TaskContext], dict[str, Any]]
 STAT_DATASET = "h3_stat_dataset"  # output kind: id = the dataset's slug
+STAT_EXPORT = "h3_stat_export"  # output kind: id = the export's silver folder (h3/<slug>[/...])
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 PYRAMID = (2, 7)
 
@@ -147,10 +152,36 @@ H3_VECTOR_AGGREGATION = registry.JobType(
 
 def _export_preflight(params: dict[str, Any]) -> list[str]:
     try:
-        export.export_plan(params)
+        dataset, _ = export.export_plan(params)
     except (InvalidInput, NotFound) as exc:
         return [exc.message]
+    folder = export.export_folder(params)
+    if not params.get("overwrite", True) and export.export_blobs(slug=dataset.slug, folder=folder):
+        return [f"{folder}/ already holds an export of {dataset.slug!r}: pass overwrite=true to replace it."]
     return []
+
+
+def _export_replaces(params: dict[str, Any]) -> list[registry.Output]:
+    return [registry.Output(STAT_EXPORT, export.export_folder(params))]
+
+
+def _export_owner_jobs(folder: str) -> list[str] | None:
+    """Who made the files in an export folder: the last export_h3_stats job that completed
+    there (None when the folder holds none: the first export is free)."""
+    slug = folder.split("/")[1] if folder.startswith("h3/") and folder.count("/") >= 1 else ""
+    try:
+        export.folder_check(slug, folder)
+    except InvalidInput:
+        return None  # pre-flight reports the bad folder
+    if not export.export_blobs(slug=slug, folder=folder):
+        return None
+    jobs = Job.objects.filter(job_type="export_h3_stats", status=JobStatus.COMPLETED, parameters__dataset=slug)
+    if folder == f"h3/{slug}":  # the default folder: jobs that gave none (or wrote it before the parameter)
+        jobs = jobs.filter(Q(parameters__folder__in=["", folder]) | ~Q(parameters__has_key="folder"))
+    else:
+        jobs = jobs.filter(parameters__folder=folder)
+    maker = jobs.order_by("-finished_at").values_list("pk", flat=True).first()
+    return [maker] if maker else []
 
 
 EXPORT_H3_STATS = registry.JobType(
@@ -160,12 +191,52 @@ EXPORT_H3_STATS = registry.JobType(
     params=[
         registry.Param("dataset", str, required=True, help="Slug of the statistics dataset."),
         registry.Param("resolutions", list, default=[], help="Resolutions to export (default: all of the dataset)."),
+        registry.Param(
+            "folder",
+            str,
+            default="",
+            help="Silver folder of the files, h3/<slug> (default) or a folder below it (a release's own).",
+        ),
+        registry.Param(
+            "overwrite", bool, default=True, help="Replace an earlier export in the folder (false: refused if any)."
+        ),
     ],
     validators=[_export_preflight],
     stages=[
         registry.Stage("export", export.export_resolution, tasks=export.export_tasks, queue="etl"),
     ],
     finalize=export.export_result,
+    cleanup=export.export_cleanup,
+    replaces=_export_replaces,
+)
+
+
+def _unpublish_preflight(params: dict[str, Any]) -> list[str]:
+    try:
+        export.folder_check(str(params["dataset"]), export.export_folder(params))
+    except InvalidInput as exc:
+        return [exc.message]
+    return []
+
+
+def _unpublish_export(ctx: registry.TaskContext) -> dict[str, Any]:
+    p = ctx.params
+    removed = export.export_remove(slug=p["dataset"], folder=export.export_folder(p), dry_run=p["dry_run"])
+    return {"blobs": removed, "dry_run": p["dry_run"]}
+
+
+UNPUBLISH_H3_EXPORT = registry.JobType(
+    name="unpublish_h3_export",
+    description="List (dry_run, the default) or delete the GeoParquet files of an export_h3_stats run.",
+    params=[
+        registry.Param("dataset", str, required=True, help="Slug of the statistics dataset."),
+        registry.Param("folder", str, default="", help="Silver folder of the export (default h3/<slug>)."),
+        registry.Param("dry_run", bool, default=True),
+    ],
+    validators=[_unpublish_preflight],
+    stages=[registry.Stage("unpublish", _unpublish_export)],
+    finalize=lambda ctx: dict(ctx.stage_results[0][0]),
+    replaces=lambda p: [] if p["dry_run"] else _export_replaces(p),
 )
 
 
@@ -173,4 +244,7 @@ def register() -> None:
     registry.register(H3_RASTER_AGGREGATION)
     registry.register(H3_VECTOR_AGGREGATION)
     registry.register(EXPORT_H3_STATS)
+    registry.register(UNPUBLISH_H3_EXPORT)
     registry.register_output_owners(STAT_DATASET, _owner_jobs)
+    # A release's export (publishing's h3_stats kind) is its platform client's, like any other.
+    registry.register_output_owners(STAT_EXPORT, _export_owner_jobs)

@@ -177,6 +177,12 @@ class SubmitInput(StrictSerializer):
     container_name = serializers.CharField(required=False, max_length=63)
     file_name = serializers.JSONField(required=False)
     source_url = serializers.CharField(required=False, max_length=2000)
+    h3_dataset = serializers.CharField(
+        required=False,
+        max_length=63,
+        help_text="An H3 statistics dataset (slug or id, GET /api/h3/registry) to release as GeoParquet, "
+        "instead of a file: data type h3_stats.",
+    )
     title = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
     description = serializers.CharField(required=False, allow_blank=True, default="")
     tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list)

@@ -51,3 +51,17 @@ class PublicationFailed(ApplicationError):
     category = "dependency"
     user_fixable = False
     error_source = "platform"
+
+
+# An H3 statistics release (kinds/h3_stats.py) refused before anything is written: DDH tells
+# them apart by ``error_type``.
+class H3DatasetNotFound(InvalidInput):
+    code = "h3_dataset_not_found"
+
+
+class ResolutionNotComputed(InvalidInput):
+    code = "resolution_not_computed"
+
+
+class NothingToExport(InvalidInput):
+    code = "nothing_to_export"

@@ -53,6 +53,7 @@ class DataType(models.TextChoices):
     RASTER = "raster"
     RASTER_COLLECTION = "raster_collection"
     ZARR = "zarr"
+    H3_STATS = "h3_stats"
 
 
 # ingest.Job.status -> processing_status

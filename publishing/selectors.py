@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from features.selectors import dataset_split_of
 from geoplatform.errors import InvalidInput
+from h3grid.jobtypes_stats import STAT_EXPORT
 from ingest import registry
 from ingest.models import Job
 from ingest.selectors import blob_reference_q, job_progress, task_backlog
@@ -353,6 +354,8 @@ def _releases_of_output(output: registry.Output) -> QuerySet[Release]:
         )
     if output.kind == registry.STAC_COLLECTION:
         return qs.filter(stac_collection_id=output.id)
+    if output.kind == STAT_EXPORT:  # an H3 statistics export: the release's own folder
+        return qs.filter(job_parameters__folder=output.id)
     return qs.none()
 
 

@@ -144,7 +144,7 @@ def release_submit(
     A dry run writes nothing. A live run writes the asset, the release, its audit row and
     the job in one transaction: a refused job leaves nothing behind.
     """
-    kind = kinds.detect(file_name=data.get("file_name"), source_url=data.get("source_url"))
+    kind = kinds.detect(file_name=data.get("file_name"), source_url=data.get("source_url"), fields=data)
     data_type = kind.data_type
     job_type_name = kind.process_job_type
     jt = kinds.job_type_get(kind, job_type_name)

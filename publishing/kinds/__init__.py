@@ -1,7 +1,7 @@
 """The publishing adapters: one :class:`DataKind` per data type, in a registry keyed by it.
 
 Why publishing holds the registry and declares the kinds (``vector.py``, ``raster.py``,
-``raster_collection.py``, ``zarr.py``) instead of each domain app declaring its own: the
+``raster_collection.py``, ``zarr.py``, ``h3_stats.py``) instead of each domain app declaring its own: the
 import layers put publishing above features and rasters (they may not import publishing),
 and a registry below them (in ingest) would teach the engine what a release is. So the
 adapter of a kind lives here and calls into its app's services, selectors and URL helpers.
@@ -16,6 +16,7 @@ against the job type's own Params).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from geoplatform.errors import ApplicationError, InvalidInput
@@ -24,6 +25,7 @@ from ingest import registry
 from ..errors import ProcessingUnavailable
 from ..models import Release
 from .base import Artifacts, DataKind, JobPlan, Submission, external_copies, reported_blobs
+from .h3_stats import H3_STATS
 from .raster import RASTER
 from .raster_collection import RASTER_COLLECTION
 from .vector import VECTOR
@@ -46,7 +48,8 @@ __all__ = [
 ]
 
 # In detection order: of two kinds taking the same extensions, the first whose ``files`` fits wins.
-KINDS: dict[str, DataKind] = {kind.data_type: kind for kind in (VECTOR, RASTER, RASTER_COLLECTION, ZARR)}
+# A kind with a ``source_field`` is chosen by that field alone (never by a file name).
+KINDS: dict[str, DataKind] = {kind.data_type: kind for kind in (VECTOR, RASTER, RASTER_COLLECTION, ZARR, H3_STATS)}
 
 
 def kind_get(data_type: str) -> DataKind:
@@ -85,9 +88,24 @@ def _extensions_help() -> str:
     return text[:1].upper() + text[1:] + "."
 
 
-def detect(*, file_name: str | list[str] | None, source_url: str | None) -> DataKind:
-    """The kind of a submit: from ``source_url`` (a kind reading a URL), else the file
-    extension(s) and how many files there are."""
+def detect(
+    *, file_name: str | list[str] | None, source_url: str | None, fields: Mapping[str, Any] | None = None
+) -> DataKind:
+    """The kind of a submit: from a kind's ``source_field`` present in the request (``fields``),
+    else ``source_url`` (a kind reading a URL), else the file extension(s) and how many files
+    there are. A source field goes with no file and no URL: one source per submit."""
+    named = [kind for kind in KINDS.values() if kind.source_field and (fields or {}).get(kind.source_field)]
+    if named:
+        given = [f"'{k.source_field}'" for k in named] + [
+            f"'{name}'" for name, value in (("file_name", file_name), ("source_url", source_url)) if value
+        ]
+        if len(given) > 1:
+            raise InvalidInput(
+                f"Give one source per submit, not {' and '.join(given)}.",
+                code="mixed_sources",
+                remediation="Submit each source as its own resource.",
+            )
+        return named[0]
     if source_url:
         for kind in KINDS.values():
             if kind.from_source_url:
@@ -95,7 +113,8 @@ def detect(*, file_name: str | list[str] | None, source_url: str | None) -> Data
         raise InvalidInput("No data kind on this platform reads a 'source_url'.", code="unsupported_format")
     names = [file_name] if isinstance(file_name, str) else list(file_name or [])
     if not names:
-        raise InvalidInput("Give 'file_name' (a string or a list) or 'source_url'.", code="missing_source")
+        fields_help = "".join(f" or '{k.source_field}'" for k in KINDS.values() if k.source_field)
+        raise InvalidInput(f"Give 'file_name' (a string or a list), 'source_url'{fields_help}.", code="missing_source")
     families: set[tuple[str, ...]] = set()
     candidates: list[DataKind] = []
     for name in names:

@@ -123,6 +123,9 @@ class DataKind:
     files: Literal["one", "many", "any"] = "one"
     files_hint: str = ""  # appended to "A <kind> release takes exactly one file"
     from_source_url: bool = False
+    # A request field naming the kind's source when it is no file (``h3_dataset``: a
+    # statistics dataset already on the platform). Given, it alone selects the kind.
+    source_field: str = ""
     # True when the release owns its whole STAC collection (the review gate then guards
     # every item of it, not only the release's own item).
     owns_stac_collection: bool = False
