@@ -420,15 +420,6 @@ def _advance_locked(version: SourceVersion) -> str:
         return version_fail(version=version, stage="ingest", message=str(message)).status
     source = version.source
     adapter = targets.adapter_for(source.target_kind)
-    if (job.result or {}).get("split_by_geometry_type"):
-        for name in (job.result or {}).get("collection_ids", []):
-            if adapter.exists(name):
-                adapter.remove(name)
-        return version_fail(
-            version=version,
-            stage="ingest",
-            message="the file mixes geometry types (points, lines, polygons); a managed source serves one.",
-        ).status
     try:
         facts = adapter.facts(targets.hidden_name(source, version.number))
     except Exception as exc:  # the loader said done but nothing is there

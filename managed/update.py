@@ -106,6 +106,9 @@ def default_ingest_plan(source: ManagedSource, candidate: Candidate, blobs: list
         "description": source.description,
         "create_stac": True,
         "publish": False,
+        # One stable collection id serves one table: a file mixing points, lines and polygons
+        # fails at process_vector's validate, naming the types (Polygon + MultiPolygon loads).
+        "split_geometry_types": False,
     }
     for key in ("layer_name", "crs"):
         if (source.settings or {}).get(key):
@@ -207,6 +210,10 @@ def stage_ingest(ctx: TaskContext) -> dict[str, Any]:
         raise PermanentError(f"Handler {source.handler!r} planned {plan.job_type!r}, not one of the loaders.")
     if plan.parameters.get("publish", False):
         raise PermanentError("An ingest plan must load hidden (publish=false): the swap publishes.")
+    if plan.job_type == "process_vector" and plan.parameters.get("split_geometry_types", True):
+        raise PermanentError(
+            "A vector ingest plan must load one table (split_geometry_types=false): the swap moves one."
+        )
     extra_blobs = [b for b in blobs if b not in version.blobs]
     outcome = job_submit(job_type=plan.job_type, parameters=plan.parameters, user=None, force=version.forced)
     version.blobs = list(version.blobs) + extra_blobs
