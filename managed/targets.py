@@ -5,8 +5,8 @@ Each version loads into an id of its own, ``<collection_id>__v<number>``, hidden
 its own id (hidden) and the new version's into the stable ``collection_id`` (shown): readers
 see the old data or the new, never a mix, and the old stays for rollback.
 
-A kind is one :class:`TargetAdapter` (``register(adapter)``); vector is here. Raster kinds
-register theirs the same way (e.g. a raster collection renaming its STAC collection).
+A kind is one :class:`TargetAdapter` (``register(adapter)``): vector (a PostGIS table),
+raster (one COG + STAC item) and raster_collection (a STAC collection and its mosaic).
 """
 
 from __future__ import annotations
@@ -61,6 +61,30 @@ def bbox_union(boxes: list[list[float]]) -> list[float] | None:
     if not boxes:
         return None
     return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+
+
+def bands_schema(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``[{name: "<asset>.b<n>", type: <data type>}]`` of the items' COG assets: what the gate
+    compares as a raster's schema. STAC 1.1 ``bands`` (what rasters writes), or 1.0's
+    ``raster:bands`` (items harvested from elsewhere)."""
+    bands: dict[str, str] = {}
+    for item in items:
+        for key, asset in sorted((item.get("assets") or {}).items()):
+            for index, band in enumerate(asset.get("bands") or asset.get("raster:bands") or []):
+                bands.setdefault(f"{key}.b{index + 1}", str(band.get("data_type", "")))
+    return [{"name": k, "type": v} for k, v in sorted(bands.items())]
+
+
+def raster_caches_clear() -> None:
+    """This process's cached STAC items and mosaic indexes, after a swap. Other processes'
+    expire within GEOPLATFORM_RASTER_ITEM_CACHE_SECONDS, as after any raster overwrite; tile
+    ETags and pooled datasets are keyed on the asset's blob and the item's ``updated``, which
+    differ between versions, so no tile of one version is served as the other's."""
+    from rasters import mosaic
+    from rasters import selectors as raster_selectors
+
+    raster_selectors.item_cache_clear()
+    mosaic.index_clear()
 
 
 def hidden_name(source: ManagedSource, number: int) -> str:
@@ -159,13 +183,7 @@ class RasterCollectionTarget:
         if not items:
             raise LookupError(f"no items under {name!r}")
         bbox = bbox_union([i["bbox"] for i in items if i.get("bbox")])
-        bands: dict[str, str] = {}
-        for item in items:
-            for key, asset in sorted((item.get("assets") or {}).items()):
-                for index, band in enumerate(asset.get("raster:bands") or []):
-                    bands.setdefault(f"{key}.b{index + 1}", str(band.get("data_type", "")))
-        schema = [{"name": k, "type": v} for k, v in sorted(bands.items())]
-        return Facts(counts={"items": len(items)}, bbox=bbox, schema=schema)
+        return Facts(counts={"items": len(items)}, bbox=bbox, schema=bands_schema(items))
 
     def rename(self, *, name: str, new_name: str, published: bool) -> None:
         from catalog import selectors as catalog_selectors
@@ -193,13 +211,7 @@ class RasterCollectionTarget:
                 for item in items:
                     catalog_services.item_delete(collection_id=name, item_id=item["id"])
             PendingItem.objects.filter(collection_id=name).delete()
-        # This process's cached items and mosaic indexes (other processes' expire within
-        # GEOPLATFORM_RASTER_ITEM_CACHE_SECONDS, as after any raster overwrite).
-        from rasters import mosaic
-        from rasters import selectors as raster_selectors
-
-        raster_selectors.item_cache_clear()
-        mosaic.index_clear()
+        raster_caches_clear()
 
     @staticmethod
     def _collection(collection_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -235,7 +247,113 @@ class RasterCollectionTarget:
         return None  # raster styles are not the styles app's (it styles vector collections)
 
 
-_adapters: dict[str, TargetAdapter] = {"vector": VectorTarget(), "raster_collection": RasterCollectionTarget()}
+class RasterTarget:
+    """One COG and its STAC item (rasters app): the item ``system-rasters/<collection_id>``,
+    read at ``/api/raster/system-rasters/<collection_id>/...`` whatever the version.
+
+    A hidden version is what ``process_raster`` with ``publish=false`` keeps: its item pending
+    under ``system-rasters/<collection_id>__v<n>``, its COG in silver under
+    ``rasters/system-rasters/<collection_id>__v<n>/<run>/``. Renaming moves the item document
+    between the pending store and pgSTAC under the other id (its COG stays where it is: the
+    assets keep their hrefs; the API links of the item follow the id), in the caller's
+    transaction: a reader gets the old item or the new one, and each names its own COG."""
+
+    kind = "raster"
+
+    def _collection(self) -> str:
+        from rasters.services import SYSTEM_COLLECTION
+
+        return SYSTEM_COLLECTION
+
+    def _published(self, name: str) -> dict[str, Any] | None:
+        from catalog import selectors as catalog_selectors
+
+        return catalog_selectors.item_get(collection_id=self._collection(), item_id=name)
+
+    def _item(self, name: str) -> dict[str, Any] | None:
+        from rasters.models import PendingItem
+
+        item = self._published(name)
+        if item is not None:
+            return item
+        pending = PendingItem.objects.filter(collection_id=self._collection(), item_id=name).first()
+        return pending.item if pending is not None else None
+
+    def taken(self, collection_id: str) -> bool:
+        return self._item(collection_id) is not None
+
+    def exists(self, name: str) -> bool:
+        return self._item(name) is not None
+
+    def facts(self, name: str) -> Facts:
+        item = self._item(name)
+        if item is None:
+            raise LookupError(f"no raster item {name!r} in {self._collection()!r}")
+        height, width = (item.get("properties") or {}).get("proj:shape") or (0, 0)
+        return Facts(counts={"pixels": int(height) * int(width)}, bbox=item.get("bbox"), schema=bands_schema([item]))
+
+    def _renamed(self, item: dict[str, Any], new_name: str) -> dict[str, Any]:
+        """The item under ``new_name``: id, and the read API's links (thumbnail, tilejson,
+        viewer) that name it; the COG assets are unchanged."""
+        from rasters import links
+
+        old_base = links.base(self._collection(), item["id"]) + "/"
+        new_base = links.base(self._collection(), new_name) + "/"
+
+        def moved(entry: dict[str, Any]) -> dict[str, Any]:
+            href = str(entry.get("href", ""))
+            return {**entry, "href": new_base + href[len(old_base) :]} if href.startswith(old_base) else entry
+
+        return {
+            **item,
+            "id": new_name,
+            "collection": self._collection(),
+            "assets": {key: moved(asset) for key, asset in (item.get("assets") or {}).items()},
+            "links": [moved(link) for link in item.get("links") or []],
+        }
+
+    def rename(self, *, name: str, new_name: str, published: bool) -> None:
+        from catalog import services as catalog_services
+        from rasters import services as raster_services
+
+        item = self._item(name)
+        if item is None:
+            raise LookupError(f"no raster item {name!r} in {self._collection()!r}")
+        moved = self._renamed(item, new_name)
+        collection = self._collection()
+        with transaction.atomic():
+            if published:
+                raster_services.raster_item_register(collection_id=collection, item=moved)
+            else:
+                job_id = str((item.get("properties") or {}).get("geoplatform:job_id", ""))
+                raster_services.pending_item_set(collection_id=collection, item_id=new_name, item=moved, job_id=job_id)
+            if self._published(name) is not None:
+                catalog_services.item_delete(collection_id=collection, item_id=name)
+            raster_services.pending_item_discard(collection_id=collection, item_id=name)
+        raster_caches_clear()
+
+    def remove(self, name: str) -> None:
+        from geoplatform import storage
+        from rasters.services import raster_unpublish
+
+        # The COG is under the version's own prefix (also once live): remove it by its asset.
+        silver = storage.zone_container("silver")
+        for asset in ((self._item(name) or {}).get("assets") or {}).values():
+            blob = asset.get("geoplatform:blob")
+            if blob and storage.blob_exists(silver, blob):
+                storage.blob_delete(silver, blob)
+        raster_unpublish(collection_id=self._collection(), item_id=name, dry_run=False)
+        raster_caches_clear()
+
+    def style_apply(self, collection_id: str, style: dict[str, Any]) -> None:
+        return None  # raster styles are not the styles app's (it styles vector collections)
+
+
+_adapters: dict[str, TargetAdapter] = {
+    "vector": VectorTarget(),
+    "raster": RasterTarget(),
+    "raster_collection": RasterCollectionTarget(),
+}
 
 
 def register(adapter: TargetAdapter) -> TargetAdapter:

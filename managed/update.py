@@ -80,7 +80,8 @@ def combined_sha256(files: list[dict[str, Any]]) -> str:
 
 def default_ingest_plan(source: ManagedSource, candidate: Candidate, blobs: list[str], target: Target) -> IngestPlan:
     """The default of ``Handler.ingest``: process_vector of the first blob into the hidden
-    table; process_raster_collection of every blob into the hidden collection."""
+    table; process_raster of the first blob into the hidden item (``system-rasters``);
+    process_raster_collection of every blob into the hidden collection."""
     if source.target_kind == "raster_collection":
         return IngestPlan(
             "process_raster_collection",
@@ -93,6 +94,21 @@ def default_ingest_plan(source: ManagedSource, candidate: Candidate, blobs: list
                 "publish": False,
             },
         )
+    if source.target_kind == "raster":
+        from rasters.services import SYSTEM_COLLECTION
+
+        raster: dict[str, Any] = {
+            "container_name": bronze(),
+            "file_name": blobs[0],
+            "collection_id": SYSTEM_COLLECTION,
+            "item_id": target.name,
+            "title": source.title or source.name,
+            "description": source.description,
+            "publish": False,
+        }
+        if (source.settings or {}).get("crs"):
+            raster["crs"] = source.settings["crs"]
+        return IngestPlan("process_raster", raster)
     if source.target_kind != "vector":
         raise HandlerError(
             f"Handler {source.handler!r} has no ingest plan for target_kind {source.target_kind!r}.",
