@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from django.db import transaction
 
 from .models import ManagedSource, SourceVersion, VersionStatus
+
+logger = logging.getLogger(__name__)
+
+# The style a source's own ``style`` becomes on its collection (replaced at every swap).
+SOURCE_STYLE_ID = "managed"
 
 
 @dataclass
@@ -52,8 +58,15 @@ class TargetAdapter(Protocol):
     def remove(self, name: str) -> None:
         """Remove the data at ``name`` (idempotent)."""
 
-    def style_apply(self, collection_id: str, style: dict[str, Any]) -> None:
-        """Give the stable collection the source's style."""
+    def style_apply(self, collection_id: str, style: dict[str, Any], *, default: bool = True) -> None:
+        """Give the stable collection the source's style (its default unless ``default`` is
+        false: a person made one of theirs the default)."""
+
+    def styles_kept(self, collection_id: str) -> list[dict[str, Any]]:
+        """The styles people made on the stable collection: they belong to the id, not to a
+        version, so the swap puts them back (:meth:`styles_restore`)."""
+
+    def styles_restore(self, collection_id: str, styles: list[dict[str, Any]]) -> None: ...
 
 
 def bbox_union(boxes: list[list[float]]) -> list[float] | None:
@@ -132,15 +145,45 @@ class VectorTarget:
 
         dataset_unpublish(collection_id=name, dry_run=False)
 
-    def style_apply(self, collection_id: str, style: dict[str, Any]) -> None:
+    def style_apply(self, collection_id: str, style: dict[str, Any], *, default: bool = True) -> None:
         from styles import selectors as style_selectors
         from styles import services as style_services
 
-        style_id = "managed"
-        if not any(s.style_id == style_id for s in style_selectors.style_list(collection_id=collection_id)):
-            style_services.style_create(collection_id=collection_id, style_id=style_id, doc=style, default=True)
+        styles = style_selectors.style_list(collection_id=collection_id)
+        if not any(s.style_id == SOURCE_STYLE_ID for s in styles):
+            style_services.style_create(
+                collection_id=collection_id, style_id=SOURCE_STYLE_ID, doc=style, default=default
+            )
         else:
-            style_services.style_replace(collection_id=collection_id, style_id=style_id, doc=style, default=True)
+            style_services.style_replace(
+                collection_id=collection_id, style_id=SOURCE_STYLE_ID, doc=style, default=default
+            )
+
+    def styles_kept(self, collection_id: str) -> list[dict[str, Any]]:
+        from styles import selectors as style_selectors
+
+        # Not the platform's generated style (remade for the new data, as after an overwrite)
+        # nor the source's own; a generated style a person edited is theirs (generated=False).
+        return [
+            {"style_id": s.style_id, "doc": s.cartosym, "default": s.is_default}
+            for s in style_selectors.style_list(collection_id=collection_id)
+            if not s.generated and s.style_id != SOURCE_STYLE_ID
+        ]
+
+    def styles_restore(self, collection_id: str, styles: list[dict[str, Any]]) -> None:
+        from styles import selectors as style_selectors
+        from styles import services as style_services
+
+        present = {s.style_id for s in style_selectors.style_list(collection_id=collection_id)}
+        for kept in styles:
+            write = style_services.style_replace if kept["style_id"] in present else style_services.style_create
+            try:
+                with transaction.atomic():  # a style that no longer validates is lost, never the swap
+                    write(
+                        collection_id=collection_id, style_id=kept["style_id"], doc=kept["doc"], default=kept["default"]
+                    )
+            except Exception:
+                logger.exception("style %s of %s not kept across the swap", kept["style_id"], collection_id)
 
 
 class RasterCollectionTarget:
@@ -243,8 +286,14 @@ class RasterCollectionTarget:
                     storage.blob_delete(silver, blob)
         raster_collection_unpublish(collection_id=name, dry_run=False)
 
-    def style_apply(self, collection_id: str, style: dict[str, Any]) -> None:
+    def style_apply(self, collection_id: str, style: dict[str, Any], *, default: bool = True) -> None:
         return None  # raster styles are not the styles app's (it styles vector collections)
+
+    def styles_kept(self, collection_id: str) -> list[dict[str, Any]]:
+        return []
+
+    def styles_restore(self, collection_id: str, styles: list[dict[str, Any]]) -> None:
+        return None
 
 
 class RasterTarget:
@@ -345,8 +394,14 @@ class RasterTarget:
         raster_unpublish(collection_id=self._collection(), item_id=name, dry_run=False)
         raster_caches_clear()
 
-    def style_apply(self, collection_id: str, style: dict[str, Any]) -> None:
+    def style_apply(self, collection_id: str, style: dict[str, Any], *, default: bool = True) -> None:
         return None  # raster styles are not the styles app's (it styles vector collections)
+
+    def styles_kept(self, collection_id: str) -> list[dict[str, Any]]:
+        return []
+
+    def styles_restore(self, collection_id: str, styles: list[dict[str, Any]]) -> None:
+        return None
 
 
 _adapters: dict[str, TargetAdapter] = {
@@ -377,10 +432,16 @@ def supported_kinds() -> list[str]:
     return sorted(_adapters)
 
 
-def swap(*, source: ManagedSource, new: SourceVersion, live: SourceVersion | None) -> None:
-    """Make ``new`` live and ``live`` hidden, in one transaction (the caller's)."""
+def swap(*, source: ManagedSource, new: SourceVersion, live: SourceVersion | None) -> list[dict[str, Any]]:
+    """Make ``new`` live and ``live`` hidden, in one transaction (the caller's): a new version,
+    or a rollback to the previous one. Styles people added to the stable collection stay:
+    returns them (``[{style_id, doc, default}]``)."""
     adapter = adapter_for(source.target_kind)
     with transaction.atomic():
+        kept: list[dict[str, Any]] = []
         if live is not None and adapter.exists(source.collection_id):
+            kept = adapter.styles_kept(source.collection_id)
             adapter.rename(name=source.collection_id, new_name=hidden_name(source, live.number), published=False)
         adapter.rename(name=hidden_name(source, new.number), new_name=source.collection_id, published=True)
+        adapter.styles_restore(source.collection_id, kept)
+    return kept
