@@ -65,8 +65,8 @@ def _cog_blobs(item: dict[str, Any]) -> list[str]:
     return sorted(a["geoplatform:blob"] for a in item["assets"].values() if "geoplatform:blob" in a)
 
 
-def _live_item() -> dict[str, Any]:
-    item = catalog_selectors.item_get(collection_id=SYSTEM, item_id=ITEM)
+def _live_item(item_id: str = ITEM) -> dict[str, Any]:
+    item = catalog_selectors.item_get(collection_id=SYSTEM, item_id=item_id)
     assert item is not None
     return item
 
@@ -140,3 +140,34 @@ def test_a_raster_item_loaded_by_hand_is_not_taken(make_source: Any) -> None:
     PendingItem.objects.create(collection_id=SYSTEM, item_id="by_hand", item={"id": "by_hand", "assets": {}})
     with pytest.raises(SourceExists):
         make_source("http://127.0.0.1:9/x.tif", target_kind="raster", collection_id="by_hand")
+
+
+@pytest.mark.django_db
+def test_a_different_raster_is_held_then_rejected_or_approved(source_server: Any, make_source: Any) -> None:
+    # Its own id: a COG path (the job id's hash) that no other test wrote in this process, as
+    # GDAL's /vsiaz/ caches keep what they read of a path.
+    item = "managed_grid"
+    source = make_source(source_server.put_fixture(PATH, "lc.tif"), target_kind="raster", collection_id=item)
+    assert run_update(source).version.status == VersionStatus.LIVE
+    v1_blobs = _cog_blobs(_live_item(item))
+
+    # Another grid, three bands, the whole world: the gate holds it; readers keep v1.
+    source_server.put_fixture(PATH, "natural_earth_1_downsampled_cog.tif")
+    held = run_update(source).version
+    assert held.status == VersionStatus.HELD, held.error
+    assert {"schema", "count.pixels", "bbox"} <= set(held.diff["trips"])
+    assert held.diff["schema"]["added"] == ["analysis.b2", "analysis.b3"]
+    assert _cog_blobs(_live_item(item)) == v1_blobs
+    assert PendingItem.objects.filter(collection_id=SYSTEM, item_id=f"{item}__v2").exists()
+
+    services.version_reject(version=held, note="not this one")
+    silver = storage.zone_container("silver")
+    assert not PendingItem.objects.filter(collection_id=SYSTEM, item_id=f"{item}__v2").exists()
+    assert storage.blob_list(silver, f"rasters/{SYSTEM}/{item}__v2") == []
+    assert _cog_blobs(_live_item(item)) == v1_blobs
+
+    again = run_update(source, force=True).version
+    assert again.status == VersionStatus.HELD
+    live = services.version_approve(version=again, note="the new grid is right")
+    assert live.status == VersionStatus.LIVE and _live_item(item)["bbox"] == [-180.0, -90.0, 180.0, 90.0]
+    assert all(f"/{item}__v3/" in b for b in _cog_blobs(_live_item(item)))
