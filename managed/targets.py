@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from django.db import transaction
 
+from .errors import SourceExists
 from .models import ManagedSource, SourceVersion, VersionStatus
 
 logger = logging.getLogger(__name__)
@@ -370,6 +371,10 @@ class RasterTarget:
             raise LookupError(f"no raster item {name!r} in {self._collection()!r}")
         moved = self._renamed(item, new_name)
         collection = self._collection()
+        if published and self._published(new_name) is not None:
+            # The swap moved the live version's item away first: this one was loaded by hand
+            # after the source was made. Never replaced silently (a vector swap refuses too).
+            raise SourceExists(f"A raster item {collection}/{new_name} exists already (not this source's).")
         with transaction.atomic():
             if published:
                 raster_services.raster_item_register(collection_id=collection, item=moved)

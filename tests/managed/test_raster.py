@@ -171,3 +171,31 @@ def test_a_different_raster_is_held_then_rejected_or_approved(source_server: Any
     live = services.version_approve(version=again, note="the new grid is right")
     assert live.status == VersionStatus.LIVE and _live_item(item)["bbox"] == [-180.0, -90.0, 180.0, 90.0]
     assert all(f"/{item}__v3/" in b for b in _cog_blobs(_live_item(item)))
+
+
+@pytest.mark.django_db
+def test_an_item_loaded_by_hand_under_the_stable_id_fails_the_swap(source_server: Any, make_source: Any) -> None:
+    """Like a vector swap meeting a table loaded by hand: the version fails (stage swap), the
+    other item is not replaced, the version's COG goes."""
+    from catalog import services as catalog_services
+
+    item = "managed_clash"
+    source = make_source(source_server.put_fixture(PATH, "lc.tif"), target_kind="raster", collection_id=item)
+    theirs = {
+        "type": "Feature",
+        "stac_version": "1.1.0",
+        "id": item,
+        "collection": SYSTEM,
+        "geometry": {"type": "Point", "coordinates": [0.0, 0.0]},
+        "bbox": [0.0, 0.0, 0.0, 0.0],
+        "properties": {"datetime": "2024-01-01T00:00:00Z"},
+        "assets": {},
+        "links": [],
+    }
+    catalog_services.item_upsert(collection_id=SYSTEM, item=theirs)
+    version = run_update(source).version
+    assert version.status == VersionStatus.FAILED and version.error["stage"] == "swap"
+    assert "exists already" in version.error["message"]
+    assert _live_item(item)["bbox"] == [0.0, 0.0, 0.0, 0.0]  # theirs, untouched
+    assert not PendingItem.objects.filter(collection_id=SYSTEM, item_id=f"{item}__v1").exists()
+    assert storage.blob_list(storage.zone_container("silver"), f"rasters/{SYSTEM}/{item}__v1") == []
