@@ -53,6 +53,15 @@ PROCESS_VECTOR = registry.JobType(
         registry.Param("create_stac", bool, default=False, help="Also publish a STAC item in system-vectors."),
         registry.Param("overwrite", bool, default=False, help="Replace an existing collection atomically."),
         registry.Param(
+            "split_geometry_types",
+            bool,
+            default=True,
+            help=(
+                "A file mixing points, lines and polygons loads into one collection per type ({table}_point, ...); "
+                "false fails it instead, naming the types found (Polygon with MultiPolygon is one type: promoted)."
+            ),
+        ),
+        registry.Param(
             "publish",
             bool,
             default=True,

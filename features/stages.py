@@ -146,6 +146,8 @@ def vector_validate(ctx: TaskContext) -> dict[str, Any]:
         raise PermanentError(
             "No feature has a geometry.", code="no_geometry", remediation="Check the geometry columns."
         )
+    if len(families) > 1 and not params.get("split_geometry_types", True):
+        raise _mixed_families(families)
     # column_map renames source columns before they are made SQL-safe ("" or null drops one):
     # two releases of a source that renamed its fields load into one schema.
     column_map = params.get("column_map") or {}
@@ -161,7 +163,7 @@ def vector_validate(ctx: TaskContext) -> dict[str, Any]:
         if match is None:
             raise PermanentError(f"temporal_property {temporal!r} is not a column of the data.")
         temporal = match["name"]
-    parts = _plan_parts(ctx.job_id, table, families, overwrite=bool(params.get("overwrite")))
+    parts = _plan_parts(ctx.job_id, table, list(families), overwrite=bool(params.get("overwrite")))
     for part in parts:
         sql.load_table_create(
             table=part["load_table"],
@@ -197,6 +199,30 @@ def vector_validate(ctx: TaskContext) -> dict[str, Any]:
         "null_geometries": nulls,
         "chunks": chunks,
     }
+
+
+_FAMILY_NAMES = {
+    "Point": "Point/MultiPoint",
+    "LineString": "LineString/MultiLineString",
+    "Polygon": "Polygon/MultiPolygon",
+}
+
+
+def _mixed_families(families: dict[str, int]) -> PermanentError:
+    """A file holding several geometry families, for a caller that wants ONE collection
+    (``split_geometry_types=false``, e.g. a managed source's stable id): fail before any load,
+    naming what was found. Single and Multi* of one family are not a mix (they load promoted)."""
+    found = ", ".join(f"{count} {_FAMILY_NAMES[family]}" for family, count in families.items())
+    return PermanentError(
+        f"The file mixes geometry types ({found}); this collection holds one type.",
+        code="mixed_geometry_types",
+        details={"geometry_types": dict(families)},
+        remediation=(
+            "Publish one type per file or layer (e.g. ogr2ogr -nlt PROMOTE_TO_MULTI "
+            "-where \"OGR_GEOMETRY='POLYGON' OR OGR_GEOMETRY='MULTIPOLYGON'\"), "
+            "or upload the file as a plain process_vector job, which splits it into one collection per type."
+        ),
+    )
 
 
 def _plan_parts(job_id: str, table: str, families: list[str], *, overwrite: bool) -> list[dict[str, Any]]:
@@ -252,8 +278,8 @@ def _parts(plan: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _scan(src: sources.Opened) -> tuple[list[str], int, list[Any]]:
-    """The geometry families over ALL features (before any load) and the schema."""
+def _scan(src: sources.Opened) -> tuple[dict[str, int], int, list[Any]]:
+    """The geometry families over ALL features (before any load, with their counts) and the schema."""
     # Imported here: heavy, loaded only by the code paths that read or write Arrow/Parquet.
     import pyarrow as pa
     import pyogrio  # ~30 MiB (its own GDAL) a web process never needs

@@ -94,11 +94,12 @@ def row_families(wkb: pa.Array) -> np.ndarray:
     return out
 
 
-def geometry_families(wkb: pa.Array) -> tuple[list[str], int]:
-    """(the geometry families present, in :data:`FAMILIES` order; number of null/empty geometries)."""
+def geometry_families(wkb: pa.Array) -> tuple[dict[str, int], int]:
+    """({family: number of features} of the families present, in :data:`FAMILIES` order;
+    number of null/empty geometries)."""
     codes = row_families(wkb)
     present = sorted(int(c) for c in np.unique(codes) if c != _NO_FAMILY)
-    return [FAMILIES[c] for c in present], int((codes == _NO_FAMILY).sum())
+    return {FAMILIES[c]: int((codes == c).sum()) for c in present}, int((codes == _NO_FAMILY).sum())
 
 
 def _from_wkb(wkb: pa.Array) -> np.ndarray:

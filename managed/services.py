@@ -420,15 +420,6 @@ def _advance_locked(version: SourceVersion) -> str:
         return version_fail(version=version, stage="ingest", message=str(message)).status
     source = version.source
     adapter = targets.adapter_for(source.target_kind)
-    if (job.result or {}).get("split_by_geometry_type"):
-        for name in (job.result or {}).get("collection_ids", []):
-            if adapter.exists(name):
-                adapter.remove(name)
-        return version_fail(
-            version=version,
-            stage="ingest",
-            message="the file mixes geometry types (points, lines, polygons); a managed source serves one.",
-        ).status
     try:
         facts = adapter.facts(targets.hidden_name(source, version.number))
     except Exception as exc:  # the loader said done but nothing is there
@@ -464,14 +455,14 @@ def version_publish(*, version: SourceVersion, user: Any = None) -> SourceVersio
         if live is not None:
             live.status = VersionStatus.PREVIOUS
             live.save(update_fields=["status", "updated_at"])
-        targets.swap(source=source, new=version, live=live)
+        kept = targets.swap(source=source, new=version, live=live)
         now = timezone.now()
         version.status = VersionStatus.LIVE
         version.stage = "swap"
         version.published_at = now
         version.save()
         ManagedSource.objects.filter(pk=source.pk).update(last_success_at=now, last_error=None)
-        _style_apply(source)
+        _style_apply(source, kept)
         # An older held version must not be approved over this newer one.
         for older in SourceVersion.objects.filter(source=source, status=VersionStatus.HELD, number__lt=version.number):
             _data_remove(older)
@@ -482,13 +473,16 @@ def version_publish(*, version: SourceVersion, user: Any = None) -> SourceVersio
     return version
 
 
-def _style_apply(source: ManagedSource) -> None:
+def _style_apply(source: ManagedSource, kept: list[dict[str, Any]]) -> None:
+    """The source's own style on the stable collection, replaced at each swap; its default
+    unless a person made one of their styles (``kept`` across the swap) the default."""
     style = handlers.get(source.handler).style(source)
     if not style:
         return
+    default = not any(k["default"] for k in kept)
     try:
         with transaction.atomic():  # a bad style costs the map its colours, never the swap
-            targets.adapter_for(source.target_kind).style_apply(source.collection_id, style)
+            targets.adapter_for(source.target_kind).style_apply(source.collection_id, style, default=default)
     except Exception:
         logger.exception("managed source %s: style not applied", source.name)
 
@@ -532,18 +526,15 @@ def version_rollback(*, source: ManagedSource, user: Any = None) -> SourceVersio
                 f"Source {source.name!r} has no previous good version to roll back to.",
                 remediation="Trigger an update with force=true to load the source again.",
             )
+        kept = targets.swap(source=source, new=previous, live=live)
         if live is not None:
-            adapter.rename(
-                name=source.collection_id, new_name=targets.hidden_name(source, live.number), published=False
-            )
             live.status = VersionStatus.ROLLED_BACK
             live.save(update_fields=["status", "updated_at"])
-        adapter.rename(name=targets.hidden_name(source, previous.number), new_name=source.collection_id, published=True)
         previous.status = VersionStatus.LIVE
         previous.published_at = timezone.now()
         previous.save(update_fields=["status", "published_at", "updated_at"])
         ManagedSource.objects.filter(pk=source.pk).update(last_success_at=timezone.now())
-        _style_apply(source)
+        _style_apply(source, kept)
     versions_retire(source=source)
     return previous
 

@@ -80,7 +80,8 @@ def combined_sha256(files: list[dict[str, Any]]) -> str:
 
 def default_ingest_plan(source: ManagedSource, candidate: Candidate, blobs: list[str], target: Target) -> IngestPlan:
     """The default of ``Handler.ingest``: process_vector of the first blob into the hidden
-    table; process_raster_collection of every blob into the hidden collection."""
+    table; process_raster of the first blob into the hidden item (``system-rasters``);
+    process_raster_collection of every blob into the hidden collection."""
     if source.target_kind == "raster_collection":
         return IngestPlan(
             "process_raster_collection",
@@ -93,6 +94,21 @@ def default_ingest_plan(source: ManagedSource, candidate: Candidate, blobs: list
                 "publish": False,
             },
         )
+    if source.target_kind == "raster":
+        from rasters.services import SYSTEM_COLLECTION
+
+        raster: dict[str, Any] = {
+            "container_name": bronze(),
+            "file_name": blobs[0],
+            "collection_id": SYSTEM_COLLECTION,
+            "item_id": target.name,
+            "title": source.title or source.name,
+            "description": source.description,
+            "publish": False,
+        }
+        if (source.settings or {}).get("crs"):
+            raster["crs"] = source.settings["crs"]
+        return IngestPlan("process_raster", raster)
     if source.target_kind != "vector":
         raise HandlerError(
             f"Handler {source.handler!r} has no ingest plan for target_kind {source.target_kind!r}.",
@@ -106,6 +122,9 @@ def default_ingest_plan(source: ManagedSource, candidate: Candidate, blobs: list
         "description": source.description,
         "create_stac": True,
         "publish": False,
+        # One stable collection id serves one table: a file mixing points, lines and polygons
+        # fails at process_vector's validate, naming the types (Polygon + MultiPolygon loads).
+        "split_geometry_types": False,
     }
     for key in ("layer_name", "crs"):
         if (source.settings or {}).get(key):
@@ -207,6 +226,10 @@ def stage_ingest(ctx: TaskContext) -> dict[str, Any]:
         raise PermanentError(f"Handler {source.handler!r} planned {plan.job_type!r}, not one of the loaders.")
     if plan.parameters.get("publish", False):
         raise PermanentError("An ingest plan must load hidden (publish=false): the swap publishes.")
+    if plan.job_type == "process_vector" and plan.parameters.get("split_geometry_types", True):
+        raise PermanentError(
+            "A vector ingest plan must load one table (split_geometry_types=false): the swap moves one."
+        )
     extra_blobs = [b for b in blobs if b not in version.blobs]
     outcome = job_submit(job_type=plan.job_type, parameters=plan.parameters, user=None, force=version.forced)
     version.blobs = list(version.blobs) + extra_blobs

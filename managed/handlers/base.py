@@ -130,7 +130,8 @@ class Target:
     """Where a version's data goes: names nobody reads until the swap.
 
     vector: ``table`` (= its hidden collection id) ``<collection_id>__v<number>``;
-    raster / raster_collection: ``collection`` (STAC collection id) and ``item`` prefix."""
+    raster: the hidden item id (in ``system-rasters``); raster_collection: the hidden STAC
+    collection id."""
 
     kind: str
     name: str

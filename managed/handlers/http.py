@@ -25,13 +25,13 @@ class HttpFileHandler(Handler):
     name = "http_file"
     title = "Any file over HTTP(S) (ETag / Last-Modified / sha256)"
     target_kind = "vector"
-    other_target_kinds = ("raster_collection",)
+    other_target_kinds = ("raster", "raster_collection")
     settings_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
             # The blob's file name when the URL does not end in one with the right extension.
             "file_name": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.[A-Za-z0-9]{1,8}$"},
-            # Passed to process_vector.
+            # Passed to process_vector (crs also to process_raster: a GeoTIFF without one).
             "layer_name": {"type": "string", "minLength": 1},
             "crs": {"type": "string", "pattern": r"^[A-Za-z]+:[0-9A-Za-z.]+$"},
         },

@@ -208,6 +208,56 @@ def test_mixed_geometry_types_are_split_into_one_collection_per_type(
     dataset_unpublish(collection_id="mixed", dry_run=False)
 
 
+def _feature(n: int, geometry: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "Feature", "properties": {"n": n}, "geometry": geometry}
+
+
+def _square(x: float) -> list[list[list[float]]]:
+    return [[[x, 0.0], [x + 1, 0.0], [x + 1, 1.0], [x, 1.0], [x, 0.0]]]
+
+
+def test_polygons_and_multipolygons_are_one_type_promoted_to_multi(
+    put_file: Any, submit_inline: Any, api_client: Any
+) -> None:
+    """Natural Earth and WDPA mix Polygon and MultiPolygon in one layer: one collection of
+    MultiPolygon (ogr2ogr's -nlt PROMOTE_TO_MULTI), not a split; also when the loader is told
+    not to split (what managed sources ask)."""
+    data = {
+        "type": "FeatureCollection",
+        "features": [
+            _feature(1, {"type": "Polygon", "coordinates": _square(0)}),
+            _feature(2, {"type": "MultiPolygon", "coordinates": [_square(2), _square(4)]}),
+            _feature(3, {"type": "Polygon", "coordinates": _square(6)}),
+        ],
+    }
+    name = put_file("features-tests/polys.geojson", json.dumps(data).encode())
+    for table, split in (("polys", True), ("polys_one", False)):
+        job = submit_inline(file_name=name, table_name=table, split_geometry_types=split)
+        assert job.status == "completed", job.error
+        assert job.result["collection_id"] == table and "split_by_geometry_type" not in job.result
+        assert not any(w.startswith("GEOMETRY_TYPE_SPLIT") for w in job.warnings)
+        dataset = VectorDataset.objects.get(pk=table)
+        assert (dataset.geometry_type, dataset.feature_count) == ("MultiPolygon", 3)
+        features = _features(api_client, table)
+        assert {f["geometry"]["type"] for f in features} == {"MultiPolygon"}
+        assert {int(f["id"]): len(f["geometry"]["coordinates"]) for f in features} == {1: 1, 2: 2, 3: 1}
+
+
+def test_one_collection_of_mixed_types_fails_naming_the_types(put_fixture: Any, submit_inline: Any) -> None:
+    """split_geometry_types=false (a caller serving ONE collection, e.g. a managed source):
+    points with polygons fail at validate, before any load, saying what the file holds."""
+    name = put_fixture("mixed_geometries.geojson")
+    job = submit_inline(file_name=name, table_name="mixed_one", split_geometry_types=False)
+    assert job.status == "failed"
+    assert job.error["code"] == "mixed_geometry_types", job.error
+    message = job.error["message"]
+    assert "3 Point/MultiPoint" in message and "2 LineString/MultiLineString" in message, message
+    assert "3 Polygon/MultiPolygon" in message and "PROMOTE_TO_MULTI" in job.error["remediation"]
+    for table in ("mixed_one", "mixed_one_point", "mixed_one_line", "mixed_one_polygon"):
+        assert not sql.table_exists(table) and not VectorDataset.objects.filter(pk=table).exists()
+    assert sql.load_tables_of("_load_") == []
+
+
 def test_split_unpublish_lists_and_removes_every_part(put_fixture: Any, submit_inline: Any) -> None:
     from features.services import dataset_unpublish
 

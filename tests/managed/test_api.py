@@ -52,7 +52,8 @@ def test_anonymous_and_unprivileged_callers_are_refused(
         ({"credentials_setting": "GEOPLATFORM_DATABASE_URL"}, "credentials_setting", "GEOPLATFORM_MANAGED_CREDENTIALS"),
         ({"thresholds": {"rows": 5}}, "thresholds.rows", "unknown"),
         ({"thresholds": {"count_change_pct": -1}}, "thresholds.count_change_pct", "0 or more"),
-        ({"target_kind": "raster"}, "target_kind", "loads"),
+        ({"target_kind": "grid"}, "target_kind", "valid choice"),
+        ({"handler": "fathom_flood"}, "target_kind", "loads"),  # a raster collection handler, a vector source
         ({"extra": 1}, "extra", "Unknown field"),
     ],
 )

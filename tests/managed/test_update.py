@@ -275,3 +275,45 @@ def test_a_failed_swap_fails_the_version_and_removes_its_data(source_server: Any
     assert _bronze_blobs(source) == []
     # A second watcher finds nothing to do.
     assert services.version_advance(version_id=version.pk) == VersionStatus.FAILED
+
+
+MINE = {
+    "metadata": {"title": "Mine"},
+    "stylingRules": [{"name": "all", "symbolizer": {"fill": {"color": [0, 114, 178]}}}],
+}
+
+
+@pytest.mark.django_db
+def test_styles_people_added_stay_across_swaps_and_rollback(source_server: Any, make_source: Any) -> None:
+    """Only the source's own style (``managed``) is replaced at a swap; the platform's generated
+    style is remade for the new data unless a person edited it; a person's default stays."""
+    from styles import selectors as style_selectors
+    from styles import services as style_services
+
+    def styles() -> dict[str, Any]:
+        return {s.style_id: s for s in style_selectors.style_list(collection_id="managed_src")}
+
+    url = source_server.put(PATH, geojson(V1))
+    source = make_source(url, style=STYLE)
+    run_update(source)
+    style_services.style_create(collection_id="managed_src", style_id="mine", doc=MINE)
+    edited = {**MINE, "metadata": {"title": "Generated, edited"}}
+    style_services.style_replace(collection_id="managed_src", style_id="generated", doc=edited)
+
+    source_server.put(PATH, geojson(V2))
+    assert run_update(source).version.status == VersionStatus.LIVE
+    after = styles()
+    assert set(after) == {"generated", "managed", "mine"}
+    assert after["mine"].cartosym == MINE and after["generated"].title == "Generated, edited"
+    assert not after["generated"].generated  # still the person's
+    assert after["managed"].is_default and after["managed"].title == "By name"
+
+    # A person makes their style the default: the next swap (and a rollback) leaves it so.
+    style_services.style_replace(collection_id="managed_src", style_id="mine", doc=MINE, default=True)
+    source_server.put(PATH, geojson(V1))
+    assert run_update(source).version.status == VersionStatus.LIVE
+    assert style_selectors.style_default(collection_id="managed_src").style_id == "mine"
+    assert styles()["managed"].title == "By name"
+    services.version_rollback(source=source)
+    assert set(styles()) == {"generated", "managed", "mine"}
+    assert style_selectors.style_default(collection_id="managed_src").style_id == "mine"

@@ -42,3 +42,35 @@ def test_update_through_the_worker(live_worker: Any, manager_client: Any, source
     assert SourceVersion.objects.get(source=source, number=1).status == VersionStatus.PREVIOUS
     # Leave nothing behind for the next tests (tables live outside the flushed Django tables).
     assert manager_client.delete("/api/managed/sources/places").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_raster_update_through_the_worker(
+    live_worker: Any, manager_client: Any, source_server: Any, api_client: Any
+) -> None:
+    from tests.conftest import FIXTURES
+
+    url = source_server.put("/rasters/lc.tif", (FIXTURES / "lc.tif").read_bytes())
+    body = {
+        "name": "lc-e2e",
+        "handler": "http_file",
+        "location": url,
+        "target_kind": "raster",
+        "collection_id": "lc_e2e",
+    }
+    assert manager_client.post("/api/managed/sources", body, format="json").status_code == 201
+    source = ManagedSource.objects.get(name="lc-e2e")
+    assert manager_client.post("/api/managed/sources/lc-e2e/update", {}, format="json").status_code == 202
+    first = _wait_version(source, 1)
+    assert first.status == VersionStatus.LIVE, first.error
+    info = api_client.get("/api/raster/system-rasters/lc_e2e/info")
+    assert info.status_code == 200, info.content
+    forced = manager_client.post("/api/managed/sources/lc-e2e/update", {"force": True}, format="json")
+    assert forced.status_code == 202, forced.content
+    second = _wait_version(source, 2)
+    assert second.status == VersionStatus.LIVE, second.error
+    assert SourceVersion.objects.get(source=source, number=1).status == VersionStatus.PREVIOUS
+    assert api_client.get("/api/raster/system-rasters/lc_e2e/info").status_code == 200
+    # pgSTAC items and COGs live outside the flushed Django tables.
+    assert manager_client.delete("/api/managed/sources/lc-e2e").status_code == 200
+    assert api_client.get("/api/raster/system-rasters/lc_e2e/info").status_code == 404
