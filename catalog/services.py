@@ -8,6 +8,7 @@ so publishing can upsert on approve and delete on revoke without bookkeeping.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -238,6 +239,38 @@ def _audit(
     )
 
 
+def _audited_upsert(
+    *,
+    user: Any,
+    action: str,
+    collection_id: str,
+    item_id: str = "",
+    document: Callable[[dict[str, Any] | None], dict[str, Any]],
+) -> dict[str, Any]:
+    """The replace and update of a managed collection (no ``item_id``) or of one of its items,
+    as one database transaction: 404/409 unless the transactions API manages the collection
+    (and, for an item, 404 unless it exists), the stored document before, the upsert of
+    ``document(before)``, and its audit row. Returns the document written."""
+    with transaction.atomic():
+        _require_managed(collection_id)
+        before = _stored_item(collection_id, item_id) if item_id else pgstac.collection_get(collection_id)
+        doc = document(before)
+        if item_id:
+            pgstac.item_upsert(doc)
+        else:
+            pgstac.collection_upsert(doc)
+        _audit(
+            user=user,
+            action=action,
+            kind="item" if item_id else "collection",
+            collection_id=collection_id,
+            item_id=item_id,
+            before=before,
+            after=doc,
+        )
+    return doc
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7396 JSON merge patch: objects merge recursively, null removes a member."""
     if not isinstance(patch, dict):
@@ -280,12 +313,7 @@ def stac_collection_replace(*, collection_id: str, collection: Any, user: Any) -
         raise InvalidStacDocument("A STAC collection must be a JSON object.")
     _check_path_id(collection, "id", collection_id, "collection")
     doc = _collection_document({**collection, "id": collection_id})
-    with transaction.atomic():
-        _require_managed(collection_id)
-        before = pgstac.collection_get(collection_id)
-        pgstac.collection_upsert(doc)
-        _audit(user=user, action="replace", kind="collection", collection_id=collection_id, before=before, after=doc)
-    return doc
+    return _audited_upsert(user=user, action="replace", collection_id=collection_id, document=lambda before: doc)
 
 
 def stac_collection_update(*, collection_id: str, patch: Any, user: Any) -> dict[str, Any]:
@@ -293,13 +321,12 @@ def stac_collection_update(*, collection_id: str, patch: Any, user: Any) -> dict
     if not isinstance(patch, dict):
         raise InvalidStacDocument("A PATCH body is a JSON object (a merge patch).")
     _check_path_id(patch, "id", collection_id, "collection")
-    with transaction.atomic():
-        _require_managed(collection_id)
-        before = pgstac.collection_get(collection_id)
-        doc = _collection_document(merge_patch(before, patch))
-        pgstac.collection_upsert(doc)
-        _audit(user=user, action="update", kind="collection", collection_id=collection_id, before=before, after=doc)
-    return doc
+    return _audited_upsert(
+        user=user,
+        action="update",
+        collection_id=collection_id,
+        document=lambda before: _collection_document(merge_patch(before, patch)),
+    )
 
 
 def stac_collection_delete(*, collection_id: str, user: Any) -> None:
@@ -362,20 +389,9 @@ def stac_item_replace(*, collection_id: str, item_id: str, item: Any, user: Any)
         raise InvalidStacDocument("A STAC item must be a JSON object.")
     _check_path_id(item, "id", item_id, "item")
     doc = _item_document(collection_id, {**item, "id": item_id})
-    with transaction.atomic():
-        _require_managed(collection_id)
-        before = _stored_item(collection_id, item_id)
-        pgstac.item_upsert(doc)
-        _audit(
-            user=user,
-            action="replace",
-            kind="item",
-            collection_id=collection_id,
-            item_id=item_id,
-            before=before,
-            after=doc,
-        )
-    return doc
+    return _audited_upsert(
+        user=user, action="replace", collection_id=collection_id, item_id=item_id, document=lambda before: doc
+    )
 
 
 def stac_item_update(*, collection_id: str, item_id: str, patch: Any, user: Any) -> dict[str, Any]:
@@ -384,21 +400,13 @@ def stac_item_update(*, collection_id: str, item_id: str, patch: Any, user: Any)
         raise InvalidStacDocument("A PATCH body is a JSON object (a merge patch).")
     _check_path_id(patch, "id", item_id, "item")
     _check_path_id(patch, "collection", collection_id, "item")
-    with transaction.atomic():
-        _require_managed(collection_id)
-        before = _stored_item(collection_id, item_id)
-        doc = _item_document(collection_id, merge_patch(before, patch))
-        pgstac.item_upsert(doc)
-        _audit(
-            user=user,
-            action="update",
-            kind="item",
-            collection_id=collection_id,
-            item_id=item_id,
-            before=before,
-            after=doc,
-        )
-    return doc
+    return _audited_upsert(
+        user=user,
+        action="update",
+        collection_id=collection_id,
+        item_id=item_id,
+        document=lambda before: _item_document(collection_id, merge_patch(before, patch)),
+    )
 
 
 def stac_item_delete(*, collection_id: str, item_id: str, user: Any) -> bool:
