@@ -351,6 +351,52 @@ def queryables(collection_id: str | None) -> dict[str, Any] | None:
     return _as_dict(value) if value is not None else None
 
 
+# --- Queryables (the types pgSTAC reads properties as; rules in catalog/queryables.py) -----
+# upsert_queryable() replaces every row of the name that overlaps the collections given (a
+# row for every collection overlaps all), and a new row makes pgSTAC re-check the indexes of
+# the partitions it reaches: callers write only the rows that change.
+
+
+def queryables_of(collection_id: str | None, names: list[str]) -> dict[str, tuple[dict[str, Any] | None, bool]]:
+    """name -> (definition, whether the row is this collection's alone) for the rows of these
+    names a search of ``collection_id`` reads; with None, only the rows for every collection."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT name, definition, coalesce(collection_ids = ARRAY[%(c)s::text], false) FROM pgstac.queryables"
+            " WHERE name = ANY(%(names)s) AND (collection_ids IS NULL OR %(c)s::text = ANY(collection_ids))",
+            {"c": collection_id, "names": names},
+        )
+        return {name: (_as_dict(d) if d is not None else None, bool(own)) for name, d, own in cur.fetchall()}
+
+
+def queryables_lock(names: list[str]) -> None:
+    """Hold, until the transaction ends, pgSTAC's own lock on writers of these queryables
+    (upsert_queryable takes the same), in one order so two writers cannot deadlock."""
+    with connection.cursor() as cur:
+        for name in sorted(names):
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [name])
+
+
+def queryable_upsert(name: str, definition: dict[str, Any], collection_id: str | None, wrapper: str | None) -> None:
+    """Declare (or re-declare) one queryable for one collection, or for all with None. A row
+    this replaces for the same collection keeps its index type and property path."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            SELECT pgstac.upsert_queryable(%(name)s, %(definition)s::jsonb, %(wrapper)s, q.property_index_type,
+                                           %(ids)s::text[], q.property_path)
+            FROM (SELECT NULL) one
+            LEFT JOIN pgstac.queryables q ON q.name = %(name)s AND q.collection_ids IS NOT DISTINCT FROM %(ids)s::text[]
+            """,
+            {
+                "name": name,
+                "definition": json.dumps(definition),
+                "wrapper": wrapper,
+                "ids": [collection_id] if collection_id is not None else None,
+            },
+        )
+
+
 # Collection search: pgSTAC's collection_search_rows()/collection_search_matched() over the
 # collections seen as items (bbox, datetime, q, filter, sortby, fields, limit/offset); each
 # collection then gets the API's links as in collections_document().

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import transaction
 
-from . import pgstac
+from . import pgstac, queryables
 from .errors import (
     AlreadyExists,
     CollectionNotFound,
@@ -112,7 +112,7 @@ def item_upsert(*, collection_id: str, item: dict[str, Any]) -> None:
     doc = _item_document(collection_id, item)
     if not pgstac.collection_exists(collection_id):
         raise CollectionNotFound(f"No STAC collection {collection_id!r}; create it first.")
-    pgstac.item_upsert(doc)
+    _items_store(collection_id, [doc])
 
 
 def _item_document(collection_id: str, item: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +146,32 @@ def items_upsert(*, collection_id: str, items: list[dict[str, Any]]) -> None:
         raise CollectionNotFound(f"No STAC collection {collection_id!r}; create it first.")
     docs = [_item_document(collection_id, item) for item in items]
     if docs:
-        pgstac.items_upsert(docs)
+        _items_store(collection_id, docs)
+
+
+def _items_store(collection_id: str, docs: list[dict[str, Any]]) -> None:
+    """Upsert validated items of one collection and declare the types of their properties
+    (see :mod:`catalog.queryables`), in one transaction."""
+    with transaction.atomic():
+        if len(docs) == 1:
+            pgstac.item_upsert(docs[0])
+        else:
+            pgstac.items_upsert(docs)
+        _queryables_declare(collection_id, queryables.observed_kinds(docs))
+
+
+def _queryables_declare(collection_id: str, observed: dict[str, set[str]]) -> None:
+    """Write the queryables of one collection that the items' values call for. Needs a
+    transaction: the rows that change are read again under pgSTAC's lock before the write."""
+    if not observed:
+        return
+    changes = queryables.declarations(observed, pgstac.queryables_of(collection_id, sorted(observed)))
+    if not changes:
+        return  # the usual case: one read
+    pgstac.queryables_lock(list(changes))
+    existing = pgstac.queryables_of(collection_id, sorted(changes))
+    for name, (definition, wrapper) in queryables.declarations({n: observed[n] for n in changes}, existing).items():
+        pgstac.queryable_upsert(name, definition, collection_id, wrapper)
 
 
 def item_delete(*, collection_id: str, item_id: str) -> bool:
@@ -159,6 +184,19 @@ def system_collections_ensure() -> None:
     for collection_id in SYSTEM_COLLECTIONS:
         if not pgstac.collection_exists(collection_id):
             pgstac.collection_upsert(_system_collection(collection_id))
+
+
+def platform_queryables_ensure() -> int:
+    """Declare :data:`catalog.queryables.PLATFORM` for every collection where the stored row
+    differs (idempotent: nothing is written when all are in place). Returns how many changed."""
+    stored = pgstac.queryables_of(None, sorted(queryables.PLATFORM))
+    changed = 0
+    with transaction.atomic():
+        for name, definition in queryables.PLATFORM.items():
+            if stored.get(name, (None, False))[0] != definition:
+                pgstac.queryable_upsert(name, definition, None, None)
+                changed += 1
+    return changed
 
 
 def search_register(*, search: dict[str, Any], metadata: dict[str, Any] | None = None) -> str:
@@ -256,7 +294,7 @@ def _audited_upsert(
         before = _stored_item(collection_id, item_id) if item_id else pgstac.collection_get(collection_id)
         doc = document(before)
         if item_id:
-            pgstac.item_upsert(doc)
+            _items_store(collection_id, [doc])
         else:
             pgstac.collection_upsert(doc)
         _audit(
@@ -362,7 +400,7 @@ def stac_items_create(*, collection_id: str, body: Any, user: Any) -> list[dict[
                 f"Item(s) {', '.join(existing[:10])} already exist in {collection_id!r}; replace them with PUT.",
                 details={"ids": existing},
             )
-        pgstac.items_upsert(docs)
+        _items_store(collection_id, docs)
         for doc in docs:
             _audit(
                 user=user,
