@@ -5,8 +5,10 @@ from the items of any collection (pipelines and the transactions API)."""
 from __future__ import annotations
 
 import json
+import subprocess
 from typing import Any
 
+import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
@@ -15,6 +17,7 @@ from rest_framework.test import APIClient
 
 from catalog import pgstac, queryables, services
 from tests.conftest import as_owner
+from tests.platform_db import ROOT, platform_database
 
 from .conftest import make_collection, make_item
 
@@ -157,3 +160,38 @@ def test_declarations_declare_widen_and_leave_others_alone() -> None:
     }
     assert queryables.definition_of({"date-time", "string"}) == ({"type": "string"}, None)
     assert queryables.definition_of({"boolean", "number"}) == ({"type": ["boolean", "number"]}, "to_text")
+
+
+_APP_WRITES = """
+from catalog import services
+from tests.catalog.conftest import make_collection, make_item
+services.collection_upsert(collection=make_collection("roles-q"))
+services.item_upsert(collection_id="roles-q", item=make_item("a", 1, 1, "2020-01-01T00:00:00Z", rank=10))
+services.item_upsert(collection_id="roles-q", item=make_item("b", 1, 1, "2020-01-01T00:00:00Z", rank="x"))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_the_app_role_declares_and_widens_queryables() -> None:
+    """Under the real roles (scripts/db.sh): migration 0005 ran as the owner, and the app role
+    (pgstac_ingest) writes a collection's queryables as its items arrive."""
+    with platform_database("gp_stacq") as (_names, env):
+        result = subprocess.run(
+            [".venv/bin/python", "manage.py", "shell", "-c", _APP_WRITES],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        with psycopg.connect(env["GEOPLATFORM_DATABASE_URL"]) as conn:
+            rows = conn.execute(
+                "SELECT name, definition, property_wrapper, collection_ids FROM pgstac.queryables"
+                " WHERE name IN ('rank', 'eo:cloud_cover') ORDER BY name"
+            ).fetchall()
+    assert rows == [
+        ("eo:cloud_cover", queryables.PLATFORM["eo:cloud_cover"], None, None),
+        ("rank", {"type": ["number", "string"]}, "to_text", ["roles-q"]),
+    ]
