@@ -369,6 +369,19 @@ def queryables_of(collection_id: str | None, names: list[str]) -> dict[str, tupl
         return {name: (_as_dict(d) if d is not None else None, bool(own)) for name, d, own in cur.fetchall()}
 
 
+def item_property_types(collection_id: str, date_time_shape: str) -> list[tuple[str, str, str | None]]:
+    """(property, JSON type, text) over the stored items of a collection, each once: the text
+    only for strings of ``date_time_shape`` (a regex), so the caller can check each instant."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT p.key, jsonb_typeof(p.value), CASE WHEN jsonb_typeof(p.value) = 'string'"
+            " AND p.value #>> '{}' ~ %(shape)s THEN p.value #>> '{}' END"
+            " FROM pgstac.items i, jsonb_each(i.content->'properties') p WHERE i.collection = %(c)s GROUP BY 1, 2, 3",
+            {"c": collection_id, "shape": date_time_shape},
+        )
+        return [(str(k), str(t), v) for k, t, v in cur.fetchall()]
+
+
 def queryables_lock(names: list[str]) -> None:
     """Hold, until the transaction ends, pgSTAC's own lock on writers of these queryables
     (upsert_queryable takes the same), in one order so two writers cannot deadlock."""

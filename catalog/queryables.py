@@ -102,19 +102,31 @@ def _kind(value: Any) -> str | None:
     return None
 
 
+def _observed(pairs: Iterable[tuple[str, str | None]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for name, kind in pairs:
+        if kind is None or name in _NOT_PROPERTIES or "." in name or not name.strip():
+            continue
+        out.setdefault(name, set()).add(kind)
+    return out
+
+
 def observed_kinds(items: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
     """Per top-level property name of the items: the kinds of its values."""
-    out: dict[str, set[str]] = {}
-    for item in items:
-        properties = item.get("properties")
-        if not isinstance(properties, dict):
-            continue
-        for name, value in properties.items():
-            kind = _kind(value)
-            if kind is None or name in _NOT_PROPERTIES or "." in name or not name.strip():
-                continue
-            out.setdefault(name, set()).add(kind)
-    return out
+    properties = (item.get("properties") for item in items)
+    return _observed((name, _kind(value)) for p in properties if isinstance(p, dict) for name, value in p.items())
+
+
+_JSON_KINDS = {"number": NUMBER, "boolean": BOOLEAN, "string": STRING}
+
+
+def stored_kinds(rows: Iterable[tuple[str, str, str | None]]) -> dict[str, set[str]]:
+    """:func:`observed_kinds` from ``pgstac.item_property_types`` rows (name, JSON type, the text
+    of a string shaped like a date-time)."""
+    return _observed((name, _kind(text) if text is not None else _JSON_KINDS.get(t)) for name, t, text in rows)
+
+
+DATE_TIME_SHAPE = _RFC3339.pattern
 
 
 def declared_kinds(definition: Mapping[str, Any] | None) -> set[str] | None:

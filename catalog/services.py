@@ -199,6 +199,17 @@ def platform_queryables_ensure() -> int:
     return changed
 
 
+def queryables_derive(*, collection_id: str | None = None) -> None:
+    """Declare the queryables of one collection (None: of each) from the items it already
+    holds, as item writes do: for items stored before the catalogue derived them (migration
+    0005), or after an operator loaded items into pgSTAC directly."""
+    ids = [collection_id] if collection_id is not None else [cid for cid, _title in pgstac.collection_titles()]
+    for cid in ids:
+        rows = pgstac.item_property_types(cid, queryables.DATE_TIME_SHAPE)
+        with transaction.atomic():
+            _queryables_declare(cid, queryables.stored_kinds(rows))
+
+
 def search_register(*, search: dict[str, Any], metadata: dict[str, Any] | None = None) -> str:
     """Register a STAC search in pgSTAC and return its id (the same search and metadata -> the same id).
 

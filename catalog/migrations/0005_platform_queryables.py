@@ -1,5 +1,6 @@
 """Queryables for the platform's own item properties and the common STAC extensions' numeric
-fields, so pgSTAC sorts and compares them by type (see catalog.queryables)."""
+fields, and for each collection those its stored items call for, so pgSTAC sorts and compares
+them by type (see catalog.queryables)."""
 
 from typing import Any
 
@@ -8,9 +9,10 @@ from django.db import migrations
 
 def ensure(apps: Any, schema_editor: Any) -> None:
     # Imported here: a migration loads app code only when it runs, never when it is imported.
-    from catalog.services import platform_queryables_ensure
+    from catalog import services
 
-    platform_queryables_ensure()
+    services.platform_queryables_ensure()
+    services.queryables_derive()
 
 
 class Migration(migrations.Migration):

@@ -195,3 +195,29 @@ def test_the_app_role_declares_and_widens_queryables() -> None:
         ("eo:cloud_cover", queryables.PLATFORM["eo:cloud_cover"], None, None),
         ("rank", {"type": ["number", "string"]}, "to_text", ["roles-q"]),
     ]
+
+
+def test_queryables_derive_reads_the_stored_items(db: Any) -> None:
+    """Items stored before the catalogue derived queryables (or loaded into pgSTAC directly)."""
+    services.collection_upsert(collection=make_collection("q-old"))
+    extra = [
+        {"n": 3, "flag": True, "seen": "2021-01-01T00:00:00+02:00", "odd": "2021-02-30T00:00:00Z", "mixed": 1},
+        {"n": 2.5, "flag": False, "seen": "2021-01-02T00:00:00Z", "odd": "2021-02-01T00:00:00Z", "mixed": "a"},
+    ]
+    docs = [
+        make_item(f"old-{i}", 1, 1, "2020-01-01T00:00:00Z", **e) | {"collection": "q-old"} for i, e in enumerate(extra)
+    ]
+    pgstac.items_upsert(docs)  # straight into pgSTAC: nothing declared
+    assert pgstac.queryables_of("q-old", ["n"]) == {}
+    services.queryables_derive()
+    found = pgstac.queryables_of("q-old", ["n", "flag", "seen", "odd", "mixed"])
+    assert {name: d for name, (d, _own) in found.items()} == {
+        "n": {"type": "number"},
+        "flag": {"type": "boolean"},
+        "seen": {"type": "string", "format": "date-time"},
+        "odd": {"type": "string"},  # shaped like a date-time, but 30 February is no instant
+        "mixed": {"type": ["number", "string"]},
+    }
+    assert queryables.observed_kinds(docs) == queryables.stored_kinds(
+        pgstac.item_property_types("q-old", queryables.DATE_TIME_SHAPE)
+    )
