@@ -344,9 +344,20 @@ def collections_document(base: str) -> str:
 
 
 def queryables(collection_id: str | None) -> dict[str, Any] | None:
-    """pgSTAC's queryables (JSON Schema) of one collection or of all; None if no such collection."""
+    """pgSTAC's queryables (JSON Schema) of one collection or of all; None if no such collection.
+
+    ``additionalProperties`` is pgSTAC's setting ``additional_properties`` (default true), which
+    also decides whether a filter may name a property no queryable declares (false: pgSTAC
+    refuses it, "Term ... is not found in queryables"). pgSTAC answers NULL for every
+    collection while there is none: then a document without properties, with the same setting.
+    """
     with connection.cursor() as cur:
-        cur.execute("SELECT pgstac.get_queryables(%s::text)", [collection_id])
+        cur.execute(
+            "SELECT coalesce(pgstac.get_queryables(%(c)s::text), CASE WHEN %(c)s::text IS NULL THEN"
+            " jsonb_build_object('type', 'object', 'properties', '{}'::jsonb,"
+            " 'additionalProperties', pgstac.additional_properties()) END)",
+            {"c": collection_id},
+        )
         (value,) = cur.fetchone()
     return _as_dict(value) if value is not None else None
 

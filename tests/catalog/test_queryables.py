@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -95,6 +96,8 @@ def test_unknown_properties_are_accepted_and_match_nothing(api_client: APIClient
     takes any property name); an item without the property does not match."""
     assert _ids(api_client.get(API + "search", {"filter": "nosuch:prop > 1"})) == []
     assert _ids(api_client.get(API + "search", {"filter": "nosuch:prop = 'a'"})) == []
+    # "if an Item does not have an attribute by that name, the value is assumed to be null"
+    assert len(_ids(api_client.get(API + "search", {"filter": "nosuch:prop IS NULL"}))) == 3
     assert len(_ids(api_client.get(API + "search", {"sortby": "nosuch:prop", "collections": clouds}))) == 3
 
 
@@ -221,3 +224,18 @@ def test_queryables_derive_reads_the_stored_items(db: Any) -> None:
     assert queryables.observed_kinds(docs) == queryables.stored_kinds(
         pgstac.item_property_types("q-old", queryables.DATE_TIME_SHAPE)
     )
+
+
+@pytest.mark.django_db
+def test_strict_queryables_refuse_unknown_properties(api_client: APIClient, clouds: str) -> None:
+    """pgSTAC's additional_properties = false: the document says so and a filter on a property
+    no queryable declares is a 400 (OGC API Features Part 3), declared ones still work."""
+    with connection.cursor() as cur:
+        cur.execute("UPDATE pgstac.pgstac_settings SET value = 'false' WHERE name = 'additional_properties'")
+    assert api_client.get(API + "queryables").json()["additionalProperties"] is False
+    assert api_client.get(API + f"collections/{clouds}/queryables").json()["additionalProperties"] is False
+    r = api_client.get(API + "search", {"filter": "nosuch:prop > 1"})
+    assert r.status_code == 400 and "nosuch:prop" in r.json()["description"]
+    r = api_client.post(API + "search", {"query": {"nosuch:prop": {"eq": 1}}}, format="json")
+    assert r.status_code == 400
+    assert _ids(api_client.get(API + "search", {"filter": "level > 9 AND eo:cloud_cover < 100"})) == ["c10"]
