@@ -134,9 +134,23 @@ def collection_delete(collection_id: str) -> bool:
     return True
 
 
+class BadItem(Exception):
+    """PostgreSQL refused an item's value (class 22): an index an operator asked pgSTAC to
+    build on a queryable (e.g. to_float of a number) cannot hold a value of another type."""
+
+
+def _upsert_items(sql: str, document: Any) -> None:
+    try:
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(sql, [json.dumps(document)])
+    except DatabaseError as exc:
+        if _sqlstate(exc).startswith("22"):
+            raise BadItem(str(exc).splitlines()[0]) from exc
+        raise
+
+
 def item_upsert(item: dict[str, Any]) -> None:
-    with connection.cursor() as cur:
-        cur.execute("SELECT pgstac.upsert_item(%s::jsonb)", [json.dumps(item)])
+    _upsert_items("SELECT pgstac.upsert_item(%s::jsonb)", item)
 
 
 def item_delete(collection_id: str, item_id: str) -> bool:
@@ -369,11 +383,15 @@ def queryables(collection_id: str | None) -> dict[str, Any] | None:
 
 
 def queryables_of(collection_id: str | None, names: list[str]) -> dict[str, tuple[dict[str, Any] | None, bool]]:
-    """name -> (definition, whether the row is this collection's alone) for the rows of these
-    names a search of ``collection_id`` reads; with None, only the rows for every collection."""
+    """name -> (definition, whether the catalogue may widen the row: this collection's alone and
+    not indexed) for the rows of these names a search of ``collection_id`` reads; with None,
+    only the rows for every collection. An indexed row is an operator's choice: re-declaring it
+    would rebuild the index over the whole partition during an item write."""
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT name, definition, coalesce(collection_ids = ARRAY[%(c)s::text], false) FROM pgstac.queryables"
+            "SELECT name, definition,"
+            " coalesce(collection_ids = ARRAY[%(c)s::text] AND property_index_type IS NULL, false)"
+            " FROM pgstac.queryables"
             " WHERE name = ANY(%(names)s) AND (collection_ids IS NULL OR %(c)s::text = ANY(collection_ids))",
             {"c": collection_id, "names": names},
         )
@@ -454,8 +472,7 @@ def collection_titles() -> list[tuple[str, str | None]]:
 
 def items_upsert(items: list[dict[str, Any]]) -> None:
     """Bulk upsert (one statement): pgSTAC's ``upsert_items`` takes a JSON array."""
-    with connection.cursor() as cur:
-        cur.execute("SELECT pgstac.upsert_items(%s::jsonb)", [json.dumps(items)])
+    _upsert_items("SELECT pgstac.upsert_items(%s::jsonb)", items)
 
 
 # --- Registered searches (mosaics) ---------------------------------------------------------

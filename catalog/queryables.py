@@ -20,7 +20,8 @@ catalogue declares queryables in two ways:
   did not allow. Declarations only widen: deleting items does not narrow them.
 
 A declaration an operator made (a row for every collection, one shared by several
-collections, or one without a JSON ``type``) is never changed here.
+collections, one pgSTAC indexes, or one without a JSON ``type``) is never changed here. An
+indexed row refuses a value of another type at write time (PostgreSQL cannot index it).
 """
 
 from __future__ import annotations
@@ -166,9 +167,9 @@ def declarations(
 ) -> dict[str, tuple[dict[str, Any], str | None]]:
     """The queryables of one collection to write for the kinds ``observed`` in its new items.
 
-    ``existing``: name -> (definition, whether the row belongs to this collection alone) for
-    the rows a search of the collection reads. Names without a row are declared; this
-    collection's own rows widen when a value falls outside them; other rows are left alone.
+    ``existing``: name -> (definition, whether the row may be widened: this collection's alone,
+    not indexed) for the rows a search of the collection reads. Names without a row are
+    declared; rows that may be widened widen when a value falls outside them; others stay.
     """
     out: dict[str, tuple[dict[str, Any], str | None]] = {}
     for name, kinds in observed.items():

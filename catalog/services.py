@@ -153,10 +153,16 @@ def _items_store(collection_id: str, docs: list[dict[str, Any]]) -> None:
     """Upsert validated items of one collection and declare the types of their properties
     (see :mod:`catalog.queryables`), in one transaction."""
     with transaction.atomic():
-        if len(docs) == 1:
-            pgstac.item_upsert(docs[0])
-        else:
-            pgstac.items_upsert(docs)
+        try:
+            if len(docs) == 1:
+                pgstac.item_upsert(docs[0])
+            else:
+                pgstac.items_upsert(docs)
+        except pgstac.BadItem as exc:
+            raise InvalidStacDocument(
+                f"A property value does not fit the type an indexed queryable of {collection_id!r} declares: {exc}"
+                " (see /queryables)."
+            ) from exc
         _queryables_declare(collection_id, queryables.observed_kinds(docs))
 
 

@@ -17,6 +17,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from catalog import pgstac, queryables, services
+from catalog.errors import InvalidStacDocument
 from tests.conftest import as_owner
 from tests.platform_db import ROOT, platform_database
 
@@ -239,3 +240,22 @@ def test_strict_queryables_refuse_unknown_properties(api_client: APIClient, clou
     r = api_client.post(API + "search", {"query": {"nosuch:prop": {"eq": 1}}}, format="json")
     assert r.status_code == 400
     assert _ids(api_client.get(API + "search", {"filter": "level > 9 AND eo:cloud_cover < 100"})) == ["c10"]
+
+
+def test_an_indexed_queryable_is_the_operators(api_client: APIClient, clouds: str) -> None:
+    """An operator's indexed row is never widened; PostgreSQL cannot index a value of another
+    type, so such an item is refused (400) and nothing is written."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT pgstac.upsert_queryable('level', '{\"type\": \"integer\"}', NULL, 'BTREE', ARRAY[%s])", [clouds]
+        )
+    with pytest.raises(InvalidStacDocument, match="double precision"):
+        services.item_upsert(collection_id=clouds, item=make_item("c-x", 1, 1, "2021-01-01T00:00:00Z", level="x"))
+    services.item_upsert(collection_id=clouds, item=make_item("c-7", 1, 1, "2021-01-01T00:00:00Z", level=7.5))
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT definition->>'type', property_wrapper, property_index_type FROM pgstac.queryables"
+            " WHERE name = 'level'"
+        )
+        assert cur.fetchall() == [("integer", None, "BTREE")]
+    assert _ids(api_client.get(API + "search", {"sortby": "level"})) == ["c-7", "c9", "c10", "c100"]
