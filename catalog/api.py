@@ -318,9 +318,7 @@ class StacCollectionListApi(StacApi):
 def _queryables(request: Request, collection_id: str | None) -> HttpResponse:
     schema = selectors.queryables_get(collection_id=collection_id)
     if schema is None:
-        if collection_id is not None:
-            raise CollectionNotFound(f"No collection {collection_id!r}; see /api/stac/collections.")
-        schema = {"type": "object", "properties": {}, "additionalProperties": True}  # no collection yet
+        raise CollectionNotFound(f"No collection {collection_id!r}; see /api/stac/collections.")
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
     schema["$id"] = request.build_absolute_uri(request.path)
     schema["title"] = f"Queryables of {collection_id}" if collection_id else "Queryables of every collection"
@@ -332,7 +330,7 @@ _QUERYABLES_DOC = {(200, SCHEMA_JSON): OpenApiResponse(OpenApiTypes.OBJECT, desc
 
 class StacQueryablesApi(StacApi):
     """The filter extension's queryables: a JSON Schema of the properties a filter may name
-    (pgSTAC's queryables; other item properties may be filtered on too: additionalProperties)."""
+    (pgSTAC's queryables; with additionalProperties true, other item properties too)."""
 
     @extend_schema(operation_id="stac_queryables", tags=["stac"], responses=_QUERYABLES_DOC)
     def get(self, request: Request) -> HttpResponse:

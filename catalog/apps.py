@@ -13,6 +13,7 @@ def _ensure_system_collections(sender: Any, **kwargs: Any) -> None:
     # Also after `flush` (transactional tests); skipped until pgSTAC itself is installed.
     if pgstac.version() is not None:
         services.system_collections_ensure()
+        services.platform_queryables_ensure()
 
 
 class CatalogConfig(AppConfig):

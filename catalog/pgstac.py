@@ -134,9 +134,23 @@ def collection_delete(collection_id: str) -> bool:
     return True
 
 
+class BadItem(Exception):
+    """PostgreSQL refused an item's value (class 22): an index an operator asked pgSTAC to
+    build on a queryable (e.g. to_float of a number) cannot hold a value of another type."""
+
+
+def _upsert_items(sql: str, document: Any) -> None:
+    try:
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(sql, [json.dumps(document)])
+    except DatabaseError as exc:
+        if _sqlstate(exc).startswith("22"):
+            raise BadItem(str(exc).splitlines()[0]) from exc
+        raise
+
+
 def item_upsert(item: dict[str, Any]) -> None:
-    with connection.cursor() as cur:
-        cur.execute("SELECT pgstac.upsert_item(%s::jsonb)", [json.dumps(item)])
+    _upsert_items("SELECT pgstac.upsert_item(%s::jsonb)", item)
 
 
 def item_delete(collection_id: str, item_id: str) -> bool:
@@ -344,11 +358,85 @@ def collections_document(base: str) -> str:
 
 
 def queryables(collection_id: str | None) -> dict[str, Any] | None:
-    """pgSTAC's queryables (JSON Schema) of one collection or of all; None if no such collection."""
+    """pgSTAC's queryables (JSON Schema) of one collection or of all; None if no such collection.
+
+    ``additionalProperties`` is pgSTAC's setting ``additional_properties`` (default true), which
+    also decides whether a filter may name a property no queryable declares (false: pgSTAC
+    refuses it, "Term ... is not found in queryables"). pgSTAC answers NULL for every
+    collection while there is none: then a document without properties, with the same setting.
+    """
     with connection.cursor() as cur:
-        cur.execute("SELECT pgstac.get_queryables(%s::text)", [collection_id])
+        cur.execute(
+            "SELECT coalesce(pgstac.get_queryables(%(c)s::text), CASE WHEN %(c)s::text IS NULL THEN"
+            " jsonb_build_object('type', 'object', 'properties', '{}'::jsonb,"
+            " 'additionalProperties', pgstac.additional_properties()) END)",
+            {"c": collection_id},
+        )
         (value,) = cur.fetchone()
     return _as_dict(value) if value is not None else None
+
+
+# --- Queryables (the types pgSTAC reads properties as; rules in catalog/queryables.py) -----
+# upsert_queryable() replaces every row of the name that overlaps the collections given (a
+# row for every collection overlaps all), and a new row makes pgSTAC re-check the indexes of
+# the partitions it reaches: callers write only the rows that change.
+
+
+def queryables_of(collection_id: str | None, names: list[str]) -> dict[str, tuple[dict[str, Any] | None, bool]]:
+    """name -> (definition, whether the catalogue may widen the row: this collection's alone and
+    not indexed) for the rows of these names a search of ``collection_id`` reads; with None,
+    only the rows for every collection. An indexed row is an operator's choice: re-declaring it
+    would rebuild the index over the whole partition during an item write."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT name, definition,"
+            " coalesce(collection_ids = ARRAY[%(c)s::text] AND property_index_type IS NULL, false)"
+            " FROM pgstac.queryables"
+            " WHERE name = ANY(%(names)s) AND (collection_ids IS NULL OR %(c)s::text = ANY(collection_ids))",
+            {"c": collection_id, "names": names},
+        )
+        return {name: (_as_dict(d) if d is not None else None, bool(own)) for name, d, own in cur.fetchall()}
+
+
+def item_property_types(collection_id: str, date_time_shape: str) -> list[tuple[str, str, str | None]]:
+    """(property, JSON type, text) over the stored items of a collection, each once: the text
+    only for strings of ``date_time_shape`` (a regex), so the caller can check each instant."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT p.key, jsonb_typeof(p.value), CASE WHEN jsonb_typeof(p.value) = 'string'"
+            " AND p.value #>> '{}' ~ %(shape)s THEN p.value #>> '{}' END"
+            " FROM pgstac.items i, jsonb_each(i.content->'properties') p WHERE i.collection = %(c)s GROUP BY 1, 2, 3",
+            {"c": collection_id, "shape": date_time_shape},
+        )
+        return [(str(k), str(t), v) for k, t, v in cur.fetchall()]
+
+
+def queryables_lock(names: list[str]) -> None:
+    """Hold, until the transaction ends, pgSTAC's own lock on writers of these queryables
+    (upsert_queryable takes the same), in one order so two writers cannot deadlock."""
+    with connection.cursor() as cur:
+        for name in sorted(names):
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [name])
+
+
+def queryable_upsert(name: str, definition: dict[str, Any], collection_id: str | None, wrapper: str | None) -> None:
+    """Declare (or re-declare) one queryable for one collection, or for all with None. A row
+    this replaces for the same collection keeps its index type and property path."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            SELECT pgstac.upsert_queryable(%(name)s, %(definition)s::jsonb, %(wrapper)s, q.property_index_type,
+                                           %(ids)s::text[], q.property_path)
+            FROM (SELECT NULL) one
+            LEFT JOIN pgstac.queryables q ON q.name = %(name)s AND q.collection_ids IS NOT DISTINCT FROM %(ids)s::text[]
+            """,
+            {
+                "name": name,
+                "definition": json.dumps(definition),
+                "wrapper": wrapper,
+                "ids": [collection_id] if collection_id is not None else None,
+            },
+        )
 
 
 # Collection search: pgSTAC's collection_search_rows()/collection_search_matched() over the
@@ -384,8 +472,7 @@ def collection_titles() -> list[tuple[str, str | None]]:
 
 def items_upsert(items: list[dict[str, Any]]) -> None:
     """Bulk upsert (one statement): pgSTAC's ``upsert_items`` takes a JSON array."""
-    with connection.cursor() as cur:
-        cur.execute("SELECT pgstac.upsert_items(%s::jsonb)", [json.dumps(items)])
+    _upsert_items("SELECT pgstac.upsert_items(%s::jsonb)", items)
 
 
 # --- Registered searches (mosaics) ---------------------------------------------------------

@@ -8,11 +8,12 @@ so publishing can upsert on approve and delete on revoke without bookkeeping.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
 
-from . import pgstac
+from . import pgstac, queryables
 from .errors import (
     AlreadyExists,
     CollectionNotFound,
@@ -111,7 +112,7 @@ def item_upsert(*, collection_id: str, item: dict[str, Any]) -> None:
     doc = _item_document(collection_id, item)
     if not pgstac.collection_exists(collection_id):
         raise CollectionNotFound(f"No STAC collection {collection_id!r}; create it first.")
-    pgstac.item_upsert(doc)
+    _items_store(collection_id, [doc])
 
 
 def _item_document(collection_id: str, item: dict[str, Any]) -> dict[str, Any]:
@@ -145,7 +146,38 @@ def items_upsert(*, collection_id: str, items: list[dict[str, Any]]) -> None:
         raise CollectionNotFound(f"No STAC collection {collection_id!r}; create it first.")
     docs = [_item_document(collection_id, item) for item in items]
     if docs:
-        pgstac.items_upsert(docs)
+        _items_store(collection_id, docs)
+
+
+def _items_store(collection_id: str, docs: list[dict[str, Any]]) -> None:
+    """Upsert validated items of one collection and declare the types of their properties
+    (see :mod:`catalog.queryables`), in one transaction."""
+    with transaction.atomic():
+        try:
+            if len(docs) == 1:
+                pgstac.item_upsert(docs[0])
+            else:
+                pgstac.items_upsert(docs)
+        except pgstac.BadItem as exc:
+            raise InvalidStacDocument(
+                f"A property value does not fit the type an indexed queryable of {collection_id!r} declares: {exc}"
+                " (see /queryables)."
+            ) from exc
+        _queryables_declare(collection_id, queryables.observed_kinds(docs))
+
+
+def _queryables_declare(collection_id: str, observed: dict[str, set[str]]) -> None:
+    """Write the queryables of one collection that the items' values call for. Needs a
+    transaction: the rows that change are read again under pgSTAC's lock before the write."""
+    if not observed:
+        return
+    changes = queryables.declarations(observed, pgstac.queryables_of(collection_id, sorted(observed)))
+    if not changes:
+        return  # the usual case: one read
+    pgstac.queryables_lock(list(changes))
+    existing = pgstac.queryables_of(collection_id, sorted(changes))
+    for name, (definition, wrapper) in queryables.declarations({n: observed[n] for n in changes}, existing).items():
+        pgstac.queryable_upsert(name, definition, collection_id, wrapper)
 
 
 def item_delete(*, collection_id: str, item_id: str) -> bool:
@@ -158,6 +190,30 @@ def system_collections_ensure() -> None:
     for collection_id in SYSTEM_COLLECTIONS:
         if not pgstac.collection_exists(collection_id):
             pgstac.collection_upsert(_system_collection(collection_id))
+
+
+def platform_queryables_ensure() -> int:
+    """Declare :data:`catalog.queryables.PLATFORM` for every collection where the stored row
+    differs (idempotent: nothing is written when all are in place). Returns how many changed."""
+    stored = pgstac.queryables_of(None, sorted(queryables.PLATFORM))
+    changed = 0
+    with transaction.atomic():
+        for name, definition in queryables.PLATFORM.items():
+            if stored.get(name, (None, False))[0] != definition:
+                pgstac.queryable_upsert(name, definition, None, None)
+                changed += 1
+    return changed
+
+
+def queryables_derive(*, collection_id: str | None = None) -> None:
+    """Declare the queryables of one collection (None: of each) from the items it already
+    holds, as item writes do: for items stored before the catalogue derived them (migration
+    0005), or after an operator loaded items into pgSTAC directly."""
+    ids = [collection_id] if collection_id is not None else [cid for cid, _title in pgstac.collection_titles()]
+    for cid in ids:
+        rows = pgstac.item_property_types(cid, queryables.DATE_TIME_SHAPE)
+        with transaction.atomic():
+            _queryables_declare(cid, queryables.stored_kinds(rows))
 
 
 def search_register(*, search: dict[str, Any], metadata: dict[str, Any] | None = None) -> str:
@@ -238,6 +294,38 @@ def _audit(
     )
 
 
+def _audited_upsert(
+    *,
+    user: Any,
+    action: str,
+    collection_id: str,
+    item_id: str = "",
+    document: Callable[[dict[str, Any] | None], dict[str, Any]],
+) -> dict[str, Any]:
+    """The replace and update of a managed collection (no ``item_id``) or of one of its items,
+    as one database transaction: 404/409 unless the transactions API manages the collection
+    (and, for an item, 404 unless it exists), the stored document before, the upsert of
+    ``document(before)``, and its audit row. Returns the document written."""
+    with transaction.atomic():
+        _require_managed(collection_id)
+        before = _stored_item(collection_id, item_id) if item_id else pgstac.collection_get(collection_id)
+        doc = document(before)
+        if item_id:
+            _items_store(collection_id, [doc])
+        else:
+            pgstac.collection_upsert(doc)
+        _audit(
+            user=user,
+            action=action,
+            kind="item" if item_id else "collection",
+            collection_id=collection_id,
+            item_id=item_id,
+            before=before,
+            after=doc,
+        )
+    return doc
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7396 JSON merge patch: objects merge recursively, null removes a member."""
     if not isinstance(patch, dict):
@@ -280,12 +368,7 @@ def stac_collection_replace(*, collection_id: str, collection: Any, user: Any) -
         raise InvalidStacDocument("A STAC collection must be a JSON object.")
     _check_path_id(collection, "id", collection_id, "collection")
     doc = _collection_document({**collection, "id": collection_id})
-    with transaction.atomic():
-        _require_managed(collection_id)
-        before = pgstac.collection_get(collection_id)
-        pgstac.collection_upsert(doc)
-        _audit(user=user, action="replace", kind="collection", collection_id=collection_id, before=before, after=doc)
-    return doc
+    return _audited_upsert(user=user, action="replace", collection_id=collection_id, document=lambda before: doc)
 
 
 def stac_collection_update(*, collection_id: str, patch: Any, user: Any) -> dict[str, Any]:
@@ -293,13 +376,12 @@ def stac_collection_update(*, collection_id: str, patch: Any, user: Any) -> dict
     if not isinstance(patch, dict):
         raise InvalidStacDocument("A PATCH body is a JSON object (a merge patch).")
     _check_path_id(patch, "id", collection_id, "collection")
-    with transaction.atomic():
-        _require_managed(collection_id)
-        before = pgstac.collection_get(collection_id)
-        doc = _collection_document(merge_patch(before, patch))
-        pgstac.collection_upsert(doc)
-        _audit(user=user, action="update", kind="collection", collection_id=collection_id, before=before, after=doc)
-    return doc
+    return _audited_upsert(
+        user=user,
+        action="update",
+        collection_id=collection_id,
+        document=lambda before: _collection_document(merge_patch(before, patch)),
+    )
 
 
 def stac_collection_delete(*, collection_id: str, user: Any) -> None:
@@ -335,7 +417,7 @@ def stac_items_create(*, collection_id: str, body: Any, user: Any) -> list[dict[
                 f"Item(s) {', '.join(existing[:10])} already exist in {collection_id!r}; replace them with PUT.",
                 details={"ids": existing},
             )
-        pgstac.items_upsert(docs)
+        _items_store(collection_id, docs)
         for doc in docs:
             _audit(
                 user=user,
@@ -362,20 +444,9 @@ def stac_item_replace(*, collection_id: str, item_id: str, item: Any, user: Any)
         raise InvalidStacDocument("A STAC item must be a JSON object.")
     _check_path_id(item, "id", item_id, "item")
     doc = _item_document(collection_id, {**item, "id": item_id})
-    with transaction.atomic():
-        _require_managed(collection_id)
-        before = _stored_item(collection_id, item_id)
-        pgstac.item_upsert(doc)
-        _audit(
-            user=user,
-            action="replace",
-            kind="item",
-            collection_id=collection_id,
-            item_id=item_id,
-            before=before,
-            after=doc,
-        )
-    return doc
+    return _audited_upsert(
+        user=user, action="replace", collection_id=collection_id, item_id=item_id, document=lambda before: doc
+    )
 
 
 def stac_item_update(*, collection_id: str, item_id: str, patch: Any, user: Any) -> dict[str, Any]:
@@ -384,21 +455,13 @@ def stac_item_update(*, collection_id: str, item_id: str, patch: Any, user: Any)
         raise InvalidStacDocument("A PATCH body is a JSON object (a merge patch).")
     _check_path_id(patch, "id", item_id, "item")
     _check_path_id(patch, "collection", collection_id, "item")
-    with transaction.atomic():
-        _require_managed(collection_id)
-        before = _stored_item(collection_id, item_id)
-        doc = _item_document(collection_id, merge_patch(before, patch))
-        pgstac.item_upsert(doc)
-        _audit(
-            user=user,
-            action="update",
-            kind="item",
-            collection_id=collection_id,
-            item_id=item_id,
-            before=before,
-            after=doc,
-        )
-    return doc
+    return _audited_upsert(
+        user=user,
+        action="update",
+        collection_id=collection_id,
+        item_id=item_id,
+        document=lambda before: _item_document(collection_id, merge_patch(before, patch)),
+    )
 
 
 def stac_item_delete(*, collection_id: str, item_id: str, user: Any) -> bool:
