@@ -66,6 +66,7 @@ def columns_for(params: dict[str, Any]) -> list[dict[str, Any]]:
             "category": None,
             "units": "" if stat == "count" else params.get("units", ""),
             "approximate": False,
+            **({"definition": zonal.MEDIAN_RULE} if stat == "median" else {}),
         }
         for stat in params["statistics"]
     ]
@@ -82,6 +83,7 @@ def raster_inventory(ctx: TaskContext) -> dict[str, Any]:
             raise PermanentError("The raster has no CRS.")
         lonlat = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21)
         crs_wkt = ds.crs.to_wkt()
+        dtype = ds.dtypes[p["band"] - 1]
     finest = max(resolutions)
     coarse = batch_res(resolutions)
     parents = zonal.bbox_cells(lonlat, coarse)
@@ -113,6 +115,8 @@ def raster_inventory(ctx: TaskContext) -> dict[str, Any]:
             },
             "method": "exact pixel coverage fractions of H3 cell polygons (straight edges in the raster CRS); "
             "weights = coverage fraction; coarser resolutions from the finest cells' pixels",
+            "median": zonal.MEDIAN_RULE,
+            "dtype": dtype,
             "land_only": p["land_only"],
             "libraries": {"h3": h3.__version__, "numpy": np.__version__, "rasterio": rasterio.__version__},
         },

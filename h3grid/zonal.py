@@ -32,6 +32,12 @@ import polars_h3 as plh3
 from affine import Affine
 
 STATS = ("mean", "sum", "min", "max", "count", "std", "median")
+# What "median" means, recorded with each dataset (docs/apps/h3grid-stats.md, "Median").
+MEDIAN_RULE = (
+    "weighted quantile 0.5 of exactextract (equal values merged, weights = coverage fractions, linear "
+    "interpolation between the bracketing values), as a double: not cast to the raster's data type. "
+    "exactextract returns it cast to that type, truncated toward zero on integer rasters."
+)
 _EPS = 1e-9
 # Elements of one chunk's grids (pixels of the cells' bounding boxes): bounds memory to ~1 GiB.
 MAX_GRID_ELEMENTS = 12_000_000
