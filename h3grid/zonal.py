@@ -73,9 +73,7 @@ def bbox_cells(bbox: tuple[float, float, float, float], res: int) -> npt.NDArray
         for i in range(strips):
             w, e = lo + i * step, lo + (i + 1) * step
             shape = h3.LatLngPoly([(south, w), (south, e), (north, e), (north, w)])
-            found.update(
-                h3.str_to_int(c) for c in h3.h3shape_to_cells_experimental(shape, res, contain="overlap")
-            )
+            found.update(h3.str_to_int(c) for c in h3.h3shape_to_cells_experimental(shape, res, contain="overlap"))
     return np.array(sorted(found), dtype=np.int64)
 
 
@@ -197,7 +195,7 @@ def _pole_rings(lng: F64, lat: F64, offsets: I64, owner: I64, west: float) -> Ri
         counts.append(len(x) + 4)
     ring_offsets = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=ring_offsets[1:])
-    cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0))  # noqa: E731
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
     return Rings(cat(xs), cat(ys), ring_offsets, owner.astype(np.int64))
 
 
@@ -297,24 +295,78 @@ def raster_rings(cells: I64, crs: object, bounds: tuple[float, float, float, flo
     # A hair inside the seam: PROJ keeps ±180 from the centre on their own side.
     west = central_meridian(target) - 180.0 + 1e-9
     east = west + 360.0 - 2e-9
+    transformer = Transformer.from_crs("EPSG:4326", target, always_xy=True)
     copies = _copies(plain, west, east)
-    minx, _, maxx, _ = copies.bounds()
-    inside = (minx >= west) & (maxx <= east)
+    inside = np.zeros(0, dtype=bool)
+    if len(copies):
+        minx, _, maxx, _ = copies.bounds()
+        inside = (minx >= west) & (maxx <= east)
+    # Rings across the seam: cut there only where the projection is discontinuous (not in
+    # polar projections, whose seam is a meridian like any other).
+    across = copies.subset(~inside)
+    whole = _continuous(across, transformer)
+    # A ring kept whole is projected once: its other copy (360° away) is the same ring.
+    first = np.zeros(len(across), dtype=bool)
+    first[np.unique(across.owner, return_index=True)[1]] = True
+    drop = whole & ~first
+    # A pole the projection maps to a point inside the cell's projected hexagon (polar
+    # projections): the hexagon itself. Otherwise (cylindrical, conic) the lon/lat polygon.
+    polar = _polar_pole_rings(pole, transformer)
     rings = _concat(
         [
             copies.subset(inside),
-            _clipped(copies.subset(~inside), west, east),
-            _pole_rings(pole.x, pole.y, pole.offsets, pole.owner, west),
+            _clipped(across.subset(~whole), west, east),
+            _pole_rings(pole.x, pole.y, pole.offsets, pole.owner, west).subset(~polar),
         ]
     )
     # _pole_rings spans exactly 360°: bring its seam vertices inside too.
-    x = np.clip(rings.x, west, east)
-    tx, ty = Transformer.from_crs("EPSG:4326", target, always_xy=True).transform(x, rings.y)
-    tx, ty = np.asarray(tx, dtype=np.float64), np.asarray(ty, dtype=np.float64)
-    projected = Rings(tx, ty, rings.offsets, rings.owner)
+    tx, ty = transformer.transform(np.clip(rings.x, west, east), rings.y)
+    moved = Rings(np.asarray(tx, dtype=np.float64), np.asarray(ty, dtype=np.float64), rings.offsets, rings.owner)
+    projected = _concat(
+        [moved, _projected(across.subset(whole & ~drop), transformer), _projected(pole.subset(polar), transformer)]
+    )
     if len(projected) == 0:
         return projected
-    return projected.subset(np.logical_and.reduceat(np.isfinite(tx) & np.isfinite(ty), rings.offsets[:-1]))
+    finite = np.isfinite(projected.x) & np.isfinite(projected.y)
+    return projected.subset(np.logical_and.reduceat(finite, projected.offsets[:-1]))
+
+
+def _projected(rings: Rings, transformer: Transformer) -> Rings:
+    x, y = transformer.transform((rings.x + 180.0) % 360.0 - 180.0, rings.y)
+    return Rings(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), rings.offsets, rings.owner)
+
+
+def _continuous(rings: Rings, transformer: Transformer) -> npt.NDArray[np.bool_]:
+    """Which rings the projection keeps in one piece: the projected midpoint of every edge lies
+    near the middle of its projected ends (a wrap sends it to the far side of the map)."""
+    if len(rings) == 0:
+        return np.zeros(0, dtype=bool)
+    nxt = np.arange(len(rings.x)) + 1
+    nxt[rings.offsets[1:] - 1] = rings.offsets[:-1]
+    a = _projected(rings, transformer)
+    mid = Rings(0.5 * (rings.x + rings.x[nxt]), 0.5 * (rings.y + rings.y[nxt]), rings.offsets, rings.owner)
+    m = _projected(mid, transformer)
+    chord = np.hypot(a.x[nxt] - a.x, a.y[nxt] - a.y)
+    off = np.hypot(m.x - 0.5 * (a.x + a.x[nxt]), m.y - 0.5 * (a.y + a.y[nxt]))
+    ok = np.isfinite(off) & (off <= 0.25 * chord + 1e-6)
+    return np.logical_and.reduceat(ok, rings.offsets[:-1])
+
+
+def _polar_pole_rings(pole: Rings, transformer: Transformer) -> npt.NDArray[np.bool_]:
+    """Which pole cells are a plain polygon round the projected pole."""
+    found = np.zeros(len(pole), dtype=bool)
+    if len(pole) == 0:
+        return found
+    projected = _projected(pole, transformer)
+    for k in range(len(pole)):
+        lo, hi = projected.offsets[k], projected.offsets[k + 1]
+        north = pole.y[lo:hi].mean() > 0
+        px, py = transformer.transform(0.0, 90.0 if north else -90.0)
+        ring = np.column_stack([projected.x[lo:hi], projected.y[lo:hi]])
+        if np.isfinite(ring).all() and np.isfinite([px, py]).all():
+            polygon = shapely.Polygon(ring)
+            found[k] = polygon.is_valid and polygon.contains(shapely.Point(px, py))
+    return found
 
 
 def rings_transform(rings: Rings, crs: object) -> Rings:
