@@ -189,3 +189,39 @@ def test_bbox_cells_across_the_antimeridian() -> None:
     assert set(zonal.bbox_cells((170.0, -5.0, 190.0, 5.0), 3).tolist()) == expected
     assert len(zonal.bbox_cells((0.0, -5.0, 360.0, 5.0), 1)) == len(zonal.bbox_cells((-180.0, -5.0, 180.0, 5.0), 1))
     assert NORTH in set(zonal.bbox_cells((0.0, 80.0, 360.0, 90.0), 2).tolist())
+
+
+def test_compute_stage_reads_both_sides(tmp_path: Path) -> None:
+    """The compute stage's read (raster_agg._pairs_of_parent: one window per run of columns)
+    on a 0..360 file and on a -180..180 file of the same data: same pairs for the cells across
+    Greenwich, across 180 and round the poles; the inventory's box of a 0..360 raster and of a
+    projected raster across 180 (east < west) finds those cells."""
+    from rasterio.warp import transform_bounds
+
+    from h3grid import raster_agg
+
+    west = _write(tmp_path / "west.tif", WORLD, Affine(2, 0, -180, 0, -2, 90), "EPSG:4326")
+    east = _write(tmp_path / "east.tif", np.roll(WORLD, -90, axis=1), Affine(2, 0, 0, 0, -2, 90), "EPSG:4326")
+    cells = _cells()
+    found = []
+    for path in (west, east):
+        with rasterio.open(path) as ds:
+            owner, value, weight = raster_agg._pairs_of_parent(ds, cells, 1, ds.crs.to_wkt())
+            assert set(cells.tolist()) <= set(zonal.bbox_cells(transform_bounds(ds.crs, "EPSG:4326", *ds.bounds), 2))
+        out = zonal.weighted_stats(owner, value, weight)
+        found.append({int(cells[i]): {k: float(v[j]) for k, v in out.values.items()} for j, i in enumerate(out.index)})
+    assert set(found[0]) == set(cells.tolist())
+    _same(found[0], found[1])
+    # A UTM zone 60 raster across 180: rasterio gives its lon/lat box as east < west.
+    utm = _write(tmp_path / "utm.tif", np.ones((10, 10)), Affine(20_000, 0, 700_000, 0, -20_000, 100_000), "EPSG:32660")
+    with rasterio.open(utm) as ds:
+        box = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
+        assert box[2] < box[0]
+        near = zonal.bbox_cells(box, 3)
+        assert len(near) > 5
+        owner, value, weight = raster_agg._pairs_of_parent(ds, near, 1, ds.crs.to_wkt())
+    counts = np.bincount(owner, weights=weight, minlength=len(near))
+    # Each cell is counted once: no cell gets more pixels than its area (res 3: ~12,400 km²
+    # against 400 km² pixels, at most ~35 pixels), and the raster's 100 pixels are all used.
+    assert counts.max() < 40
+    assert counts.sum() == pytest.approx(100.0, rel=0.02)
