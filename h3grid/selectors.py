@@ -14,6 +14,7 @@ import math
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +76,49 @@ def _cached(key: str, make: Any) -> Any:
 def cache_clear() -> None:
     with _cache_lock:
         _cache.clear()
+        _pages.clear()
+        _pages_size[0] = 0
+
+
+# Per-process cache of whole JSON/GeoJSON pages of the cells route. A page is a pure function of
+# the dataset row (id, computation time), the grid and the request URL; it is kept CACHE_SECONDS
+# like the dataset row it was read with (so it is never staler than the other caches here), and
+# the pages together stay under PAGE_CACHE_BYTES (least recently used out first). Clients paging
+# through a country, or a map asking for the same view, then cost no query.
+PAGE_CACHE_BYTES = 32 * 1024 * 1024
+PAGE_MAX_BYTES = 2 * 1024 * 1024
+_pages: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+_pages_size = [0]
+
+
+def page_cache_key(ds: StatDataset, url: str) -> str:
+    return f"{ds.pk}:{ds.computed_at}:{url}"
+
+
+def page_cached(key: str) -> bytes | None:
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _pages.get(key)
+        if hit is None:
+            return None
+        if hit[0] <= now:
+            _pages_size[0] -= len(_pages.pop(key)[1])
+            return None
+        _pages.move_to_end(key)
+        return hit[1]
+
+
+def page_store(key: str, body: bytes) -> None:
+    if len(body) > PAGE_MAX_BYTES:
+        return
+    with _cache_lock:
+        old = _pages.pop(key, None)
+        if old is not None:
+            _pages_size[0] -= len(old[1])
+        _pages[key] = (time.monotonic() + CACHE_SECONDS, body)
+        _pages_size[0] += len(body)
+        while _pages_size[0] > PAGE_CACHE_BYTES and _pages:
+            _pages_size[0] -= len(_pages.popitem(last=False)[1][1])
 
 
 def dataset_get(*, dataset_id: str) -> StatDataset:
