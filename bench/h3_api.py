@@ -27,8 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from bench import common  # noqa: E402
+import common  # noqa: E402
 
 DB_NAME = "geoplatform_bench_h3api"
 DB_URL = f"postgresql://root@127.0.0.1:5432/{DB_NAME}"
