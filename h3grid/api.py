@@ -157,7 +157,11 @@ class H3StatsCellsApi(APIView):
         )
         next_url = lambda after: _with_query(request, after=cellids.to_hex(after), f=fmt)  # noqa: E731
         if fmt in ("json", "geojson"):
-            body = _json_stream(q, fmt, next_url)
+            key = selectors.page_cache_key(ds, request.build_absolute_uri())
+            cached = selectors.page_cached(key)
+            if cached is not None:
+                return HttpResponse(cached, content_type=FORMATS[fmt])
+            body = _cached_stream(key, _json_stream(q, fmt, next_url))
             response: HttpResponseBase = StreamingHttpResponse(body, content_type=FORMATS[fmt])
         else:
             after = selectors.next_after(q)
@@ -168,6 +172,16 @@ class H3StatsCellsApi(APIView):
             if after is not None:
                 response["Link"] = f'<{next_url(after)}>; rel="next"'
         return response
+
+
+def _cached_stream(key: str, chunks: Iterator[str]) -> Iterator[bytes]:
+    """The page's chunks as they are written, kept whole in the page cache once complete."""
+    written: list[bytes] = []
+    for chunk in chunks:
+        data = chunk.encode()
+        written.append(data)
+        yield data
+    selectors.page_store(key, b"".join(written))
 
 
 def _with_query(request: HttpRequest, **changes: str) -> str:

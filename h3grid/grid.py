@@ -335,6 +335,7 @@ class Level:
     share: NDArray[np.float32]
     tested: int = 0  # cells whose geometry was computed (the rest were inherited)
     orphans: int = 0  # land cells whose parent overlaps no land (a child pokes out of its parent)
+    closure: int = 0  # cells overlapping no land, added as the parent of a finer cell of the pyramid
 
 
 def _pairs(tree_geoms: Geoms, query_geoms: Geoms, predicate: str) -> tuple[Ints, Ints]:
@@ -416,7 +417,27 @@ def _test(cells: Ints, res: int, land: Land) -> _Tested:
 
 
 def batch_levels(coarse: int, land: Land, *, min_res: int = MIN_RES, max_res: int = MAX_RES) -> Iterator[Level]:
-    """The pyramid under one coarse (res-0) cell, one :class:`Level` per resolution."""
+    """The pyramid under one coarse (res-0) cell, one :class:`Level` per resolution, closed
+    under parent: the cells overlapping land, plus every ancestor of theirs down to ``min_res``
+    (a child can poke out of a sea parent onto land: that parent is added, ``Level.closure``
+    counts them; they have no share row). A cell's H3 parent has the same base cell, so the
+    closure of one batch stays in that batch."""
+    levels = list(_overlap_levels(coarse, land, min_res=min_res, max_res=max_res))
+    for finer, level in zip(levels[:0:-1], levels[-2::-1], strict=True):
+        # Finest first: cells added at one level may need their own parent one level up.
+        missing = np.setdiff1d(finer.parent, level.cell)
+        if len(missing) == 0:
+            continue
+        up = parents(missing, level.res - 1) if level.res > min_res else np.full(len(missing), -1, np.int64)
+        cell = np.concatenate([level.cell, missing])
+        order = np.argsort(cell)
+        level.cell, level.parent = cell[order], np.concatenate([level.parent, up])[order]
+        level.closure = len(missing)
+    yield from levels
+
+
+def _overlap_levels(coarse: int, land: Land, *, min_res: int, max_res: int) -> Iterator[Level]:
+    """The cells overlapping land under one coarse cell, resolution by resolution."""
     # At each resolution: ``inherit`` cells lie, with their whole subtree, inside one country
     # (no geometry needed); ``test`` cells are near a coast or border and are tested.
     inherit = np.empty(0, np.int64)

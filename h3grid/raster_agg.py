@@ -66,6 +66,7 @@ def columns_for(params: dict[str, Any]) -> list[dict[str, Any]]:
             "category": None,
             "units": "" if stat == "count" else params.get("units", ""),
             "approximate": False,
+            **({"definition": zonal.MEDIAN_RULE} if stat == "median" else {}),
         }
         for stat in params["statistics"]
     ]
@@ -82,6 +83,7 @@ def raster_inventory(ctx: TaskContext) -> dict[str, Any]:
             raise PermanentError("The raster has no CRS.")
         lonlat = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21)
         crs_wkt = ds.crs.to_wkt()
+        dtype = ds.dtypes[p["band"] - 1]
     finest = max(resolutions)
     coarse = batch_res(resolutions)
     parents = zonal.bbox_cells(lonlat, coarse)
@@ -113,6 +115,8 @@ def raster_inventory(ctx: TaskContext) -> dict[str, Any]:
             },
             "method": "exact pixel coverage fractions of H3 cell polygons (straight edges in the raster CRS); "
             "weights = coverage fraction; coarser resolutions from the finest cells' pixels",
+            "median": zonal.MEDIAN_RULE,
+            "dtype": dtype,
             "land_only": p["land_only"],
             "libraries": {"h3": h3.__version__, "numpy": np.__version__, "rasterio": rasterio.__version__},
         },
@@ -140,20 +144,43 @@ def raster_inventory(ctx: TaskContext) -> dict[str, Any]:
 def _pairs_of_parent(
     ds: rasterio.io.DatasetReader, cells: npt.NDArray[np.int64], band: int, crs_wkt: str
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    rings = zonal.rings_transform(zonal.cell_rings(cells), crs_wkt)
+    rings = zonal.raster_rings(cells, crs_wkt, tuple(ds.bounds))
+    owners, values, weights = [np.zeros(0, np.int64)], [np.zeros(0)], [np.zeros(0)]
+    for group, win in _windows(rings, ds):
+        data = ds.read(band, window=win, masked=True)
+        owner, value, weight = zonal.zonal_pairs(group, data, window_transform(win, ds.transform))
+        owners.append(owner)
+        values.append(value)
+        weights.append(weight)
+    return np.concatenate(owners), np.concatenate(values), np.concatenate(weights)
+
+
+def _windows(rings: zonal.Rings, ds: rasterio.io.DatasetReader) -> list[tuple[zonal.Rings, Window]]:
+    """The raster windows under ``rings`` (north-up rasters), one pixel of margin, within the
+    raster: one per run of rings whose columns overlap, so that the two sides of a cell cut at
+    the antimeridian (or a pole cell's 360°) do not read the whole width between them."""
+    if len(rings) == 0:
+        return []
     minx, miny, maxx, maxy = rings.bounds()
-    # The pixels under the cells' box (north-up rasters), one pixel of margin, within the raster.
     inv = ~ds.transform
-    cols = inv.a * np.array([minx.min(), maxx.max()]) + inv.c
-    rows = inv.e * np.array([maxy.max(), miny.min()]) + inv.f
-    col0, col1 = max(int(np.floor(cols.min())) - 1, 0), min(int(np.ceil(cols.max())) + 1, ds.width)
-    row0, row1 = max(int(np.floor(rows.min())) - 1, 0), min(int(np.ceil(rows.max())) + 1, ds.height)
-    if col1 <= col0 or row1 <= row0:
-        empty = np.zeros(0)
-        return empty.astype(np.int64), empty, empty
-    win = Window(col0, row0, col1 - col0, row1 - row0)
-    data = ds.read(band, window=win, masked=True)
-    return zonal.zonal_pairs(rings, data, window_transform(win, ds.transform))
+    c0 = np.floor(np.minimum(inv.a * minx, inv.a * maxx) + inv.c) - 1
+    c1 = np.ceil(np.maximum(inv.a * minx, inv.a * maxx) + inv.c) + 1
+    r0 = np.floor(np.minimum(inv.e * maxy, inv.e * miny) + inv.f) - 1
+    r1 = np.ceil(np.maximum(inv.e * maxy, inv.e * miny) + inv.f) + 1
+    order = np.argsort(c0, kind="stable")
+    run_end = np.maximum.accumulate(c1[order])
+    new_run = np.ones(len(order), dtype=bool)
+    new_run[1:] = c0[order][1:] > run_end[:-1]
+    run = np.empty(len(order), dtype=np.int64)
+    run[order] = np.cumsum(new_run) - 1
+    out = []
+    for k in range(int(run.max()) + 1):
+        mine = run == k
+        col0, col1 = max(int(c0[mine].min()), 0), min(int(c1[mine].max()), ds.width)
+        row0, row1 = max(int(r0[mine].min()), 0), min(int(r1[mine].max()), ds.height)
+        if col1 > col0 and row1 > row0:
+            out.append((rings.subset(mine), Window(col0, row0, col1 - col0, row1 - row0)))
+    return out
 
 
 def raster_compute(ctx: TaskContext) -> dict[str, Any]:

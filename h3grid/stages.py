@@ -82,6 +82,7 @@ def result(ctx: FinalizeContext) -> dict[str, Any]:
     cells: dict[str, int] = {}
     tested: dict[str, int] = {}
     orphans: dict[str, int] = {}
+    closure: dict[str, int] = {}
     for batch in ctx.stage_results[1]:
         for res, n in batch.get("cells", {}).items():
             cells[res] = cells.get(res, 0) + int(n)
@@ -89,6 +90,8 @@ def result(ctx: FinalizeContext) -> dict[str, Any]:
             tested[res] = tested.get(res, 0) + int(n)
         for res, n in batch.get("orphans", {}).items():
             orphans[res] = orphans.get(res, 0) + int(n)
+        for res, n in batch.get("closure", {}).items():
+            closure[res] = closure.get(res, 0) + int(n)
     return {
         "source": planned["source"],
         "iso3_column": planned["iso3_column"],
@@ -98,4 +101,5 @@ def result(ctx: FinalizeContext) -> dict[str, Any]:
         "countries": done["countries"],
         "geometry_tested": tested,
         "orphans": orphans,
+        "closure": closure,
     }

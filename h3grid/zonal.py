@@ -23,15 +23,24 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import h3
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 import polars_h3 as plh3
+import shapely
 from affine import Affine
+from pyproj import CRS, Transformer
 
 STATS = ("mean", "sum", "min", "max", "count", "std", "median")
+# What "median" means, recorded with each dataset (docs/apps/h3grid-stats.md, "Median").
+MEDIAN_RULE = (
+    "weighted quantile 0.5 of exactextract (equal values merged, weights = coverage fractions, linear "
+    "interpolation between the bracketing values), as a double: not cast to the raster's data type. "
+    "exactextract returns it cast to that type, truncated toward zero on integer rasters."
+)
 _EPS = 1e-9
 # Elements of one chunk's grids (pixels of the cells' bounding boxes): bounds memory to ~1 GiB.
 MAX_GRID_ELEMENTS = 12_000_000
@@ -41,19 +50,30 @@ I64 = npt.NDArray[np.int64]
 
 
 def bbox_cells(bbox: tuple[float, float, float, float], res: int) -> npt.NDArray[np.int64]:
-    """Cells at ``res`` overlapping a lon/lat box (split in strips < 180° wide: H3 polygons
-    take the shorter way round), sorted."""
-    west, south, east, north = bbox
+    """Cells at ``res`` overlapping a lon/lat box, sorted. A box crossing the antimeridian may
+    come as ``east < west`` (rasterio's ``transform_bounds``) or with longitudes past 180 (a
+    0-360 raster): both are unwrapped, then cut at ±180 and in strips < 180° wide (H3 polygons
+    take the shorter way round)."""
+    west, south, east, north = (float(v) for v in bbox)
     south, north = max(south, -89.999), min(north, 89.999)
+    if east < west:
+        east += 360.0
     if east <= west or north <= south:
         return np.zeros(0, dtype=np.int64)
-    strips = max(1, math.ceil((east - west) / 90.0))
-    step = (east - west) / strips
+    if east - west >= 360.0:
+        west, east = -180.0, 180.0
+    else:
+        shift = 360.0 * math.floor((west + 180.0) / 360.0)
+        west, east = west - shift, east - shift  # west in [-180, 180)
+    spans = [(west, min(east, 180.0))] + ([(-180.0, east - 360.0)] if east > 180.0 else [])
     found: set[int] = set()
-    for i in range(strips):
-        w, e = west + i * step, west + (i + 1) * step
-        shape = h3.LatLngPoly([(south, w), (south, e), (north, e), (north, w)])
-        found.update(h3.str_to_int(c) for c in h3.h3shape_to_cells_experimental(shape, res, contain="overlap"))
+    for lo, hi in spans:
+        strips = max(1, math.ceil((hi - lo) / 90.0))
+        step = (hi - lo) / strips
+        for i in range(strips):
+            w, e = lo + i * step, lo + (i + 1) * step
+            shape = h3.LatLngPoly([(south, w), (south, e), (north, e), (north, w)])
+            found.update(h3.str_to_int(c) for c in h3.h3shape_to_cells_experimental(shape, res, contain="overlap"))
     return np.array(sorted(found), dtype=np.int64)
 
 
@@ -87,10 +107,8 @@ class Rings:
         return Rings(self.x[vertex_keep], self.y[vertex_keep], offsets, self.owner[keep])
 
 
-def cell_rings(cells: npt.NDArray[np.uint64] | I64) -> Rings:
-    """The boundaries of ``cells`` in lon/lat (vectorised by polars-h3). A cell crossing the
-    antimeridian becomes two polygons (shifted by ±360°) owned by the same cell, so that
-    each side of a -180..180 raster sees its part."""
+def _boundaries(cells: npt.NDArray[np.uint64] | I64) -> tuple[F64, F64, I64]:
+    """(longitudes, latitudes, offsets) of H3's boundary vertices of ``cells`` (polars-h3)."""
     cells = np.asarray(cells).astype(np.uint64)
     frame = pl.DataFrame({"c": pl.Series(cells, dtype=pl.UInt64)}).select(plh3.cell_to_boundary("c").alias("b"))
     boundary = frame["b"]
@@ -100,8 +118,20 @@ def cell_rings(cells: npt.NDArray[np.uint64] | I64) -> Rings:
     lng = points.list.get(1).to_numpy().astype(np.float64)
     offsets = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
+    return lng, lat, offsets
+
+
+def cell_rings(cells: npt.NDArray[np.uint64] | I64) -> Rings:
+    """The boundaries of ``cells`` in lon/lat (vectorised by polars-h3). A cell crossing the
+    antimeridian becomes two polygons (shifted by ±360°) owned by the same cell, the first
+    unwrapped past 180. For the raster job see :func:`raster_rings` (any longitude range,
+    projected CRSs, the cells round the poles)."""
+    lng, lat, offsets = _boundaries(cells)
+    counts = np.diff(offsets)
     owner = np.arange(len(counts), dtype=np.int64)
     starts = offsets[:-1]
+    if len(counts) == 0:
+        return Rings(lng, lat, offsets, owner)
     span = np.maximum.reduceat(lng, starts) - np.minimum.reduceat(lng, starts)
     crossing = span > 180.0
     if not crossing.any():
@@ -117,10 +147,230 @@ def cell_rings(cells: npt.NDArray[np.uint64] | I64) -> Rings:
     return Rings(x, y, all_offsets, np.concatenate([owner, west_part.owner]))
 
 
+@lru_cache(maxsize=1)
+def pole_cells() -> I64:
+    """The cells containing the north or the south pole, at every resolution."""
+    return np.array(
+        sorted(h3.str_to_int(h3.latlng_to_cell(lat, 0.0, r)) for r in range(16) for lat in (90.0, -90.0)),
+        dtype=np.int64,
+    )
+
+
+def _degrees(value: float, radians_per_unit: float) -> float:
+    return math.degrees(value * radians_per_unit) if radians_per_unit else value
+
+
+def central_meridian(crs: CRS) -> float:
+    """The longitude (degrees, Greenwich) a projected CRS is centred on: PROJ wraps longitudes
+    into ``central_meridian ± 180``, so that is where a cell must be cut."""
+    lon0 = 0.0
+    operation = crs.coordinate_operation
+    for param in operation.params if operation else []:
+        name = param.name.lower()
+        if "longitude" in name and any(w in name for w in ("origin", "centre", "center", "meridian")):
+            lon0 = _degrees(float(param.value), float(param.unit_conversion_factor or 0.0))
+            break
+    pm = crs.prime_meridian
+    return lon0 + (_degrees(float(pm.longitude), float(pm.unit_conversion_factor or 0.0)) if pm else 0.0)
+
+
+def _pole_rings(lng: F64, lat: F64, offsets: I64, owner: I64, west: float) -> Rings:
+    """A cell round a pole as a polygon of the lon/lat plane over ``[west, west + 360]``: its
+    vertices in order of longitude (the edge that crosses ``west`` cut there, its latitude
+    interpolated along the straight edge), closed along the pole's parallel."""
+    xs: list[F64] = []
+    ys: list[F64] = []
+    counts: list[int] = []
+    for k in range(len(owner)):
+        x = west + np.mod(lng[offsets[k] : offsets[k + 1]] - west, 360.0)
+        y = lat[offsets[k] : offsets[k + 1]]
+        order = np.argsort(x)
+        x, y = x[order], y[order]
+        # The edge from the last vertex to the first one (360° further on).
+        t = (west + 360.0 - x[-1]) / (x[0] + 360.0 - x[-1])
+        cut = y[-1] + t * (y[0] - y[-1])
+        pole = 90.0 if y.mean() > 0 else -90.0
+        xs.append(np.concatenate([[west], x, [west + 360.0, west + 360.0, west]]))
+        ys.append(np.concatenate([[cut], y, [cut, pole, pole]]))
+        counts.append(len(x) + 4)
+    ring_offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=ring_offsets[1:])
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
+    return Rings(cat(xs), cat(ys), ring_offsets, owner.astype(np.int64))
+
+
+def _concat(parts: Sequence[Rings]) -> Rings:
+    offsets = [np.zeros(1, dtype=np.int64)]
+    end = 0
+    for r in parts:
+        offsets.append(r.offsets[1:] + end)
+        end += int(r.offsets[-1])
+    return Rings(
+        np.concatenate([r.x for r in parts]),
+        np.concatenate([r.y for r in parts]),
+        np.concatenate(offsets),
+        np.concatenate([r.owner for r in parts]),
+    )
+
+
+def _shifted(rings: Rings, dx: F64) -> Rings:
+    """``rings`` with ring ``k`` moved by ``dx[k]`` in x."""
+    return Rings(rings.x + np.repeat(dx, np.diff(rings.offsets)), rings.y, rings.offsets, rings.owner)
+
+
+def _clipped(rings: Rings, west: float, east: float) -> Rings:
+    """``rings`` cut to the longitudes ``[west, east]`` (shapely, for the few that cross)."""
+    if len(rings) == 0:
+        return rings
+    index = np.repeat(np.arange(len(rings)), np.diff(rings.offsets))
+    polys = shapely.polygons(shapely.linearrings(np.column_stack([rings.x, rings.y]), indices=index))
+    parts, which = shapely.get_parts(shapely.clip_by_rect(polys, west, -90.0, east, 90.0), return_index=True)
+    # Polygons with an area (a cut along an edge can leave a line or a point).
+    keep = (shapely.get_type_id(parts) == 3) & ~shapely.is_empty(parts) & (shapely.area(parts) > 0)
+    parts, which = parts[keep], which[keep]
+    coords, ring_index = shapely.get_coordinates(shapely.get_exterior_ring(parts), return_index=True)
+    # Drop each ring's closing vertex (Rings close implicitly).
+    last = np.append(ring_index[1:] != ring_index[:-1], True)
+    coords, ring_index = coords[~last], ring_index[~last]
+    counts = np.bincount(ring_index, minlength=len(parts))
+    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return Rings(coords[:, 0].copy(), coords[:, 1].copy(), offsets, rings.owner[which])
+
+
+def _copies(rings: Rings, west: float, east: float) -> Rings:
+    """Every copy of ``rings`` shifted by a multiple of 360° that meets longitudes (west, east)."""
+    if len(rings) == 0:
+        return rings
+    minx, _, maxx, _ = rings.bounds()
+    found = []
+    for k in range(-2, 3):
+        meets = (minx + 360.0 * k < east) & (maxx + 360.0 * k > west)
+        if meets.any():
+            found.append(_shifted(rings.subset(meets), np.full(int(meets.sum()), 360.0 * k)))
+    return _concat(found) if found else rings.subset(np.zeros(len(rings), dtype=bool))
+
+
+def raster_rings(cells: I64, crs: object, bounds: tuple[float, float, float, float]) -> Rings:
+    """The polygons of ``cells`` in a raster's CRS, every part of each the raster can see;
+    ``bounds`` are the raster's (west, south, east, north) in its CRS.
+
+    - Geographic raster: each cell is unwrapped (continuous longitudes) and copied at every
+      multiple of 360° that meets the raster's longitudes: a 0-360 raster, a -180-180 one and a
+      raster that crosses the antimeridian (east > 180) all see the cells they cover, once.
+    - Projected raster: PROJ wraps longitudes into ``central_meridian ± 180``; a cell crossing
+      that seam is cut there (the two pieces project to both edges of the map), then its
+      vertices are projected (edges straight in the CRS, exactextract's polygons).
+    - The two cells containing a pole have no closed boundary in lon/lat: each becomes the
+      polygon of the lon/lat plane between its boundary and the pole over 360° of longitude
+      (from the raster's west edge, or from the seam), which a polar projection maps back to
+      the hexagon round the pole. Rings that a CRS cannot hold (a pole in Mercator) are left
+      out.
+    """
+    target = CRS.from_user_input(crs)
+    cells = np.asarray(cells, dtype=np.int64)
+    lng, lat, offsets = _boundaries(cells)
+    owner = np.arange(len(cells), dtype=np.int64)
+    if len(cells) == 0:
+        return Rings(lng, lat, offsets, owner)
+    counts = np.diff(offsets)
+    starts = offsets[:-1]
+    span = np.maximum.reduceat(lng, starts) - np.minimum.reduceat(lng, starts)
+    at_pole = np.isin(cells, pole_cells())
+    lng = np.where(np.repeat((span > 180.0) & ~at_pole, counts) & (lng < 0), lng + 360.0, lng)
+    everything = Rings(lng, lat, offsets, owner)
+    plain = everything.subset(~at_pole)
+    pole = everything.subset(at_pole)
+    if target.is_geographic:
+        west, east = float(bounds[0]), float(bounds[2])
+        rings = _concat([_copies(plain, west, east), _pole_rings(pole.x, pole.y, pole.offsets, pole.owner, west)])
+        if not target.equals(CRS.from_epsg(4326), ignore_axis_order=True):
+            # Another datum: move the vertices by the transformation's (small) shift, keeping
+            # their unwrapped longitudes.
+            lon = (rings.x + 180.0) % 360.0 - 180.0
+            tx, ty = Transformer.from_crs("EPSG:4326", target, always_xy=True).transform(lon, rings.y)
+            dx = (np.asarray(tx) - lon + 180.0) % 360.0 - 180.0
+            rings = Rings(rings.x + dx, np.asarray(ty, dtype=np.float64), rings.offsets, rings.owner)
+        return rings
+    # A hair inside the seam: PROJ keeps ±180 from the centre on their own side.
+    west = central_meridian(target) - 180.0 + 1e-9
+    east = west + 360.0 - 2e-9
+    transformer = Transformer.from_crs("EPSG:4326", target, always_xy=True)
+    copies = _copies(plain, west, east)
+    inside = np.zeros(0, dtype=bool)
+    if len(copies):
+        minx, _, maxx, _ = copies.bounds()
+        inside = (minx >= west) & (maxx <= east)
+    # Rings across the seam: cut there only where the projection is discontinuous (not in
+    # polar projections, whose seam is a meridian like any other).
+    across = copies.subset(~inside)
+    whole = _continuous(across, transformer)
+    # A ring kept whole is projected once: its other copy (360° away) is the same ring.
+    first = np.zeros(len(across), dtype=bool)
+    first[np.unique(across.owner, return_index=True)[1]] = True
+    drop = whole & ~first
+    # A pole the projection maps to a point inside the cell's projected hexagon (polar
+    # projections): the hexagon itself. Otherwise (cylindrical, conic) the lon/lat polygon.
+    polar = _polar_pole_rings(pole, transformer)
+    rings = _concat(
+        [
+            copies.subset(inside),
+            _clipped(across.subset(~whole), west, east),
+            _pole_rings(pole.x, pole.y, pole.offsets, pole.owner, west).subset(~polar),
+        ]
+    )
+    # _pole_rings spans exactly 360°: bring its seam vertices inside too.
+    tx, ty = transformer.transform(np.clip(rings.x, west, east), rings.y)
+    moved = Rings(np.asarray(tx, dtype=np.float64), np.asarray(ty, dtype=np.float64), rings.offsets, rings.owner)
+    projected = _concat(
+        [moved, _projected(across.subset(whole & ~drop), transformer), _projected(pole.subset(polar), transformer)]
+    )
+    if len(projected) == 0:
+        return projected
+    finite = np.isfinite(projected.x) & np.isfinite(projected.y)
+    return projected.subset(np.logical_and.reduceat(finite, projected.offsets[:-1]))
+
+
+def _projected(rings: Rings, transformer: Transformer) -> Rings:
+    x, y = transformer.transform((rings.x + 180.0) % 360.0 - 180.0, rings.y)
+    return Rings(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), rings.offsets, rings.owner)
+
+
+def _continuous(rings: Rings, transformer: Transformer) -> npt.NDArray[np.bool_]:
+    """Which rings the projection keeps in one piece: the projected midpoint of every edge lies
+    near the middle of its projected ends (a wrap sends it to the far side of the map)."""
+    if len(rings) == 0:
+        return np.zeros(0, dtype=bool)
+    nxt = np.arange(len(rings.x)) + 1
+    nxt[rings.offsets[1:] - 1] = rings.offsets[:-1]
+    a = _projected(rings, transformer)
+    mid = Rings(0.5 * (rings.x + rings.x[nxt]), 0.5 * (rings.y + rings.y[nxt]), rings.offsets, rings.owner)
+    m = _projected(mid, transformer)
+    chord = np.hypot(a.x[nxt] - a.x, a.y[nxt] - a.y)
+    off = np.hypot(m.x - 0.5 * (a.x + a.x[nxt]), m.y - 0.5 * (a.y + a.y[nxt]))
+    ok = np.isfinite(off) & (off <= 0.25 * chord + 1e-6)
+    return np.logical_and.reduceat(ok, rings.offsets[:-1])
+
+
+def _polar_pole_rings(pole: Rings, transformer: Transformer) -> npt.NDArray[np.bool_]:
+    """Which pole cells are a plain polygon round the projected pole."""
+    found = np.zeros(len(pole), dtype=bool)
+    if len(pole) == 0:
+        return found
+    projected = _projected(pole, transformer)
+    for k in range(len(pole)):
+        lo, hi = projected.offsets[k], projected.offsets[k + 1]
+        north = pole.y[lo:hi].mean() > 0
+        px, py = transformer.transform(0.0, 90.0 if north else -90.0)
+        ring = np.column_stack([projected.x[lo:hi], projected.y[lo:hi]])
+        if np.isfinite(ring).all() and np.isfinite([px, py]).all():
+            polygon = shapely.Polygon(ring)
+            found[k] = polygon.is_valid and polygon.contains(shapely.Point(px, py))
+    return found
+
+
 def rings_transform(rings: Rings, crs: object) -> Rings:
     """Rings in lon/lat moved to ``crs`` (vertices only: edges stay straight in that CRS)."""
-    from pyproj import CRS, Transformer
-
     target = CRS.from_user_input(crs)
     if target.is_geographic and target.equals(CRS.from_epsg(4326), ignore_axis_order=True):
         return rings

@@ -43,6 +43,22 @@ def test_registry_and_summary(api_client: Any, h3data: H3Fixture) -> None:
     assert _json(api_client.get(f"/api/h3/stats/{h3data.dataset_id}"))["slug"] == h3data.slug
 
 
+def test_a_page_served_again_comes_from_the_page_cache(
+    api_client: Any, h3data: H3Fixture, django_assert_num_queries: Any
+) -> None:
+    url = f"/api/h3/stats/{h3data.slug}/cells?res=5&limit=7&iso3=KEN&f=geojson"
+    first = api_client.get(url)
+    assert first.status_code == 200 and first.streaming
+    body = _body(first)
+    with django_assert_num_queries(0):
+        again = api_client.get(url)
+    assert again.status_code == 200 and not again.streaming
+    assert again.content == body and again["Content-Type"] == "application/geo+json"
+    # Another page, another format or another host is another entry.
+    assert api_client.get(url.replace("f=geojson", "f=json")).streaming
+    assert api_client.get(url, HTTP_HOST="localhost").streaming
+
+
 def test_cells_json_pages_follow_next_links(api_client: Any, h3data: H3Fixture) -> None:
     url: str | None = f"/api/h3/stats/{h3data.slug}/cells?res=6&limit=50"
     seen: list[int] = []

@@ -44,27 +44,40 @@ def _h3_overlap(geoms: list[object], res: int) -> set[int]:
 
 
 @pytest.mark.parametrize("res", [2, 3, 4])
-def test_land_cells_are_h3s_overlap_fill(pyramid: dict[int, list[grid.Level]], res: int) -> None:
+def test_land_cells_are_h3s_overlap_fill_closed_under_parent(pyramid: dict[int, list[grid.Level]], res: int) -> None:
     _, geoms = grid.shipped_rows()
     mine = np.concatenate([lv.cell for lv in pyramid[res]])
     assert len(mine) == len(set(mine.tolist()))
-    assert set(mine.tolist()) == _h3_overlap(geoms, res)
+    overlap = _h3_overlap(geoms, res)
     # The figures of docs/apps/h3grid.md (Natural Earth 1:110m countries).
-    assert len(mine) == {2: 2236, 3: 13405, 4: 86675}[res]
+    assert len(overlap) == {2: 2236, 3: 13405, 4: 86675}[res]
+    # The pyramid is h3's overlap fill plus the ancestors of the finer cells (a child can poke
+    # out of a sea parent onto land), and nothing else.
+    ancestors: set[int] = set()
+    for finer in range(res + 1, 5):
+        finer_cells = np.concatenate([lv.cell for lv in pyramid[finer]])
+        ancestors.update(grid.parents(finer_cells, res).tolist())
+    assert set(mine.tolist()) == overlap | ancestors
+    assert sum(lv.closure for lv in pyramid[res]) == len(ancestors - overlap)
+    assert len(ancestors - overlap) == {2: 20, 3: 55, 4: 0}[res]
 
 
 def test_parents_and_inheritance(pyramid: dict[int, list[grid.Level]]) -> None:
-    res3 = np.concatenate([lv.cell for lv in pyramid[3]])
-    res4 = [lv for lv in pyramid[4]]
-    parent = np.concatenate([lv.parent for lv in res4])
-    cells = np.concatenate([lv.cell for lv in res4])
-    assert (grid.parents(cells, 3) == parent).all()
-    # Nearly every land cell's parent is land; the rest poke out of a sea parent.
-    orphans = int((~np.isin(parent, res3)).sum())
-    assert orphans == sum(lv.orphans for lv in res4)
-    assert orphans < 0.01 * len(cells)
+    for res in (3, 4):
+        coarser = np.concatenate([lv.cell for lv in pyramid[res - 1]])
+        parent = np.concatenate([lv.parent for lv in pyramid[res]])
+        cells = np.concatenate([lv.cell for lv in pyramid[res]])
+        assert (grid.parents(cells, res - 1) == parent).all()
+        # Closed under parent: every cell's parent is in the pyramid.
+        assert np.isin(parent, coarser).all()
+    # A few land cells poke out of a sea parent: that parent was added (without a share row).
+    assert 0 < sum(lv.orphans for lv in pyramid[4]) < 0.01 * len(cells)
+    res3_shares = set(np.concatenate([lv.share_cell for lv in pyramid[3]]).tolist())
+    res3_land = set(_h3_overlap(grid.shipped_rows()[1], 3))
+    added = set(np.concatenate([lv.cell for lv in pyramid[3]]).tolist()) - res3_land
+    assert added and not added & res3_shares
     # Most cells were inherited from interior parents, not tested.
-    assert sum(lv.tested for lv in res4) < 0.7 * len(cells)
+    assert sum(lv.tested for lv in pyramid[4]) < 0.7 * len(cells)
     assert (pyramid[2][0].parent == -1).all()
 
 

@@ -51,6 +51,8 @@ def test_country_grid(settings: Any) -> None:
     assert top and all(by_cell[c][1] is None for c in top)
     finer = np.array([c for c, (res, _) in by_cell.items() if res == 6], dtype=np.int64)
     assert (grid.parents(finer, 5) == np.array([by_cell[int(c)][1] for c in finer])).all()
+    # Closed under parent: every parent has its row.
+    assert all(parent in by_cell for _, parent in by_cell.values() if parent is not None)
     shares = _rows("cell_country")
     assert {iso3 for _, iso3, _ in shares} == {"LUX"}
     assert {c for c, _, _ in shares} <= set(by_cell)

@@ -7,6 +7,7 @@ import h3
 import numpy as np
 import pytest
 import rasterio
+import rasterio.warp
 import shapely
 from affine import Affine
 from exactextract import exact_extract
@@ -79,6 +80,38 @@ def test_coverage_of_a_pixel_grid_square() -> None:
     # Clipped by the grid: only what lies inside counts.
     cov = zonal.coverage(rings, transform, 2, 1)
     assert pytest.approx(cov.fraction.sum()) == 0.75
+
+
+def test_integer_raster_median_is_exactextracts_before_its_cast(tmp_path) -> None:
+    """lc.tif (uint8 land cover classes, 3 km Albers pixels), res 6 cells (~36 km²): exactextract
+    computes the same interpolated weighted quantile in double and then returns it as the
+    raster's type (``RasterStats<T>::quantile`` returns ``std::optional<T>``), which truncates
+    toward zero on an integer raster. Our median is the value before that cast: equal to
+    exactextract's on a float copy of the raster, and truncated it is exactextract's own."""
+    with rasterio.open(FIXTURES / "lc.tif") as ds:
+        data = ds.read(1, masked=True)
+        profile, transform, crs = ds.profile, ds.transform, ds.crs
+        lonlat = rasterio.warp.transform_bounds(crs, "EPSG:4326", *ds.bounds)
+    as_float = tmp_path / "lc_float.tif"
+    with rasterio.open(as_float, "w", **{**profile, "dtype": "float32"}) as out:
+        out.write(data.filled().astype(np.float32), 1)
+    rings = zonal.rings_transform(zonal.cell_rings(bbox_cells(lonlat, 6)), crs.to_wkt())
+    ours = zonal.zonal_stats(rings, data, transform)
+    medians = {}
+    for path in (FIXTURES / "lc.tif", as_float):
+        with rasterio.open(path) as ds:
+            ee = exact_extract(ds, _polygons(rings), ["count", "median"], include_cols=["owner"], output="pandas")
+        ee = ee[ee["count"] > 0].set_index("owner")
+        assert len(ee) == len(ours.index) > 1000
+        medians[path.name] = ee["median"].to_numpy()
+    got = ours.values["median"][np.searchsorted(ours.index, ee.index.to_numpy())]
+    assert np.abs(got - medians["lc_float.tif"]).max() < 1e-4  # float32 coverage fractions
+    # On the uint8 raster: exactextract's median is ours truncated (away from the integers,
+    # where float32 fractions can tip the value to either side).
+    clear = np.abs(got - np.round(got)) > 1e-4
+    assert clear.sum() > 300
+    assert (np.trunc(got[clear]) == medians["lc.tif"][clear]).all()
+    assert np.abs(got - medians["lc.tif"]).max() > 0.5  # the cast is what differed
 
 
 def test_weighted_statistics() -> None:
