@@ -126,11 +126,31 @@ def bbox_cover(bbox: tuple[float, float, float, float], res: int, *, max_cells: 
 
 
 def boundaries_geojson(hexes: Iterable[str]) -> list[str]:
-    """GeoJSON Polygon text of each cell (lon, lat; ring closed), one page at a time."""
+    """GeoJSON geometry text of each cell (lon, lat; ring closed), one page at a time: a
+    Polygon, or for the few cells whose boundary spans more than 180° of longitude (across the
+    antimeridian, or round a pole) the geometry of :func:`h3grid.zonal.lonlat_geometries` — cut
+    at 180° (a MultiPolygon, RFC 7946 §3.1.9) or closed at the pole — which maps draw in place
+    instead of as a band round the world."""
+    hexes = list(hexes)
     out = []
-    for cell in hexes:
+    wide: list[int] = []
+    for i, cell in enumerate(hexes):
         ring = h3.cell_to_boundary(cell)
+        lngs = [lng for _, lng in ring]
+        if max(lngs) - min(lngs) > 180.0:
+            wide.append(i)
+            out.append("")
+            continue
         coords = ",".join(f"[{lng:.6f},{lat:.6f}]" for lat, lng in ring)
         lat0, lng0 = ring[0]
         out.append(f'{{"type":"Polygon","coordinates":[[{coords},[{lng0:.6f},{lat0:.6f}]]]}}')
+    if wide:
+        import numpy as np
+        import shapely
+
+        from .zonal import lonlat_geometries  # numpy/polars/pyproj: only when a page needs it
+
+        geoms = lonlat_geometries(np.array([h3.str_to_int(hexes[i]) for i in wide], dtype=np.int64))
+        for i, geom in zip(wide, geoms, strict=True):
+            out[i] = shapely.to_geojson(shapely.set_precision(geom, 1e-6))
     return out

@@ -13,6 +13,7 @@ data is plain JSON (DGGS-JSON and the other encodings' classes are not claimed).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -231,8 +232,9 @@ def zones(prefix: str, ds: StatDataset | None, params: Mapping[str, str], href: 
 
 
 def _geometry(cell: int) -> dict[str, Any]:
-    ring = [[round(lng, 7), round(lat, 7)] for lat, lng in h3i.cell_to_boundary(cell)]
-    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+    # The same geometry as the cells API (cut at the antimeridian, closed at a pole).
+    geometry: dict[str, Any] = json.loads(cellids.boundaries_geojson([cellids.to_hex(cell)])[0])
+    return geometry
 
 
 def zone_info(prefix: str, ds: StatDataset | None, cell: int) -> dict[str, Any]:
@@ -240,8 +242,9 @@ def zone_info(prefix: str, ds: StatDataset | None, cell: int) -> dict[str, Any]:
     zone = cellids.to_hex(cell)
     href = f"{prefix}/dggs/{DGGRS_ID}/zones/{zone}"
     geometry = _geometry(cell)
-    lons = [p[0] for p in geometry["coordinates"][0]]
-    lats = [p[1] for p in geometry["coordinates"][0]]
+    polygons = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
+    lons = [p[0] for polygon in polygons for p in polygon[0]]
+    lats = [p[1] for polygon in polygons for p in polygon[0]]
     lat, lng = h3i.cell_to_latlng(cell)
     links = [
         *self_link(href),

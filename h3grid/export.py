@@ -222,7 +222,7 @@ def _geo_metadata() -> dict[str, Any]:
         "columns": {
             "geometry": {
                 "encoding": "WKB",
-                "geometry_types": ["Polygon"],
+                "geometry_types": ["Polygon", "MultiPolygon"],
                 "crs": _CRS84,
                 "covering": {
                     "bbox": {
@@ -239,11 +239,11 @@ def _geo_metadata() -> dict[str, Any]:
 
 def _batch_table(rows: list[tuple[Any, ...]], res: int, columns: list[str], schema: pa.Schema) -> pa.Table:
     cells = np.array([r[0] for r in rows], dtype=np.int64)
-    rings = zonal.cell_rings(cells)
-    first = np.unique(rings.owner, return_index=True)[1]  # H3's own boundary (no ±360° copy)
-    minx, miny, maxx, maxy = (b[first] for b in rings.bounds())
-    index = np.repeat(np.arange(len(rings)), np.diff(rings.offsets))
-    polys = np.asarray(shapely.polygons(shapely.linearrings(np.column_stack([rings.x, rings.y]), indices=index)))[first]
+    # CRS84 within ±180°: a cell across the antimeridian is a MultiPolygon cut there, the pole
+    # cells are closed at the pole (zonal.lonlat_geometries), so the bbox covering is true.
+    polys = zonal.lonlat_geometries(cells)
+    bounds = shapely.bounds(polys)
+    minx, miny, maxx, maxy = bounds[:, 0], bounds[:, 1], bounds[:, 2], bounds[:, 3]
     centre = pl.DataFrame({"c": pl.Series(cells.astype(np.uint64), dtype=pl.UInt64)}).select(
         plh3.cell_to_lat("c").alias("lat"), plh3.cell_to_lng("c").alias("lon")
     )

@@ -184,11 +184,9 @@ def vector_inventory(ctx: TaskContext) -> dict[str, Any]:
 
 
 def _cell_polygons(cells: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
-    rings = zonal.cell_rings(cells)
-    first = np.unique(rings.owner, return_index=True)[1]  # the unshifted copy of each cell
-    index = np.repeat(np.arange(len(rings)), np.diff(rings.offsets))
-    polys = shapely.polygons(shapely.linearrings(np.column_stack([rings.x, rings.y]), indices=index))
-    return np.asarray(polys)[first]
+    # Cut at the antimeridian, pole cells closed at the pole: features on either side of 180°
+    # and round the poles meet the cells they lie in.
+    return zonal.lonlat_geometries(cells)
 
 
 def _points(geoms: npt.NDArray[Any], cat: npt.NDArray[np.int64], res: int) -> tuple[Any, Any, Any]:
@@ -220,10 +218,20 @@ def _polygon_candidates(geoms: npt.NDArray[Any], res: int) -> tuple[npt.NDArray[
     feats: list[npt.NDArray[np.int64]] = []
     cells: list[npt.NDArray[np.int64]] = []
     for i, geom in enumerate(geoms):  # one H3 polygon cover per feature (vectorised inside)
-        shape = h3.geo_to_h3shape(shapely.geometry.mapping(geom))
-        found = np.array(
-            [h3.str_to_int(c) for c in h3.h3shape_to_cells_experimental(shape, res, contain="overlap")], dtype=np.int64
+        minx, _, maxx, _ = geom.bounds
+        # h3 takes a polygon wider than 180° of longitude for one that crosses the antimeridian
+        # (Antarctica, a MultiPolygon with parts on both sides of 180°): wide ones go in slices.
+        slices = (
+            [geom]
+            if maxx - minx <= 90.0
+            else [shapely.clip_by_rect(geom, x, -90.0, x + 90.0, 90.0) for x in (-180.0, -90.0, 0.0, 90.0)]
         )
+        ids: set[str] = set()
+        for piece in slices:
+            if not piece.is_empty and piece.area > 0:
+                shape = h3.geo_to_h3shape(shapely.geometry.mapping(piece))
+                ids.update(h3.h3shape_to_cells_experimental(shape, res, contain="overlap"))
+        found = np.array(sorted(h3.str_to_int(c) for c in ids), dtype=np.int64)
         feats.append(np.full(len(found), i, dtype=np.int64))
         cells.append(found)
     if not feats:

@@ -24,6 +24,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import h3
 import numpy as np
@@ -329,6 +330,36 @@ def raster_rings(cells: I64, crs: object, bounds: tuple[float, float, float, flo
         return projected
     finite = np.isfinite(projected.x) & np.isfinite(projected.y)
     return projected.subset(np.logical_and.reduceat(finite, projected.offsets[:-1]))
+
+
+def lonlat_geometries(cells: I64) -> npt.NDArray[Any]:
+    """One shapely geometry per cell in CRS84, inside longitudes [-180, 180]: a Polygon, or a
+    MultiPolygon for a cell that crosses the antimeridian (cut there, as GeoJSON RFC 7946 §3.1.9
+    asks); the cell round a pole is the polygon between its boundary and the pole over 360° of
+    longitude (what its area and a feature's intersection with it need). For exports and vector
+    overlays, where :func:`cell_rings`' copies unwrapped past 180° would miss the other side."""
+    cells = np.asarray(cells, dtype=np.int64)
+    out = np.empty(len(cells), dtype=object)
+    if len(cells) == 0:
+        return out
+    rings = raster_rings(cells, "EPSG:4326", (-180.0, -90.0, 180.0, 90.0))
+    index = np.repeat(np.arange(len(rings)), np.diff(rings.offsets))
+    polys = shapely.polygons(shapely.linearrings(np.column_stack([rings.x, rings.y]), indices=index))
+    clipped = shapely.clip_by_rect(polys, -180.0, -90.0, 180.0, 90.0)
+    parts, which = shapely.get_parts(clipped, return_index=True)
+    keep = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)  # polygons, not slivers on ±180
+    parts, owner = parts[keep], rings.owner[which[keep]]
+    count = np.bincount(owner, minlength=len(cells))
+    single = count == 1
+    order = np.argsort(owner, kind="stable")
+    first = np.searchsorted(owner[order], np.arange(len(cells)))
+    out[single] = parts[order][first[single]]
+    multi = np.flatnonzero(count > 1)
+    if len(multi):
+        pick = np.flatnonzero(np.isin(owner, multi))
+        pick = pick[np.argsort(owner[pick], kind="stable")]
+        out[multi] = shapely.multipolygons(parts[pick], indices=np.searchsorted(multi, owner[pick]))
+    return out
 
 
 def _projected(rings: Rings, transformer: Transformer) -> Rings:
