@@ -8,6 +8,13 @@
 
   // MapLibre over-zooms the last tiles it asks for: beyond z16 the tiles add nothing for a map page.
   const MAX_TILE_ZOOM = 16;
+  const MAX_LAT = 85.0511287798;  // WebMercatorQuad's edge: no tile is asked outside the data's bounds
+
+  function clampedBounds(b) {
+    if (!b) return [-180, -MAX_LAT, 180, MAX_LAT];
+    const lat = (v) => Math.max(-MAX_LAT, Math.min(MAX_LAT, v));
+    return [Math.max(-180, b[0]), lat(b[1]), Math.min(180, b[2]), lat(b[3])];
+  }
 
   function onVectorTiles(style, tilejson, sourceLayer) {
     const out = Object.assign({}, style, { sources: Object.assign({}, style.sources), layers: [] });
@@ -18,7 +25,7 @@
         tiles: tilejson.tiles,
         minzoom: tilejson.minzoom,
         maxzoom: Math.min(tilejson.maxzoom, MAX_TILE_ZOOM),
-        bounds: tilejson.bounds,
+        bounds: clampedBounds(tilejson.bounds),
       };
     }
     out.layers = (style.layers || []).map((layer) =>
