@@ -16,6 +16,13 @@ workers hold them): what repeated tiles (many users on one map) cost. Prints
 tiles/s, p50/p99 and the ratios to tipg, and the servers' RSS (now and peak); writes
 bench/results/features_tiles.json.
 
+CPU per tile (the figure other processes on a shared machine do not move): after the rounds,
+each server ("ours" without its cache, and tipg) makes the 400 tiles once more, one after the
+other on one keep-alive connection; the CPU time its processes and the PostgreSQL backends of
+the bench database used meanwhile (/proc utime + stime), divided by 400. Throughput on an idle
+machine is bounded by it; under others' load the CPU each server gets also depends on its number
+of processes (ours 2 gunicorn workers, tipg 4 uvicorn workers).
+
 tipg runs from its own venv (scripts/bench-peers.sh tipg makes it):
 
     .venv/bin/python bench/features_tiles.py [--seconds 15] [--rounds 2] [--concurrency 8]
@@ -145,6 +152,56 @@ def warm(port: int, urls: list[str]) -> None:
         list(pool.map(lambda u: common.get(port, u), urls * 2))
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _group(leader: subprocess.Popen[bytes]) -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == leader.pid:
+                pids.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return pids
+
+
+def _backends() -> list[int]:
+    import psycopg
+
+    with psycopg.connect(serving.DB_URL, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def cpu_per_tile(port: int, leader: subprocess.Popen[bytes], urls: list[str]) -> dict[str, float]:
+    """CPU milliseconds per tile of the server's processes and of the database's backends, the
+    tiles made one after the other (see the module docstring)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    procs = _group(leader)
+    before, backends_before = _cpu_seconds(procs), {pid: _cpu_seconds([pid]) for pid in _backends()}
+    for url in urls:
+        conn.request("GET", url)
+        conn.getresponse().read()
+    server = (_cpu_seconds(procs) - before) * 1000 / len(urls)
+    after = {pid: _cpu_seconds([pid]) for pid in _backends()}
+    postgres = sum(cpu - backends_before.get(pid, 0.0) for pid, cpu in after.items()) * 1000 / len(urls)
+    conn.close()
+    return {"server_ms": round(server, 3), "postgres_ms": round(postgres, 3), "total_ms": round(server + postgres, 3)}
+
+
 def _load(port: int, urls: list[str], seconds: float, concurrency: int) -> dict[str, float]:
     return common.load(port, [("GET", u, None) for u in urls], seconds, concurrency, ok=(200, 204))
 
@@ -169,6 +226,7 @@ def main() -> None:
     )
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     rss: dict[str, dict[str, float]] = {}
+    cpu: dict[str, dict[str, dict[str, float]]] = {}
     try:
         common.wait_http(OURS_PORT, f"/api/features/collections/{POINTS}")
         common.wait_http(CACHED_PORT, f"/api/features/collections/{POINTS}")
@@ -184,6 +242,10 @@ def main() -> None:
                 results[kind]["ours"].append(_load(OURS_PORT, ours_urls, args.seconds, args.concurrency))
                 results[kind]["tipg"].append(_load(THEIRS_PORT, theirs_urls, args.seconds, args.concurrency))
                 results[kind]["ours-cached"].append(_load(CACHED_PORT, ours_urls, args.seconds, args.concurrency))
+            cpu[kind] = {
+                "ours": cpu_per_tile(OURS_PORT, ours, ours_urls),
+                "tipg": cpu_per_tile(THEIRS_PORT, theirs, theirs_urls),
+            }
         time.sleep(0.5)
         for name, proc in (("ours", ours), ("tipg", theirs), ("ours-cached", cached)):
             rss[name] = {"rss": common.group_rss_mib(proc), "peak": common.group_rss_mib(proc, "VmHWM")}
@@ -201,9 +263,15 @@ def main() -> None:
               f"ours gunicorn {common.web_config(env)}")  # fmt: skip
         ratios[kind] = common.print_rounds(by_server, "tipg")
         ratios[f"{kind} cached"] = common.print_rounds(by_server, "tipg", ours="ours-cached")
+    for kind, by_server in cpu.items():
+        o, t = by_server["ours"], by_server["tipg"]
+        print(f"\nCPU per tile, geo.{kind} (server + PostgreSQL backends, tiles one after the other): "
+              f"ours {o['total_ms']:.2f} ms ({o['server_ms']:.2f} + {o['postgres_ms']:.2f}), "
+              f"tipg {t['total_ms']:.2f} ms ({t['server_ms']:.2f} + {t['postgres_ms']:.2f}), "
+              f"ratio {t['total_ms'] / max(o['total_ms'], 1e-9):.2f}x")  # fmt: skip
     print(f"\nserver memory after the rounds, MiB (all processes; rss now / sum of peaks): {rss}")
     out = common.results_path(args.results)
-    out.write_text(json.dumps({"tiles": results, "ratios": ratios, "memory_mib": rss, "gunicorn": common.web_config(env),
+    out.write_text(json.dumps({"tiles": results, "ratios": ratios, "memory_mib": rss, "cpu_per_tile": cpu, "gunicorn": common.web_config(env),
                                "load_average_start": load_before, "load_average_end": load_after}, indent=2))  # fmt: skip
     print(f"wrote {out.relative_to(ROOT)}")
 

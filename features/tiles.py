@@ -431,8 +431,29 @@ def tms_list_document(url: Callable[[str], str]) -> dict[str, Any]:
     return {"tileMatrixSets": sets, "links": [ogc.link(url("tileMatrixSets"), "self", "application/json")]}
 
 
+@functools.lru_cache(maxsize=len(TILE_MATRIX_SETS))
 def tms_document(tms_id: str) -> dict[str, Any]:
-    doc: dict[str, Any] = tile_matrix_set(tms_id).model_dump(exclude_none=True, mode="json")
+    """The OGC TMS 2.0 JSON document of ``tms_id``, readable by TMS 1.0 clients as well.
+
+    GDAL up to 3.6 (the OGC API driver, ``gcore/tilematrixset.cpp``) only reads the TMS 1.0 JSON
+    encoding: it takes a document as a definition only when it holds ``identifier`` and
+    ``boundingBox``, reads the CRS from ``supportedCRS`` and each matrix's ``identifier`` and
+    ``topLeftCorner`` (TMS 2.0: ``id``, ``crs``, ``pointOfOrigin``), and fails with "Invalid
+    tiling matrix set name" otherwise. TMS 2.0's JSON schema allows members of its own, so the
+    1.0 names are served beside the 2.0 ones (same values), plus 2.0's optional ``boundingBox``.
+    """
+    tms = tile_matrix_set(tms_id)
+    doc: dict[str, Any] = tms.model_dump(exclude_none=True, mode="json")
+    box = tms.xy_bbox
+    lower, upper = [box.left, box.bottom], [box.right, box.top]
+    if tms._invert_axis:  # the CRS's own axis order (northing / latitude first), as pointOfOrigin
+        lower, upper = lower[::-1], upper[::-1]
+    doc.setdefault("boundingBox", {"lowerLeft": lower, "upperRight": upper, "crs": doc["crs"]})
+    doc["identifier"] = doc["id"]
+    doc["supportedCRS"] = doc["crs"]
+    for matrix in doc["tileMatrices"]:
+        matrix["identifier"] = matrix["id"]
+        matrix["topLeftCorner"] = matrix["pointOfOrigin"]  # every served set's cornerOfOrigin is topLeft
     return doc
 
 

@@ -1,9 +1,6 @@
 """In a real headless Chromium (WebGL on SwiftShader): the collection page's MapLibre map
 draws the collection's vector tiles (TileJSON -> MVT), nothing fetched from outside.
-
-(GDAL 3.6's OGC API driver, API=TILES, does not read the tilesets: it fails on the TMS 2.0
-document morecantile writes, "Invalid tiling matrix set name". The tiles themselves are
-decoded with GDAL's MVT driver in test_tiles.py.)"""
+(GDAL's OGC API driver on the same tilesets: test_tiles_gdal.py.)"""
 
 from __future__ import annotations
 

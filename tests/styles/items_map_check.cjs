@@ -1,5 +1,6 @@
 // Open a features items page (Leaflet) or a style page (MapLibre) in headless Chromium, wait until it is drawn with its style, and
-// report the screenshot's colour at each [lat, lng] given (argv[3], JSON).
+// report the screenshot's colour at each [lat, lng] given (argv[3], JSON), the vector tile responses
+// ([status, content type]), the GeoJSON items requests and the features MapLibre drew (data-rendered).
 const { chromium } = require("playwright-core");
 
 (async () => {
@@ -10,15 +11,21 @@ const { chromium } = require("playwright-core");
     // SwiftShader: WebGL without a GPU, for the MapLibre page.
     args: ["--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-background-networking"],
   });
-  const result = { ok: false, styled: null, colours: [], external: [], errors: [], legend: "" };
+  const result = { ok: false, styled: null, colours: [], external: [], errors: [], legend: "", tiles: [], items: [], rendered: null };
   try {
     const page = await browser.newPage({ viewport: { width: 1100, height: 900 }, deviceScaleFactor: 1 });
     const origin = new URL(url).origin;
     page.on("request", (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith("data:") && !r.url().startsWith("blob:" + origin)) result.external.push(r.url()); });
     page.on("pageerror", (e) => result.errors.push(String(e)));
+    page.on("response", (r) => {
+      const path = new URL(r.url()).pathname;
+      if (/\/tiles\/WebMercatorQuad\/\d+\/\d+\/\d+$/.test(path)) result.tiles.push([r.status(), r.headers()["content-type"] || ""]);
+      if (/\/items$/.test(path)) result.items.push(r.url());
+    });
     await page.goto(url, { waitUntil: "load" });
     await page.waitForFunction(() => document.getElementById("map").dataset.styled, null, { timeout: 30000 });
     result.styled = await page.evaluate(() => document.getElementById("map").dataset.styled);
+    result.rendered = await page.evaluate(() => document.getElementById("map").dataset.rendered || null);
     result.legend = await page.evaluate(() => (document.querySelector(".legend") || {}).textContent || "");
     const xy = await page.evaluate((pts) => {
       const box = document.getElementById("map").getBoundingClientRect();

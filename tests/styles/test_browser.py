@@ -1,5 +1,6 @@
-"""In a real headless Chromium: the items page (Leaflet encoding) and the style page (MapLibre
-encoding, WebGL on SwiftShader) draw a styled polygon in the style's colour."""
+"""In a real headless Chromium: the items page (Leaflet encoding of the page's GeoJSON) and the
+style page (MapLibre encoding on the collection's vector tiles, WebGL on SwiftShader) draw a
+styled polygon in the style's colour."""
 
 from __future__ import annotations
 
@@ -72,3 +73,37 @@ def test_items_page_pixels_carry_the_style_colour(live_server: Any) -> None:
         park, lake = result["colours"]
         assert all(abs(a - b) <= 3 for a, b in zip(park, ORANGE, strict=True)), (renderer, result)
         assert any(abs(a - b) > 30 for a, b in zip(lake, ORANGE, strict=True)), (renderer, result)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_style_page_draws_the_vector_tiles(live_server: Any) -> None:
+    """The style page asks the collection's OGC API tiles (MVT), never its GeoJSON items, and
+    MapLibre draws their features with the style's layers (a fill and a line per rule)."""
+    from features.services import dataset_unpublish
+
+    from .conftest import load_areas
+
+    load_areas("areas_vt")
+    style = services.style_create(
+        collection_id="areas_vt",
+        style_id="outlined",
+        default=True,
+        doc={
+            "stylingRules": [
+                {
+                    "name": "areas",
+                    "symbolizer": {"fill": {"color": ORANGE, "opacity": 1}, "stroke": {"color": [0, 0, 0], "width": 2}},
+                }
+            ]
+        },
+    )
+    assert style.style_id == "outlined"
+    try:
+        result = _check(live_server.url + "/api/features/collections/areas_vt/styles/outlined?f=html", [PARK, LAKE])
+    finally:
+        dataset_unpublish(collection_id="areas_vt", dry_run=False)
+    assert result["styled"] == "yes" and result["items"] == [], result
+    assert result["tiles"] and all(status in (200, 204) for status, _ in result["tiles"]), result
+    assert any(kind == "application/vnd.mapbox-vector-tile" for _, kind in result["tiles"]), result
+    assert result["rendered"] is not None and int(result["rendered"]) >= 2, result
+    # The pixels of the style's colour on the tiles: test_items_page_pixels_carry_the_style_colour.
