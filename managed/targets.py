@@ -187,7 +187,21 @@ class VectorTarget:
                 logger.exception("style %s of %s not kept across the swap", kept["style_id"], collection_id)
 
 
-class RasterCollectionTarget:
+class _Unstyled:
+    """The style hooks of a raster target: raster styles are not the styles app's (it styles
+    vector collections), so there is nothing to apply, keep or restore."""
+
+    def style_apply(self, collection_id: str, style: dict[str, Any], *, default: bool = True) -> None:
+        return None
+
+    def styles_kept(self, collection_id: str) -> list[dict[str, Any]]:
+        return []
+
+    def styles_restore(self, collection_id: str, styles: list[dict[str, Any]]) -> None:
+        return None
+
+
+class RasterCollectionTarget(_Unstyled):
     """A STAC collection of COG items and its mosaic (rasters app).
 
     A hidden version is what ``process_raster_collection`` with ``publish=false`` keeps: its
@@ -287,17 +301,8 @@ class RasterCollectionTarget:
                     storage.blob_delete(silver, blob)
         raster_collection_unpublish(collection_id=name, dry_run=False)
 
-    def style_apply(self, collection_id: str, style: dict[str, Any], *, default: bool = True) -> None:
-        return None  # raster styles are not the styles app's (it styles vector collections)
 
-    def styles_kept(self, collection_id: str) -> list[dict[str, Any]]:
-        return []
-
-    def styles_restore(self, collection_id: str, styles: list[dict[str, Any]]) -> None:
-        return None
-
-
-class RasterTarget:
+class RasterTarget(_Unstyled):
     """One COG and its STAC item (rasters app): the item ``system-rasters/<collection_id>``,
     read at ``/api/raster/system-rasters/<collection_id>/...`` whatever the version.
 
@@ -398,15 +403,6 @@ class RasterTarget:
                 storage.blob_delete(silver, blob)
         raster_unpublish(collection_id=self._collection(), item_id=name, dry_run=False)
         raster_caches_clear()
-
-    def style_apply(self, collection_id: str, style: dict[str, Any], *, default: bool = True) -> None:
-        return None  # raster styles are not the styles app's (it styles vector collections)
-
-    def styles_kept(self, collection_id: str) -> list[dict[str, Any]]:
-        return []
-
-    def styles_restore(self, collection_id: str, styles: list[dict[str, Any]]) -> None:
-        return None
 
 
 _adapters: dict[str, TargetAdapter] = {

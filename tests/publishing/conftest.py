@@ -7,6 +7,7 @@ job types (through the real ingest engine), so they never depend on features/ras
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import pytest
@@ -203,3 +204,16 @@ def submit_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def poll_status(client: APIClient, url: str, timeout: float = 120) -> dict[str, Any]:
+    """Poll a DDH status URL the way DDH does, until it stops answering 202 (with Retry-After)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        resp = client.get(url)
+        if resp.status_code != 202:
+            assert resp.status_code == 200, resp.json()
+            return dict(resp.json())
+        assert int(resp["Retry-After"]) > 0
+        time.sleep(0.3)
+    raise AssertionError(f"{url} still processing after {timeout}s")

@@ -5,7 +5,6 @@ types (one release, three collections) and a raster release."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from rest_framework.test import APIClient
 from features.models import VectorDataset
 from geoplatform.storage import zone_container, zone_storage
 from tests.conftest import wait_for_job
+from tests.publishing.conftest import poll_status
 
 pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
 
@@ -52,17 +52,6 @@ def _state() -> dict[str, set[str]]:
         "silver_blobs": _blobs("silver"),
         "external_blobs": _blobs("external"),
     }
-
-
-def _status(client: APIClient, url: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        resp = client.get(url)
-        if resp.status_code != 202:
-            assert resp.status_code == 200, resp.json()
-            return dict(resp.json())
-        time.sleep(0.3)
-    raise AssertionError(f"{url} still processing after {timeout}s")
 
 
 def _approve_public_and_copy(client: APIClient, status: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +105,7 @@ def test_dry_run_lists_exactly_what_the_live_unpublish_removes(
         resp = ddh_client.post(f"{P}/submit", body, format="json")
         assert resp.status_code == 202, resp.json()
         submitted[resource] = resp.json()
-    done = {name: _status(ddh_client, s["monitor_url"]) for name, s in submitted.items()}
+    done = {name: poll_status(ddh_client, s["monitor_url"]) for name, s in submitted.items()}
     for status in done.values():
         assert status["release"]["processing_status"] == "completed", status
 

@@ -21,7 +21,7 @@ from features import sql as features_sql
 from geoplatform.storage import zone_container, zone_storage
 from tests.conftest import wait_for_job
 
-from .conftest import use_job_types
+from .conftest import poll_status, use_job_types
 
 pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
 
@@ -31,19 +31,6 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 def _upload(path: Path) -> str:
     with open(path, "rb") as fh:
         return zone_storage("bronze").save(f"publishing-e2e/{path.name}", File(fh))
-
-
-def _poll(client: APIClient, url: str, timeout: float = 120) -> dict[str, Any]:
-    """Poll a DDH status URL the way DDH does, until it stops answering 202."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        resp = client.get(url)
-        if resp.status_code != 202:
-            assert resp.status_code == 200, resp.json()
-            return dict(resp.json())
-        assert int(resp["Retry-After"]) > 0
-        time.sleep(0.3)
-    raise AssertionError(f"{url} still processing after {timeout}s")
 
 
 def _poll_external(client: APIClient, url: str, timeout: float = 60) -> dict[str, Any]:
@@ -76,7 +63,7 @@ def test_whole_cycle_through_the_worker(
         assert resp.status_code == 202, resp.json()
         submitted[resource] = resp.json()
 
-    done = {name: _poll(ddh_client, s["monitor_url"]) for name, s in submitted.items()}
+    done = {name: poll_status(ddh_client, s["monitor_url"]) for name, s in submitted.items()}
     for status in done.values():
         assert status["release"]["processing_status"] == "completed", status
         assert status["release"]["approval_state"] == "pending_review"

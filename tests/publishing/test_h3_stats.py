@@ -31,7 +31,7 @@ from tests.conftest import wait_for_job
 from tests.h3grid.conftest import RESOLUTIONS, H3Fixture, _insert, _remove
 from tests.h3grid.conftest_agg import quiet_azure
 
-from .conftest import run_job
+from .conftest import poll_status, run_job
 
 P = "/api/platform"
 SLUG = "h3-pub-test"
@@ -77,17 +77,6 @@ def _body(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in body.items() if v is not None}
 
 
-def _poll(client: APIClient, url: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        resp = client.get(url)
-        if resp.status_code != 202:
-            assert resp.status_code == 200, resp.json()
-            return dict(resp.json())
-        time.sleep(0.3)
-    raise AssertionError(f"{url} still processing after {timeout}s")
-
-
 def _poll_external(client: APIClient, url: str, status: str, timeout: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     body: dict[str, Any] = {}
@@ -128,7 +117,7 @@ def test_h3_stats_release_through_the_worker(
         "folder": FOLDER_V1,
     }
 
-    status = _poll(ddh_client, submitted["monitor_url"])
+    status = poll_status(ddh_client, submitted["monitor_url"])
     assert status["asset"]["data_type"] == status["release"]["data_type"] == "h3_stats"
     assert status["release"]["processing_status"] == "completed" and "services" not in status
     outputs = status["outputs"]
