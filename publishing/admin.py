@@ -23,9 +23,9 @@ from guardian.shortcuts import get_objects_for_user
 from geoplatform.admin import ReadOnlyAdmin
 from geoplatform.errors import ApplicationError
 
-from . import selectors, services
+from . import kinds, selectors, services
 from .forms import ApproveForm, ReasonForm
-from .models import ApprovalState, Asset, PendingRelease, Platform, Release, ReleaseAudit
+from .models import ApprovalState, Asset, PendingRelease, Platform, ProcessingStatus, Release, ReleaseAudit
 
 
 def _pretty(value: Any) -> str:
@@ -162,11 +162,12 @@ class ReleaseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="preview")
     def preview(self, obj: Release) -> str:
-        if obj.table_name:
-            url = f"/api/features/collections/{obj.table_name}/items?f=html"
-        elif obj.stac_collection_id and obj.stac_item_id:
-            url = f"/api/raster/{obj.stac_collection_id}/{obj.stac_item_id}/preview"
-        else:
+        # Where the kind serves it (its ``services``, as DDH sees them once approved): reviewers
+        # open it before approving (the preview of unapproved data is theirs).
+        if obj.processing_status != ProcessingStatus.COMPLETED:
+            return "-"
+        url = (kinds.kind_of(obj).services(obj) or {}).get("preview")
+        if not url:
             return "-"
         return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, url)
 

@@ -19,6 +19,8 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
 from rest_framework.test import APIClient
 
 from geoplatform.storage import blob_delete, blob_list, zone_container, zone_storage
@@ -263,6 +265,11 @@ def test_the_review_gate_guards_a_release_export_on_the_generic_api(
 def test_reject_copies_nothing_and_unpublish_removes_the_export(stat_dataset: H3Fixture, ddh_client: APIClient) -> None:
     release = _submit(ddh_client)
     assert run_job(release.job_id).status == "completed"
+    # The reviewer's page links the kind's preview (the hexagon map of the dataset).
+    admin = Client()
+    admin.force_login(get_user_model().objects.create_superuser("h3-reviewer", "r@example.org", "pw-for-tests-only"))
+    page = admin.get(f"/admin/publishing/release/{release.id}/change/").content.decode()
+    assert f"/api/h3/map?dataset={SLUG}" in page
     reject = {"release_id": release.id, "reviewer": "r", "reason": "wrong year"}
     assert ddh_client.post(f"{P}/reject", reject, format="json").status_code == 200
     release.refresh_from_db()
