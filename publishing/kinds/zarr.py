@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any, cast
 
+from django.urls import reverse
+
 from climate import selectors as climate_selectors
 from climate import services as climate_services
 from climate.results import VirtualizeResult
@@ -148,6 +150,9 @@ def _services(release: Release) -> dict[str, Any] | None:
         "stac_item": stac_item or f"/api/stac/collections/{c}/items/{i}",
         "edr": f"/api/edr/collections/{c}",
         "point": f"/api/xarray/point/{c}/{i}",
+        # The climate viewer (map with a time slider and a point chart): the reviewers' preview.
+        "preview": reverse("climate_read:xarray-viewer", kwargs={"collection": c, "item": i}),
+        "viewer": reverse("climate_read:xarray-viewer", kwargs={"collection": c, "item": i}),
     }
 
 

@@ -47,6 +47,7 @@ def test_release_cycle(ddh_client: Any, upload: Uploader) -> None:
         )
         assert r.status_code == 200, r.json()
         assert r.json()["services"]["stac_item"].endswith(f"/api/stac/collections/system-zarr/items/{ITEM}")
+        assert r.json()["services"]["preview"].endswith(f"/api/xarray/system-zarr/{ITEM}/viewer")
         assert catalog_selectors.item_get(collection_id="system-zarr", item_id=ITEM) is not None
         datasets.dataset_cache_clear()
         assert datasets.dataset_open("system-zarr", ITEM).sizes["time"] == 60
