@@ -188,3 +188,31 @@ def grid_analyze() -> None:
     with connection.cursor() as cur:
         cur.execute("ANALYZE h3.cell")
         cur.execute("ANALYZE h3.cell_country")
+
+
+# --- statistics whose source changed ----------------------------------------------------------------
+
+
+def stats_recompute(*, kind: str, ref: str = "", ref_prefix: str = "") -> dict[str, str]:
+    """Run again, with the same parameters and ``overwrite``, the jobs that computed the
+    statistics of a source that changed under the same reference (a managed dataset's swap or
+    rollback): ``kind`` "vector" or "raster", ``ref`` the exact ``source_ref`` (a features
+    collection, a raster's "collection/item") or ``ref_prefix`` every item of a collection.
+    The replacement is atomic (built beside, swapped in at finalise): readers keep the old
+    values until the new ones are complete. Returns {dataset slug: new job id}; a dataset
+    without a job to repeat (loaded by hand) is left as it is."""
+    from ingest.models import Job
+    from ingest.services import job_submit
+
+    from .models import StatDataset
+
+    found = StatDataset.objects.filter(source_kind=kind)
+    found = found.filter(source_ref=ref) if ref else found.filter(source_ref__startswith=ref_prefix)
+    started: dict[str, str] = {}
+    for dataset in found.exclude(job_id="").order_by("slug"):
+        job = Job.objects.filter(pk=dataset.job_id).first()
+        if job is None:
+            continue
+        outcome = job_submit(job_type=job.job_type, parameters={**job.parameters, "overwrite": True}, force=True)
+        started[dataset.slug] = outcome.job.id
+    return started

@@ -18,6 +18,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from geoplatform import storage
+from h3grid import services as h3_services
 
 from . import cron, handlers, scheduler, targets
 from .errors import (
@@ -470,6 +471,7 @@ def version_publish(*, version: SourceVersion, user: Any = None) -> SourceVersio
             older.review_note = f"superseded by version {version.number}"
             older.save()
     versions_retire(source=source)
+    _dependents_refresh(source, version)
     return version
 
 
@@ -485,6 +487,23 @@ def _style_apply(source: ManagedSource, kept: list[dict[str, Any]]) -> None:
             targets.adapter_for(source.target_kind).style_apply(source.collection_id, style, default=default)
     except Exception:
         logger.exception("managed source %s: style not applied", source.name)
+
+
+def _dependents_refresh(source: ManagedSource, version: SourceVersion) -> None:
+    """What other apps computed from the stable dataset is computed again from the new live
+    version: the H3 statistics of the collection (vector) or of its items (raster). The jobs
+    are submitted here and run on the workers; their ids are kept on the version
+    (``job_ids["h3"]``). A failure to submit is logged and never undoes the swap."""
+    kind, ref, prefix = targets.adapter_for(source.target_kind).stats_source(source.collection_id)
+    try:
+        started = h3_services.stats_recompute(kind=kind, ref=ref, ref_prefix=prefix)
+    except Exception:
+        logger.exception("managed source %s: H3 statistics not resubmitted", source.name)
+        return
+    if started:
+        logger.info("managed source %s: H3 statistics recomputed: %s", source.name, started)
+        version.job_ids = {**version.job_ids, "h3": started}
+        version.save(update_fields=["job_ids", "updated_at"])
 
 
 def versions_retire(*, source: ManagedSource) -> list[int]:
@@ -536,6 +555,7 @@ def version_rollback(*, source: ManagedSource, user: Any = None) -> SourceVersio
         ManagedSource.objects.filter(pk=source.pk).update(last_success_at=timezone.now())
         _style_apply(source, kept)
     versions_retire(source=source)
+    _dependents_refresh(source, previous)
     return previous
 
 

@@ -69,6 +69,11 @@ class TargetAdapter(Protocol):
 
     def styles_restore(self, collection_id: str, styles: list[dict[str, Any]]) -> None: ...
 
+    def stats_source(self, collection_id: str) -> tuple[str, str, str]:
+        """How H3 statistics name this target's data: (source kind, exact ``source_ref``,
+        ``source_ref`` prefix) — see :func:`h3grid.services.stats_recompute`."""
+        ...
+
 
 def bbox_union(boxes: list[list[float]]) -> list[float] | None:
     """The box around ``boxes`` ([minx, miny, maxx, maxy] each); None for none."""
@@ -186,6 +191,9 @@ class VectorTarget:
             except Exception:
                 logger.exception("style %s of %s not kept across the swap", kept["style_id"], collection_id)
 
+    def stats_source(self, collection_id: str) -> tuple[str, str, str]:
+        return "vector", collection_id, ""
+
 
 class _Unstyled:
     """The style hooks of a raster target: raster styles are not the styles app's (it styles
@@ -301,6 +309,9 @@ class RasterCollectionTarget(_Unstyled):
                     storage.blob_delete(silver, blob)
         raster_collection_unpublish(collection_id=name, dry_run=False)
 
+    def stats_source(self, collection_id: str) -> tuple[str, str, str]:
+        return "raster", "", f"{collection_id}/"  # every item of the collection
+
 
 class RasterTarget(_Unstyled):
     """One COG and its STAC item (rasters app): the item ``system-rasters/<collection_id>``,
@@ -403,6 +414,9 @@ class RasterTarget(_Unstyled):
                 storage.blob_delete(silver, blob)
         raster_unpublish(collection_id=self._collection(), item_id=name, dry_run=False)
         raster_caches_clear()
+
+    def stats_source(self, collection_id: str) -> tuple[str, str, str]:
+        return "raster", f"{self._collection()}/{collection_id}", ""
 
 
 _adapters: dict[str, TargetAdapter] = {

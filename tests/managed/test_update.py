@@ -317,3 +317,36 @@ def test_styles_people_added_stay_across_swaps_and_rollback(source_server: Any, 
     services.version_rollback(source=source)
     assert set(styles()) == {"generated", "managed", "mine"}
     assert style_selectors.style_default(collection_id="managed_src").style_id == "mine"
+
+
+@pytest.mark.django_db
+def test_h3_statistics_of_the_collection_are_computed_again_after_a_swap_and_a_rollback(
+    live_v1: Any, source_server: Any
+) -> None:
+    """Statistics computed from the stable collection follow its live version (issue 15:
+    "H3 statistics that depend on it are refreshed")."""
+    from h3grid.models import StatDataset
+    from ingest.models import Job
+    from ingest.services import job_submit
+    from tests.ingest.inline import run_inline
+
+    first = job_submit(
+        job_type="h3_vector_aggregation",
+        parameters={"dataset": "src-points", "collection_id": "managed_src", "resolutions": [4], "land_only": False},
+    ).job
+    run_inline(first.id)
+    assert Job.objects.get(pk=first.id).status == "completed"
+    computed = StatDataset.objects.get(slug="src-points").computed_at
+
+    source_server.put(PATH, geojson(V2))
+    version = run_update(live_v1).version
+    assert version.status == VersionStatus.LIVE
+    again = version.job_ids["h3"]["src-points"]
+    assert again != first.id and Job.objects.get(pk=again).parameters["overwrite"] is True
+    run_inline(again)
+    dataset = StatDataset.objects.get(slug="src-points")
+    assert dataset.job_id == again and dataset.computed_at > computed
+
+    back = services.version_rollback(source=live_v1)  # the old data live again: computed again
+    assert back.job_ids["h3"] == {"src-points": again}
+    assert Job.objects.get(pk=again).status in {"queued", "running"}  # forced to run once more
