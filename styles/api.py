@@ -219,13 +219,16 @@ class StyleApi(StylesBase):
             body = sld.to_sld(doc, layer=cid, name=style.style_id)
             return HttpResponse(body, content_type=sld.MEDIA_TYPE)
         if encoding == "mapbox":
-            items = request.build_absolute_uri(reverse("features:items", args=[cid]))
+            # Over the collection's vector tiles (OGC API Tiles, WebMercatorQuad, MVT: one layer
+            # named after the collection), as any MapLibre client draws a collection of any size.
+            tileset = request.build_absolute_uri(reverse("features:tileset", args=[cid, "WebMercatorQuad"]))
             mapbox = encodings.to_mapbox(
                 doc,
                 name=name,
-                source_url=items + "?f=json&limit=10000",
+                source_url=tileset + "?f=tilejson",
                 glyphs=str(settings.GEOPLATFORM_STYLES_GLYPHS_URL),
                 bounds=getattr(style, "collection_bbox", None),
+                source_layer=cid,
             )
             return HttpResponse(json.dumps(mapbox), content_type=encodings.MAPBOX_MEDIA_TYPE)
         context = {

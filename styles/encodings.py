@@ -45,9 +45,17 @@ def _line_paint(stroke: Stroke, opacity: float) -> dict[str, Any]:
 
 
 def to_mapbox(
-    doc: dict[str, Any], *, name: str, source_url: str, glyphs: str = "", bounds: list[float] | None = None
+    doc: dict[str, Any],
+    *,
+    name: str,
+    source_url: str,
+    glyphs: str = "",
+    bounds: list[float] | None = None,
+    source_layer: str = "",
 ) -> dict[str, Any]:
-    """The style as MapLibre style v8 over one GeoJSON source (the collection's items URL)."""
+    """The style as MapLibre style v8 over one source: with ``source_layer``, the collection's
+    vector tiles (``source_url`` their TileJSON; every layer reads ``source_layer``, the tiles'
+    one layer), else one GeoJSON document (``source_url`` the items)."""
     layers: list[dict[str, Any]] = []
     needs_glyphs = False
     for index, rule in enumerate(cartosym.rules(doc)):
@@ -68,6 +76,8 @@ def to_mapbox(
         ) -> None:
             parts = [f for f in (geometry, selector) if f is not None]
             entry: dict[str, Any] = {"id": f"{base}-{suffix}", "type": kind, "source": SOURCE, **more}
+            if source_layer:
+                entry["source-layer"] = source_layer
             if parts:
                 entry["filter"] = parts[0] if len(parts) == 1 else ["all", *parts]
             entry["paint"] = paint_
@@ -113,7 +123,9 @@ def to_mapbox(
                     "text-font": FONT,
                 },
             )
-    source: dict[str, Any] = {"type": "geojson", "data": source_url}
+    source: dict[str, Any] = (
+        {"type": "vector", "url": source_url} if source_layer else {"type": "geojson", "data": source_url}
+    )
     style: dict[str, Any] = {"version": 8, "name": name, "sources": {SOURCE: source}, "layers": layers}
     if needs_glyphs:
         style["glyphs"] = glyphs

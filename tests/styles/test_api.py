@@ -56,7 +56,14 @@ def test_encodings_by_f_and_accept(api_client: APIClient, areas: str) -> None:
     mapbox = api_client.get(url, HTTP_ACCEPT="application/vnd.mapbox.style+json")
     assert mapbox["Content-Type"] == "application/vnd.mapbox.style+json"
     style = mapbox.json()
-    assert style["version"] == 8 and style["sources"]["collection"]["data"].endswith("/areas/items?f=json&limit=10000")
+    # over the collection's vector tiles (TileJSON), every layer reading the tiles' one layer
+    assert style["version"] == 8 and style["sources"]["collection"] == {
+        "type": "vector",
+        "url": "http://testserver/api/features/collections/areas/tiles/WebMercatorQuad?f=tilejson",
+    }
+    assert {layer["source-layer"] for layer in style["layers"]} == {"areas"}
+    tilejson = api_client.get(style["sources"]["collection"]["url"]).json()
+    assert tilejson["vector_layers"][0]["id"] == "areas" and tilejson["tiles"][0].endswith("/{z}/{x}/{y}")
     assert api_client.get(url + "?f=leaflet").json()["rules"][1]["filter"]["args"][1] == "forest"
     sld = api_client.get(url, HTTP_ACCEPT="application/vnd.ogc.sld+xml;version=1.1")
     assert sld.status_code == 200 and b"StyledLayerDescriptor" in sld.content

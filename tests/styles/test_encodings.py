@@ -77,6 +77,12 @@ def test_mapbox_translation_passes_gl_style_validate(tmp_path: Path) -> None:
     assert near["minzoom"] == pytest.approx(8.127, abs=0.01) and near["paint"]["line-color"] == "#d55e00"
     proc = gl_validate(style, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # the API's form: over vector tiles (a TileJSON URL), each layer naming the tiles' layer
+    tiled = encodings.to_mapbox(RICH, name="rich", source_url="http://x/tiles?f=tilejson", source_layer="parks")
+    assert tiled["sources"]["collection"] == {"type": "vector", "url": "http://x/tiles?f=tilejson"}
+    assert all(layer["source-layer"] == "parks" for layer in tiled["layers"])
+    proc = gl_validate(tiled, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_labels_need_glyphs(tmp_path: Path) -> None:

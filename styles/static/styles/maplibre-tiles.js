@@ -1,8 +1,8 @@
-// Puts a style's MapLibre encoding (application/vnd.mapbox.style+json, made by styles/encodings.py
-// over one GeoJSON source: the collection's items) on the collection's vector tiles instead: the
-// source becomes the OGC API Tiles tileset (TileJSON of WebMercatorQuad, MVT), and every layer of
-// that source reads the tiles' one layer, named after the collection. The rules' filters, zoom
-// ranges and paint are kept as they are: MVT features carry the same properties and geometry types.
+// The style page's MapLibre source: the style's MapLibre encoding (application/vnd.mapbox.style+json,
+// styles/encodings.py) is already over the collection's vector tiles (a TileJSON URL, every layer
+// reading the tiles' one layer, named after the collection); the page inlines the TileJSON it has
+// fetched anyway, so that MapLibre asks no tile beyond z16 (over-zoomed after) or outside the data's
+// bounds clamped to WebMercatorQuad. Rules' filters, zoom ranges and paint are kept as they are.
 (function () {
   "use strict";
 
