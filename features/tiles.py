@@ -223,10 +223,13 @@ def _geometry(points: bool, srid: int) -> psql.Composable:
     """The MVT geometry of row ``r`` (see the module docstring for clipping and simplification)."""
     geom: psql.Composable = psql.SQL("r.geom")
     if not points:
-        # Clip only what crosses the box (a cheap bounding-box test), then simplify.
+        # Clip only what crosses the box (a cheap bounding-box test), then simplify, keeping
+        # what collapses (preserve_collapsed): a polygon smaller than the tolerance would vanish
+        # from the tile otherwise, and ST_AsMVTGeom keeps it when it still covers the 4096 grid
+        # (the tile then holds the features an unsimplified one holds; test_tiles_simplify.py).
         geom = psql.SQL(
             "ST_Simplify(CASE WHEN r.geom @ (SELECT q FROM _b) THEN r.geom"
-            " ELSE ST_ClipByBox2D(r.geom, (SELECT q FROM _b)::box2d) END, %s)"
+            " ELSE ST_ClipByBox2D(r.geom, (SELECT q FROM _b)::box2d) END, %s, true)"
         )
     if srid != 4326:
         geom = psql.SQL("ST_Transform({}, {})").format(geom, psql.Literal(srid))
