@@ -263,8 +263,8 @@ def main() -> None:
               f"ours gunicorn {common.web_config(env)}")  # fmt: skip
         ratios[kind] = common.print_rounds(by_server, "tipg")
         ratios[f"{kind} cached"] = common.print_rounds(by_server, "tipg", ours="ours-cached")
-    for kind, by_server in cpu.items():
-        o, t = by_server["ours"], by_server["tipg"]
+    for kind, per_server in cpu.items():
+        o, t = per_server["ours"], per_server["tipg"]
         print(f"\nCPU per tile, geo.{kind} (server + PostgreSQL backends, tiles one after the other): "
               f"ours {o['total_ms']:.2f} ms ({o['server_ms']:.2f} + {o['postgres_ms']:.2f}), "
               f"tipg {t['total_ms']:.2f} ms ({t['server_ms']:.2f} + {t['postgres_ms']:.2f}), "
