@@ -32,7 +32,7 @@ def _unsimplified(table: str, z: int, x: int, y: int) -> dict[int, float]:
     """id -> area (tile units^2) of each feature in the tile, made from the whole geometry."""
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT id, ST_Area(g) FROM (SELECT id, ST_AsMVTGeom(ST_Transform(geom, 3857),"  # noqa: S608
+            "SELECT id, ST_Area(g) FROM (SELECT id, ST_AsMVTGeom(ST_Transform(geom, 3857),"
             f" ST_TileEnvelope(%s, %s, %s), 4096, 64, true) AS g FROM geo.{table}"
             " WHERE geom && ST_Transform(ST_TileEnvelope(%s, %s, %s), 4326) OFFSET 0) AS m WHERE g IS NOT NULL",
             [z, x, y, z, x, y],
