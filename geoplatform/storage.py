@@ -285,11 +285,26 @@ def gdal_zip_path(zip_path: str, member: str) -> str:
     return f"/vsizip/{{{zip_path}}}/{member}"
 
 
+# Every blob name can be written again: a client overwrites its upload (bronze), a forced re-run
+# of a job (its id, hence its run folder, comes from its parameters) writes the same silver
+# names, a managed source is deleted and created again. Yet each GDAL in the process keeps, per
+# /vsiaz/ path and for the life of the process, the file's size (or that it did not exist) and
+# the ranges it downloaded (CPL_VSIL_CURL_CACHE_SIZE, 16 MB), beyond the dataset that read them:
+# a long-lived worker or web process would read the old file's bytes, or a size it no longer
+# has. CPL_VSIL_CURL_NON_CACHED drops what GDAL learnt of a path when the handle that read it
+# closes, so every open reads the blob as it is; a dataset keeps its own reads while open
+# (VSI_CACHE). The one reader that wants more, the raster read API's pool of open datasets,
+# opts back in and keys what it keeps on the STAC item's version (rasters/gdal.py).
+GDAL_NON_CACHED = "/vsiaz/"
+
+
 def gdal_config() -> dict[str, str]:
-    """GDAL options to read blobs: credentials, no directory listing on open, bounded waits."""
+    """GDAL options to read blobs: credentials, no directory listing on open, bounded waits,
+    nothing cached beyond an open handle (see GDAL_NON_CACHED)."""
     options = {
         # Without this GDAL lists the whole container looking for sidecar files.
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+        "CPL_VSIL_CURL_NON_CACHED": GDAL_NON_CACHED,
         "GDAL_HTTP_MAX_RETRY": "2",
         "GDAL_HTTP_RETRY_DELAY": "0.2",
         # A stalled storage must not hold a web worker for minutes.

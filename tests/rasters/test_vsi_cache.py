@@ -11,6 +11,7 @@ the same process, and read again.
 from __future__ import annotations
 
 import io
+import logging
 import uuid
 from collections.abc import Iterator
 
@@ -128,3 +129,35 @@ def test_a_silver_cog_rewritten_by_another_process_is_served_anew_on_its_new_ver
     with gdal.gdal_env(), gdal.pooled_dataset(silver, blob_name, version="v2") as ds:
         assert (ds.width, ds.height) == (200, 150)
         assert int(ds.read(1).min()) == 7
+
+
+
+def _requests(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """GDAL's /vsiaz/ requests, from its debug messages (CPL_DEBUG), which rasterio logs."""
+    return [r.getMessage() for r in caplog.records if "AZURE: " in r.getMessage()]
+
+
+def test_the_pool_still_reopens_an_unchanged_cog_without_a_request(
+    blob_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What the fix keeps: the read API's datasets of an unchanged COG, closed (pool eviction,
+    idle time) and opened again, need no request; a one-shot open reads the blob anew."""
+    silver = zone_container("silver")
+    _write(silver, blob_name, _tif(64, 48, 1))
+    with gdal.gdal_env(), gdal.pooled_dataset(silver, blob_name, version="v1") as ds:
+        ds.read(1)
+    gdal.pool_clear()  # the dataset is closed
+    with caplog.at_level(logging.DEBUG, logger="rasterio"), gdal.gdal_env(CPL_DEBUG="ON"):
+        with gdal.pooled_dataset(silver, blob_name, version="v1") as ds:
+            assert int(ds.read(1)[0, 0]) == 1
+        assert _requests(caplog) == []
+        gdal.pool_clear()
+        with gdal.open_blob(silver, blob_name) as ds:
+            ds.read(1)
+        assert any("GetFileSize" in m for m in _requests(caplog)), _requests(caplog)
+        caplog.clear()
+        # A new version of the item: its blob is read anew.
+        with gdal.pooled_dataset(silver, blob_name, version="v2") as ds:
+            ds.read(1)
+        assert any("GetFileSize" in m for m in _requests(caplog)), _requests(caplog)
+    gdal.pool_clear()
