@@ -14,6 +14,7 @@ import io
 import logging
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,7 +23,11 @@ from rasterio.io import MemoryFile
 from rasterio.transform import from_origin
 
 from geoplatform.storage import blob_delete, blob_save, is_remote, zone_container
-from rasters import cog, gdal, stages
+from catalog import selectors as catalog_selectors
+from ingest import messages
+from ingest.models import JobStatus
+from rasters import cog, gdal, selectors, services, stages
+from tests.ingest.inline import submit_inline
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +166,41 @@ def test_the_pool_still_reopens_an_unchanged_cog_without_a_request(
             ds.read(1)
         assert any("GetFileSize" in m for m in _requests(caplog)), _requests(caplog)
     gdal.pool_clear()
+
+
+def test_a_forced_rerun_over_a_rewritten_source_is_published_and_served_anew(
+    blob_name: str, api_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole path in one process (as one worker and one web process would each be): the
+    client overwrites its bronze file and forces a re-run with the same parameters; the job id,
+    hence the silver blob names, are the same; the new item's statistics, info and point values
+    are the new file's."""
+    bronze = zone_container("bronze")
+    _write(bronze, blob_name, _tif(64, 48, 1))
+    item_id = f"vsi-{uuid.uuid4().hex[:8]}"
+    params = {"container_name": bronze, "file_name": blob_name, "item_id": item_id, "overwrite": True}
+    monkeypatch.setattr(messages, "task_messages_send", lambda *args, **kwargs: None)
+    first = submit_inline("process_raster", params)
+    assert first.status == JobStatus.COMPLETED, first.error
+    base = f"/api/raster/system-rasters/{item_id}"
+    try:
+        assert api_client.get(base + "/info").json()["width"] == 64
+        assert api_client.get(base + "/point", {"lon": -9.5, "lat": 9.5}).json()["values"] == [1]
+        assert api_client.get(base + "/statistics").json()["b1"]["min"] == 1
+        blobs = [a["href"].rsplit("/", 1)[-1] for a in (first.result or {}).get("assets", [])]
+
+        _write(bronze, blob_name, _tif(200, 150, 7))
+        again = submit_inline("process_raster", params, force=True)
+        assert again.id == first.id and again.status == JobStatus.COMPLETED, again.error
+        assert [a["href"].rsplit("/", 1)[-1] for a in (again.result or {}).get("assets", [])] == blobs
+        item = catalog_selectors.item_get(collection_id="system-rasters", item_id=item_id)
+        assert item is not None
+        band = item["assets"]["analysis"]["bands"][0]
+        assert band["statistics"]["minimum"] == 7 == band["statistics"]["maximum"], band  # the register stage's read
+        selectors.item_cache_clear()  # the web process's item cache expires (RASTER_ITEM_CACHE_SECONDS)
+        assert api_client.get(base + "/info").json()["width"] == 200
+        assert api_client.get(base + "/point", {"lon": -9.5, "lat": 9.5}).json()["values"] == [7]
+        assert api_client.get(base + "/statistics").json()["b1"]["min"] == 7
+    finally:
+        services.raster_unpublish(collection_id="system-rasters", item_id=item_id, dry_run=False)
+        selectors.item_cache_clear()
