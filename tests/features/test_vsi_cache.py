@@ -7,6 +7,7 @@ client overwriting its upload and submitting again must be checked against the n
 
 from __future__ import annotations
 
+import contextlib
 import io
 import uuid
 from collections.abc import Iterator
@@ -59,10 +60,8 @@ def blob() -> Iterator[tuple[str, str]]:
     name = f"vsi-tests/{uuid.uuid4().hex[:10]}"
     yield bronze, name
     for suffix in (".gpkg", ".zip"):
-        try:
+        with contextlib.suppress(Exception):  # not written
             blob_delete(bronze, name + suffix)
-        except Exception:  # not written
-            pass
 
 
 def test_a_rewritten_geopackage_is_inspected_anew(blob: tuple[str, str], tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ the same process, and read again.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import uuid
@@ -22,8 +23,8 @@ import rasterio
 from rasterio.io import MemoryFile
 from rasterio.transform import from_origin
 
-from geoplatform.storage import blob_delete, blob_save, is_remote, zone_container
 from catalog import selectors as catalog_selectors
+from geoplatform.storage import blob_delete, blob_save, is_remote, zone_container
 from ingest import messages
 from ingest.models import JobStatus
 from rasters import cog, gdal, selectors, services, stages
@@ -59,10 +60,8 @@ def blob_name() -> Iterator[str]:
     name = f"vsi-tests/{uuid.uuid4().hex[:10]}.tif"
     yield name
     for zone in ("bronze", "silver"):
-        try:
+        with contextlib.suppress(Exception):  # not written in that zone
             blob_delete(zone_container(zone), name)
-        except Exception:  # not written in that zone
-            pass
 
 
 def test_a_rewritten_bronze_geotiff_is_read_anew(blob_name: str) -> None:
@@ -134,7 +133,6 @@ def test_a_silver_cog_rewritten_by_another_process_is_served_anew_on_its_new_ver
     with gdal.gdal_env(), gdal.pooled_dataset(silver, blob_name, version="v2") as ds:
         assert (ds.width, ds.height) == (200, 150)
         assert int(ds.read(1).min()) == 7
-
 
 
 def _requests(caplog: pytest.LogCaptureFixture) -> list[str]:
