@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import rasterio
@@ -86,7 +86,7 @@ def open_blob(container: str, name: str) -> Iterator[rasterio.io.DatasetReader]:
 
 
 @functools.cache
-def _partial_clear() -> Any:
+def _partial_clear() -> Callable[[bytes], None]:
     # rasterio has no binding of VSICurlPartialClearCache (pyogrio has: vsi_curl_clear_cache).
     # Its extension module links its GDAL (bundled in the wheel, or the system's it was built
     # with), so the symbol is found through it: the cache of rasterio's GDAL, not another's.
@@ -94,7 +94,7 @@ def _partial_clear() -> Any:
 
     fn = ctypes.CDLL(rasterio._base.__file__).VSICurlPartialClearCache
     fn.argtypes, fn.restype = [ctypes.c_char_p], None
-    return fn
+    return fn  # type: ignore[no-any-return]
 
 
 def vsi_cache_clear(path: str) -> None:
