@@ -1,4 +1,4 @@
-"""What reading bronze blobs without GDAL's per-process /vsiaz/ cache costs (storage.GDAL_NON_CACHED).
+"""What reading bronze blobs without GDAL's per-process /vsiaz/ cache costs (rasters.gdal.NON_CACHED).
 
 One process, Azurite: a ``--size`` x ``--size`` 3-band uint8 GeoTIFF (tiled 512, deflate) in
 the bronze container, read the way a windowed ``process_raster`` reads it in one worker
@@ -150,7 +150,7 @@ def main() -> None:
     try:
         for _ in range(args.rounds):
             for mode in ("cached", "non-cached"):
-                storage.GDAL_NON_CACHED = "" if mode == "cached" else "/vsiaz/"
+                gdal._CLOUD_OPTIONS["CPL_VSIL_CURL_NON_CACHED"] = "" if mode == "cached" else gdal.NON_CACHED
                 gdal.vsi_cache_clear = (lambda path: None) if mode == "cached" else real_clear  # type: ignore[assignment]
                 real_clear("/vsiaz/")  # a cold start for both modes
                 before = requests.count
@@ -161,7 +161,7 @@ def main() -> None:
                 storage.blob_cache_clear()
                 cogs[mode].append(_cog_whole(container, name))
     finally:
-        storage.GDAL_NON_CACHED = "/vsiaz/"
+        gdal._CLOUD_OPTIONS["CPL_VSIL_CURL_NON_CACHED"] = gdal.NON_CACHED
         gdal.vsi_cache_clear = real_clear  # type: ignore[assignment]
         storage.blob_delete(container, name)
     load = os.getloadavg()

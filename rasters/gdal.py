@@ -35,7 +35,13 @@ from . import conf
 
 # COG tuning on top of the storage layer's GDAL options (credentials, no directory listing,
 # bounded waits): merge adjacent ranges, read the header in one request, cache blocks.
+# Nothing of a blob is kept once the datasets that read it close (CPL_VSIL_CURL_NON_CACHED):
+# any blob name can be written again (geoplatform/storage.py says when), and GDAL would keep
+# the old file's size and ranges for the life of the process; an open dataset keeps its own
+# reads (VSI_CACHE). The pool of open datasets opts back in (see below).
+NON_CACHED = "/vsiaz/"
 _CLOUD_OPTIONS: dict[str, Any] = {
+    "CPL_VSIL_CURL_NON_CACHED": NON_CACHED,
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "GDAL_INGESTED_BYTES_AT_OPEN": 32768,
     "VSI_CACHE": "TRUE",
@@ -66,7 +72,7 @@ def gdal_path(container: str, name: str) -> str:
 
 @contextlib.contextmanager
 def open_blob(container: str, name: str) -> Iterator[rasterio.io.DatasetReader]:
-    """A dataset of the blob as it is now (GDAL keeps nothing of it once closed: storage.GDAL_NON_CACHED)."""
+    """A dataset of the blob as it is now (GDAL keeps nothing of it once closed: NON_CACHED)."""
     path = gdal_path(container, name)
     if path.startswith("/vsi"):
         # What another dataset of this path, open meanwhile in this process, left in GDAL's
@@ -77,7 +83,7 @@ def open_blob(container: str, name: str) -> Iterator[rasterio.io.DatasetReader]:
 
 
 # --- GDAL's per-process cache of /vsiaz/ paths ---------------------------------------------
-# Blob names are written again (storage.GDAL_NON_CACHED says when): GDAL keeps nothing of a
+# Blob names are written again (geoplatform/storage.py says when): GDAL keeps nothing of a
 # path once its handles close, except for the datasets of the pool below, which opt back in
 # (their headers and ranges are what makes the next tile fast). The pool learns that a blob
 # changed from the version its caller gives (the STAC item's update stamp, from the database,
