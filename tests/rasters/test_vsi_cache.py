@@ -59,6 +59,7 @@ def blob_name() -> Iterator[str]:
         pytest.skip("GDAL's /vsiaz/ cache: only with the azure storage backend")
     name = f"vsi-tests/{uuid.uuid4().hex[:10]}.tif"
     yield name
+    gdal.pool_clear()
     for zone in ("bronze", "silver"):
         with contextlib.suppress(Exception):  # not written in that zone
             blob_delete(zone_container(zone), name)
