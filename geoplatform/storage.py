@@ -285,6 +285,18 @@ def gdal_zip_path(zip_path: str, member: str) -> str:
     return f"/vsizip/{{{zip_path}}}/{member}"
 
 
+# Every blob name can be written again: a client overwrites its upload (bronze), a forced re-run
+# of a job (its id, hence its run folder, comes from its parameters) writes the same silver
+# names, a managed source is deleted and created again. Yet each GDAL in the process keeps, per
+# /vsiaz/ path and for the life of the process, the file's size (or that it did not exist) and
+# the ranges it downloaded (CPL_VSIL_CURL_CACHE_SIZE, 16 MB), beyond the dataset that read them:
+# a long-lived worker or web process would read the old file. rasterio's GDAL reads with
+# CPL_VSIL_CURL_NON_CACHED (rasters/gdal.py); pyogrio's reads blobs in place only in pre-flight,
+# which opens the same file several times (layers, then fields and count: a zipped Shapefile's
+# members would be downloaded again at each open), so its cache is kept within a pre-flight and
+# dropped at the start of the next (pyogrio_configure).
+
+
 def gdal_config() -> dict[str, str]:
     """GDAL options to read blobs: credentials, no directory listing on open, bounded waits."""
     options = {
@@ -305,15 +317,20 @@ _pyogrio_config: dict[str, str] | None = None
 
 
 def pyogrio_configure() -> None:
-    """Give pyogrio's own GDAL the storage options (process-wide; re-set when they change)."""
+    """Give pyogrio's own GDAL the storage options (process-wide; re-set when they change), and
+    drop what it cached of blobs: call it before reading blobs in place, which then are read as
+    they are now (see the notes above gdal_config)."""
     global _pyogrio_config
+    # Imported here: GDAL's bindings are loaded only by the processes that read vector files in place.
+    import pyogrio
+
     options = gdal_config()
     if options != _pyogrio_config:
-        # Imported here: GDAL's bindings are loaded only by the processes that read vector files in place.
-        import pyogrio
-
         pyogrio.set_gdal_config_options(options)
         _pyogrio_config = options
+    # All of it, not one path: pyogrio's GDAL reads blobs for pre-flights only, and a pre-flight
+    # running meanwhile in another thread merely reads a few ranges again.
+    pyogrio.vsi_curl_clear_cache("/vsiaz/")
 
 
 class _RangedBlob(io.RawIOBase):

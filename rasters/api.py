@@ -315,6 +315,7 @@ class RasterTileJsonApi(_RasterApi):
             tiles_url=url,
             minzoom=_int(request, "minzoom", None, 0, 30),
             maxzoom=_int(request, "maxzoom", None, 0, 30),
+            version=asset.etag_seed,
         )
         doc["name"] = f"{collection_id}/{item_id}"
         return Response(doc)
@@ -326,7 +327,7 @@ class RasterInfoApi(_RasterApi):
     @extend_schema(operation_id="raster_info", responses={200: dict, **error_responses(404)})
     def get(self, request: Request, collection_id: str, item_id: str) -> Response:
         asset = _asset(collection_id, item_id, request, "data")
-        data = tiles.info(asset.container, asset.blob)
+        data = tiles.info(asset.container, asset.blob, version=asset.etag_seed)
         data.update(
             {"asset": asset.key, "raster_type": asset.raster_type, "assets": sorted(asset.item.get("assets", {}))}
         )
@@ -345,7 +346,14 @@ class RasterStatisticsApi(_RasterApi):
         categorical = request.query_params.get("categorical", "false").lower() in {"1", "true", "yes"}
         max_size = _int(request, "max_size", 1024, 16, int(conf.get("PREVIEW_MAX_SIZE"))) or 1024
         return Response(
-            tiles.statistics(asset.container, asset.blob, options=options, categorical=categorical, max_size=max_size)
+            tiles.statistics(
+                asset.container,
+                asset.blob,
+                options=options,
+                categorical=categorical,
+                max_size=max_size,
+                version=asset.etag_seed,
+            )
         )
 
 
@@ -408,6 +416,7 @@ class RasterExtractApi(_RasterApi):
             height=_int(request, "height"),
             max_size=_int(request, "max_size"),
             options=options,
+            version=asset.etag_seed,
         )
         content, media_type = tiles.render(image, fmt=out_fmt, options=options, colormap=colormap)
         return _cached(content, media_type, _etag(asset, request, out_fmt), filename=f"{item_id}-extract.{out_fmt}")
@@ -440,6 +449,7 @@ class RasterClipApi(_RasterApi):
             height=_int(request, "height"),
             max_size=_int(request, "max_size"),
             options=options,
+            version=asset.etag_seed,
         )
         content, media_type = tiles.render(image, fmt=out_fmt, options=options, colormap=colormap)
         return _cached(content, media_type, _etag(asset, request, out_fmt), filename=f"{item_id}-clip.{out_fmt}")
@@ -462,7 +472,9 @@ class RasterPreviewApi(_RasterApi):
             return _not_modified_response(etag)
         options = render_options(request, asset)
         max_size = _int(request, "max_size", 1024, 1, 1_000_000) or 1024
-        image, colormap = tiles.preview(asset.container, asset.blob, max_size=max_size, options=options)
+        image, colormap = tiles.preview(
+            asset.container, asset.blob, max_size=max_size, options=options, version=asset.etag_seed
+        )
         content, media_type = tiles.render(image, fmt=out_fmt, options=options, colormap=colormap)
         return _cached(content, media_type, etag)
 

@@ -12,11 +12,13 @@ tile decompresses the same blocks again.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import rasterio
@@ -33,7 +35,13 @@ from . import conf
 
 # COG tuning on top of the storage layer's GDAL options (credentials, no directory listing,
 # bounded waits): merge adjacent ranges, read the header in one request, cache blocks.
+# Nothing of a blob is kept once the datasets that read it close (CPL_VSIL_CURL_NON_CACHED):
+# any blob name can be written again (geoplatform/storage.py says when), and GDAL would keep
+# the old file's size and ranges for the life of the process; an open dataset keeps its own
+# reads (VSI_CACHE). The pool of open datasets opts back in (see below).
+NON_CACHED = "/vsiaz/"
 _CLOUD_OPTIONS: dict[str, Any] = {
+    "CPL_VSIL_CURL_NON_CACHED": NON_CACHED,
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "GDAL_INGESTED_BYTES_AT_OPEN": 32768,
     "VSI_CACHE": "TRUE",
@@ -64,8 +72,65 @@ def gdal_path(container: str, name: str) -> str:
 
 @contextlib.contextmanager
 def open_blob(container: str, name: str) -> Iterator[rasterio.io.DatasetReader]:
-    with gdal_env(), rasterio.open(gdal_path(container, name)) as ds:
+    """A dataset of the blob as it is now (GDAL keeps nothing of it once closed: NON_CACHED)."""
+    path = gdal_path(container, name)
+    if path.startswith("/vsi"):
+        # What another dataset of this path, open meanwhile in this process, left in GDAL's
+        # cache is dropped too: it may describe the blob's previous content.
+        vsi_cache_clear(path)
+    with gdal_env(), rasterio.open(path) as ds:
         yield ds
+
+
+# --- GDAL's per-process cache of /vsiaz/ paths ---------------------------------------------
+# Blob names are written again (geoplatform/storage.py says when): GDAL keeps nothing of a
+# path once its handles close, except for the datasets of the pool below, which opt back in
+# (their headers and ranges are what makes the next tile fast). The pool learns that a blob
+# changed from the version its caller gives (the STAC item's update stamp, from the database,
+# so also when another process rewrote the blob): a new version of a name clears GDAL's cache
+# of the path and closes the pool's datasets of the old one.
+
+
+@functools.cache
+def _partial_clear() -> Callable[[bytes], None]:
+    # rasterio has no binding of VSICurlPartialClearCache (pyogrio has: vsi_curl_clear_cache).
+    # Its extension module links its GDAL (bundled in the wheel, or the system's it was built
+    # with), so the symbol is found through it: the cache of rasterio's GDAL, not another's.
+    import rasterio._base
+
+    fn = ctypes.CDLL(rasterio._base.__file__).VSICurlPartialClearCache
+    fn.argtypes, fn.restype = [ctypes.c_char_p], None
+    return fn  # type: ignore[no-any-return]
+
+
+def vsi_cache_clear(path: str) -> None:
+    """Forget what rasterio's GDAL cached of ``path`` (size, existence, downloaded ranges)."""
+    # A SAS URL's query changes with its expiry; the cache is keyed by the whole URL.
+    _partial_clear()(path.split("?", 1)[0].encode())
+
+
+_VERSIONS_KEPT = 4096
+_versions_lock = threading.Lock()
+_versions: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()  # (container, name) -> (version, path)
+
+
+def _version_check(container: str, name: str, path: str, version: str) -> None:
+    """Clear what this process kept of a blob when asked for another version of it than before."""
+    if not version:
+        return  # the caller does not know: whatever is kept
+    key = (container, name)
+    with _versions_lock:
+        before = _versions.get(key)
+        _versions[key] = (version, path)
+        _versions.move_to_end(key)
+        forgotten = [_versions.popitem(last=False) for _ in range(len(_versions) - _VERSIONS_KEPT)]
+    if before is not None and before[0] != version:
+        forgotten.append((key, before))
+    # A blob whose version is no longer remembered is forgotten by GDAL and the pool too:
+    # otherwise its next version could not be told from this one.
+    for (forgot_container, forgot_name), (_, forgot_path) in forgotten:
+        _pool.forget(forgot_container, forgot_name)
+        vsi_cache_clear(forgot_path)
 
 
 # --- Open datasets kept between requests -------------------------------------------------
@@ -180,6 +245,15 @@ class DatasetPool:
                 del self._idle[key]
         _close(drop)
 
+    def forget(self, container: str, name: str) -> None:
+        """Close the idle datasets of one blob, whatever their version."""
+        with self._lock:
+            self._after_fork()
+            entries = [e for k in [k for k in self._idle if k[:2] == (container, name)] for e in self._idle.pop(k)]
+            self._bytes -= sum(size for _, size, _ in entries)
+        drop = [ds for _, _, ds in entries]
+        _close(drop)
+
     def clear(self) -> None:
         with self._lock:
             drop = [d for idle in self._idle.values() for _, _, d in idle]
@@ -249,11 +323,16 @@ def pooled_dataset(container: str, name: str, *, version: str = "") -> Iterator[
         key = _pool_key(container, name, path, version)
     except FileNotFoundError as exc:
         raise RasterioIOError(f"{path}: No such file or directory") from exc
+    if path.startswith("/vsi"):
+        _version_check(container, name, path, version)
     taken = _pool.take(key)
     if taken is not None:
         opened, ds = taken
     elif path.startswith("/vsi"):
-        opened, ds = time.monotonic(), rasterio.open(path)
+        # GDAL keeps this path's size and ranges after the dataset closes (see above): the
+        # next open of it, by this pool, costs no request.
+        with rasterio.Env(CPL_VSIL_CURL_NON_CACHED=""):
+            opened, ds = time.monotonic(), rasterio.open(path)
     else:
         # A local file: read through the OS page cache (shared by all processes) rather
         # than a private VSI cache per open dataset.

@@ -205,8 +205,8 @@ def tile(
         return reader.tile(x, y, z, tilesize=256 * scale, **options.read_kwargs()), reader.colormap or None
 
 
-def info(container: str, blob: str) -> dict[str, Any]:
-    with open_reader(container, blob) as reader:
+def info(container: str, blob: str, *, version: str = "") -> dict[str, Any]:
+    with open_reader(container, blob, version=version) as reader:
         data = reader.info().model_dump(exclude_none=True)
         data["bounds_wgs84"] = list(reader.get_geographic_bounds(CRS.from_epsg(4326)))
         data["minzoom"], data["maxzoom"] = reader.minzoom, reader.maxzoom
@@ -214,9 +214,9 @@ def info(container: str, blob: str) -> dict[str, Any]:
 
 
 def statistics(
-    container: str, blob: str, *, options: RenderOptions, categorical: bool, max_size: int
+    container: str, blob: str, *, options: RenderOptions, categorical: bool, max_size: int, version: str = ""
 ) -> dict[str, Any]:
-    with open_reader(container, blob, options=options) as reader:
+    with open_reader(container, blob, options=options, version=version) as reader:
         stats = reader.statistics(categorical=categorical, max_size=max_size, **options.read_kwargs())
         return {band: s.model_dump() for band, s in stats.items()}
 
@@ -291,8 +291,9 @@ def extract(
     height: int | None,
     max_size: int | None,
     options: RenderOptions,
+    version: str = "",
 ) -> tuple[ImageData, dict[int, Any] | None]:
-    with open_reader(container, blob, options=options) as reader:
+    with open_reader(container, blob, options=options, version=version) as reader:
         _check_intersects(reader, bbox, bbox_crs)
         if width and height:
             _guard_size(width, height)
@@ -321,6 +322,7 @@ def clip(
     height: int | None,
     max_size: int | None,
     options: RenderOptions,
+    version: str = "",
 ) -> tuple[ImageData, dict[int, Any] | None]:
     try:
         geom = shape(geometry)
@@ -334,7 +336,7 @@ def clip(
     if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
         raise InvalidRasterRequest("Coordinates must be lon/lat degrees (EPSG:4326).")
     wgs84 = CRS.from_epsg(4326)
-    with open_reader(container, blob, options=options) as reader:
+    with open_reader(container, blob, options=options, version=version) as reader:
         _check_intersects(reader, geom.bounds, wgs84)
         if width and height:
             _guard_size(width, height)
@@ -355,19 +357,26 @@ def clip(
 
 
 def preview(
-    container: str, blob: str, *, max_size: int, options: RenderOptions
+    container: str, blob: str, *, max_size: int, options: RenderOptions, version: str = ""
 ) -> tuple[ImageData, dict[int, Any] | None]:
     limit = int(conf.get("PREVIEW_MAX_SIZE"))
     if max_size < 1 or max_size > limit:
         raise InvalidRasterRequest(f"max_size must be within 1..{limit}.")
-    with open_reader(container, blob, options=options) as reader:
+    with open_reader(container, blob, options=options, version=version) as reader:
         return reader.preview(max_size=max_size, **options.read_kwargs()), reader.colormap or None
 
 
 def tilejson(
-    container: str, blob: str, *, tms_id: str, tiles_url: str, minzoom: int | None, maxzoom: int | None
+    container: str,
+    blob: str,
+    *,
+    tms_id: str,
+    tiles_url: str,
+    minzoom: int | None,
+    maxzoom: int | None,
+    version: str = "",
 ) -> dict[str, Any]:
-    with open_reader(container, blob, tms_id=tms_id) as reader:
+    with open_reader(container, blob, tms_id=tms_id, version=version) as reader:
         west, south, east, north = reader.get_geographic_bounds(CRS.from_epsg(4326))
         lo = reader.minzoom if minzoom is None else minzoom
         hi = reader.maxzoom if maxzoom is None else maxzoom
