@@ -45,7 +45,7 @@ def main() -> None:
         pass
 
     batch = [(n,) for n in range(args.messages)]
-    ways: dict[str, Callable[[], None]] = {
+    ways: dict[str, Callable[[], object]] = {
         "one by one (actor.send)": lambda: [noop.send(*a) for a in batch] and None,
         "send_many (pipeline)": lambda: send_many(noop, batch),
     }

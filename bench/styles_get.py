@@ -18,8 +18,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from bench import common  # noqa: E402
+import common  # noqa: E402  (as every benchmark imports it: one module, not two names)
 
 DB_NAME = "geoplatform_bench_styles"
 DB_URL = f"postgresql://root@127.0.0.1:5432/{DB_NAME}"
