@@ -48,14 +48,45 @@ OURS_PORT, XPUBLISH_PORT, TITILER_PORT = 8925, 8926, 8927  # other benches use 8
 RESCALE = "220,320"
 
 
+def _synthetic() -> Any:
+    """The same shape as A1B_north_america.nc when the workplace's shared data is not beside the
+    clone (a fresh clone elsewhere): 240 annual steps on a 360_day calendar, 37 x 49 cells over
+    15-60 N and 225-315 E (0-360 longitudes), air temperature in K with a seasonal-free trend."""
+    import cftime
+    import numpy as np
+    import xarray as xr
+
+    rng = np.random.default_rng(20261203)
+    time = [cftime.Datetime360Day(1860 + i, 6, 1) for i in range(240)]
+    lat = np.linspace(15.0, 60.0, 37, dtype=np.float32)
+    lon = np.linspace(225.0, 315.0, 49, dtype=np.float32)
+    base = 300.0 - 0.6 * (lat[:, None] - 15.0) + 0.0 * lon[None, :]
+    trend = np.linspace(0.0, 4.0, 240)[:, None, None]
+    values = (base[None] + trend + rng.normal(0, 1.0, (240, 37, 49))).astype(np.float32)
+    air = xr.DataArray(
+        values,
+        dims=("time", "latitude", "longitude"),
+        coords={"time": time, "latitude": lat, "longitude": lon},
+        attrs={"standard_name": "air_temperature", "units": "K"},
+        name="air_temperature",
+    )
+    air.latitude.attrs.update(standard_name="latitude", units="degrees_north", axis="Y")
+    air.longitude.attrs.update(standard_name="longitude", units="degrees_east", axis="X")
+    return air.to_dataset()
+
+
 def make_zarr() -> None:
     import xarray as xr
 
     if ZARR.exists():
         return
     WORK.mkdir(parents=True, exist_ok=True)
-    ds = xr.open_dataset(SOURCE, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
-    ds = ds[["air_temperature"]].drop_vars(["forecast_period", "forecast_reference_time", "height"])
+    if SOURCE.exists():
+        ds = xr.open_dataset(SOURCE, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
+        ds = ds[["air_temperature"]].drop_vars(["forecast_period", "forecast_reference_time", "height"])
+    else:
+        print(f"{SOURCE} is not here: a synthetic cube of the same shape (240 x 37 x 49, 360_day, 0-360)")
+        ds = _synthetic()
     ds.air_temperature.attrs.pop("grid_mapping", None)
     for var in ds.variables.values():
         var.encoding = {k: v for k, v in var.encoding.items() if k in ("units", "calendar", "dtype")}

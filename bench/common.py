@@ -75,6 +75,26 @@ def results_path(name: str) -> Path:
     return out / f"{name}.json"
 
 
+def database_ready(name: str, env: dict[str, str]) -> str:
+    """The benchmark's own database, created if missing and migrated (``env`` names it in
+    GEOPLATFORM_DATABASE_URL for manage.py): a fresh clone never ran ``make run``. Returns its URL."""
+    import sys
+
+    import psycopg
+
+    with psycopg.connect("postgresql://root@127.0.0.1:5432/postgres", autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql://root@127.0.0.1:5432/{name}"
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**env, "GEOPLATFORM_DATABASE_URL": url},
+        check=True,
+    )
+    return url
+
+
 def start(cmd: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:
     """A process in its own group (so :func:`stop` ends its children too)."""
     out = open(log, "wb") if log is not None else subprocess.DEVNULL  # closed with the process

@@ -11,9 +11,10 @@ a tick claims at most 500, so it takes two ticks); a normal 02:00 tick claims th
 whose jitter falls in that minute. Same database, same run; prints per-round times and the
 ratio ours / floor.
 
-    GEOPLATFORM_DATABASE_URL=postgresql://root@127.0.0.1:5432/<db> .venv/bin/python bench/managed_schedule.py [--sources 1000] [--rounds 5]
+    .venv/bin/python bench/managed_schedule.py [--sources 1000] [--rounds 5]
 
-The database needs the migrations (``manage.py migrate``); the benchmark's rows are removed.
+It uses its own database, geoplatform_bench_managed (created and migrated if missing; another
+with GEOPLATFORM_DATABASE_URL); the benchmark's rows are removed.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import common  # noqa: E402
+
+DB_NAME = "geoplatform_bench_managed"
 
 
 def main() -> None:
@@ -39,6 +45,8 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geoplatform.settings.dev")
     os.environ.setdefault("GEOPLATFORM_SECRET_KEY", uuid.uuid4().hex)
     os.environ.setdefault("GEOPLATFORM_LOG_LEVEL", "WARNING")
+    if "GEOPLATFORM_DATABASE_URL" not in os.environ:
+        os.environ["GEOPLATFORM_DATABASE_URL"] = common.database_ready(DB_NAME, dict(os.environ))
     import django
 
     django.setup()

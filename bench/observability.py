@@ -104,6 +104,17 @@ def make_points(path: Path) -> None:
                         geometry_type="Point", crs="EPSG:4326")  # fmt: skip
 
 
+def _data_present() -> bool:
+    """The last run's database with its points table (what --keep-data reuses)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(DB_URL, connect_timeout=5) as conn:
+            return conn.execute("SELECT to_regclass(%s) IS NOT NULL", [f"geo.{TABLE}"]).fetchone() == (True,)
+    except psycopg.OperationalError:
+        return False
+
+
 def load_data(env: dict[str, str]) -> None:
     """The points table and the raster item, through the platform's own jobs (in this process)."""
     shutil.rmtree(WORK, ignore_errors=True)
@@ -239,7 +250,7 @@ def main() -> None:
         components()
         return
     env = _env()
-    if not args.keep_data:
+    if not (args.keep_data and _data_present()):  # a fresh clone has nothing to keep
         load_data(env)
     sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()

@@ -61,7 +61,9 @@ _MEAN = re.compile(
 _ROW = re.compile(
     r"^\|\s*(?P<name>[^|]+?)\s*\|\s*\d+\s*\|\s*[\d.]+\s*\|\s*[\d.]+\s*\|\s*[\d.]+\s*\|\s*(?P<p99>[\d.]+)\s*\|"
 )
-_RATIO = re.compile(r"ratio[^:]*:?\s*[^0-9]*(?P<ratio>\d+(?:\.\d+)?)x", re.IGNORECASE)
+# The first whole number followed by "x" after "ratio" (lazy, and never the tail of a longer
+# number: "ratio 1.97x" once read as 7.00x).
+_RATIO = re.compile(r"ratio[^:]*?:?\s*[^0-9]*?(?<![\d.])(?P<ratio>\d+(?:\.\d+)?)x", re.IGNORECASE)
 
 
 def benchmarks() -> list[str]:

@@ -63,12 +63,7 @@ services.style_create(collection_id="bench_areas", style_id="categorical", doc=d
 
 
 def prepare(env: dict[str, str]) -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://root@127.0.0.1:5432/postgres", autocommit=True) as admin:
-        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
-            admin.execute(f'CREATE DATABASE "{DB_NAME}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    common.database_ready(DB_NAME, env)
     subprocess.run([sys.executable, "-c", SEED], cwd=ROOT, env=env, check=True)
 
 
