@@ -35,7 +35,7 @@ from catalog import selectors as catalog_selectors
 
 from . import conf, stac, tiles
 from .errors import InvalidRasterRequest, OutsideBounds, RasterNotFound, RequestTooLarge
-from .gdal import gdal_env, gdal_path, pooled_dataset
+from .gdal import gdal_env, gdal_path, pooled_dataset, vsi_cache_clear
 
 MAX_INDEX_ITEMS = 10_000
 MAX_ITEMS_PER_TILE = 50
@@ -324,7 +324,10 @@ def tilejson(collection_id: str, *, tiles_url: str, minzoom: int | None, maxzoom
     south = min(i.bbox[1] for i in items)
     east = max(i.bbox[2] for i in items)
     north = max(i.bbox[3] for i in items)
-    with gdal_env(), Reader(gdal_path(items[0].container, items[0].blob)) as reader:
+    path = gdal_path(items[0].container, items[0].blob)
+    if path.startswith("/vsi"):
+        vsi_cache_clear(path)  # as open_blob: not what the tile pool kept of an earlier version
+    with gdal_env(), Reader(path) as reader:
         lo = max(0, reader.minzoom - 2) if minzoom is None else minzoom  # a little further out: several items
         hi = reader.maxzoom if maxzoom is None else maxzoom
     return {
